@@ -1,0 +1,95 @@
+//! A cache of compiled policies, keyed by the content hash of the component.
+//!
+//! Compiling a component with Cranelift takes tens of milliseconds for a Rust
+//! policy and seconds for a Python or JavaScript one; loading the compiled
+//! artefact takes well under a millisecond. So the first start compiles and
+//! serializes, and every later start with the same component and the same
+//! engine deserializes. The key also holds the engine's compatibility hash, so
+//! a different wasmtime version or configuration never reads a stale artefact.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::{env, fs};
+
+use sha2::{Digest, Sha256};
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+/// The hex SHA-256 of a component's bytes: its identity in the cache and in
+/// reports of which policy ran.
+pub fn content_hash(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Where compiled policies are kept. `None` compiles every time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComponentCache {
+    dir: Option<PathBuf>,
+}
+
+impl ComponentCache {
+    /// A cache in `dir`, created on first write.
+    pub fn in_dir(dir: impl Into<PathBuf>) -> Self {
+        ComponentCache { dir: Some(dir.into()) }
+    }
+
+    /// No cache: compile every time.
+    pub fn disabled() -> Self {
+        ComponentCache { dir: None }
+    }
+
+    /// The usual place: `$ESCORT_CACHE_DIR`, else `$XDG_CACHE_HOME/escort`,
+    /// else `~/.cache/escort`; no cache when none of them is set.
+    pub fn user_default() -> Self {
+        let dir = env::var_os("ESCORT_CACHE_DIR")
+            .map(PathBuf::from)
+            .or_else(|| env::var_os("XDG_CACHE_HOME").map(|d| Path::new(&d).join("escort")))
+            .or_else(|| env::var_os("HOME").map(|d| Path::new(&d).join(".cache").join("escort")));
+        ComponentCache { dir }
+    }
+
+    /// The folder in use, if any.
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
+
+    /// The compiled form of `bytes` (whose hash is `hash`), from the cache if
+    /// it is there, else compiled now and stored for next time. A cache that
+    /// cannot be written only costs the next start a compilation.
+    pub(crate) fn load(&self, engine: &Engine, hash: &str, bytes: &[u8]) -> wasmtime::Result<Component> {
+        let Some(dir) = &self.dir else {
+            return Component::new(engine, bytes);
+        };
+        let mut compatibility = DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut compatibility);
+        let path = dir.join(format!("{hash}-{:016x}.cwasm", compatibility.finish()));
+        if path.is_file() {
+            // SAFETY: wasmtime requires that a serialized artefact was produced
+            // by `Component::serialize` of a compatible engine. The file name
+            // holds both the source's content hash and the engine's
+            // compatibility hash, and only `store` below writes this folder,
+            // through a rename, so a reader never sees a half-written file.
+            #[allow(unsafe_code)]
+            let cached = unsafe { Component::deserialize_file(engine, &path) };
+            if let Ok(component) = cached {
+                return Ok(component);
+            }
+        }
+        let component = Component::new(engine, bytes)?;
+        if let Ok(serialized) = component.serialize() {
+            store(dir, &path, &serialized);
+        }
+        Ok(component)
+    }
+}
+
+fn store(dir: &Path, path: &Path, serialized: &[u8]) {
+    let partial = path.with_extension(format!("partial-{}", std::process::id()));
+    let written = fs::create_dir_all(dir)
+        .and_then(|()| fs::write(&partial, serialized))
+        .and_then(|()| fs::rename(&partial, path));
+    if written.is_err() {
+        let _ = fs::remove_file(&partial);
+    }
+}

@@ -1,0 +1,566 @@
+//! Evaluating a transit: admission when it opens, observation of each batch
+//! of fixes and of passing time, and the findings that accumulate.
+//!
+//! An [`Evaluation`] holds, per policy, the opaque state the policy returned
+//! last and its *open* findings: episodes still in progress at the last
+//! evaluation (a stop, an excursion, a gap with no fix yet). Each call's open
+//! findings replace the previous call's; findings about what is over are final
+//! and accumulate. That is what lets a stream of batches end with the same
+//! findings as one batch of everything, even when a late fix shows that a
+//! provisional gap never was one.
+//!
+//! Evaluation fails closed: when a policy traps, runs out of fuel or memory,
+//! answers `err` or answers something ill-formed, its result is discarded, a
+//! `policy.error` warning takes its place (so the verdict is at least
+//! `review`), and the other policies run as usual.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::finding::{EvidenceValue, Finding, Severity, Verdict};
+use crate::fix::{Fix, SealState};
+use crate::geodesy::RouteIndex;
+use crate::policy::{Policy, PolicySet, is_snake_case};
+use crate::report::{FixCounts, Report};
+use crate::sandbox::{PolicyFailure, wit};
+use crate::telemetry::Telemetry;
+use crate::transit::{RiskZone, Transit, Zone};
+
+/// The pseudo-policy under which the host reports its own telemetry checks.
+pub const TELEMETRY_CHECKS: &str = "telemetry";
+/// The version of the host's telemetry checks.
+pub const TELEMETRY_CHECKS_VERSION: &str = "0.1.0";
+
+/// Why a batch could not be observed. These are mistakes of the caller, not
+/// of a policy: nothing was evaluated.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ObserveError {
+    /// The fixes of a batch must be in time order.
+    #[error("fix {index} ({at}) is earlier than the fix before it; sort the batch")]
+    OutOfOrder {
+        /// Index in the batch.
+        index: usize,
+        /// Its time.
+        at: DateTime<Utc>,
+    },
+    /// A batch may not go back before fixes already observed.
+    #[error("fix at {at} is earlier than the last fix already observed ({last})")]
+    BeforeObserved {
+        /// The fix's time.
+        at: DateTime<Utc>,
+        /// The last observed fix's time.
+        last: DateTime<Utc>,
+    },
+    /// The evaluation clock may not stand before the fixes it evaluates.
+    #[error("the evaluation time {now} is earlier than the fix at {last}")]
+    NowBeforeFix {
+        /// The evaluation clock.
+        now: DateTime<Utc>,
+        /// The latest fix.
+        last: DateTime<Utc>,
+    },
+}
+
+/// One transit under evaluation by one policy set.
+///
+/// # Examples
+/// ```no_run
+/// use escort_host::{PolicySet, Sandbox, Telemetry, Transit};
+/// use std::path::Path;
+///
+/// let sandbox = Sandbox::new()?;
+/// let policies = PolicySet::builtin(&sandbox)?;
+/// let transit = Transit::from_path(Path::new("transit.json"))?;
+/// let mut evaluation = policies.open(&transit); // runs admission
+/// for batch in ["monday.ndjson", "tuesday.ndjson"] {
+///     let telemetry = Telemetry::read_path(Path::new(batch))?;
+///     let now = telemetry.fixes.last().map_or(transit.opened_at, |fix| fix.at);
+///     evaluation.observe(&telemetry.fixes, now)?;
+/// }
+/// println!("{:?}", evaluation.verdict());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Evaluation<'s> {
+    policies: &'s PolicySet,
+    transit_id: String,
+    transit: wit::Transit,
+    route: Option<Arc<RouteIndex>>,
+    /// Per policy, in set order: its state and its open findings.
+    states: Vec<Vec<u8>>,
+    open: Vec<Vec<Finding>>,
+    /// Final findings, in the order they were raised.
+    findings: Vec<Finding>,
+    last_fix_at: Option<DateTime<Utc>>,
+}
+
+impl PolicySet {
+    /// Opens a transit: indexes its route and runs every policy's admission.
+    pub fn open(&self, transit: &Transit) -> Evaluation<'_> {
+        let route = (transit.route.len() >= 2).then(|| Arc::new(RouteIndex::new(&transit.route)));
+        let mut evaluation = Evaluation {
+            policies: self,
+            transit_id: transit.id.clone(),
+            transit: wit_transit(transit),
+            route,
+            states: vec![Vec::new(); self.policies().len()],
+            open: vec![Vec::new(); self.policies().len()],
+            findings: Vec::new(),
+            last_fix_at: None,
+        };
+        evaluation.admit(transit.opened_at);
+        evaluation
+    }
+}
+
+impl Evaluation<'_> {
+    fn admit(&mut self, opened_at: DateTime<Utc>) {
+        for policy in self.policies.policies() {
+            let outcome = policy
+                .call(self.route.as_ref(), |store, instance, route| {
+                    instance
+                        .escort_policy_policy()
+                        .call_admit(store, &self.transit, route, policy.values())
+                })
+                .and_then(|(answer, _fuel)| answer.map_err(PolicyFailure::Error))
+                .and_then(|findings| accept_findings(policy, findings));
+            match outcome {
+                Ok(findings) => self.findings.extend(findings),
+                Err(failure) => {
+                    self.findings
+                        .push(failure_finding(policy, &failure, "admitting the transit", opened_at))
+                }
+            }
+        }
+    }
+
+    /// Evaluates a batch of new fixes, in time order, as of `now`. An empty
+    /// batch tells the policies only that time has passed (signal loss,
+    /// overdue arrival).
+    pub fn observe(&mut self, fixes: &[Fix], now: DateTime<Utc>) -> Result<(), ObserveError> {
+        if let Some(index) = fixes.windows(2).position(|pair| pair[1].at < pair[0].at) {
+            return Err(ObserveError::OutOfOrder {
+                index: index + 1,
+                at: fixes[index + 1].at,
+            });
+        }
+        if let (Some(first), Some(last)) = (fixes.first(), self.last_fix_at)
+            && first.at < last
+        {
+            return Err(ObserveError::BeforeObserved { at: first.at, last });
+        }
+        if let Some(last) = fixes.last().map(|f| f.at).or(self.last_fix_at)
+            && now < last
+        {
+            return Err(ObserveError::NowBeforeFix { now, last });
+        }
+        let batch = wit_fixes(fixes);
+        let now_ms = now.timestamp_millis();
+        for (index, policy) in self.policies.policies().iter().enumerate() {
+            let state = &self.states[index];
+            let outcome = policy
+                .call(self.route.as_ref(), |store, instance, route| {
+                    instance.escort_policy_policy().call_observe(
+                        store,
+                        &self.transit,
+                        route,
+                        policy.values(),
+                        &batch,
+                        now_ms,
+                        state,
+                    )
+                })
+                .and_then(|(answer, _fuel)| answer.map_err(PolicyFailure::Error))
+                .and_then(|observation| {
+                    if observation.state.len() > policy.limits().max_state_bytes {
+                        return Err(PolicyFailure::IllFormed(format!(
+                            "a state of {} bytes, over the limit of {}",
+                            observation.state.len(),
+                            policy.limits().max_state_bytes
+                        )));
+                    }
+                    let findings = accept_findings(policy, observation.findings)?;
+                    let open = accept_findings(policy, observation.open)?;
+                    Ok((findings, open, observation.state))
+                });
+            match outcome {
+                Ok((findings, open, state)) => {
+                    self.findings.extend(findings);
+                    self.open[index] = open;
+                    self.states[index] = state;
+                }
+                // The policy keeps its state and open findings from before:
+                // the batch is lost to it, which the failure finding says.
+                Err(failure) => {
+                    let phase = format!(
+                        "observing {} fix{}",
+                        fixes.len(),
+                        if fixes.len() == 1 { "" } else { "es" }
+                    );
+                    self.findings.push(failure_finding(policy, &failure, &phase, now));
+                }
+            }
+        }
+        if let Some(last) = fixes.last() {
+            self.last_fix_at = Some(last.at);
+        }
+        Ok(())
+    }
+
+    /// Adds findings raised outside the policies (the host's telemetry checks).
+    pub fn add_findings(&mut self, findings: impl IntoIterator<Item = Finding>) {
+        self.findings.extend(findings);
+    }
+
+    /// The findings so far, final and open, in report order.
+    pub fn findings(&self) -> Vec<Finding> {
+        let mut findings: Vec<Finding> = self
+            .findings
+            .iter()
+            .chain(self.open.iter().flatten())
+            .cloned()
+            .collect();
+        findings.sort_by(Finding::report_order);
+        findings
+    }
+
+    /// What the findings so far add up to.
+    pub fn verdict(&self) -> Verdict {
+        Verdict::of(self.findings.iter().chain(self.open.iter().flatten()))
+    }
+
+    /// The id of the transit under evaluation.
+    pub fn transit_id(&self) -> &str {
+        &self.transit_id
+    }
+}
+
+/// Why `check` could not evaluate.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CheckError {
+    /// `--now` stands before the transit opened.
+    #[error("the evaluation time {now} is before the transit opened ({opened_at})")]
+    NowBeforeOpening {
+        /// The evaluation clock.
+        now: DateTime<Utc>,
+        /// When the transit opened.
+        opened_at: DateTime<Utc>,
+    },
+    /// The batch could not be observed.
+    #[error(transparent)]
+    Observe(#[from] ObserveError),
+}
+
+/// Evaluates a whole track at once: what `escort check` does.
+///
+/// `now` is the evaluation clock; without it, the time of the latest fix (or
+/// the opening of the transit when there are no fixes).
+///
+/// # Examples
+/// ```no_run
+/// use escort_host::{check, PolicySet, Sandbox, Telemetry, Transit};
+/// use std::path::Path;
+///
+/// let sandbox = Sandbox::new()?;
+/// let policies = PolicySet::builtin(&sandbox)?;
+/// let transit = Transit::from_path(Path::new("transit.json"))?;
+/// let telemetry = Telemetry::read_path(Path::new("fixes.ndjson"))?;
+/// let report = check(&policies, &transit, &telemetry, None)?;
+/// print!("{}", report.to_json());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn check(
+    policies: &PolicySet,
+    transit: &Transit,
+    telemetry: &Telemetry,
+    now: Option<DateTime<Utc>>,
+) -> Result<Report, CheckError> {
+    let now = now
+        .or(telemetry.fixes.last().map(|f| f.at))
+        .unwrap_or(transit.opened_at);
+    if now < transit.opened_at {
+        return Err(CheckError::NowBeforeOpening {
+            now,
+            opened_at: transit.opened_at,
+        });
+    }
+    if let Some(last) = telemetry.fixes.last()
+        && now < last.at
+    {
+        return Err(ObserveError::NowBeforeFix { now, last: last.at }.into());
+    }
+    let mut evaluation = policies.open(transit);
+    evaluation.add_findings(telemetry_findings(telemetry));
+    evaluation.observe(&telemetry.fixes, now)?;
+    let findings = evaluation.findings();
+    Ok(Report {
+        transit: transit.id.clone(),
+        verdict: Verdict::of(&findings),
+        evaluated_at: now,
+        fixes: FixCounts {
+            accepted: telemetry.fixes.len(),
+            rejected: telemetry.rejected.len(),
+            duplicates: telemetry.duplicates,
+        },
+        findings,
+        rejected: telemetry.rejected.clone(),
+    })
+}
+
+/// The host's own data-quality findings: what reading the telemetry had to
+/// repair. Policies only ever see the repaired, ordered batch.
+fn telemetry_findings(telemetry: &Telemetry) -> Vec<Finding> {
+    let (Some(first), Some(last)) = (telemetry.fixes.first(), telemetry.fixes.last()) else {
+        return Vec::new();
+    };
+    let finding = |message: String, name: &str, count: usize| Finding {
+        policy: TELEMETRY_CHECKS.to_owned(),
+        policy_version: TELEMETRY_CHECKS_VERSION.to_owned(),
+        code: "telemetry.quality".to_owned(),
+        severity: Severity::Info,
+        message,
+        from: first.at,
+        to: last.at,
+        lat: None,
+        lon: None,
+        evidence: BTreeMap::from([(name.to_owned(), EvidenceValue::Text(count.to_string()))]),
+    };
+    match (telemetry.out_of_order, telemetry.duplicates) {
+        (0, 0) => Vec::new(),
+        (out_of_order, 0) => vec![finding(
+            format!("{out_of_order} fixes arrived out of time order and were sorted"),
+            "out_of_order_fixes",
+            out_of_order,
+        )],
+        (0, duplicates) => vec![finding(
+            format!("{duplicates} duplicate fixes were dropped"),
+            "duplicate_fixes",
+            duplicates,
+        )],
+        (out_of_order, duplicates) => {
+            let mut both = finding(
+                format!(
+                    "{out_of_order} fixes arrived out of time order and were sorted; {duplicates} duplicates were dropped"
+                ),
+                "out_of_order_fixes",
+                out_of_order,
+            );
+            both.evidence.insert(
+                "duplicate_fixes".to_owned(),
+                EvidenceValue::Text(duplicates.to_string()),
+            );
+            vec![both]
+        }
+    }
+}
+
+/// The `policy.error` finding that replaces a failed call's result.
+fn failure_finding(policy: &Policy, failure: &PolicyFailure, phase: &str, at: DateTime<Utc>) -> Finding {
+    let kind = match failure {
+        PolicyFailure::OutOfFuel { .. } => "out_of_fuel",
+        PolicyFailure::Trap(_) => "trap",
+        PolicyFailure::Error(_) => "error",
+        PolicyFailure::IllFormed(_) => "ill_formed",
+    };
+    Finding {
+        policy: policy.id().to_owned(),
+        policy_version: policy.version().to_owned(),
+        code: "policy.error".to_owned(),
+        severity: Severity::Warning,
+        message: format!(
+            "policy `{}` failed while {phase} and its findings are missing: {failure}",
+            policy.id()
+        ),
+        from: at,
+        to: at,
+        lat: None,
+        lon: None,
+        evidence: BTreeMap::from([
+            ("failure".to_owned(), EvidenceValue::Text(kind.to_owned())),
+            (
+                "content_hash".to_owned(),
+                EvidenceValue::Text(policy.content_hash().to_owned()),
+            ),
+        ]),
+    }
+}
+
+/// Longest finding message a policy may return, in bytes.
+const MAX_MESSAGE_BYTES: usize = 2_000;
+
+/// Checks a policy's findings against the contract and converts them. One
+/// ill-formed finding discards the whole answer: a policy that breaks the
+/// contract once cannot be trusted for the rest.
+fn accept_findings(policy: &Policy, findings: Vec<wit::Finding>) -> Result<Vec<Finding>, PolicyFailure> {
+    if findings.len() > policy.limits().max_findings {
+        return Err(PolicyFailure::IllFormed(format!(
+            "{} findings, over the limit of {}",
+            findings.len(),
+            policy.limits().max_findings
+        )));
+    }
+    findings
+        .into_iter()
+        .enumerate()
+        .map(|(index, finding)| {
+            accept_finding(policy, finding)
+                .map_err(|reason| PolicyFailure::IllFormed(format!("finding {index}: {reason}")))
+        })
+        .collect()
+}
+
+fn accept_finding(policy: &Policy, finding: wit::Finding) -> Result<Finding, String> {
+    let code_ok = finding
+        .code
+        .split_once('.')
+        .is_some_and(|(area, name)| is_snake_case(area) && is_snake_case(name));
+    if !code_ok {
+        return Err(format!(
+            "the code {:?} is not `area.name` in snake_case",
+            truncated(&finding.code)
+        ));
+    }
+    if finding.code.starts_with("policy.") {
+        return Err(format!("the code `{}` is kept for the host", finding.code));
+    }
+    if finding.message.trim().is_empty() || finding.message.len() > MAX_MESSAGE_BYTES {
+        return Err(format!("the message must have 1 to {MAX_MESSAGE_BYTES} bytes"));
+    }
+    let time = |ms: i64, name: &str| {
+        DateTime::from_timestamp_millis(ms).ok_or_else(|| format!("`{name}` ({ms} ms) is not a representable time"))
+    };
+    let (from, to) = (time(finding.from, "from")?, time(finding.to, "to")?);
+    if to < from {
+        return Err("`to` is before `from`".to_owned());
+    }
+    let (lat, lon) = match finding.position {
+        Some(p) if (-90.0..=90.0).contains(&p.lat) && (-180.0..=180.0).contains(&p.lon) => (Some(p.lat), Some(p.lon)),
+        Some(p) => return Err(format!("the position ({}, {}) is not a WGS 84 position", p.lat, p.lon)),
+        None => (None, None),
+    };
+    let mut evidence = BTreeMap::new();
+    for item in finding.evidence {
+        if !is_snake_case(&item.name) {
+            return Err(format!(
+                "the evidence name {:?} is not snake_case",
+                truncated(&item.name)
+            ));
+        }
+        let value = match item.value {
+            wit::EvidenceValue::Text(text) => EvidenceValue::Text(text),
+            wit::EvidenceValue::Texts(texts) => EvidenceValue::Texts(texts),
+        };
+        if evidence.insert(item.name.clone(), value).is_some() {
+            return Err(format!("the evidence `{}` is given twice", item.name));
+        }
+    }
+    Ok(Finding {
+        policy: policy.id().to_owned(),
+        policy_version: policy.version().to_owned(),
+        code: finding.code,
+        severity: match finding.severity {
+            wit::Severity::Info => Severity::Info,
+            wit::Severity::Warning => Severity::Warning,
+            wit::Severity::Violation => Severity::Violation,
+            wit::Severity::Critical => Severity::Critical,
+        },
+        message: finding.message,
+        from,
+        to,
+        lat,
+        lon,
+        evidence,
+    })
+}
+
+/// At most 60 characters of a text a policy sent, for an error message.
+fn truncated(text: &str) -> String {
+    text.chars().take(60).collect()
+}
+
+fn wit_zone(zone: &Zone) -> wit::Zone {
+    wit::Zone {
+        id: zone.id.clone(),
+        name: zone.name.clone(),
+        center: wit::Position {
+            lat: zone.lat,
+            lon: zone.lon,
+        },
+        radius_m: zone.radius_m,
+    }
+}
+
+fn wit_party(party: &crate::transit::Party) -> wit::Party {
+    wit::Party {
+        bin: party.bin.clone(),
+        name: party.name.clone(),
+        zone: match party.zone {
+            RiskZone::Green => wit::RiskZone::Green,
+            RiskZone::Yellow => wit::RiskZone::Yellow,
+            RiskZone::Red => wit::RiskZone::Red,
+        },
+    }
+}
+
+fn wit_transit(transit: &Transit) -> wit::Transit {
+    wit::Transit {
+        id: transit.id.clone(),
+        declaration: transit.declaration.clone(),
+        seal_id: transit.seal_id.clone(),
+        vehicle: transit.vehicle.clone(),
+        importer: wit_party(&transit.importer),
+        carrier: transit.carrier.as_ref().map(wit_party),
+        goods: transit
+            .goods
+            .iter()
+            .map(|item| wit::GoodsItem {
+                hs: item.hs.clone(),
+                description: item.description.clone(),
+                value_usd: item.value_usd,
+                excise: item.excise,
+            })
+            .collect(),
+        departure: wit_zone(&transit.departure),
+        destination: wit_zone(&transit.destination),
+        stops: transit
+            .stops
+            .iter()
+            .map(|stop| wit::AuthorisedStop {
+                zone: wit_zone(&stop.zone),
+                max_minutes: stop.max_minutes,
+            })
+            .collect(),
+        corridor_m: transit.corridor_m,
+        opened_at: transit.opened_at.timestamp_millis(),
+        deadline: transit.deadline.map(|d| d.timestamp_millis()),
+    }
+}
+
+/// The batch as the contract's columns; absent numbers become NaN.
+fn wit_fixes(fixes: &[Fix]) -> wit::Fixes {
+    let column = |value: fn(&Fix) -> Option<f64>| fixes.iter().map(|f| value(f).unwrap_or(f64::NAN)).collect();
+    wit::Fixes {
+        at: fixes.iter().map(|f| f.at.timestamp_millis()).collect(),
+        lat: fixes.iter().map(|f| f.lat).collect(),
+        lon: fixes.iter().map(|f| f.lon).collect(),
+        speed_kmh: column(|f| f.speed_kmh),
+        course_deg: column(|f| f.course_deg),
+        hdop: column(|f| f.hdop),
+        sats: column(|f| f.sats.map(f64::from)),
+        battery_pct: column(|f| f.battery_pct),
+        seal: fixes
+            .iter()
+            .map(|f| match f.seal {
+                None => wit::SealState::Unknown,
+                Some(SealState::Intact) => wit::SealState::Intact,
+                Some(SealState::Opened) => wit::SealState::Opened,
+                Some(SealState::CableCut) => wit::SealState::CableCut,
+                Some(SealState::HousingBreached) => wit::SealState::HousingBreached,
+                Some(SealState::Fault) => wit::SealState::Fault,
+            })
+            .collect(),
+    }
+}

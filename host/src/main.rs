@@ -1,0 +1,187 @@
+//! The `escort` command line: parses arguments, calls `escort-host`, prints
+//! and exits. Exit status: 0 when the evaluation ran, whatever the verdict;
+//! 1 with `--fail-on` when a finding reaches that severity; 2 for unusable
+//! input or options, with one line on stderr and nothing on stdout.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use chrono::{DateTime, Utc};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use escort_host::{PolicySet, Report, Sandbox, Severity, Telemetry, Transit, check};
+
+#[derive(Parser)]
+#[command(name = "escort", version, about = "Rules engine for electronic customs escort")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Evaluate one transit's telemetry against the policies and print the report.
+    Check(CheckArgs),
+    /// Inspect policies.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    /// The transit, as JSON (SPEC 1.1).
+    #[arg(long, value_name = "FILE")]
+    transit: PathBuf,
+    /// The fixes: .ndjson, .gpx or .csv.
+    #[arg(long, value_name = "FILE")]
+    fixes: PathBuf,
+    #[command(flatten)]
+    policies: PoliciesArg,
+    /// The evaluation clock (RFC 3339); defaults to the time of the latest fix.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    now: Option<DateTime<Utc>>,
+    /// Output format; JSON unless stdout is a terminal.
+    #[arg(long, value_enum)]
+    format: Option<Format>,
+    /// Exit with status 1 when a finding reaches this severity.
+    #[arg(long, value_enum, value_name = "SEVERITY")]
+    fail_on: Option<SeverityArg>,
+}
+
+#[derive(Args)]
+struct PoliciesArg {
+    /// A folder of policy components (*.wasm, optional policies.toml);
+    /// the built-in default set when absent.
+    #[arg(long, value_name = "DIR")]
+    policies: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// List the policies with their versions, content hashes and parameters.
+    List {
+        #[command(flatten)]
+        policies: PoliciesArg,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Json,
+    Text,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SeverityArg {
+    Info,
+    Warning,
+    Violation,
+    Critical,
+}
+
+impl From<SeverityArg> for Severity {
+    fn from(arg: SeverityArg) -> Severity {
+        match arg {
+            SeverityArg::Info => Severity::Info,
+            SeverityArg::Warning => Severity::Warning,
+            SeverityArg::Violation => Severity::Violation,
+            SeverityArg::Critical => Severity::Critical,
+        }
+    }
+}
+
+fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.to_utc())
+        .map_err(|e| format!("not an RFC 3339 time such as 2021-05-17T10:00:00Z: {e}"))
+}
+
+/// A failure to report: unusable input or options (exit status 2).
+struct Unusable(String);
+
+impl<E: std::error::Error> From<E> for Unusable {
+    fn from(error: E) -> Self {
+        Unusable(error.to_string())
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Check(args) => run_check(args),
+        Command::Policy(PolicyCommand::List { policies }) => run_policy_list(&policies),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(Unusable(message)) => {
+            eprintln!("escort: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn load_policies(arg: &PoliciesArg) -> Result<PolicySet, Unusable> {
+    let sandbox = Sandbox::new().map_err(|e| Unusable(format!("cannot start the WebAssembly engine: {e}")))?;
+    Ok(match &arg.policies {
+        Some(dir) => PolicySet::load_dir(&sandbox, dir)?,
+        None => PolicySet::builtin(&sandbox)?,
+    })
+}
+
+fn run_check(args: CheckArgs) -> Result<ExitCode, Unusable> {
+    let transit = Transit::from_path(&args.transit)?;
+    let telemetry = Telemetry::read_path(&args.fixes)?;
+    let policies = load_policies(&args.policies)?;
+    let report = check(&policies, &transit, &telemetry, args.now)?;
+    let format = args.format.unwrap_or(if std::io::stdout().is_terminal() {
+        Format::Text
+    } else {
+        Format::Json
+    });
+    print(&match format {
+        Format::Json => report.to_json(),
+        Format::Text => report.to_text(),
+    })?;
+    Ok(exit_code(&report, args.fail_on.map(Severity::from)))
+}
+
+fn exit_code(report: &Report, fail_on: Option<Severity>) -> ExitCode {
+    let reached = fail_on.is_some_and(|threshold| report.findings.iter().any(|f| f.severity >= threshold));
+    if reached { ExitCode::from(1) } else { ExitCode::SUCCESS }
+}
+
+fn run_policy_list(arg: &PoliciesArg) -> Result<ExitCode, Unusable> {
+    let policies = load_policies(arg)?;
+    let mut text = String::new();
+    for policy in policies.policies() {
+        text.push_str(&format!(
+            "{} {}  {}\n  {}\n",
+            policy.id(),
+            policy.version(),
+            policy.summary(),
+            display_origin(policy.origin(), policy.content_hash())
+        ));
+        for ((name, value), spec) in policy.param_values().into_iter().zip(policy.params()) {
+            text.push_str(&format!("    {name} = {value} ({})  {}\n", spec.kind, spec.doc));
+        }
+    }
+    print(&text)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn display_origin(origin: &str, hash: &str) -> String {
+    let name = Path::new(origin)
+        .file_name()
+        .map_or(origin.into(), |n| n.to_string_lossy());
+    format!("{name}, sha256 {hash}")
+}
+
+/// Writes to stdout; a closed pipe (`escort check ... | head`) is not an error
+/// worth a panic.
+fn print(text: &str) -> Result<(), Unusable> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Unusable(format!("cannot write the report: {e}"))),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,579 @@
+//! Reads fixes from NDJSON, GPX and CSV, rejects bad lines, drops duplicates, sorts: [`Telemetry`].
+//!
+//! SPEC 1.2 asks that one malformed fix never costs the rest of the file, so there are two kinds of
+//! failure, kept apart: a line that cannot be a fix becomes a [`Rejection`] (with its line number and a
+//! reason naming the field and value) and reading goes on; only a file that cannot be read as its
+//! format at all (unreadable, not UTF-8, not GPX, a CSV without a usable header) is a
+//! [`TelemetryError`].
+//!
+//! Each format has its own reader in a submodule that turns the file into numbered candidate fixes.
+//! They share one vocabulary for the wire fields and their parsing (`Field`, `Draft`) so that a bad
+//! latitude is worded the same whichever file it came from, and one `Collector` that applies
+//! [`Fix::check`](crate::fix::Fix), drops duplicates, counts fixes out of order and sorts.
+
+mod csv;
+mod gpx;
+mod ndjson;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::Serialize;
+
+use crate::fix::{Fix, SealState};
+
+/// A telemetry file format, chosen by file extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// One JSON object per line (`.ndjson`, `.jsonl`, `.json`), fields as in SPEC 1.2.
+    Ndjson,
+    /// GPX 1.0 or 1.1 track (`.gpx`): every `trk/trkseg/trkpt`.
+    Gpx,
+    /// Comma-separated values with a header row naming the NDJSON fields (`.csv`).
+    Csv,
+}
+
+impl Format {
+    /// The format a file's extension names (case-insensitive), or `None` for any other extension.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::path::Path;
+    /// use escort_host::Format;
+    /// assert_eq!(Format::from_path(Path::new("run/FIXES.JSONL")), Some(Format::Ndjson));
+    /// assert_eq!(Format::from_path(Path::new("fixes.kml")), None);
+    /// ```
+    pub fn from_path(path: &Path) -> Option<Format> {
+        let extension = path.extension()?.to_str()?.to_ascii_lowercase();
+        match extension.as_str() {
+            "ndjson" | "jsonl" | "json" => Some(Format::Ndjson),
+            "gpx" => Some(Format::Gpx),
+            "csv" => Some(Format::Csv),
+            _ => None,
+        }
+    }
+}
+
+/// A line of the telemetry file that could not be used as a fix; it appears in the report's
+/// `rejected` list as `{"line": 17, "reason": "latitude 95.1 is outside -90..90"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rejection {
+    /// 1-based physical line of the file: the line itself in NDJSON; the line where the record starts
+    /// in CSV (the header is line 1); the line of the point's `<trkpt` tag in GPX.
+    pub line: u64,
+    /// Why, naming the field and the value, e.g. `latitude 95.1 is outside -90..90`.
+    pub reason: String,
+}
+
+/// The fixes of one telemetry file, ready for evaluation, with an account of what was left out.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Telemetry {
+    /// Accepted fixes without duplicates, sorted by `at`; fixes with the same `at` keep file order.
+    pub fixes: Vec<Fix>,
+    /// Lines that could not be used, in file order.
+    pub rejected: Vec<Rejection>,
+    /// Fixes dropped because an earlier accepted fix had the same `at`, `lat` and `lon`.
+    pub duplicates: usize,
+    /// Accepted fixes that came earlier in time than some fix before them in the file (they are
+    /// sorted into place, and counted so that the data-quality finding can report them).
+    pub out_of_order: usize,
+}
+
+/// Why a telemetry file could not be read at all. Problems with single fixes are never errors; they
+/// are [`Rejection`]s.
+///
+/// Messages do not name the file, except [`TelemetryError::Read`] and
+/// [`TelemetryError::UnknownFormat`]: the caller chose the path and prefixes it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TelemetryError {
+    /// The file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file that was being read.
+        path: PathBuf,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+    /// The file's extension names no known format.
+    #[error("{}: unknown telemetry format; use .ndjson, .jsonl, .json, .gpx or .csv", path.display())]
+    UnknownFormat {
+        /// The file.
+        path: PathBuf,
+    },
+    /// An NDJSON or CSV file that is not UTF-8 (GPX declares its own encoding).
+    #[error("line {line} is not UTF-8; save the file as UTF-8")]
+    NotUtf8 {
+        /// The 1-based line of the first byte that is not UTF-8.
+        line: u64,
+    },
+    /// The file is not XML, or its root element is not `<gpx>`.
+    #[error("not a GPX file: {reason}")]
+    NotGpx {
+        /// What was found instead.
+        reason: String,
+    },
+    /// The CSV file has no header row (it is empty).
+    #[error("the CSV file is empty; it needs a header row naming at least at, lat, lon")]
+    CsvNoHeader,
+    /// The CSV header lacks a required column.
+    #[error("the CSV header has no `{column}` column")]
+    CsvMissingColumn {
+        /// The required column: `at`, `lat` or `lon`.
+        column: &'static str,
+    },
+    /// The CSV header names a column that is not a fix field (often a misspelling, or a file without
+    /// a header row whose first record was taken as one).
+    #[error("the CSV header has an unknown column `{column}`; the columns are {}", Field::list())]
+    CsvUnknownColumn {
+        /// The column as written.
+        column: String,
+    },
+    /// The CSV reader failed on the header row itself (it cannot on UTF-8 text held in memory, but the
+    /// reader's errors are not assumed away).
+    #[error("unreadable CSV header: {0}")]
+    Csv(#[source] ::csv::Error),
+    /// The CSV header names the same column twice.
+    #[error("the CSV header has the column `{column}` twice")]
+    CsvDuplicateColumn {
+        /// The repeated column.
+        column: String,
+    },
+}
+
+impl Telemetry {
+    /// Reads a telemetry file, choosing the format by its extension ([`Format::from_path`]).
+    ///
+    /// # Errors
+    /// [`TelemetryError::UnknownFormat`] for an unknown extension, [`TelemetryError::Read`] when the
+    /// file cannot be read, else as [`Telemetry::parse`].
+    pub fn read_path(path: &Path) -> Result<Telemetry, TelemetryError> {
+        let format = Format::from_path(path).ok_or_else(|| TelemetryError::UnknownFormat { path: path.into() })?;
+        let bytes = std::fs::read(path).map_err(|source| TelemetryError::Read {
+            path: path.into(),
+            source,
+        })?;
+        Telemetry::parse(format, &bytes)
+    }
+
+    /// Reads telemetry in the given format from the bytes of a whole file.
+    ///
+    /// # Errors
+    /// Only when the file as a whole is unusable: NDJSON or CSV that is not UTF-8, a GPX file that is
+    /// not XML or whose root is not `<gpx>`, a CSV file without a usable header. Bad fixes are
+    /// [`Rejection`]s in the result.
+    ///
+    /// # Examples
+    /// ```
+    /// use escort_host::{Format, Telemetry};
+    /// let ndjson = br#"{"at":"2021-05-16T06:05:00Z","lat":44.160,"lon":80.390,"seal":"intact"}
+    /// {"at":"2021-05-16T06:00:00Z","lat":95.1,"lon":80.399}
+    /// "#;
+    /// let telemetry = Telemetry::parse(Format::Ndjson, ndjson).unwrap();
+    /// assert_eq!(telemetry.fixes.len(), 1);
+    /// assert_eq!(telemetry.rejected[0].line, 2);
+    /// assert_eq!(telemetry.rejected[0].reason, "latitude 95.1 is outside -90..90");
+    /// ```
+    pub fn parse(format: Format, bytes: &[u8]) -> Result<Telemetry, TelemetryError> {
+        let mut collector = Collector::default();
+        match format {
+            Format::Ndjson => ndjson::read(utf8(bytes)?, &mut collector),
+            Format::Csv => csv::read(utf8(bytes)?, &mut collector)?,
+            Format::Gpx => gpx::read(bytes, &mut collector)?,
+        }
+        Ok(collector.finish())
+    }
+}
+
+/// The file as text, without a UTF-8 byte-order mark (spreadsheet programs write one).
+fn utf8(bytes: &[u8]) -> Result<&str, TelemetryError> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    std::str::from_utf8(bytes).map_err(|err| {
+        let newlines = bytes[..err.valid_up_to()].iter().filter(|&&byte| byte == b'\n').count();
+        TelemetryError::NotUtf8 {
+            line: newlines as u64 + 1,
+        }
+    })
+}
+
+/// A field of a fix as it is named on the wire (SPEC 1.2): the NDJSON keys and the CSV columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Field {
+    At,
+    Lat,
+    Lon,
+    SealId,
+    SpeedKmh,
+    Course,
+    Hdop,
+    Sats,
+    Seal,
+    Battery,
+}
+
+impl Field {
+    const ALL: [Field; 10] = [
+        Field::At,
+        Field::Lat,
+        Field::Lon,
+        Field::SealId,
+        Field::SpeedKmh,
+        Field::Course,
+        Field::Hdop,
+        Field::Sats,
+        Field::Seal,
+        Field::Battery,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Field::At => "at",
+            Field::Lat => "lat",
+            Field::Lon => "lon",
+            Field::SealId => "seal_id",
+            Field::SpeedKmh => "speed_kmh",
+            Field::Course => "course",
+            Field::Hdop => "hdop",
+            Field::Sats => "sats",
+            Field::Seal => "seal",
+            Field::Battery => "battery",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Field> {
+        Field::ALL.into_iter().find(|field| field.name() == name)
+    }
+
+    /// Whether the value is a number on the wire (in JSON it must then be a JSON number, not a string).
+    fn is_number(self) -> bool {
+        !matches!(self, Field::At | Field::SealId | Field::Seal)
+    }
+
+    fn list() -> String {
+        Field::ALL.map(Field::name).join(", ")
+    }
+}
+
+/// The fields of one fix as a reader found them, before it is known that the fix is whole.
+#[derive(Debug, Default)]
+struct Draft {
+    at: Option<DateTime<Utc>>,
+    lat: Option<f64>,
+    lon: Option<f64>,
+    speed_kmh: Option<f64>,
+    course_deg: Option<f64>,
+    hdop: Option<f64>,
+    sats: Option<u32>,
+    battery_pct: Option<f64>,
+    seal: Option<SealState>,
+    seal_id: Option<String>,
+}
+
+impl Draft {
+    /// Sets a field from its text, as written in a CSV cell or a JSON string; numbers are parsed.
+    fn set_text(&mut self, field: Field, text: &str) -> Result<(), String> {
+        match field {
+            Field::At => self.at = Some(rfc3339("at", text)?),
+            Field::SealId => self.seal_id = Some(text.to_string()).filter(|id| !id.trim().is_empty()),
+            Field::Seal => {
+                let state = SealState::from_name(text).ok_or_else(|| {
+                    let names = SealState::ALL.map(SealState::as_str).join(", ");
+                    format!("`seal`: {text:?} is not one of {names}")
+                })?;
+                self.seal = Some(state);
+            }
+            _ => self.set_number(field, number(field.name(), text)?)?,
+        }
+        Ok(())
+    }
+
+    /// Sets a numeric field. Ranges are left to [`Fix::check`], so that every format words them alike.
+    fn set_number(&mut self, field: Field, value: f64) -> Result<(), String> {
+        let slot = match field {
+            Field::Lat => &mut self.lat,
+            Field::Lon => &mut self.lon,
+            Field::SpeedKmh => &mut self.speed_kmh,
+            Field::Course => &mut self.course_deg,
+            Field::Hdop => &mut self.hdop,
+            Field::Battery => &mut self.battery_pct,
+            Field::Sats => {
+                self.sats = Some(whole(field.name(), value)?);
+                return Ok(());
+            }
+            Field::At | Field::SealId | Field::Seal => {
+                return Err(format!("`{}`: expected a string, found a number", field.name()));
+            }
+        };
+        *slot = Some(value);
+        Ok(())
+    }
+
+    fn finish(self) -> Result<Fix, String> {
+        let missing = |field: Field| format!("missing `{}`", field.name());
+        let fix = Fix {
+            at: self.at.ok_or_else(|| missing(Field::At))?,
+            lat: self.lat.ok_or_else(|| missing(Field::Lat))?,
+            lon: self.lon.ok_or_else(|| missing(Field::Lon))?,
+            speed_kmh: self.speed_kmh,
+            course_deg: self.course_deg,
+            hdop: self.hdop,
+            sats: self.sats,
+            battery_pct: self.battery_pct,
+            seal: self.seal,
+            seal_id: self.seal_id,
+        };
+        fix.check()?;
+        Ok(fix)
+    }
+}
+
+/// Parses an RFC 3339 time and converts it to UTC. A time without an offset is refused: the seal
+/// may be set to local time, and guessing would shift every fix by hours.
+fn rfc3339(name: &str, text: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(time) = DateTime::parse_from_rfc3339(text) {
+        return Ok(time.to_utc());
+    }
+    if NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f").is_ok() {
+        return Err(format!(
+            "`{name}`: {text:?} has no UTC offset (RFC 3339 needs one, e.g. Z)"
+        ));
+    }
+    Err(format!("`{name}`: {text:?} is not an RFC 3339 time"))
+}
+
+/// Parses a decimal number. `NaN` and `inf` parse here and are refused by [`Fix::check`], which
+/// names them as not finite.
+fn number(name: &str, text: &str) -> Result<f64, String> {
+    text.parse().map_err(|_| format!("`{name}`: {text:?} is not a number"))
+}
+
+fn whole(name: &str, value: f64) -> Result<u32, String> {
+    if value.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&value) {
+        // In range and whole, so the cast is exact.
+        Ok(value as u32)
+    } else {
+        Err(format!("`{name}`: {value} is not a whole number >= 0"))
+    }
+}
+
+/// Takes numbered candidate fixes from a reader, checks them, drops duplicates, counts fixes out of
+/// order, and finally sorts them.
+#[derive(Default)]
+struct Collector {
+    fixes: Vec<Fix>,
+    rejected: Vec<Rejection>,
+    duplicates: usize,
+    out_of_order: usize,
+    /// `at`, latitude and longitude bits, and seal state of every accepted fix.
+    seen: HashSet<(DateTime<Utc>, u64, u64, Option<SealState>)>,
+    latest: Option<DateTime<Utc>>,
+}
+
+impl Collector {
+    fn reject(&mut self, line: u64, reason: String) {
+        self.rejected.push(Rejection { line, reason });
+    }
+
+    fn offer(&mut self, line: u64, candidate: Result<Fix, String>) {
+        let fix = match candidate {
+            Ok(fix) => fix,
+            Err(reason) => return self.reject(line, reason),
+        };
+        // Adding 0.0 turns -0.0 into 0.0, which are the same position but not the same bits.
+        // A repeat that reports another seal state is not a duplicate: dropping it could hide a
+        // breach behind an earlier `intact` from the same time and place.
+        let key = (fix.at, (fix.lat + 0.0).to_bits(), (fix.lon + 0.0).to_bits(), fix.seal);
+        if !self.seen.insert(key) {
+            self.duplicates += 1;
+            return;
+        }
+        match self.latest {
+            Some(latest) if fix.at < latest => self.out_of_order += 1,
+            _ => self.latest = Some(fix.at),
+        }
+        self.fixes.push(fix);
+    }
+
+    fn finish(mut self) -> Telemetry {
+        // `sort_by_key` is stable: fixes with the same `at` keep their file order.
+        self.fixes.sort_by_key(|fix| fix.at);
+        Telemetry {
+            fixes: self.fixes,
+            rejected: self.rejected,
+            duplicates: self.duplicates,
+            out_of_order: self.out_of_order,
+        }
+    }
+}
+
+/// Behaviour shared by every format: choosing the format, duplicates, ordering, whole-file errors.
+/// Each format's own parsing is tested in its submodule.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(super) fn time(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text).expect("valid time").to_utc()
+    }
+
+    fn ndjson(text: &str) -> Telemetry {
+        Telemetry::parse(Format::Ndjson, text.as_bytes()).expect("NDJSON is readable")
+    }
+
+    #[test]
+    fn format_follows_the_extension() {
+        for (name, format) in [
+            ("a.ndjson", Some(Format::Ndjson)),
+            ("a.jsonl", Some(Format::Ndjson)),
+            ("a.json", Some(Format::Ndjson)),
+            ("dir.v2/A.GPX", Some(Format::Gpx)),
+            ("a.Csv", Some(Format::Csv)),
+            ("a.txt", None),
+            ("gpx", None),
+        ] {
+            assert_eq!(Format::from_path(Path::new(name)), format, "{name}");
+        }
+    }
+
+    #[test]
+    fn duplicates_are_dropped_and_counted() {
+        let telemetry = ndjson(concat!(
+            r#"{"at":"2021-05-16T06:00:00Z","lat":44.158,"lon":80.399}"#,
+            "\n",
+            r#"{"at":"2021-05-16T06:00:00Z","lat":44.158,"lon":80.399,"speed_kmh":3}"#,
+            "\n",
+            // Same instant, other place: both are kept, for the speed policy to judge.
+            r#"{"at":"2021-05-16T06:00:00Z","lat":44.5,"lon":80.399}"#,
+            "\n",
+            r#"{"at":"2021-05-16T08:00:00+02:00","lat":44.158,"lon":80.399}"#,
+            "\n",
+            r#"{"at":"2021-05-16T06:00:00Z","lat":-0.0,"lon":0.0}"#,
+            "\n",
+            r#"{"at":"2021-05-16T06:00:00Z","lat":0.0,"lon":-0.0}"#,
+        ));
+        assert_eq!(telemetry.duplicates, 3);
+        assert_eq!(telemetry.fixes.len(), 3);
+        assert_eq!(
+            telemetry.fixes[0].speed_kmh, None,
+            "the first of the duplicates is the one kept"
+        );
+        assert_eq!(telemetry.fixes[1].lat, 44.5);
+        assert!(telemetry.rejected.is_empty());
+        assert_eq!(telemetry.out_of_order, 0);
+    }
+
+    #[test]
+    fn a_repeat_with_another_seal_state_is_kept() {
+        let telemetry = ndjson(concat!(
+            r#"{"at":"2021-05-16T06:00:00Z","lat":44.158,"lon":80.399,"seal":"intact"}"#,
+            "\n",
+            r#"{"at":"2021-05-16T06:00:00Z","lat":44.158,"lon":80.399,"seal":"cable_cut"}"#,
+            "\n",
+            r#"{"at":"2021-05-16T06:00:00Z","lat":44.158,"lon":80.399,"seal":"cable_cut"}"#,
+        ));
+        assert_eq!(telemetry.duplicates, 1);
+        let seals: Vec<_> = telemetry.fixes.iter().map(|f| f.seal).collect();
+        assert_eq!(seals, [Some(SealState::Intact), Some(SealState::CableCut)]);
+    }
+
+    #[test]
+    fn fixes_out_of_order_are_sorted_and_counted() {
+        let telemetry = ndjson(concat!(
+            r#"{"at":"2021-05-16T06:10:00Z","lat":44.0,"lon":80.0}"#,
+            "\n",
+            r#"{"at":"2021-05-16T06:00:00Z","lat":44.1,"lon":80.0}"#,
+            "\n",
+            r#"{"at":"2021-05-16T06:20:00Z","lat":44.2,"lon":80.0}"#,
+            "\n",
+            r#"{"at":"2021-05-16T06:15:00Z","lat":44.3,"lon":80.0}"#,
+            "\n",
+            r#"{"at":"2021-05-16T06:05:00Z","lat":44.4,"lon":80.0}"#,
+            "\n",
+            r#"{"at":"2021-05-16T06:20:00Z","lat":44.5,"lon":80.0}"#,
+        ));
+        // 06:00, 06:15 and 06:05 each come after a later fix; the second 06:20 ties and is in order.
+        assert_eq!(telemetry.out_of_order, 3);
+        let lats: Vec<f64> = telemetry.fixes.iter().map(|fix| fix.lat).collect();
+        assert_eq!(lats, [44.1, 44.4, 44.0, 44.3, 44.2, 44.5], "stable by `at`");
+    }
+
+    #[test]
+    fn rejected_and_duplicate_fixes_do_not_count_as_out_of_order() {
+        let telemetry = ndjson(concat!(
+            r#"{"at":"2021-05-16T07:00:00Z","lat":95.0,"lon":80.0}"#,
+            "\n",
+            r#"{"at":"2021-05-16T06:00:00Z","lat":44.0,"lon":80.0}"#,
+            "\n",
+            r#"{"at":"2021-05-16T06:00:00Z","lat":44.0,"lon":80.0}"#,
+        ));
+        assert_eq!(
+            (telemetry.fixes.len(), telemetry.rejected.len(), telemetry.duplicates),
+            (1, 1, 1)
+        );
+        assert_eq!(telemetry.out_of_order, 0);
+    }
+
+    #[test]
+    fn text_formats_must_be_utf8_but_may_start_with_a_bom() {
+        let err = Telemetry::parse(Format::Ndjson, b"{}\n\n{\"at\":\"\xff\"}\n").expect_err("not UTF-8");
+        assert!(matches!(err, TelemetryError::NotUtf8 { line: 3 }));
+        assert_eq!(err.to_string(), "line 3 is not UTF-8; save the file as UTF-8");
+        let bom = b"\xEF\xBB\xBFat,lat,lon\n2021-05-16T06:00:00Z,44.1,80.2\n";
+        assert_eq!(Telemetry::parse(Format::Csv, bom).expect("readable").fixes.len(), 1);
+    }
+
+    #[test]
+    fn read_path_picks_the_format_and_names_the_file_on_failure() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("fixes.csv");
+        std::fs::write(&path, "lon,at,lat\n80.2,2021-05-16T06:00:00Z,44.1\n").expect("write");
+        let telemetry = Telemetry::read_path(&path).expect("readable");
+        assert_eq!((telemetry.fixes[0].lat, telemetry.fixes[0].lon), (44.1, 80.2));
+
+        let unknown = dir.path().join("fixes.kml");
+        let err = Telemetry::read_path(&unknown).expect_err("unknown extension");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{}: unknown telemetry format; use .ndjson, .jsonl, .json, .gpx or .csv",
+                unknown.display()
+            )
+        );
+        let missing = dir.path().join("missing.ndjson");
+        let err = Telemetry::read_path(&missing).expect_err("missing file");
+        assert!(matches!(err, TelemetryError::Read { .. }));
+        assert!(
+            err.to_string()
+                .starts_with(&format!("cannot read {}: ", missing.display()))
+        );
+    }
+
+    #[test]
+    fn rejections_serialise_as_in_the_report() {
+        let rejection = Rejection {
+            line: 17,
+            reason: "latitude 95.1 is outside -90..90".into(),
+        };
+        assert_eq!(
+            serde_json::to_string(&rejection).expect("serialises"),
+            r#"{"line":17,"reason":"latitude 95.1 is outside -90..90"}"#
+        );
+    }
+
+    #[test]
+    fn times_must_carry_an_offset() {
+        assert_eq!(
+            rfc3339("at", "2021-05-16T12:00:00+06:00"),
+            Ok(time("2021-05-16T06:00:00Z"))
+        );
+        assert_eq!(
+            rfc3339("at", "2021-05-16T06:00:00"),
+            Err("`at`: \"2021-05-16T06:00:00\" has no UTC offset (RFC 3339 needs one, e.g. Z)".into())
+        );
+        assert_eq!(
+            rfc3339("at", "2021-13-01T00:00:00Z"),
+            Err("`at`: \"2021-13-01T00:00:00Z\" is not an RFC 3339 time".into())
+        );
+    }
+}

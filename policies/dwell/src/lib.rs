@@ -1,0 +1,392 @@
+//! Dwell: where and how long the truck stands still.
+//!
+//! A stop is a period of at least `stop_min_minutes` during which the truck
+//! stays within `stop_radius_m` of the fix where it halted (the SDK's
+//! [`StopTracker`]). Where it halted decides how long it may stand:
+//!
+//! - in the departure or destination customs zone: as long as it likes;
+//! - `dwell.overstay` (warning): in an authorised stop, longer than the
+//!   stop's `max_minutes` (no limit when it has none);
+//! - `dwell.unauthorized_stop` (warning / violation): outside every zone, over
+//!   `warning_minutes`, or over `violation_minutes` for a violation.
+//!
+//! A stop is final once a fix away from where the truck halted ends it; while
+//! it goes on it is open, reported as it stands by every call. Fixes with a
+//! poor hdop are ignored: receiver noise would otherwise end a stop, or start
+//! one.
+
+use escort_policy_sdk::*;
+use serde::{Deserialize, Serialize};
+
+/// The dwell policy; see the crate documentation for its rules.
+pub struct Dwell;
+
+#[derive(Default, Serialize, Deserialize)]
+struct State {
+    stops: StopTracker,
+}
+
+struct Limits {
+    stop_radius_m: f64,
+    stop_min_ms: Timestamp,
+    warning_minutes: f64,
+    violation_minutes: f64,
+    max_hdop: f64,
+}
+
+impl Limits {
+    fn from(params: Vec<Param>) -> Result<Self, String> {
+        let params = Params::new(params);
+        Ok(Limits {
+            stop_radius_m: params.float("stop_radius_m")?,
+            stop_min_ms: (params.float("stop_min_minutes")? * MINUTE_MS as f64).round() as Timestamp,
+            warning_minutes: params.float("warning_minutes")?,
+            violation_minutes: params.float("violation_minutes")?,
+            max_hdop: params.float("max_hdop")?,
+        })
+    }
+}
+
+impl Policy for Dwell {
+    fn describe() -> Descriptor {
+        Descriptor {
+            id: "dwell".into(),
+            version: "0.1.0".into(),
+            summary: "Dwell: stops outside authorised zones and overstays in authorised stops.".into(),
+            params: vec![
+                ParamSpec::float(
+                    "stop_radius_m",
+                    200.0,
+                    "The truck is stationary while it stays this close to where it halted, metres.",
+                ),
+                ParamSpec::float(
+                    "stop_min_minutes",
+                    3.0,
+                    "Stationary for at least this long is a stop, minutes.",
+                ),
+                ParamSpec::float(
+                    "warning_minutes",
+                    30.0,
+                    "A stop outside every authorised zone longer than this is a warning, minutes.",
+                ),
+                ParamSpec::float(
+                    "violation_minutes",
+                    120.0,
+                    "A stop outside every authorised zone longer than this is a violation, minutes.",
+                ),
+                ParamSpec::float("max_hdop", 5.0, "Fixes with a higher hdop are ignored."),
+            ],
+        }
+    }
+
+    fn admit(_: Transit, _: Option<&Route>, _: Vec<Param>) -> Result<Vec<Finding>, String> {
+        Ok(Vec::new())
+    }
+
+    fn observe(
+        transit: Transit,
+        _route: Option<&Route>,
+        params: Vec<Param>,
+        fixes: Fixes,
+        _now: Timestamp,
+        state: Vec<u8>,
+    ) -> Result<Observation, String> {
+        let limits = Limits::from(params)?;
+        let mut state: State = load_state(&state)?;
+        let findings = follow(&mut state.stops, fixes.rows(), &transit, &limits);
+        Ok(Observation {
+            findings,
+            open: still_open(&state.stops, &transit, &limits),
+            state: save_state(&state)?,
+        })
+    }
+}
+
+/// Feeds fixes to the stop tracker. Returns the findings of the stops that
+/// ended; the one still going on is [`still_open`]'s.
+fn follow(
+    stops: &mut StopTracker,
+    fixes: impl Iterator<Item = Fix>,
+    transit: &Transit,
+    limits: &Limits,
+) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for fix in fixes {
+        if fix.is_low_accuracy(limits.max_hdop) {
+            continue;
+        }
+        let ended = stops.push(&fix, limits.stop_radius_m, limits.stop_min_ms);
+        findings.extend(ended.and_then(|stop| finding(stop, transit, limits)));
+    }
+    findings
+}
+
+/// The finding of the stop still going on, as it stands, if it already
+/// overstays. Every call reports it, an empty batch's too: the host keeps only
+/// the last call's open findings.
+fn still_open(stops: &StopTracker, transit: &Transit, limits: &Limits) -> Vec<Finding> {
+    stops
+        .current(limits.stop_min_ms)
+        .and_then(|stop| finding(stop, transit, limits))
+        .into_iter()
+        .collect()
+}
+
+/// Judges a stop by where the truck halted: one anchor per stop, so a few
+/// in-component distances rather than a host call per fix.
+fn finding(stop: Stop, transit: &Transit, limits: &Limits) -> Option<Finding> {
+    let at_customs = [&transit.departure, &transit.destination];
+    if at_customs.iter().any(|zone| zone.contains_position(stop.position)) {
+        return None;
+    }
+    // Where authorised stops overlap, the most permissive one applies.
+    let authorised = transit
+        .stops
+        .iter()
+        .filter(|allowed| allowed.zone.contains_position(stop.position))
+        .max_by_key(|allowed| allowed.max_minutes.map_or(u64::MAX, u64::from));
+    match authorised {
+        None => unauthorized(stop, limits),
+        Some(allowed) => overstay(stop, &allowed.zone, allowed.max_minutes?),
+    }
+}
+
+fn unauthorized(stop: Stop, limits: &Limits) -> Option<Finding> {
+    let minutes = minutes_between(stop.from, stop.to);
+    let severity = if minutes > limits.violation_minutes {
+        Severity::Violation
+    } else if minutes > limits.warning_minutes {
+        Severity::Warning
+    } else {
+        return None;
+    };
+    Some(Finding {
+        code: "dwell.unauthorized_stop".into(),
+        severity,
+        message: format!("stopped for {minutes:.0} min outside every authorised zone"),
+        from: stop.from,
+        to: stop.to,
+        position: Some(stop.position),
+        evidence: vec![Evidence::text("minutes", format!("{minutes:.0}"))],
+    })
+}
+
+fn overstay(stop: Stop, zone: &Zone, max_minutes: u32) -> Option<Finding> {
+    let minutes = minutes_between(stop.from, stop.to);
+    (minutes > f64::from(max_minutes)).then(|| Finding {
+        code: "dwell.overstay".into(),
+        severity: Severity::Warning,
+        message: format!(
+            "stopped for {minutes:.0} min at {}, longer than the {max_minutes} min allowed",
+            zone.name
+        ),
+        from: stop.from,
+        to: stop.to,
+        position: Some(stop.position),
+        evidence: vec![
+            Evidence::text("minutes", format!("{minutes:.0}")),
+            Evidence::text("zone_id", &zone.id),
+            Evidence::text("max_minutes", max_minutes),
+        ],
+    })
+}
+
+// Natively the crate is a plain library (unit tests); only the wasm build
+// exports the contract.
+#[cfg(target_arch = "wasm32")]
+export_policy!(Dwell);
+
+/// The rule over hand-made fixes (it needs no host call): where a stop may
+/// last how long, poor fixes, and streaming against batch evaluation.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ELSEWHERE: (f64, f64) = (44.0, 78.0);
+    const DEPARTURE: (f64, f64) = (44.158, 80.399);
+    const PARKING: (f64, f64) = (44.361, 77.976);
+    const LAYBY: (f64, f64) = (44.5, 77.5);
+
+    fn zone(id: &str, (lat, lon): (f64, f64), radius_m: f64) -> Zone {
+        Zone {
+            id: id.into(),
+            name: id.to_lowercase(),
+            center: Position { lat, lon },
+            radius_m,
+        }
+    }
+
+    fn transit() -> Transit {
+        let party = Party {
+            bin: "990240000111".into(),
+            name: "Alatau Trade LLP".into(),
+            zone: RiskZone::Green,
+        };
+        Transit {
+            id: "KZ-2021-000123".into(),
+            declaration: None,
+            seal_id: Some("NS-778812".into()),
+            vehicle: None,
+            importer: party,
+            carrier: None,
+            goods: Vec::new(),
+            departure: zone("NUR-ZHOLY", DEPARTURE, 2000.0),
+            destination: zone("ALMATY-TC", (43.30, 76.95), 1500.0),
+            stops: vec![
+                AuthorisedStop {
+                    zone: zone("SARYOZEK-PARK", PARKING, 800.0),
+                    max_minutes: Some(720),
+                },
+                AuthorisedStop {
+                    zone: zone("LAYBY", LAYBY, 500.0),
+                    max_minutes: None,
+                },
+            ],
+            corridor_m: None,
+            opened_at: 0,
+            deadline: None,
+        }
+    }
+
+    fn limits() -> Limits {
+        let defaults = Dwell::describe()
+            .params
+            .into_iter()
+            .map(|spec| Param {
+                name: spec.name,
+                value: spec.default,
+            })
+            .collect();
+        Limits::from(defaults).unwrap()
+    }
+
+    /// Fixes every ten minutes parked at `place` from `from` to `to`, then
+    /// one fix 5 km away that ends the stop.
+    fn parked(place: (f64, f64), from: i64, to: i64) -> Vec<Fix> {
+        let mut fixes: Vec<Fix> = (from..=to)
+            .step_by(10)
+            .map(|minute| Fix::new(minute * MINUTE_MS, place.0, place.1))
+            .collect();
+        fixes.push(Fix::new((to + 5) * MINUTE_MS, place.0 + 0.05, place.1));
+        fixes
+    }
+
+    /// One call: the findings of the stops that ended, then the open one.
+    fn observe(stops: &mut StopTracker, batch: &[Fix]) -> (Vec<Finding>, Vec<Finding>) {
+        let (transit, limits) = (transit(), limits());
+        let findings = follow(stops, batch.iter().copied(), &transit, &limits);
+        (findings, still_open(stops, &transit, &limits))
+    }
+
+    /// Everything one batch reports, final and open.
+    fn run(fixes: Vec<Fix>) -> Vec<Finding> {
+        let (mut findings, open) = observe(&mut StopTracker::default(), &fixes);
+        findings.extend(open);
+        findings
+    }
+
+    #[test]
+    fn a_stop_outside_every_zone_is_a_warning_then_a_violation() {
+        assert!(run(parked(ELSEWHERE, 0, 30)).is_empty());
+        let warning = run(parked(ELSEWHERE, 0, 40));
+        assert_eq!(warning.len(), 1);
+        assert_eq!(warning[0].code, "dwell.unauthorized_stop");
+        assert_eq!(warning[0].severity, Severity::Warning);
+        assert_eq!((warning[0].from, warning[0].to), (0, 40 * MINUTE_MS));
+        assert_eq!(warning[0].message, "stopped for 40 min outside every authorised zone");
+        assert_eq!(
+            warning[0].position,
+            Some(Position {
+                lat: ELSEWHERE.0,
+                lon: ELSEWHERE.1
+            })
+        );
+        assert_eq!(run(parked(ELSEWHERE, 0, 130))[0].severity, Severity::Violation);
+    }
+
+    #[test]
+    fn a_stop_at_a_customs_office_is_never_reported() {
+        assert!(run(parked(DEPARTURE, 0, 600)).is_empty());
+    }
+
+    #[test]
+    fn an_authorised_stop_may_last_its_max_minutes() {
+        assert!(run(parked(PARKING, 0, 720)).is_empty());
+        let overstay = run(parked(PARKING, 0, 800));
+        assert_eq!(overstay.len(), 1);
+        assert_eq!(overstay[0].code, "dwell.overstay");
+        assert_eq!(
+            overstay[0].message,
+            "stopped for 800 min at saryozek-park, longer than the 720 min allowed"
+        );
+        let evidence: Vec<_> = overstay[0].evidence.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(evidence, ["minutes", "zone_id", "max_minutes"]);
+        assert!(run(parked(LAYBY, 0, 2000)).is_empty());
+    }
+
+    #[test]
+    fn poor_fixes_do_not_end_a_stop() {
+        let mut fixes = parked(ELSEWHERE, 0, 60);
+        fixes.insert(
+            3,
+            Fix {
+                hdop: Some(12.0),
+                ..Fix::new(25 * MINUTE_MS, 44.1, 78.0)
+            },
+        );
+        let findings = run(fixes);
+        assert_eq!(findings.len(), 1);
+        assert_eq!((findings[0].from, findings[0].to), (0, 60 * MINUTE_MS));
+    }
+
+    #[test]
+    fn a_stop_going_on_is_open_until_the_truck_moves() {
+        let mut fixes = parked(ELSEWHERE, 0, 50);
+        let moved = fixes.pop().unwrap();
+        let mut stops = StopTracker::default();
+        let (findings, open) = observe(&mut stops, &fixes);
+        assert!(findings.is_empty());
+        assert_eq!(open.len(), 1);
+        assert_eq!((open[0].from, open[0].to), (0, 50 * MINUTE_MS));
+        // Time passing without fixes changes nothing, but the open stop must
+        // be reported again.
+        assert_eq!(observe(&mut stops, &[]), (Vec::new(), open.clone()));
+        let (findings, open_after) = observe(&mut stops, &[moved]);
+        assert_eq!(findings, open);
+        assert!(open_after.is_empty());
+    }
+
+    /// What the host ends up with: the findings of every call, which
+    /// accumulate, and the open findings of the last call, which replaced
+    /// those of the calls before.
+    fn evaluate(batches: &[&[Fix]]) -> Vec<Finding> {
+        let mut state = State::default();
+        let (mut findings, mut open) = (Vec::new(), Vec::new());
+        for batch in batches {
+            let (ended, still_open) = observe(&mut state.stops, batch);
+            findings.extend(ended);
+            open = still_open;
+            state = load_state(&save_state(&state).unwrap()).unwrap();
+        }
+        findings.extend(open);
+        findings
+    }
+
+    #[test]
+    fn streaming_equals_batch() {
+        let mut fixes = parked(ELSEWHERE, 0, 50);
+        fixes.extend(parked(PARKING, 60, 800));
+        fixes.extend(parked(ELSEWHERE, 810, 1000));
+        fixes.pop();
+        let whole = evaluate(&[&fixes]);
+        // Two stops ended, the last is still going on.
+        assert_eq!(whole.len(), 3);
+        for split in 0..=fixes.len() {
+            let (a, b) = fixes.split_at(split);
+            assert_eq!(evaluate(&[a, b]), whole, "split at {split}");
+            assert_eq!(evaluate(&[a, b, &[]]), whole, "split at {split}, then time passes");
+        }
+        let singles: Vec<&[Fix]> = fixes.chunks(1).collect();
+        assert_eq!(evaluate(&singles), whole);
+    }
+}

@@ -1,0 +1,103 @@
+//! Fixes as rows: the contract sends columns, rules read fixes one by one.
+
+use crate::{Fixes, Position, SealState, Timestamp};
+
+/// One fix of a batch. Values the device did not report are `None`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Fix {
+    /// When the fix was taken.
+    pub at: Timestamp,
+    /// Latitude, WGS 84 degrees.
+    pub lat: f64,
+    /// Longitude, WGS 84 degrees.
+    pub lon: f64,
+    /// Speed reported by the device, km/h.
+    pub speed_kmh: Option<f64>,
+    /// Course over ground, degrees clockwise from north.
+    pub course_deg: Option<f64>,
+    /// Horizontal dilution of precision; above 5 is a poor fix.
+    pub hdop: Option<f64>,
+    /// Satellites used.
+    pub sats: Option<f64>,
+    /// Seal battery charge, percent.
+    pub battery_pct: Option<f64>,
+    /// Seal state; `Unknown` when not reported.
+    pub seal: SealState,
+}
+
+impl Fix {
+    /// A fix that reports only its time and position; set the other fields
+    /// with struct update syntax. Rules' unit tests build their fixes this way.
+    ///
+    /// # Examples
+    /// ```
+    /// use escort_policy_sdk::{Fix, SealState};
+    /// let fix = Fix { seal: SealState::Opened, ..Fix::new(60_000, 43.25, 76.93) };
+    /// assert_eq!((fix.at, fix.hdop, fix.seal), (60_000, None, SealState::Opened));
+    /// ```
+    pub fn new(at: Timestamp, lat: f64, lon: f64) -> Self {
+        Fix {
+            at,
+            lat,
+            lon,
+            speed_kmh: None,
+            course_deg: None,
+            hdop: None,
+            sats: None,
+            battery_pct: None,
+            seal: SealState::Unknown,
+        }
+    }
+
+    /// The fix's position.
+    pub fn position(&self) -> Position {
+        Position {
+            lat: self.lat,
+            lon: self.lon,
+        }
+    }
+
+    /// Whether the receiver reported an hdop above `max_hdop`.
+    pub fn is_low_accuracy(&self, max_hdop: f64) -> bool {
+        self.hdop.is_some_and(|hdop| hdop > max_hdop)
+    }
+}
+
+fn reported(value: f64) -> Option<f64> {
+    (!value.is_nan()).then_some(value)
+}
+
+impl Fixes {
+    /// The number of fixes in the batch.
+    pub fn len(&self) -> usize {
+        self.at.len()
+    }
+
+    /// Whether the batch has no fixes (only time has passed).
+    pub fn is_empty(&self) -> bool {
+        self.at.is_empty()
+    }
+
+    /// Fix `i` as a row.
+    ///
+    /// # Panics
+    /// If `i` is out of range.
+    pub fn row(&self, i: usize) -> Fix {
+        Fix {
+            at: self.at[i],
+            lat: self.lat[i],
+            lon: self.lon[i],
+            speed_kmh: reported(self.speed_kmh[i]),
+            course_deg: reported(self.course_deg[i]),
+            hdop: reported(self.hdop[i]),
+            sats: reported(self.sats[i]),
+            battery_pct: reported(self.battery_pct[i]),
+            seal: self.seal[i],
+        }
+    }
+
+    /// The fixes as rows, in time order.
+    pub fn rows(&self) -> impl Iterator<Item = Fix> + '_ {
+        (0..self.len()).map(|i| self.row(i))
+    }
+}

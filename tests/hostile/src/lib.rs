@@ -1,0 +1,125 @@
+//! A policy that misbehaves on purpose, for the sandbox tests.
+//!
+//! Its `behaviour` parameter picks the misdeed, committed when `observe` gets
+//! a non-empty batch; with an empty batch (time passing) it behaves and
+//! reports `hostile.alive`, which shows that the host gave it a fresh
+//! instance after the misdeed.
+//!
+//! | behaviour | what `observe` does                                   |
+//! |-----------|-------------------------------------------------------|
+//! | `well`    | reports `hostile.alive`                                |
+//! | `spin`    | loops forever                                          |
+//! | `hoard`   | allocates memory without bound                         |
+//! | `panic`   | panics                                                 |
+//! | `recurse` | recurses until the stack overflows                     |
+//! | `flood`   | returns 50,000 findings                                |
+//! | `bloat`   | returns a 4 MiB state                                  |
+//! | `garbage` | returns a finding that ends before it starts           |
+//! | `nan`     | returns a finding at a position of NaN degrees         |
+//! | `fail`    | returns `err`                                          |
+
+use std::hint::black_box;
+
+use escort_policy_sdk::*;
+
+/// The hostile policy.
+pub struct Hostile;
+
+fn finding(code: &str, at: Timestamp) -> Finding {
+    Finding {
+        code: code.into(),
+        severity: Severity::Info,
+        message: "still here".into(),
+        from: at,
+        to: at,
+        position: None,
+        evidence: Vec::new(),
+    }
+}
+
+#[allow(unconditional_recursion)]
+fn recurse(depth: u64) -> u64 {
+    black_box(recurse(black_box(depth + 1))) + 1
+}
+
+impl Policy for Hostile {
+    fn describe() -> Descriptor {
+        Descriptor {
+            id: "hostile".into(),
+            version: "6.6.6".into(),
+            summary: "Misbehaves on purpose.".into(),
+            params: vec![ParamSpec::text(
+                "behaviour",
+                "well",
+                "Which misdeed to commit; see the crate docs.",
+            )],
+        }
+    }
+
+    fn admit(_: Transit, _: Option<&Route>, _: Vec<Param>) -> Result<Vec<Finding>, String> {
+        Ok(Vec::new())
+    }
+
+    fn observe(
+        _: Transit,
+        _: Option<&Route>,
+        params: Vec<Param>,
+        fixes: Fixes,
+        now: Timestamp,
+        state: Vec<u8>,
+    ) -> Result<Observation, String> {
+        let behaviour = Params::new(params).text("behaviour")?.to_owned();
+        let behaviour = if fixes.is_empty() { "well" } else { behaviour.as_str() };
+        let findings = match behaviour {
+            "well" => vec![finding("hostile.alive", now)],
+            "spin" => {
+                let mut turns = 0u64;
+                loop {
+                    turns = black_box(turns.wrapping_add(1));
+                }
+            }
+            "hoard" => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(black_box(vec![1u8; 1 << 20]));
+                }
+            }
+            "panic" => panic!("hostile policy panics on purpose"),
+            "recurse" => {
+                recurse(0);
+                Vec::new()
+            }
+            "flood" => (0..50_000).map(|i| finding("hostile.flood", now - i)).collect(),
+            "bloat" => {
+                return Ok(Observation {
+                    findings: Vec::new(),
+                    open: Vec::new(),
+                    state: vec![7; 4 << 20],
+                });
+            }
+            "garbage" => vec![Finding {
+                to: now - 60_000,
+                ..finding("hostile.garbage", now)
+            }],
+            "nan" => vec![Finding {
+                position: Some(Position {
+                    lat: f64::NAN,
+                    lon: 76.9,
+                }),
+                ..finding("hostile.nan", now)
+            }],
+            "fail" => return Err("hostile policy refuses on purpose".into()),
+            other => return Err(format!("unknown behaviour {other:?}")),
+        };
+        // The policy follows no episode, so all it says is final: nothing is
+        // ever open.
+        Ok(Observation {
+            findings,
+            open: Vec::new(),
+            state,
+        })
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+export_policy!(Hostile);

@@ -1,0 +1,1 @@
+//! Escort test suite: see `suite/`.

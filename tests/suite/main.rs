@@ -1,0 +1,10 @@
+//! Escort's test suite: one binary, one module per concern.
+//!
+//! - `golden`: every scenario in `tests/scenarios` against its snapshot, plus
+//!   what must hold across all of them (coverage of the SPEC's codes, clean
+//!   runs, determinism, streaming equal to batch);
+//! - `hostile`: policies that misbehave on purpose, built from `hostile/`.
+
+mod golden;
+mod hostile;
+mod support;
