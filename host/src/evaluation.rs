@@ -316,45 +316,47 @@ fn telemetry_findings(telemetry: &Telemetry) -> Vec<Finding> {
     let (Some(first), Some(last)) = (telemetry.fixes.first(), telemetry.fixes.last()) else {
         return Vec::new();
     };
-    let finding = |message: String, name: &str, count: usize| Finding {
+    let fixes = |count: usize| {
+        if count == 1 {
+            "1 fix".to_owned()
+        } else {
+            format!("{count} fixes")
+        }
+    };
+    let mut evidence = BTreeMap::new();
+    let mut repairs = Vec::new();
+    if telemetry.out_of_order > 0 {
+        repairs.push(format!("{} out of time order (sorted)", fixes(telemetry.out_of_order)));
+        evidence.insert(
+            "out_of_order_fixes".to_owned(),
+            EvidenceValue::Text(telemetry.out_of_order.to_string()),
+        );
+    }
+    if telemetry.duplicates > 0 {
+        repairs.push(format!(
+            "{} repeating an earlier one (dropped)",
+            fixes(telemetry.duplicates)
+        ));
+        evidence.insert(
+            "duplicate_fixes".to_owned(),
+            EvidenceValue::Text(telemetry.duplicates.to_string()),
+        );
+    }
+    if repairs.is_empty() {
+        return Vec::new();
+    }
+    vec![Finding {
         policy: TELEMETRY_CHECKS.to_owned(),
         policy_version: TELEMETRY_CHECKS_VERSION.to_owned(),
         code: "telemetry.quality".to_owned(),
         severity: Severity::Info,
-        message,
+        message: repairs.join("; "),
         from: first.at,
         to: last.at,
         lat: None,
         lon: None,
-        evidence: BTreeMap::from([(name.to_owned(), EvidenceValue::Text(count.to_string()))]),
-    };
-    match (telemetry.out_of_order, telemetry.duplicates) {
-        (0, 0) => Vec::new(),
-        (out_of_order, 0) => vec![finding(
-            format!("{out_of_order} fixes arrived out of time order and were sorted"),
-            "out_of_order_fixes",
-            out_of_order,
-        )],
-        (0, duplicates) => vec![finding(
-            format!("{duplicates} duplicate fixes were dropped"),
-            "duplicate_fixes",
-            duplicates,
-        )],
-        (out_of_order, duplicates) => {
-            let mut both = finding(
-                format!(
-                    "{out_of_order} fixes arrived out of time order and were sorted; {duplicates} duplicates were dropped"
-                ),
-                "out_of_order_fixes",
-                out_of_order,
-            );
-            both.evidence.insert(
-                "duplicate_fixes".to_owned(),
-                EvidenceValue::Text(duplicates.to_string()),
-            );
-            vec![both]
-        }
-    }
+        evidence,
+    }]
 }
 
 /// The `policy.error` finding that replaces a failed call's result.

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use escort_host::{PolicySet, Report, Sandbox, Severity, Telemetry, Transit, check};
+use escort_host::{PolicySet, Report, Sandbox, Severity, Telemetry, TelemetryError, Transit, TransitError, check};
 
 #[derive(Parser)]
 #[command(name = "escort", version, about = "Rules engine for electronic customs escort")]
@@ -129,8 +129,14 @@ fn load_policies(arg: &PoliciesArg) -> Result<PolicySet, Unusable> {
 }
 
 fn run_check(args: CheckArgs) -> Result<ExitCode, Unusable> {
-    let transit = Transit::from_path(&args.transit)?;
-    let telemetry = Telemetry::read_path(&args.fixes)?;
+    let transit = Transit::from_path(&args.transit).map_err(|e| match e {
+        TransitError::Io { .. } => Unusable(e.to_string()),
+        _ => Unusable(format!("{}: {e}", args.transit.display())),
+    })?;
+    let telemetry = Telemetry::read_path(&args.fixes).map_err(|e| match e {
+        TelemetryError::Read { .. } | TelemetryError::UnknownFormat { .. } => Unusable(e.to_string()),
+        _ => Unusable(format!("{}: {e}", args.fixes.display())),
+    })?;
     let policies = load_policies(&args.policies)?;
     let report = check(&policies, &transit, &telemetry, args.now)?;
     let format = args.format.unwrap_or(if std::io::stdout().is_terminal() {

@@ -462,6 +462,12 @@ impl PolicySet {
         PolicySet::new(policies)
     }
 
+    /// The components of the built-in set as (id, bytes), in id order: to
+    /// copy into a policy folder as the start of a deployment's own set.
+    pub fn builtin_components() -> impl Iterator<Item = (&'static str, &'static [u8])> {
+        builtin::COMPONENTS.iter().copied()
+    }
+
     /// Every `*.wasm` component in `dir`, configured by `dir/policies.toml`
     /// when it exists.
     pub fn load_dir(sandbox: &Sandbox, dir: &Path) -> Result<PolicySet, LoadError> {

@@ -90,7 +90,7 @@ pub struct GoodsItem {
 pub struct Zone {
     /// Identifier of the place; never empty.
     pub id: String,
-    /// Human-readable name; empty when the transit gives none.
+    /// Human-readable name; the id when the transit gives none.
     pub name: String,
     /// WGS 84 latitude of the centre, degrees.
     pub lat: f64,
@@ -431,7 +431,8 @@ fn read_goods(mut item: Object) -> Result<GoodsItem, TransitError> {
 
 fn read_zone(mut zone: Object) -> Result<Zone, TransitError> {
     let id = zone.identifier("id")?;
-    let name = zone.optional_string("name")?.unwrap_or_default();
+    // Policies name places in their messages; an officer reads the id sooner than nothing.
+    let name = zone.optional_string("name")?.unwrap_or_else(|| id.clone());
     let lat = zone.number("lat")?;
     latitude(zone.path("lat"), lat)?;
     let lon = zone.number("lon")?;

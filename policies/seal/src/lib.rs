@@ -104,7 +104,10 @@ impl Condition {
         Finding {
             code: code.into(),
             severity,
-            message: format!("seal reported {what} for {minutes:.0} min"),
+            message: match episode.fixes {
+                1 => format!("seal reported {what} once"),
+                reports => format!("seal reported {what} for {minutes:.0} min ({reports} reports)"),
+            },
             from: episode.from,
             to: episode.to,
             position: Some(episode.peak_position()),
@@ -248,7 +251,7 @@ mod tests {
         let cut = &findings[0];
         assert_eq!((cut.code.as_str(), cut.severity), ("seal.breach", Severity::Critical));
         assert_eq!((cut.from, cut.to), (MINUTE_MS, 3 * MINUTE_MS));
-        assert_eq!(cut.message, "seal reported cable cut for 2 min");
+        assert_eq!(cut.message, "seal reported cable cut for 2 min (2 reports)");
         assert_eq!(cut.evidence[0], Evidence::text("state", "cable_cut"));
         assert_eq!(findings[1].evidence[0], Evidence::text("state", "housing_breached"));
         assert_eq!(findings[1].from, 4 * MINUTE_MS);
@@ -284,7 +287,7 @@ mod tests {
         assert_eq!((low.from, low.to), (MINUTE_MS, 4 * MINUTE_MS));
         assert_eq!(low.position, Some(fixes[3].position()));
         assert_eq!(low.evidence[0], Evidence::text("min_battery_pct", "9"));
-        assert_eq!(low.message, "seal reported battery down to 9 % for 3 min");
+        assert_eq!(low.message, "seal reported battery down to 9 % for 3 min (3 reports)");
     }
 
     #[test]
@@ -298,7 +301,7 @@ mod tests {
         assert_eq!(findings[0].severity, Severity::Info);
         assert_eq!(
             findings[0].message,
-            "seal reported opened inside the destination zone for 2 min"
+            "seal reported opened inside the destination zone for 2 min (3 reports)"
         );
         let findings = run(&fixes, &[true, false, true]);
         assert_eq!(findings[0].severity, Severity::Critical);

@@ -1,0 +1,225 @@
+//! The `escort` binary as a user runs it: arguments, output formats, policy
+//! folders and exit statuses (SPEC 4). Evaluation itself is tested in
+//! `tests/suite`; here only what the command line adds.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn scenario(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/scenarios")
+        .join(name)
+}
+
+fn escort(args: &[&str]) -> Output {
+    let cache = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/escort-test-cache");
+    Command::new(env!("CARGO_BIN_EXE_escort"))
+        .args(args)
+        .env("ESCORT_CACHE_DIR", cache)
+        .output()
+        .expect("escort runs")
+}
+
+fn check_args(name: &str) -> Vec<String> {
+    let dir = scenario(name);
+    vec![
+        "check".into(),
+        "--transit".into(),
+        dir.join("transit.json").display().to_string(),
+        "--fixes".into(),
+        dir.join("fixes.ndjson").display().to_string(),
+    ]
+}
+
+fn run(args: &[String]) -> Output {
+    escort(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).expect("UTF-8 output")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).expect("UTF-8 output")
+}
+
+#[test]
+fn prints_json_when_stdout_is_not_a_terminal() {
+    let output = run(&check_args("clean-khorgos-almaty"));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("JSON report");
+    assert_eq!(report["verdict"], "clear");
+    assert_eq!(report["transit"], "KZ-2021-000123");
+}
+
+#[test]
+fn prints_text_on_request() {
+    let mut args = check_args("seal-events");
+    args.extend(["--format".into(), "text".into()]);
+    let output = run(&args);
+    assert_eq!(output.status.code(), Some(0));
+    let text = stdout(&output);
+    assert!(
+        text.lines().next().expect("a verdict line").contains(": VIOLATION at "),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|line| line.contains("critical") && line.contains("seal.breach")),
+        "{text}"
+    );
+}
+
+#[test]
+fn fail_on_sets_the_exit_status() {
+    let mut args = check_args("dwell-stops");
+    args.extend(["--fail-on".into(), "violation".into()]);
+    assert_eq!(run(&args).status.code(), Some(1));
+
+    let mut args = check_args("clean-khorgos-almaty");
+    args.extend(["--fail-on".into(), "warning".into()]);
+    assert_eq!(run(&args).status.code(), Some(0));
+}
+
+#[test]
+fn now_moves_the_evaluation_clock() {
+    // Long after the deadline, a transit that stopped reporting is overdue.
+    let dir = scenario("overdue");
+    let mut args = check_args("overdue");
+    let now = fs::read_to_string(dir.join("now.txt")).expect("now.txt");
+    args.extend(["--now".into(), now.trim().to_owned()]);
+    let output = run(&args);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("JSON");
+    assert_eq!(report["evaluated_at"], now.trim());
+    let codes: Vec<_> = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| f["code"].clone())
+        .collect();
+    assert!(codes.contains(&"transit.overdue".into()), "{codes:?}");
+}
+
+#[test]
+fn unusable_input_exits_2_with_nothing_on_stdout() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let transit = dir.path().join("transit.json");
+    fs::write(&transit, r#"{"id": "KZ-1", "dedline": "2021-05-18T06:00:00Z"}"#).expect("write");
+    let fixes = scenario("clean-khorgos-almaty").join("fixes.ndjson");
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec![
+                "check".into(),
+                "--transit".into(),
+                transit.display().to_string(),
+                "--fixes".into(),
+                fixes.display().to_string(),
+            ],
+            "transit.json: unknown field `dedline` (did you mean `deadline`?)",
+        ),
+        (
+            {
+                let mut args = check_args("clean-khorgos-almaty");
+                args.extend(["--now".into(), "yesterday".into()]);
+                args
+            },
+            "RFC 3339",
+        ),
+        (
+            {
+                let mut args = check_args("clean-khorgos-almaty");
+                args.extend(["--now".into(), "2021-05-16T07:00:00Z".into()]);
+                args
+            },
+            "earlier than the fix",
+        ),
+        (
+            {
+                let mut args = check_args("clean-khorgos-almaty");
+                args.extend(["--policies".into(), dir.path().display().to_string()]);
+                args
+            },
+            "no policy components",
+        ),
+    ];
+    for (args, expected) in cases {
+        let output = run(&args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(output.stdout.is_empty(), "{args:?}: {}", stdout(&output));
+        assert!(stderr(&output).contains(expected), "{args:?}: {}", stderr(&output));
+    }
+}
+
+/// A policy folder of the built-in components, configured by policies.toml.
+fn policy_folder(config: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (id, bytes) in escort_host::PolicySet::builtin_components() {
+        fs::write(dir.path().join(format!("{id}.wasm")), bytes).expect("write component");
+    }
+    fs::write(dir.path().join(escort_host::CONFIG_FILE), config).expect("write config");
+    dir
+}
+
+#[test]
+fn a_policy_folder_is_configured_by_policies_toml() {
+    // A 10 km corridor turns the 8 km excursion of the detour into nothing.
+    let folder = policy_folder("[corridor.params]\ncorridor_m = 10000\n");
+    let mut args = check_args("corridor-detour");
+    let builtin: serde_json::Value = serde_json::from_str(&stdout(&run(&args))).expect("JSON");
+    args.extend(["--policies".into(), folder.path().display().to_string()]);
+    let output = run(&args);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let configured: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("JSON");
+    let deviations = |report: &serde_json::Value| {
+        report["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .filter(|f| f["code"] == "corridor.deviation")
+            .count()
+    };
+    assert_eq!(deviations(&builtin), 2);
+    assert_eq!(deviations(&configured), 1);
+}
+
+#[test]
+fn a_misconfigured_policy_folder_names_the_mistake() {
+    for (config, expected) in [
+        (
+            "[corridor.params]\ncorridor_km = 10\n",
+            "policy `corridor`: no parameter `corridor_km`; it takes corridor_m",
+        ),
+        (
+            "[corridor.params]\ncorridor_m = \"wide\"\n",
+            "parameter `corridor_m` must be a float, found \"wide\"",
+        ),
+        (
+            "[coridor.params]\ncorridor_m = 3000\n",
+            "configuration for `coridor`, but no policy has that id",
+        ),
+    ] {
+        let folder = policy_folder(config);
+        let mut args = check_args("clean-khorgos-almaty");
+        args.extend(["--policies".into(), folder.path().display().to_string()]);
+        let output = run(&args);
+        assert_eq!(output.status.code(), Some(2), "{config}");
+        assert!(stderr(&output).contains(expected), "{config}: {}", stderr(&output));
+    }
+}
+
+#[test]
+fn policy_list_shows_versions_hashes_and_parameters() {
+    let output = escort(&["policy", "list"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    for id in ["corridor", "dwell", "eligibility", "seal", "signal", "speed", "transit"] {
+        assert!(
+            text.lines().any(|line| line.starts_with(&format!("{id} 0.1.0 "))),
+            "{id} missing:\n{text}"
+        );
+    }
+    assert!(text.contains("corridor_m = 5000 (float)"), "{text}");
+    assert!(text.contains("sha256 "), "{text}");
+}
