@@ -93,3 +93,56 @@ fn store(dir: &Path, path: &Path, serialized: &[u8]) {
         let _ = fs::remove_file(&partial);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Sandbox;
+    use crate::builtin::COMPONENTS;
+
+    #[test]
+    fn a_second_load_reads_the_cache_instead_of_compiling() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let cache = ComponentCache::in_dir(dir.path());
+        let sandbox = Sandbox::with_cache(cache.clone()).expect("sandbox");
+        let [(_, corridor), (_, dwell), ..] = COMPONENTS else {
+            panic!("the built-in set has seven policies")
+        };
+
+        let corridor_hash = content_hash(corridor);
+        cache
+            .load(sandbox.engine(), &corridor_hash, corridor)
+            .expect("compiles");
+        let cached: Vec<_> = fs::read_dir(dir.path()).expect("cache folder").collect();
+        assert_eq!(cached.len(), 1, "one artefact per component");
+
+        // Put dwell's artefact under corridor's name: if the next load of
+        // corridor says it is dwell, it came from the cache, not the compiler.
+        let dwell_artefact = Component::new(sandbox.engine(), dwell)
+            .expect("compiles")
+            .serialize()
+            .expect("serializes");
+        let corridor_path = cached[0].as_ref().expect("entry").path();
+        fs::write(&corridor_path, dwell_artefact).expect("overwrite");
+        let reloaded = crate::Policy::load(&sandbox, "corridor", corridor).expect("loads");
+        assert_eq!(reloaded.id(), "dwell");
+    }
+
+    #[test]
+    fn an_unreadable_artefact_is_compiled_again() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let sandbox = Sandbox::with_cache(ComponentCache::in_dir(dir.path())).expect("sandbox");
+        let (_, seal) = COMPONENTS[3];
+        crate::Policy::load(&sandbox, "seal", seal).expect("compiles");
+        let artefact = fs::read_dir(dir.path())
+            .expect("cache folder")
+            .next()
+            .expect("one artefact")
+            .expect("entry");
+        fs::write(artefact.path(), b"not a compiled component").expect("corrupt it");
+        assert_eq!(
+            crate::Policy::load(&sandbox, "seal", seal).expect("recompiles").id(),
+            "seal"
+        );
+    }
+}
