@@ -862,7 +862,7 @@ mod tests {
             vec![AuthorisedStop {
                 zone: Zone {
                     id: "SARYOZEK-PARK".into(),
-                    name: String::new(),
+                    name: "SARYOZEK-PARK".into(),
                     lat: 44.361,
                     lon: 77.976,
                     radius_m: 800.0
