@@ -188,14 +188,7 @@ mod tests {
     use super::*;
 
     fn limits(declared_corridor_m: Option<f64>) -> Limits {
-        let defaults = Corridor::describe()
-            .params
-            .into_iter()
-            .map(|spec| Param {
-                name: spec.name,
-                value: spec.default,
-            })
-            .collect();
+        let defaults = Corridor::describe().default_params();
         Limits::from(declared_corridor_m, defaults).unwrap()
     }
 

@@ -249,14 +249,7 @@ mod tests {
     }
 
     fn limits() -> Limits {
-        let defaults = Dwell::describe()
-            .params
-            .into_iter()
-            .map(|spec| Param {
-                name: spec.name,
-                value: spec.default,
-            })
-            .collect();
+        let defaults = Dwell::describe().default_params();
         Limits::from(defaults).unwrap()
     }
 

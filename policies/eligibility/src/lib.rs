@@ -223,14 +223,7 @@ mod tests {
 
     #[test]
     fn admit_reports_one_finding_at_the_opening() {
-        let defaults: Vec<Param> = Eligibility::describe()
-            .params
-            .into_iter()
-            .map(|spec| Param {
-                name: spec.name,
-                value: spec.default,
-            })
-            .collect();
+        let defaults = Eligibility::describe().default_params();
         let mut transit = transit();
         transit.seal_id = None;
         let findings = Eligibility::admit(transit.clone(), None, defaults).unwrap();

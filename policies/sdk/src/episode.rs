@@ -83,20 +83,9 @@ impl Episode {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::SealState;
 
     fn fix(minute: i64, lat: f64) -> Fix {
-        Fix {
-            at: minute * crate::MINUTE_MS,
-            lat,
-            lon: 76.0,
-            speed_kmh: None,
-            course_deg: None,
-            hdop: None,
-            sats: None,
-            battery_pct: None,
-            seal: SealState::Unknown,
-        }
+        Fix::new(minute * crate::MINUTE_MS, lat, 76.0)
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! policy's `describe()`, so a lookup fails only if the policy asks for a
 //! name it never declared.
 
-use crate::{Param, ParamKind, ParamSpec, ParamValue};
+use crate::{Descriptor, Param, ParamKind, ParamSpec, ParamValue};
 
 /// The parameters of one call.
 #[derive(Debug, Clone)]
@@ -83,5 +83,31 @@ impl ParamSpec {
             default,
             doc: doc.to_owned(),
         }
+    }
+}
+
+impl Descriptor {
+    /// Every parameter at its default, as the host passes them when nothing
+    /// is configured: what a policy's own unit tests call it with.
+    ///
+    /// # Examples
+    /// ```
+    /// use escort_policy_sdk::{Descriptor, ParamSpec, ParamValue};
+    /// let descriptor = Descriptor {
+    ///     id: "speed".into(),
+    ///     version: "0.1.0".into(),
+    ///     summary: "Speed sanity.".into(),
+    ///     params: vec![ParamSpec::float("excessive_kmh", 110.0, "Too fast, km/h.")],
+    /// };
+    /// assert_eq!(descriptor.default_params()[0].value, ParamValue::Float(110.0));
+    /// ```
+    pub fn default_params(&self) -> Vec<Param> {
+        self.params
+            .iter()
+            .map(|spec| Param {
+                name: spec.name.clone(),
+                value: spec.default.clone(),
+            })
+            .collect()
     }
 }

@@ -77,20 +77,10 @@ impl StopTracker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{MINUTE_MS, SealState};
+    use crate::MINUTE_MS;
 
     fn fix(minute: i64, lat: f64, lon: f64) -> Fix {
-        Fix {
-            at: minute * MINUTE_MS,
-            lat,
-            lon,
-            speed_kmh: None,
-            course_deg: None,
-            hdop: None,
-            sats: None,
-            battery_pct: None,
-            seal: SealState::Unknown,
-        }
+        Fix::new(minute * MINUTE_MS, lat, lon)
     }
 
     #[test]

@@ -188,14 +188,7 @@ mod tests {
     use super::*;
 
     fn limits() -> Limits {
-        let defaults = Signal::describe()
-            .params
-            .into_iter()
-            .map(|spec| Param {
-                name: spec.name,
-                value: spec.default,
-            })
-            .collect();
+        let defaults = Signal::describe().default_params();
         Limits::from(defaults).unwrap()
     }
 

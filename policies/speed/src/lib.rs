@@ -263,14 +263,7 @@ mod tests {
     use super::*;
 
     fn limits() -> Limits {
-        let defaults = Speed::describe()
-            .params
-            .into_iter()
-            .map(|spec| Param {
-                name: spec.name,
-                value: spec.default,
-            })
-            .collect();
+        let defaults = Speed::describe().default_params();
         Limits::from(defaults).unwrap()
     }
 
