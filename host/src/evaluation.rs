@@ -85,7 +85,6 @@ pub enum ObserveError {
 /// ```
 pub struct Evaluation<'s> {
     policies: &'s PolicySet,
-    transit_id: String,
     transit: wit::Transit,
     route: Option<Arc<RouteIndex>>,
     /// Per policy, in set order: its state and its open findings.
@@ -102,7 +101,6 @@ impl PolicySet {
         let route = (transit.route.len() >= 2).then(|| Arc::new(RouteIndex::new(&transit.route)));
         let mut evaluation = Evaluation {
             policies: self,
-            transit_id: transit.id.clone(),
             transit: wit_transit(transit),
             route,
             states: vec![Vec::new(); self.policies().len()],
@@ -229,11 +227,6 @@ impl Evaluation<'_> {
     /// What the findings so far add up to.
     pub fn verdict(&self) -> Verdict {
         Verdict::of(self.findings.iter().chain(self.open.iter().flatten()))
-    }
-
-    /// The id of the transit under evaluation.
-    pub fn transit_id(&self) -> &str {
-        &self.transit_id
     }
 }
 

@@ -104,11 +104,6 @@ impl RouteIndex {
         self.length_m
     }
 
-    /// The number of points the route was declared with.
-    pub fn point_count(&self) -> usize {
-        self.points.len()
-    }
-
     /// Where the position `(lat, lon)` stands relative to the route.
     pub fn locate(&self, lat: f64, lon: f64) -> RoutePosition {
         let query = Coord { x: lon, y: lat };

@@ -563,11 +563,6 @@ impl PolicySet {
     pub fn policies(&self) -> &[Policy] {
         &self.policies
     }
-
-    /// The policy with this id.
-    pub fn get_mut(&mut self, id: &str) -> Option<&mut Policy> {
-        self.policies.iter_mut().find(|p| p.id == id)
-    }
 }
 
 #[cfg(test)]
