@@ -507,6 +507,14 @@ def goods(hs: str, description: str, value_usd: int, excise: bool = False) -> di
     return {"hs": hs, "description": description, "value_usd": value_usd, "excise": excise}
 
 
+def route_fact(coords: list[tuple[float, float]]) -> str:
+    return f"route {route_km(coords):.0f} km, {len(coords)} points"
+
+
+def log_facts(sim: Sim) -> list[str]:
+    return [f"{iso(at)}: {label}" for label, at in sim.log]
+
+
 def span(fixes: list[dict]) -> str:
     return f"{len(fixes)} fixes from {fixes[0]['at']} to {fixes[-1]['at']}"
 
@@ -590,8 +598,8 @@ def clean_khorgos_almaty() -> Scenario:
         "for an hour at the Saryozek truck park, each inside an authorised stop and within its `max_minutes`. "
         "It reaches the terminal a day and a half before its deadline and stands in the yard.",
         route_sources(KHORGOS_ALMATY),
-        t, sim.fixes, facts=[f"route {route_km(coords):.0f} km, {len(coords)} points", span(sim.fixes),
-                             min_gap_facts(sim.fixes)] + [f"{iso(at)}: {label}" for label, at in sim.log])
+        t, sim.fixes, facts=[route_fact(coords), span(sim.fixes),
+                             min_gap_facts(sim.fixes)] + log_facts(sim))
 
 
 def clean_dostyk_almaty() -> Scenario:
@@ -637,8 +645,8 @@ def clean_dostyk_almaty() -> Scenario:
         "at most every 10 min no gap reaches two reporting periods.",
         route_sources(DOSTYK_ALMATY),
         t, sim.fixes, fixes_file="fixes.csv",
-        facts=[f"route {route_km(coords):.0f} km, {len(coords)} points", span(sim.fixes), min_gap_facts(sim.fixes)]
-        + [f"{iso(at)}: {label}" for label, at in sim.log])
+        facts=[route_fact(coords), span(sim.fixes), min_gap_facts(sim.fixes)]
+        + log_facts(sim))
 
 
 def corridor_detour() -> Scenario:
@@ -685,8 +693,8 @@ def corridor_detour() -> Scenario:
         "min; about 300 km out it drives 62 km away from the road and back, some 2 h in all. Each excursion is one "
         "finding. Reports every 30-90 s.",
         route_sources(SHYMKENT_KYZYLORDA),
-        t, sim.fixes, facts=[f"route {route_km(coords):.0f} km, {len(coords)} points", span(sim.fixes),
-                             min_gap_facts(sim.fixes)] + [f"{iso(at)}: {label}" for label, at in sim.log])
+        t, sim.fixes, facts=[route_fact(coords), span(sim.fixes),
+                             min_gap_facts(sim.fixes)] + log_facts(sim))
 
 
 def dwell_stops() -> Scenario:
@@ -729,8 +737,8 @@ def dwell_stops() -> Scenario:
         "A truck of furniture from the Almaty terminal to Taldykorgan. Parked fixes jitter by 5-40 m around the "
         "spot and come every 4-8 min, so no signal gap; the stops are separated by driving.",
         route_sources(ALMATY_TALDYKORGAN),
-        t, sim.fixes, facts=[f"route {route_km(coords):.0f} km, {len(coords)} points", span(sim.fixes),
-                             min_gap_facts(sim.fixes)] + [f"{iso(at)}: {label}" for label, at in sim.log])
+        t, sim.fixes, facts=[route_fact(coords), span(sim.fixes),
+                             min_gap_facts(sim.fixes)] + log_facts(sim))
 
 
 def speed_jump_and_excessive() -> Scenario:
@@ -784,8 +792,8 @@ def speed_jump_and_excessive() -> Scenario:
         "stays quiet. Later the driver holds 120-125 km/h for about 6 min; the positions move at that speed too, "
         "so the implied speed (under 150 km/h) is plausible.",
         route_sources(TARAZ_SHYMKENT),
-        t, sim.fixes, facts=[f"route {route_km(coords):.0f} km, {len(coords)} points", span(sim.fixes),
-                             min_gap_facts(sim.fixes)] + [f"{iso(at)}: {label}" for label, at in sim.log])
+        t, sim.fixes, facts=[route_fact(coords), span(sim.fixes),
+                             min_gap_facts(sim.fixes)] + log_facts(sim))
 
 
 def telemetry_quality() -> Scenario:
@@ -856,8 +864,8 @@ def telemetry_quality() -> Scenario:
         "from the speed, corridor and dwell rules, so none of those fire.",
         route_sources(ZHIBEK_SHYMKENT),
         t, fixes_text="\n".join(lines) + "\n",
-        facts=[f"route {route_km(coords):.0f} km, {len(coords)} points", span(sim.fixes) + " before the faults",
-               min_gap_facts(sim.fixes)] + facts + [f"{iso(at)}: {label}" for label, at in sim.log])
+        facts=[route_fact(coords), span(sim.fixes) + " before the faults",
+               min_gap_facts(sim.fixes)] + facts + log_facts(sim))
 
 
 def signal_gaps() -> Scenario:
@@ -904,8 +912,8 @@ def signal_gaps() -> Scenario:
         "time about 40 km before Taraz; the evaluation clock is 40 min after that last report.",
         route_sources(ALMATY_TARAZ),
         t, sim.fixes, now=now,
-        facts=[f"route {route_km(coords):.0f} km, {len(coords)} points", span(sim.fixes), f"now: {iso(now)}"]
-        + [f"{iso(at)}: {label}" for label, at in sim.log])
+        facts=[route_fact(coords), span(sim.fixes), f"now: {iso(now)}"]
+        + log_facts(sim))
 
 
 def seal_events() -> Scenario:
@@ -957,9 +965,9 @@ def seal_events() -> Scenario:
         "~3 %/h). The roadside stop lasts 20 min, short of a dwell finding.",
         route_sources(KHORGOS_ALMATY),
         t, sim.fixes,
-        facts=[f"route {route_km(coords):.0f} km, {len(coords)} points", span(sim.fixes),
+        facts=[route_fact(coords), span(sim.fixes),
                f"first report under 15 % battery: {low['at']} ({low['battery']} %)"]
-        + [f"{iso(at)}: {label}" for label, at in sim.log])
+        + log_facts(sim))
 
 
 def overdue() -> Scenario:
@@ -998,8 +1006,8 @@ def overdue() -> Scenario:
         "when the deadline passes.",
         route_sources(DOSTYK_ALMATY),
         t, sim.fixes, now=now,
-        facts=[f"route {route_km(coords):.0f} km, {len(coords)} points", span(sim.fixes), f"deadline: {iso(deadline)}",
-               f"now: {iso(now)}"] + [f"{iso(at)}: {label}" for label, at in sim.log])
+        facts=[route_fact(coords), span(sim.fixes), f"deadline: {iso(deadline)}",
+               f"now: {iso(now)}"] + log_facts(sim))
 
 
 def deadline_too_long() -> Scenario:
@@ -1034,7 +1042,7 @@ def deadline_too_long() -> Scenario:
         "arrival the same day.",
         route_sources(KHORGOS_ALMATY),
         t, sim.fixes, facts=[f"route {km:.0f} km, {len(coords)} points", span(sim.fixes),
-                             f"deadline: {iso(deadline)}"] + [f"{iso(at)}: {label}" for label, at in sim.log])
+                             f"deadline: {iso(deadline)}"] + log_facts(sim))
 
 
 def short_clean_drive(rng: random.Random, route: Path, start: datetime, battery: float) -> Sim:
@@ -1082,8 +1090,8 @@ def late_arrival() -> Scenario:
         "authorised truck park at Turar Ryskulov (Tulkibas district) and reaches Shymkent late. No `now.txt`: the "
         "evaluation clock is the last fix, after the arrival.",
         route_sources(TARAZ_SHYMKENT),
-        t, sim.fixes, facts=[f"route {route_km(coords):.0f} km, {len(coords)} points", span(sim.fixes),
-                             f"deadline: {iso(deadline)}"] + [f"{iso(at)}: {label}" for label, at in sim.log])
+        t, sim.fixes, facts=[route_fact(coords), span(sim.fixes),
+                             f"deadline: {iso(deadline)}"] + log_facts(sim))
 
 
 def signal_edges() -> Scenario:
@@ -1118,7 +1126,7 @@ def signal_edges() -> Scenario:
         "opened; at the destination it stops reporting for 90 min in the yard, then reports again.",
         route_sources(ALMATY_KAPSHAGAY),
         t, sim.fixes, facts=[span(sim.fixes), f"opened_at: {iso(opened)}"]
-        + [f"{iso(at)}: {label}" for label, at in sim.log])
+        + log_facts(sim))
 
 
 def corridor_override() -> Scenario:
@@ -1154,8 +1162,8 @@ def corridor_override() -> Scenario:
         "Apples from Uzbekistan, Zhibek Zholy to Shymkent. The declaration narrows the corridor to 2 km "
         "(`corridor_m`: 2000), and the truck detours 3.6 km off the road round a closed bridge for some 20 min, about 10 of them more than 2 km off.",
         route_sources(ZHIBEK_SHYMKENT),
-        t, sim.fixes, facts=[f"route {route_km(coords):.0f} km, {len(coords)} points", span(sim.fixes)]
-        + [f"{iso(at)}: {label}" for label, at in sim.log])
+        t, sim.fixes, facts=[route_fact(coords), span(sim.fixes)]
+        + log_facts(sim))
 
 
 def ineligible() -> Scenario:
@@ -1185,7 +1193,7 @@ def ineligible() -> Scenario:
         "escort although it may not have it. The drive itself is clean, so the only serious finding is "
         "eligibility.",
         route_sources(ALMATY_KAPSHAGAY),
-        t, sim.fixes, facts=[f"route {route_km(coords):.0f} km, {len(coords)} points", span(sim.fixes)])
+        t, sim.fixes, facts=[route_fact(coords), span(sim.fixes)])
 
 
 def no_route() -> Scenario:
