@@ -455,8 +455,7 @@ impl PolicySet {
     /// The default policy set that ships inside Escort: corridor, dwell,
     /// eligibility, seal, signal, speed and transit, with default parameters.
     pub fn builtin(sandbox: &Sandbox) -> Result<PolicySet, LoadError> {
-        let policies = builtin::COMPONENTS
-            .iter()
+        let policies = PolicySet::builtin_components()
             .map(|(name, bytes)| Policy::load(sandbox, &format!("built-in {name}"), bytes))
             .collect::<Result<Vec<_>, _>>()?;
         PolicySet::new(policies)
