@@ -9,6 +9,11 @@
 //! findings as one batch of everything, even when a late fix shows that a
 //! provisional gap never was one.
 //!
+//! A service keeps an evaluation between batches as [`PolicyState`]s (the
+//! opaque state and the open findings of each policy) and resumes it with
+//! [`PolicySet::resume`]; every policy call leaves a [`Decision`] behind for
+//! its audit log.
+//!
 //! Evaluation fails closed: when a policy traps, runs out of fuel or memory,
 //! answers `err` or answers something ill-formed, its result is discarded, a
 //! `policy.error` warning takes its place (so the verdict is at least
@@ -16,8 +21,10 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 use crate::finding::{EvidenceValue, Finding, Severity, Verdict};
 use crate::fix::{Fix, SealState};
@@ -64,6 +71,53 @@ pub enum ObserveError {
     },
 }
 
+/// What one policy call decided: the unit of the service's audit log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    /// The policy's id.
+    pub policy: String,
+    /// Its version, from `describe()`.
+    pub policy_version: String,
+    /// SHA-256 of its component, hex.
+    pub content_hash: String,
+    /// Fuel the call used, or `None` when it failed.
+    pub fuel_used: Option<u64>,
+    /// How long the call took.
+    pub elapsed: Duration,
+    /// Final findings the call raised; a failure's `policy.error` among them.
+    pub findings: Vec<Finding>,
+    /// The policy's open findings after the call.
+    pub open: Vec<Finding>,
+}
+
+/// What the host keeps of one policy's evaluation of one transit between
+/// batches.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PolicyState {
+    /// The policy's id.
+    pub policy: String,
+    /// [`Policy::fingerprint`] of the configured policy that wrote `state`;
+    /// another component or other parameters cannot read it.
+    pub fingerprint: String,
+    /// The policy's opaque state.
+    pub state: Vec<u8>,
+    /// The policy's open findings.
+    pub open: Vec<Finding>,
+}
+
+/// Why stored [`PolicyState`]s do not fit a policy set. The caller evaluates
+/// the transit again from its first fix instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ResumeError {
+    /// The set's policies are not the ones that wrote the states.
+    #[error("the policies changed since the last evaluation (`{policy}` differs)")]
+    PoliciesChanged {
+        /// The first policy that differs (added, removed, new component or new parameters).
+        policy: String,
+    },
+}
+
 /// One transit under evaluation by one policy set.
 ///
 /// # Examples
@@ -92,46 +146,113 @@ pub struct Evaluation<'s> {
     open: Vec<Vec<Finding>>,
     /// Final findings, in the order they were raised.
     findings: Vec<Finding>,
+    /// Calls made since the caller last took them.
+    decisions: Vec<Decision>,
     last_fix_at: Option<DateTime<Utc>>,
 }
 
 impl PolicySet {
     /// Opens a transit: indexes its route and runs every policy's admission.
     pub fn open(&self, transit: &Transit) -> Evaluation<'_> {
-        let route = (transit.route.len() >= 2).then(|| Arc::new(RouteIndex::new(&transit.route)));
         let mut evaluation = Evaluation {
             policies: self,
             transit: wit_transit(transit),
-            route,
+            route: route_index(transit),
             states: vec![Vec::new(); self.policies().len()],
             open: vec![Vec::new(); self.policies().len()],
             findings: Vec::new(),
+            decisions: Vec::new(),
             last_fix_at: None,
         };
         evaluation.admit(transit.opened_at);
         evaluation
     }
+
+    /// Resumes an evaluation from the states [`Evaluation::policy_states`]
+    /// returned, after fixes up to `last_fix_at`. The findings that were
+    /// final before are the caller's to keep; this evaluation holds only
+    /// what it raises from now on.
+    ///
+    /// # Errors
+    /// [`ResumeError::PoliciesChanged`] when the states were written by other
+    /// policies or parameters than this set's.
+    pub fn resume(
+        &self,
+        transit: &Transit,
+        states: Vec<PolicyState>,
+        last_fix_at: Option<DateTime<Utc>>,
+    ) -> Result<Evaluation<'_>, ResumeError> {
+        let mut stored = states.into_iter();
+        let mut kept_states = Vec::with_capacity(self.policies().len());
+        let mut kept_open = Vec::with_capacity(self.policies().len());
+        for policy in self.policies() {
+            let state = stored
+                .next()
+                .filter(|state| state.policy == policy.id() && state.fingerprint == policy.fingerprint())
+                .ok_or_else(|| ResumeError::PoliciesChanged {
+                    policy: policy.id().to_owned(),
+                })?;
+            kept_states.push(state.state);
+            kept_open.push(state.open);
+        }
+        if let Some(extra) = stored.next() {
+            return Err(ResumeError::PoliciesChanged { policy: extra.policy });
+        }
+        Ok(Evaluation {
+            policies: self,
+            transit: wit_transit(transit),
+            route: route_index(transit),
+            states: kept_states,
+            open: kept_open,
+            findings: Vec::new(),
+            decisions: Vec::new(),
+            last_fix_at,
+        })
+    }
+}
+
+fn route_index(transit: &Transit) -> Option<Arc<RouteIndex>> {
+    (transit.route.len() >= 2).then(|| Arc::new(RouteIndex::new(&transit.route)))
 }
 
 impl Evaluation<'_> {
     fn admit(&mut self, opened_at: DateTime<Utc>) {
-        for policy in self.policies.policies() {
+        for (index, policy) in self.policies.policies().iter().enumerate() {
+            let started = Instant::now();
             let outcome = policy
                 .call(self.route.as_ref(), |store, instance, route| {
                     instance
                         .escort_policy_policy()
                         .call_admit(store, &self.transit, route, policy.values())
                 })
-                .and_then(|(answer, _fuel)| answer.map_err(PolicyFailure::Error))
-                .and_then(|findings| accept_findings(policy, findings));
-            match outcome {
-                Ok(findings) => self.findings.extend(findings),
-                Err(failure) => {
-                    self.findings
-                        .push(failure_finding(policy, &failure, "admitting the transit", opened_at))
-                }
-            }
+                .and_then(|(answer, fuel)| Ok((answer.map_err(PolicyFailure::Error)?, fuel)))
+                .and_then(|(findings, fuel)| Ok((accept_findings(policy, findings)?, fuel)));
+            let (findings, fuel_used) = match outcome {
+                Ok((findings, fuel)) => (findings, Some(fuel)),
+                Err(failure) => (
+                    vec![failure_finding(policy, &failure, "admitting the transit", opened_at)],
+                    None,
+                ),
+            };
+            self.record(index, started, fuel_used, findings);
         }
+    }
+
+    /// Keeps a call's final findings and notes the decision.
+    fn record(&mut self, index: usize, started: Instant, fuel_used: Option<u64>, findings: Vec<Finding>) {
+        let policies = self.policies;
+        let policy = &policies.policies()[index];
+        let open = self.open[index].clone();
+        self.findings.extend(findings.iter().cloned());
+        self.decisions.push(Decision {
+            policy: policy.id().to_owned(),
+            policy_version: policy.version().to_owned(),
+            content_hash: policy.content_hash().to_owned(),
+            fuel_used,
+            elapsed: started.elapsed(),
+            findings,
+            open,
+        });
     }
 
     /// Evaluates a batch of new fixes, in time order, as of `now`. An empty
@@ -157,6 +278,7 @@ impl Evaluation<'_> {
         let batch = wit_fixes(fixes);
         let now_ms = now.timestamp_millis();
         for (index, policy) in self.policies.policies().iter().enumerate() {
+            let started = Instant::now();
             let state = &self.states[index];
             let outcome = policy
                 .call(self.route.as_ref(), |store, instance, route| {
@@ -170,8 +292,8 @@ impl Evaluation<'_> {
                         state,
                     )
                 })
-                .and_then(|(answer, _fuel)| answer.map_err(PolicyFailure::Error))
-                .and_then(|observation| {
+                .and_then(|(answer, fuel)| Ok((answer.map_err(PolicyFailure::Error)?, fuel)))
+                .and_then(|(observation, fuel)| {
                     if observation.state.len() > policy.limits().max_state_bytes {
                         return Err(PolicyFailure::IllFormed(format!(
                             "a state of {} bytes, over the limit of {}",
@@ -181,13 +303,13 @@ impl Evaluation<'_> {
                     }
                     let findings = accept_findings(policy, observation.findings)?;
                     let open = accept_findings(policy, observation.open)?;
-                    Ok((findings, open, observation.state))
+                    Ok((findings, open, observation.state, fuel))
                 });
             match outcome {
-                Ok((findings, open, state)) => {
-                    self.findings.extend(findings);
+                Ok((findings, open, state, fuel)) => {
                     self.open[index] = open;
                     self.states[index] = state;
+                    self.record(index, started, Some(fuel), findings);
                 }
                 // The policy keeps its state and open findings from before:
                 // the batch is lost to it, which the failure finding says.
@@ -197,7 +319,8 @@ impl Evaluation<'_> {
                         fixes.len(),
                         if fixes.len() == 1 { "" } else { "es" }
                     );
-                    self.findings.push(failure_finding(policy, &failure, &phase, now));
+                    let failure = failure_finding(policy, &failure, &phase, now);
+                    self.record(index, started, None, vec![failure]);
                 }
             }
         }
@@ -227,6 +350,38 @@ impl Evaluation<'_> {
     /// What the findings so far add up to.
     pub fn verdict(&self) -> Verdict {
         Verdict::of(self.findings.iter().chain(self.open.iter().flatten()))
+    }
+
+    /// Takes the final findings raised since the last take (or since the
+    /// evaluation began): what a caller that stores findings appends.
+    pub fn take_findings(&mut self) -> Vec<Finding> {
+        std::mem::take(&mut self.findings)
+    }
+
+    /// Takes the policy calls made since the last take, in call order.
+    pub fn take_decisions(&mut self) -> Vec<Decision> {
+        std::mem::take(&mut self.decisions)
+    }
+
+    /// Each policy's state and open findings, in set order: what
+    /// [`PolicySet::resume`] takes back.
+    pub fn policy_states(&self) -> Vec<PolicyState> {
+        self.policies
+            .policies()
+            .iter()
+            .zip(self.states.iter().zip(&self.open))
+            .map(|(policy, (state, open))| PolicyState {
+                policy: policy.id().to_owned(),
+                fingerprint: policy.fingerprint(),
+                state: state.clone(),
+                open: open.clone(),
+            })
+            .collect()
+    }
+
+    /// The time of the latest fix observed, if any.
+    pub fn last_fix_at(&self) -> Option<DateTime<Utc>> {
+        self.last_fix_at
     }
 }
 
@@ -286,7 +441,14 @@ pub fn check(
         return Err(ObserveError::NowBeforeFix { now, last: last.at }.into());
     }
     let mut evaluation = policies.open(transit);
-    evaluation.add_findings(telemetry_findings(telemetry));
+    if let (Some(first), Some(last)) = (telemetry.fixes.first(), telemetry.fixes.last()) {
+        evaluation.add_findings(telemetry_quality(
+            telemetry.out_of_order,
+            telemetry.duplicates,
+            first.at,
+            last.at,
+        ));
+    }
     evaluation.observe(&telemetry.fixes, now)?;
     let findings = evaluation.findings();
     Ok(Report {
@@ -303,12 +465,15 @@ pub fn check(
     })
 }
 
-/// The host's own data-quality findings: what reading the telemetry had to
-/// repair. Policies only ever see the repaired, ordered batch.
-fn telemetry_findings(telemetry: &Telemetry) -> Vec<Finding> {
-    let (Some(first), Some(last)) = (telemetry.fixes.first(), telemetry.fixes.last()) else {
-        return Vec::new();
-    };
+/// The host's own data-quality finding: what reading the telemetry had to
+/// repair, over fixes from `first` to `last`. Policies only ever see the
+/// repaired, ordered batch.
+pub fn telemetry_quality(
+    out_of_order: usize,
+    duplicates: usize,
+    first: DateTime<Utc>,
+    last: DateTime<Utc>,
+) -> Option<Finding> {
     let fixes = |count: usize| {
         if count == 1 {
             "1 fix".to_owned()
@@ -318,38 +483,35 @@ fn telemetry_findings(telemetry: &Telemetry) -> Vec<Finding> {
     };
     let mut evidence = BTreeMap::new();
     let mut repairs = Vec::new();
-    if telemetry.out_of_order > 0 {
-        repairs.push(format!("{} out of time order (sorted)", fixes(telemetry.out_of_order)));
+    if out_of_order > 0 {
+        repairs.push(format!("{} out of time order (sorted)", fixes(out_of_order)));
         evidence.insert(
             "out_of_order_fixes".to_owned(),
-            EvidenceValue::Text(telemetry.out_of_order.to_string()),
+            EvidenceValue::Text(out_of_order.to_string()),
         );
     }
-    if telemetry.duplicates > 0 {
-        repairs.push(format!(
-            "{} repeating an earlier one (dropped)",
-            fixes(telemetry.duplicates)
-        ));
+    if duplicates > 0 {
+        repairs.push(format!("{} repeating an earlier one (dropped)", fixes(duplicates)));
         evidence.insert(
             "duplicate_fixes".to_owned(),
-            EvidenceValue::Text(telemetry.duplicates.to_string()),
+            EvidenceValue::Text(duplicates.to_string()),
         );
     }
     if repairs.is_empty() {
-        return Vec::new();
+        return None;
     }
-    vec![Finding {
+    Some(Finding {
         policy: TELEMETRY_CHECKS.to_owned(),
         policy_version: TELEMETRY_CHECKS_VERSION.to_owned(),
         code: "telemetry.quality".to_owned(),
         severity: Severity::Info,
         message: repairs.join("; "),
-        from: first.at,
-        to: last.at,
+        from: first,
+        to: last,
         lat: None,
         lon: None,
         evidence,
-    }]
+    })
 }
 
 /// The `policy.error` finding that replaces a failed call's result.

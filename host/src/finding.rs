@@ -4,10 +4,10 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 
 /// How serious a finding is, from least to most.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     /// Worth knowing; needs no action.
@@ -47,7 +47,7 @@ impl fmt::Display for Severity {
 }
 
 /// What a transit's findings add up to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     /// Nothing at warning or above, and every policy ran.
@@ -84,7 +84,7 @@ impl Verdict {
 }
 
 /// A value in a finding's evidence: one text, or a list of them.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum EvidenceValue {
     /// A single value, such as `"61230"`.
@@ -94,7 +94,9 @@ pub enum EvidenceValue {
 }
 
 /// Something a policy (or the host's own telemetry checks) concluded.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+///
+/// It reads back from its own JSON, which is how the service stores it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
     /// Id of the policy that raised it.
     pub policy: String,
@@ -113,10 +115,10 @@ pub struct Finding {
     #[serde(serialize_with = "rfc3339")]
     pub to: DateTime<Utc>,
     /// Latitude where it happened, WGS 84 degrees.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lat: Option<f64>,
     /// Longitude where it happened, WGS 84 degrees.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lon: Option<f64>,
     /// Named values that support it, in name order.
     pub evidence: BTreeMap<String, EvidenceValue>,

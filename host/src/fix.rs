@@ -153,6 +153,35 @@ fn at_least_zero(name: &str, value: f64) -> Result<(), String> {
 }
 
 /// Checks of the plausibility rules and the seal-state names; readers' tests are in `telemetry`.
+/// What makes two fixes the same report (SPEC 1.2 duplicates): time,
+/// position and seal state. A repeat with another seal state is not a
+/// duplicate: dropping it could hide a breach behind an earlier `intact`
+/// from the same time and place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct FixKey {
+    at: DateTime<Utc>,
+    lat_bits: u64,
+    lon_bits: u64,
+    seal: Option<SealState>,
+}
+
+impl FixKey {
+    pub(crate) fn new(at: DateTime<Utc>, lat: f64, lon: f64, seal: Option<SealState>) -> FixKey {
+        // Adding 0.0 turns -0.0 into 0.0: the same position, other bits.
+        FixKey {
+            at,
+            lat_bits: (lat + 0.0).to_bits(),
+            lon_bits: (lon + 0.0).to_bits(),
+            seal,
+        }
+    }
+
+    /// The key of a fix.
+    pub(crate) fn of(fix: &Fix) -> FixKey {
+        FixKey::new(fix.at, fix.lat, fix.lon, fix.seal)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,7 +16,10 @@
 //!   but the host's pure geodesy);
 //! - [`PolicySet`]: loaded policies, the built-in set or a folder of them;
 //! - [`Evaluation`]: one transit being evaluated, batch by batch;
-//! - [`Report`]: the outcome (SPEC 2), as JSON or text.
+//! - [`Report`]: the outcome (SPEC 2), as JSON or text;
+//! - [`service::Service`]: transits kept open in a database while their
+//!   fixes stream in, and [`service::serve`], its HTTP API (`escort serve`);
+//! - [`audit`]: the service's hash-chained log of every decision.
 //!
 //! # Example
 //!
@@ -34,6 +37,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod audit;
 mod builtin;
 pub mod cache;
 mod evaluation;
@@ -43,11 +47,16 @@ pub mod geodesy;
 mod policy;
 mod report;
 mod sandbox;
+pub mod service;
+mod store;
 mod telemetry;
 mod transit;
 
 pub use cache::ComponentCache;
-pub use evaluation::{CheckError, Evaluation, ObserveError, TELEMETRY_CHECKS, TELEMETRY_CHECKS_VERSION, check};
+pub use evaluation::{
+    CheckError, Decision, Evaluation, ObserveError, PolicyState, ResumeError, TELEMETRY_CHECKS,
+    TELEMETRY_CHECKS_VERSION, check, telemetry_quality,
+};
 pub use finding::{EvidenceValue, Finding, Severity, Verdict};
 pub use fix::{Fix, SealState};
 pub use policy::{CONFIG_FILE, LoadError, ParamKind, ParamSpec, ParamValue, Policy, PolicyConfig, PolicySet};

@@ -1,7 +1,8 @@
 //! The `escort` command line: parses arguments, calls `escort-host`, prints
 //! and exits. Exit status: 0 when the evaluation ran, whatever the verdict;
-//! 1 with `--fail-on` when a finding reaches that severity; 2 for unusable
-//! input or options, with one line on stderr and nothing on stdout.
+//! 1 with `--fail-on` when a finding reaches that severity, or when
+//! `audit verify` finds a broken record; 2 for unusable input or options,
+//! with one line on stderr and nothing on stdout.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -9,6 +10,8 @@ use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use escort_host::audit::{self, AuditError};
+use escort_host::service::{self, ServeConfig};
 use escort_host::{PolicySet, Report, Sandbox, Severity, Telemetry, TelemetryError, Transit, TransitError, check};
 
 #[derive(Parser)]
@@ -25,6 +28,30 @@ enum Command {
     /// Inspect policies.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Run the service: the HTTP API, durable storage, the tick, hot reload.
+    Serve(ConfigArg),
+    /// Check the service's audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Args)]
+struct ConfigArg {
+    /// The service's configuration; every setting has a default without it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk the hash chain and name the first broken record.
+    Verify {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The data folder, instead of the one the configuration names.
+        #[arg(long, value_name = "DIR", conflicts_with = "config")]
+        data: Option<PathBuf>,
+    },
 }
 
 #[derive(Args)]
@@ -110,6 +137,8 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Check(args) => run_check(args),
         Command::Policy(PolicyCommand::List { policies }) => run_policy_list(&policies),
+        Command::Serve(config) => run_serve(&config),
+        Command::Audit(AuditCommand::Verify { config, data }) => run_audit_verify(&config, data),
     };
     match outcome {
         Ok(code) => code,
@@ -149,6 +178,39 @@ fn run_check(args: CheckArgs) -> Result<ExitCode, Unusable> {
         Format::Text => report.to_text(),
     })?;
     Ok(exit_code(&report, args.fail_on.map(Severity::from)))
+}
+
+fn serve_config(arg: &ConfigArg) -> Result<ServeConfig, Unusable> {
+    match &arg.config {
+        Some(path) => ServeConfig::from_path(path).map_err(|e| Unusable(format!("{}: {e}", path.display()))),
+        None => Ok(ServeConfig::default()),
+    }
+}
+
+fn run_serve(arg: &ConfigArg) -> Result<ExitCode, Unusable> {
+    service::serve(&serve_config(arg)?)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_audit_verify(arg: &ConfigArg, data: Option<PathBuf>) -> Result<ExitCode, Unusable> {
+    let data = match data {
+        Some(data) => data,
+        None => serve_config(arg)?.data,
+    };
+    match audit::verify_database(&data.join("escort.db")) {
+        Ok(chain) => {
+            print(&format!(
+                "audit log intact: {} records, head {}\n",
+                chain.records, chain.head
+            ))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(broken @ AuditError::Broken { .. }) => {
+            print(&format!("{broken}\n"))?;
+            Ok(ExitCode::from(1))
+        }
+        Err(other) => Err(Unusable(other.to_string())),
+    }
 }
 
 fn exit_code(report: &Report, fail_on: Option<Severity>) -> ExitCode {

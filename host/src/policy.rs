@@ -360,6 +360,17 @@ impl Policy {
         &self.content_hash
     }
 
+    /// What identifies the configured policy: SHA-256 over its component's
+    /// hash and its parameter values, hex. State that one configuration
+    /// wrote is only ever read back by the same configuration.
+    pub fn fingerprint(&self) -> String {
+        let mut identity = self.content_hash.clone();
+        for (name, value) in self.param_values() {
+            identity.push_str(&format!("\n{name}={value:?}"));
+        }
+        content_hash(identity.as_bytes())
+    }
+
     /// Where the component came from.
     pub fn origin(&self) -> &str {
         &self.origin
@@ -438,6 +449,31 @@ fn check_descriptor(descriptor: &wit::Descriptor) -> Result<Vec<ParamSpec>, Stri
     Ok(params)
 }
 
+/// Loads every `*.wasm` file in `dir`, in file name order.
+fn read_components(sandbox: &Sandbox, dir: &Path) -> Result<Vec<Policy>, LoadError> {
+    let io_error = |source| LoadError::Io {
+        path: dir.to_owned(),
+        source,
+    };
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
+        .map_err(io_error)?
+        .map(|entry| entry.map(|e| e.path()))
+        .collect::<Result<_, _>>()
+        .map_err(io_error)?;
+    files.retain(|path| path.extension().is_some_and(|ext| ext == "wasm") && path.is_file());
+    files.sort();
+    files
+        .iter()
+        .map(|path| {
+            let bytes = fs::read(path).map_err(|source| LoadError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            Policy::load(sandbox, &path.display().to_string(), &bytes)
+        })
+        .collect()
+}
+
 /// Whether `name` is a snake_case identifier (`corridor`, `max_offset_m`).
 pub(crate) fn is_snake_case(name: &str) -> bool {
     let mut chars = name.chars();
@@ -470,44 +506,54 @@ impl PolicySet {
     /// Every `*.wasm` component in `dir`, configured by `dir/policies.toml`
     /// when it exists.
     pub fn load_dir(sandbox: &Sandbox, dir: &Path) -> Result<PolicySet, LoadError> {
-        let io_error = |source| LoadError::Io {
-            path: dir.to_owned(),
-            source,
-        };
-        let mut files: Vec<PathBuf> = fs::read_dir(dir)
-            .map_err(io_error)?
-            .map(|entry| entry.map(|e| e.path()))
-            .collect::<Result<_, _>>()
-            .map_err(io_error)?;
-        files.retain(|path| path.extension().is_some_and(|ext| ext == "wasm") && path.is_file());
-        files.sort();
-        if files.is_empty() {
+        let mut set = PolicySet::new(read_components(sandbox, dir)?)?;
+        if set.policies.is_empty() {
             return Err(LoadError::Empty(dir.to_owned()));
         }
-        let policies = files
-            .iter()
-            .map(|path| {
-                let bytes = fs::read(path).map_err(|source| LoadError::Io {
-                    path: path.clone(),
-                    source,
-                })?;
-                Policy::load(sandbox, &path.display().to_string(), &bytes)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut set = PolicySet::new(policies)?;
-        let config_path = dir.join(CONFIG_FILE);
-        if config_path.is_file() {
-            let text = fs::read_to_string(&config_path).map_err(|source| LoadError::Io {
-                path: config_path.clone(),
-                source,
-            })?;
-            let config: BTreeMap<String, PolicyConfig> = toml::from_str(&text).map_err(|e| LoadError::Config {
-                path: config_path.clone(),
-                reason: e.to_string(),
-            })?;
-            set.configure(&config)?;
-        }
+        set.configure_from_dir(dir)?;
         Ok(set)
+    }
+
+    /// This set with the `*.wasm` components in `dir` added, each replacing
+    /// the policy with its id if there is one, then configured by
+    /// `dir/policies.toml` when it exists. `dir` may be empty: a service's
+    /// live folder over the built-in set.
+    pub fn overlay_dir(mut self, sandbox: &Sandbox, dir: &Path) -> Result<PolicySet, LoadError> {
+        let overrides = PolicySet::new(read_components(sandbox, dir)?)?;
+        for policy in overrides.policies {
+            self.put(policy);
+        }
+        self.configure_from_dir(dir)?;
+        Ok(self)
+    }
+
+    /// Adds a policy, or replaces the one with its id; returns the replaced one.
+    pub fn put(&mut self, policy: Policy) -> Option<Policy> {
+        let replaced = self
+            .policies
+            .iter()
+            .position(|p| p.id == policy.id)
+            .map(|index| self.policies.remove(index));
+        self.policies.push(policy);
+        self.policies.sort_by(|a, b| a.id.cmp(&b.id));
+        replaced
+    }
+
+    /// Configures the set from `dir/policies.toml`, when that file exists.
+    pub fn configure_from_dir(&mut self, dir: &Path) -> Result<(), LoadError> {
+        let config_path = dir.join(CONFIG_FILE);
+        if !config_path.is_file() {
+            return Ok(());
+        }
+        let text = fs::read_to_string(&config_path).map_err(|source| LoadError::Io {
+            path: config_path.clone(),
+            source,
+        })?;
+        let config: BTreeMap<String, PolicyConfig> = toml::from_str(&text).map_err(|e| LoadError::Config {
+            path: config_path.clone(),
+            reason: e.to_string(),
+        })?;
+        self.configure(&config)
     }
 
     /// A set of already loaded policies. Ids must be unique.

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Serialize;
 
-use crate::fix::{Fix, SealState};
+use crate::fix::{Fix, FixKey, SealState};
 
 /// A telemetry file format, chosen by file extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -183,6 +183,29 @@ impl Telemetry {
             Format::Gpx => gpx::read(bytes, &mut collector)?,
         }
         Ok(collector.finish())
+    }
+}
+
+/// One line of a batch: its number, and the fix or the reason it is none.
+pub(crate) type Candidate = (u64, Result<Fix, String>);
+
+/// An NDJSON batch as the service takes it: unlike [`Telemetry`], nothing is
+/// dropped as a duplicate or sorted yet, since that is decided against the
+/// fixes the service already holds.
+pub(crate) struct NdjsonBatch {
+    /// How many lines the batch has, blank ones included.
+    pub line_count: u64,
+    /// Every non-blank line, numbered from 1.
+    pub candidates: Vec<Candidate>,
+}
+
+impl NdjsonBatch {
+    pub(crate) fn parse(bytes: &[u8]) -> Result<NdjsonBatch, TelemetryError> {
+        let text = utf8(bytes)?;
+        Ok(NdjsonBatch {
+            line_count: text.lines().count() as u64,
+            candidates: ndjson::lines(text).collect(),
+        })
     }
 }
 
@@ -365,8 +388,8 @@ struct Collector {
     rejected: Vec<Rejection>,
     duplicates: usize,
     out_of_order: usize,
-    /// `at`, latitude and longitude bits, and seal state of every accepted fix.
-    seen: HashSet<(DateTime<Utc>, u64, u64, Option<SealState>)>,
+    /// The key of every accepted fix.
+    seen: HashSet<FixKey>,
     latest: Option<DateTime<Utc>>,
 }
 
@@ -380,11 +403,7 @@ impl Collector {
             Ok(fix) => fix,
             Err(reason) => return self.reject(line, reason),
         };
-        // Adding 0.0 turns -0.0 into 0.0, which are the same position but not the same bits.
-        // A repeat that reports another seal state is not a duplicate: dropping it could hide a
-        // breach behind an earlier `intact` from the same time and place.
-        let key = (fix.at, (fix.lat + 0.0).to_bits(), (fix.lon + 0.0).to_bits(), fix.seal);
-        if !self.seen.insert(key) {
+        if !self.seen.insert(FixKey::of(&fix)) {
             self.duplicates += 1;
             return;
         }

@@ -13,11 +13,17 @@ use crate::fix::Fix;
 /// Offers every non-blank line to `out`, numbered from 1. Blank lines (an editor's trailing newline,
 /// a logger's separator) are no fixes and not mistakes, so they are skipped without a rejection.
 pub(super) fn read(text: &str, out: &mut Collector) {
-    for (index, line) in text.lines().enumerate() {
-        if !line.trim().is_empty() {
-            out.offer(index as u64 + 1, parse_line(line));
-        }
+    for (line, candidate) in lines(text) {
+        out.offer(line, candidate);
     }
+}
+
+/// Every non-blank line, numbered from 1, parsed.
+pub(super) fn lines(text: &str) -> impl Iterator<Item = (u64, Result<Fix, String>)> + '_ {
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(index, line)| (index as u64 + 1, parse_line(line)))
 }
 
 fn parse_line(line: &str) -> Result<Fix, String> {

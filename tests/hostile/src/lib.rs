@@ -17,6 +17,10 @@
 //! | `garbage` | returns a finding that ends before it starts           |
 //! | `nan`     | returns a finding at a position of NaN degrees         |
 //! | `fail`    | returns `err`                                          |
+//! | `dawdle`  | counts to `turns`, then reports `hostile.alive`        |
+//!
+//! `hostile.alive` carries the configured behaviour as evidence, so a test
+//! can tell which configuration answered.
 
 use std::hint::black_box;
 
@@ -37,6 +41,13 @@ fn finding(code: &str, at: Timestamp) -> Finding {
     }
 }
 
+fn alive(behaviour: &str, at: Timestamp) -> Finding {
+    Finding {
+        evidence: vec![Evidence::text("behaviour", behaviour)],
+        ..finding("hostile.alive", at)
+    }
+}
+
 #[allow(unconditional_recursion)]
 fn recurse(depth: u64) -> u64 {
     black_box(recurse(black_box(depth + 1))) + 1
@@ -48,11 +59,10 @@ impl Policy for Hostile {
             id: "hostile".into(),
             version: "6.6.6".into(),
             summary: "Misbehaves on purpose.".into(),
-            params: vec![ParamSpec::text(
-                "behaviour",
-                "well",
-                "Which misdeed to commit; see the crate docs.",
-            )],
+            params: vec![
+                ParamSpec::text("behaviour", "well", "Which misdeed to commit; see the crate docs."),
+                ParamSpec::integer("turns", 100_000_000, "How far `dawdle` counts."),
+            ],
         }
     }
 
@@ -68,10 +78,19 @@ impl Policy for Hostile {
         now: Timestamp,
         state: Vec<u8>,
     ) -> Result<Observation, String> {
-        let behaviour = Params::new(params).text("behaviour")?.to_owned();
-        let behaviour = if fixes.is_empty() { "well" } else { behaviour.as_str() };
+        let params = Params::new(params);
+        let configured = params.text("behaviour")?;
+        let behaviour = if fixes.is_empty() { "well" } else { configured };
         let findings = match behaviour {
-            "well" => vec![finding("hostile.alive", now)],
+            "well" => vec![alive(configured, now)],
+            "dawdle" => {
+                let turns = params.integer("turns")?;
+                let mut count = 0i64;
+                while black_box(count) < turns {
+                    count += 1;
+                }
+                vec![alive(configured, now)]
+            }
             "spin" => {
                 let mut turns = 0u64;
                 loop {

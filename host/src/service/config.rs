@@ -1,0 +1,211 @@
+//! `escort.toml`: what `escort serve` is told, with a default for everything
+//! so that the service starts with no file at all.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::access::Role;
+
+/// The service's configuration.
+///
+/// # Examples
+/// ```
+/// use escort_host::service::ServeConfig;
+/// let config = ServeConfig::from_toml(r#"
+///     listen = "127.0.0.1:9090"
+///     tick_seconds = 30
+///     [[token]]
+///     name = "gateway-1"
+///     role = "ingest"
+///     token = "a-long-random-secret"
+/// "#, std::path::Path::new(".")).unwrap();
+/// assert_eq!(config.listen.port(), 9090);
+/// assert_eq!(config.tokens.len(), 1);
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeConfig {
+    /// Address and port to listen on.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// The data folder: the database and, without `policies`, the live
+    /// policy folder.
+    #[serde(default = "default_data")]
+    pub data: PathBuf,
+    /// The live policy folder, watched for changes; `DATA/policies` when absent.
+    #[serde(default)]
+    pub policies: Option<PathBuf>,
+    /// Where compiled policies are cached; `DATA/cache` when absent.
+    #[serde(default)]
+    pub cache: Option<PathBuf>,
+    /// Seconds between evaluations of open transits for the passing of
+    /// time; 0 turns the tick off.
+    #[serde(default = "default_tick_seconds")]
+    pub tick_seconds: u64,
+    /// Seconds between looks at the live policy folder.
+    #[serde(default = "default_poll_seconds")]
+    pub policy_poll_seconds: f64,
+    /// Largest request body, bytes (a transit or a batch of fixes).
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
+    /// Largest policy component that may be uploaded, bytes.
+    #[serde(default = "default_max_policy_bytes")]
+    pub max_policy_bytes: usize,
+    /// Access tokens. When there are none, the service uses the ones it
+    /// created on its first start (see [`crate::service::Access`]).
+    #[serde(default, rename = "token")]
+    pub tokens: Vec<TokenConfig>,
+}
+
+/// One access token in `escort.toml`: the secret itself, or only its
+/// SHA-256 so that the file holds no secret.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    /// Who holds it, for logs and the audit trail.
+    pub name: String,
+    /// What it may do.
+    pub role: Role,
+    /// The secret a client sends as `Authorization: Bearer SECRET`.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// The SHA-256 of the secret, hex, instead of the secret.
+    #[serde(default)]
+    pub token_sha256: Option<String>,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            listen: default_listen(),
+            data: default_data(),
+            policies: None,
+            cache: None,
+            tick_seconds: default_tick_seconds(),
+            policy_poll_seconds: default_poll_seconds(),
+            max_body_bytes: default_max_body_bytes(),
+            max_policy_bytes: default_max_policy_bytes(),
+            tokens: Vec::new(),
+        }
+    }
+}
+
+/// Why `escort.toml` is unusable.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML, or a setting is unknown or of the wrong type.
+    #[error("{0}")]
+    Toml(#[from] toml::de::Error),
+    /// A setting is out of range or contradicts another.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl ServeConfig {
+    /// Reads `escort.toml`. Relative paths in it are taken from the file's
+    /// own folder, so the service finds its data wherever it is started.
+    pub fn from_path(path: &Path) -> Result<ServeConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        ServeConfig::from_toml(&text, path.parent().unwrap_or(Path::new(".")))
+    }
+
+    /// Parses the text of `escort.toml`; relative paths are taken from `base`.
+    pub fn from_toml(text: &str, base: &Path) -> Result<ServeConfig, ConfigError> {
+        let mut config: ServeConfig = toml::from_str(text)?;
+        config.data = base.join(&config.data);
+        config.policies = config.policies.map(|dir| base.join(dir));
+        config.cache = config.cache.map(|dir| base.join(dir));
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        let invalid = |reason: String| Err(ConfigError::Invalid(reason));
+        if !(self.policy_poll_seconds.is_finite() && self.policy_poll_seconds > 0.0) {
+            return invalid(format!(
+                "policy_poll_seconds must be above 0, not {}",
+                self.policy_poll_seconds
+            ));
+        }
+        if self.max_body_bytes == 0 || self.max_policy_bytes == 0 {
+            return invalid("max_body_bytes and max_policy_bytes must be above 0".to_owned());
+        }
+        for token in &self.tokens {
+            match (&token.token, &token.token_sha256) {
+                (Some(secret), None) if secret.len() < 16 => {
+                    return invalid(format!(
+                        "token `{}` is {} characters; use at least 16 random ones",
+                        token.name,
+                        secret.len()
+                    ));
+                }
+                (Some(_), None) => {}
+                (None, Some(hash)) if hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()) => {}
+                (None, Some(_)) => {
+                    return invalid(format!("token `{}`: token_sha256 must be 64 hex digits", token.name));
+                }
+                _ => {
+                    return invalid(format!(
+                        "token `{}` needs exactly one of `token` and `token_sha256`",
+                        token.name
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The live policy folder.
+    pub fn policy_dir(&self) -> PathBuf {
+        self.policies.clone().unwrap_or_else(|| self.data.join("policies"))
+    }
+
+    /// The compiled-policy cache.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.cache.clone().unwrap_or_else(|| self.data.join("cache"))
+    }
+
+    /// The tick's period, or `None` when it is off.
+    pub fn tick(&self) -> Option<Duration> {
+        (self.tick_seconds > 0).then(|| Duration::from_secs(self.tick_seconds))
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+fn default_data() -> PathBuf {
+    PathBuf::from("escort-data")
+}
+
+fn default_tick_seconds() -> u64 {
+    60
+}
+
+fn default_poll_seconds() -> f64 {
+    2.0
+}
+
+fn default_max_body_bytes() -> usize {
+    8 << 20
+}
+
+fn default_max_policy_bytes() -> usize {
+    64 << 20
+}

@@ -1,0 +1,240 @@
+//! A real `escort serve` on loopback with its own data folder, and a small
+//! HTTP client for it.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+pub const INGEST: &str = "ingest-secret-for-the-tests";
+pub const OFFICER: &str = "officer-secret-for-the-tests";
+pub const REGULATOR: &str = "regulator-secret-for-the-tests";
+
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("host lives in the workspace")
+        .to_owned()
+}
+
+pub fn scenario(name: &str) -> PathBuf {
+    workspace().join("tests/scenarios").join(name)
+}
+
+/// The hostile test policy (`tests/hostile`), built from the repository's
+/// sources once per test run.
+pub fn hostile_component() -> &'static [u8] {
+    static COMPONENT: OnceLock<Vec<u8>> = OnceLock::new();
+    COMPONENT.get_or_init(|| {
+        let out = workspace().join("target/escort-test-hostile");
+        let built = escort_policy_build::build_components(&workspace(), &["escort-hostile-policy"], &out)
+            .expect("the hostile policy builds");
+        fs::read(&built[0]).expect("the hostile component is readable")
+    })
+}
+
+/// A running `escort serve`, stopped with SIGKILL when dropped.
+pub struct Server {
+    child: Child,
+    pub url: String,
+    pub dir: PathBuf,
+    _temp: Option<tempfile::TempDir>,
+    agent: ureq::Agent,
+}
+
+/// Settings for `escort.toml`; the tokens are always the three above.
+pub fn settings(overrides: &[(&str, &str)]) -> BTreeMap<String, String> {
+    let cache = workspace().join("target/escort-test-cache");
+    let mut settings = BTreeMap::from([
+        ("listen".to_owned(), "\"127.0.0.1:0\"".to_owned()),
+        ("data".to_owned(), "\"data\"".to_owned()),
+        ("cache".to_owned(), format!("{:?}", cache.display().to_string())),
+        ("tick_seconds".to_owned(), "0".to_owned()),
+        ("policy_poll_seconds".to_owned(), "0.1".to_owned()),
+    ]);
+    for (key, value) in overrides {
+        settings.insert((*key).to_owned(), (*value).to_owned());
+    }
+    settings
+}
+
+impl Server {
+    /// A server in a new temporary folder.
+    pub fn start(overrides: &[(&str, &str)]) -> Server {
+        let temp = tempfile::tempdir().expect("a temporary folder");
+        let mut server = Server::start_in(temp.path(), overrides);
+        server._temp = Some(temp);
+        server
+    }
+
+    /// A server on the data of `dir` (a restart, when one ran there before).
+    pub fn start_in(dir: &Path, overrides: &[(&str, &str)]) -> Server {
+        let mut config = String::new();
+        for (key, value) in settings(overrides) {
+            config.push_str(&format!("{key} = {value}\n"));
+        }
+        for (role, token) in [("ingest", INGEST), ("officer", OFFICER), ("regulator", REGULATOR)] {
+            config.push_str(&format!(
+                "[[token]]\nname = \"test-{role}\"\nrole = \"{role}\"\ntoken = \"{token}\"\n"
+            ));
+        }
+        fs::write(dir.join("escort.toml"), config).expect("config written");
+        let stderr = fs::File::create(dir.join("stderr.log")).expect("log file");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_escort"))
+            .args(["serve", "--config"])
+            .arg(dir.join("escort.toml"))
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("escort serve starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout is piped"))
+            .read_line(&mut line)
+            .expect("stdout is readable");
+        let Some(address) = line.trim().strip_prefix("escort: listening on ") else {
+            let _ = child.wait();
+            panic!(
+                "escort serve did not start: {line:?}\n{}",
+                fs::read_to_string(dir.join("stderr.log")).unwrap_or_default()
+            );
+        };
+        let agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        Server {
+            child,
+            url: address.to_owned(),
+            dir: dir.to_owned(),
+            _temp: None,
+            agent,
+        }
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    pub fn stderr(&self) -> String {
+        fs::read_to_string(self.dir.join("stderr.log")).unwrap_or_default()
+    }
+
+    /// Stops the server as a crash would: SIGKILL, no chance to clean up.
+    pub fn kill(&mut self) {
+        self.child.kill().expect("the server can be killed");
+        self.child.wait().expect("the server is reaped");
+    }
+
+    /// Stops the server as an operator would: SIGTERM, then waits.
+    pub fn stop(&mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        self.child.wait().expect("the server stops");
+    }
+
+    /// Sends a request; returns the status and the body.
+    pub fn request(&self, method: &str, path: &str, token: Option<&str>, body: &[u8]) -> (u16, String) {
+        let mut request = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.url));
+        if let Some(token) = token {
+            request = request.header("Authorization", format!("Bearer {token}"));
+        }
+        let request = request.body(body.to_vec()).expect("a well-formed request");
+        let mut response = self.agent.run(request).expect("the server answers");
+        let status = response.status().as_u16();
+        let mut text = String::new();
+        response
+            .body_mut()
+            .as_reader()
+            .read_to_string(&mut text)
+            .expect("a UTF-8 body");
+        (status, text)
+    }
+
+    /// Sends a request and reads the answer as JSON.
+    pub fn json(&self, method: &str, path: &str, token: Option<&str>, body: &[u8]) -> (u16, Value) {
+        let (status, text) = self.request(method, path, token, body);
+        let value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{method} {path}: not JSON ({e}): {text}"));
+        (status, value)
+    }
+
+    pub fn put_transit(&self, id: &str, declaration: &str) -> (u16, Value) {
+        self.json(
+            "PUT",
+            &format!("/v1/transits/{id}"),
+            Some(INGEST),
+            declaration.as_bytes(),
+        )
+    }
+
+    pub fn post_fixes(&self, id: &str, ndjson: &str) -> (u16, Value) {
+        self.json(
+            "POST",
+            &format!("/v1/transits/{id}/fixes"),
+            Some(INGEST),
+            ndjson.as_bytes(),
+        )
+    }
+
+    /// The report as of `now`, as the exact bytes the server sent.
+    pub fn report(&self, id: &str, now: Option<&str>) -> (u16, String) {
+        let query = now.map(|now| format!("?now={now}")).unwrap_or_default();
+        self.request("GET", &format!("/v1/transits/{id}{query}"), Some(OFFICER), b"")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A transit declaration from a scenario, under another id.
+pub fn transit_as(name: &str, id: &str) -> String {
+    let text = fs::read_to_string(scenario(name).join("transit.json")).expect("transit readable");
+    let mut value: Value = serde_json::from_str(&text).expect("transit is JSON");
+    value["id"] = Value::String(id.to_owned());
+    value.to_string()
+}
+
+/// What `escort check` prints for a transit and fixes, with an optional
+/// evaluation clock: the golden report the service must agree with.
+pub fn check(transit: &Path, fixes: &Path, now: Option<&str>) -> String {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_escort"));
+    command
+        .args(["check", "--format", "json", "--transit"])
+        .arg(transit)
+        .arg("--fixes")
+        .arg(fixes)
+        .env("ESCORT_CACHE_DIR", workspace().join("target/escort-test-cache"));
+    if let Some(now) = now {
+        command.args(["--now", now]);
+    }
+    let output = command.output().expect("escort check runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).expect("UTF-8 report")
+}
+
+/// A small deterministic generator of batch sizes.
+pub struct Sizes(u64);
+
+impl Sizes {
+    pub fn new(seed: u64) -> Sizes {
+        Sizes(seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407))
+    }
+
+    /// A size from 1 to `max`.
+    pub fn next(&mut self, max: u64) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 33) % max + 1) as usize
+    }
+}
