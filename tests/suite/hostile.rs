@@ -181,7 +181,7 @@ fn an_unknown_parameter_is_refused_by_name() {
         .expect_err("misspelt parameter");
     assert_eq!(
         error.to_string(),
-        "policy `hostile`: no parameter `behavior`; it takes behaviour"
+        "policy `hostile`: no parameter `behavior`; it takes behaviour, turns"
     );
 }
 

@@ -189,7 +189,7 @@ fn candidate(sandbox: &Sandbox, dir: &Path, extra: Option<Policy>) -> Result<Pol
         set.put(policy);
         set.configure_from_dir(dir).map_err(|e| e.to_string())?;
     }
-    validate(&set)?;
+    validate(&set).map_err(|reason| format!("the validation run (a short clean transit) failed: {reason}"))?;
     Ok(set)
 }
 

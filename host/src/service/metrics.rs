@@ -120,8 +120,11 @@ impl Metrics {
             self.policy_seconds
                 .get_or_create(&labels)
                 .observe(decision.elapsed.as_secs_f64());
+            // Created even when nothing failed, so that a policy's error
+            // count reads 0 rather than being absent.
+            let errors = self.policy_errors.get_or_create(&labels);
             if decision.fuel_used.is_none() {
-                self.policy_errors.get_or_create(&labels).inc();
+                errors.inc();
             }
         }
     }

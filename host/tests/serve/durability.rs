@@ -3,7 +3,6 @@
 //! acknowledged fix and goes on from the stored state.
 
 use std::fs;
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
@@ -11,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{INGEST, Server, check, scenario, transit_as};
+use crate::support::{INGEST, Server, audit_verify, check, scenario, transit_as};
 
 const SCENARIO: &str = "corridor-detour";
 const TRANSITS: usize = 4;
@@ -121,12 +120,8 @@ fn acknowledged_fixes_survive_kill_9_and_evaluation_goes_on() {
             "{id}: after the restart the evaluation did not go on from the stored state"
         );
     }
-    let verify = Command::new(env!("CARGO_BIN_EXE_escort"))
-        .args(["audit", "verify", "--data"])
-        .arg(server.data())
-        .output()
-        .expect("escort audit verify runs");
-    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
+    let (status, verdict) = audit_verify(&server.data());
+    assert_eq!(status, Some(0), "{verdict}");
 }
 
 fn write(dir: &std::path::Path, name: &str, text: &str) -> std::path::PathBuf {

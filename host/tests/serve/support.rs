@@ -73,11 +73,22 @@ impl Server {
 
     /// A server on the data of `dir` (a restart, when one ran there before).
     pub fn start_in(dir: &Path, overrides: &[(&str, &str)]) -> Server {
+        Server::start_configured(dir, overrides, true)
+    }
+
+    /// A server whose configuration names no tokens, so that it uses (and
+    /// on its first start, creates) its own.
+    pub fn start_without_tokens(dir: &Path) -> Server {
+        Server::start_configured(dir, &[], false)
+    }
+
+    fn start_configured(dir: &Path, overrides: &[(&str, &str)], tokens: bool) -> Server {
         let mut config = String::new();
         for (key, value) in settings(overrides) {
             config.push_str(&format!("{key} = {value}\n"));
         }
-        for (role, token) in [("ingest", INGEST), ("officer", OFFICER), ("regulator", REGULATOR)] {
+        let roles = [("ingest", INGEST), ("officer", OFFICER), ("regulator", REGULATOR)];
+        for (role, token) in roles.into_iter().filter(|_| tokens) {
             config.push_str(&format!(
                 "[[token]]\nname = \"test-{role}\"\nrole = \"{role}\"\ntoken = \"{token}\"\n"
             ));
@@ -172,6 +183,10 @@ impl Server {
         )
     }
 
+    pub fn get_json(&self, path: &str, token: &str) -> (u16, Value) {
+        self.json("GET", path, Some(token), b"")
+    }
+
     pub fn post_fixes(&self, id: &str, ndjson: &str) -> (u16, Value) {
         self.json(
             "POST",
@@ -219,6 +234,28 @@ pub fn check(transit: &Path, fixes: &Path, now: Option<&str>) -> String {
     let output = command.output().expect("escort check runs");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8(output.stdout).expect("UTF-8 report")
+}
+
+/// Runs `escort audit verify --data DATA`: its exit status and stdout.
+pub fn audit_verify(data: &Path) -> (Option<i32>, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_escort"))
+        .args(["audit", "verify", "--data"])
+        .arg(data)
+        .output()
+        .expect("escort audit verify runs");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
+}
+
+/// Waits up to 30 s for `condition`, checking every 50 ms.
+pub fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let started = std::time::Instant::now();
+    while !condition() {
+        assert!(started.elapsed().as_secs() < 30, "timed out waiting until {what}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 /// A small deterministic generator of batch sizes.
