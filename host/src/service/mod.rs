@@ -240,7 +240,9 @@ impl Service {
                 let fixes = self.store().fixes(id)?;
                 let mut evaluation = policies.open(&transit);
                 let findings = evaluation.findings();
-                self.observe(&mut evaluation, &fixes, now)?;
+                if !fixes.is_empty() {
+                    self.observe(&mut evaluation, &fixes, now)?;
+                }
                 record.evaluated_at = now;
                 self.save_step(
                     &mut record,

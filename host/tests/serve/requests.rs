@@ -91,7 +91,7 @@ fn a_batch_with_bad_lines_keeps_the_good_ones_and_names_the_bad_ones_by_line() {
 
 #[test]
 fn an_oversized_batch_is_refused_whole() {
-    let server = Server::start(&[("max_body_bytes", "16384")]);
+    let server = Server::start(&[("max_body_bytes", "16384"), ("max_policy_bytes", "32768")]);
     let transit = transit_as("clean-khorgos-almaty", "BIG-1");
     assert_eq!(server.put_transit("BIG-1", &transit).0, 201);
     let fixes = fs::read_to_string(scenario("clean-khorgos-almaty").join("fixes.ndjson")).unwrap();
@@ -102,6 +102,13 @@ fn an_oversized_batch_is_refused_whole() {
     let (_, report) = server.report("BIG-1", None);
     let report: Value = serde_json::from_str(&report).unwrap();
     assert_eq!(report["fixes"]["accepted"], 0, "nothing of the refused batch is kept");
+    let component = crate::support::hostile_component();
+    assert!(component.len() > 32768);
+    let (status, answer) = server.json("PUT", "/v1/policies/hostile", Some(crate::support::REGULATOR), component);
+    assert_eq!(status, 413, "policies have their own limit: {answer}");
+    let roomy = Server::start(&[("max_body_bytes", "16384")]);
+    let (status, answer) = roomy.json("PUT", "/v1/policies/hostile", Some(crate::support::REGULATOR), component);
+    assert_eq!(status, 200, "a policy may be larger than a batch: {answer}");
     let small: String = fixes.lines().take(10).map(|line| format!("{line}\n")).collect();
     let (status, outcome) = server.post_fixes("BIG-1", &small);
     assert_eq!(status, 200, "{outcome}");
