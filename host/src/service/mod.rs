@@ -40,7 +40,7 @@ pub use metrics::Metrics;
 
 use crate::audit::{AuditEntry, digest_fixes};
 use crate::cache::{ComponentCache, content_hash};
-use crate::evaluation::{Decision, Evaluation, telemetry_quality};
+use crate::evaluation::{Decision, Evaluation, PolicyState, telemetry_quality};
 use crate::finding::{Finding, Verdict, format_time};
 use crate::fix::{Fix, FixKey};
 use crate::policy::PolicySet;
@@ -73,6 +73,15 @@ pub enum ServiceError {
     /// The service could not start.
     #[error("{0}")]
     Setup(String),
+}
+
+/// An evaluation that went through a step, ready to be stored.
+struct Evaluated<'p> {
+    evaluation: Evaluation<'p>,
+    /// Whether it began again from the transit's first fix.
+    replayed: bool,
+    /// SHA-256 of what it was given, for the audit log.
+    input_digest: String,
 }
 
 /// What `PUT /v1/transits/{id}` answers.
@@ -200,7 +209,7 @@ impl Service {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Hands the access tokens to `f` with the store, at start-up.
+    /// Runs `f` on the store: for setting up access at start-up.
     pub(crate) fn with_store<R>(&self, f: impl FnOnce(&mut Store) -> R) -> R {
         f(&mut self.store())
     }
@@ -220,46 +229,32 @@ impl Service {
         }
         let _transit = self.lock(id);
         let policies = self.policies.current();
+        // Admission is a pure function of the transit, so asking again
+        // answers what the stored evaluation was given.
+        let admission = policies.open(&transit).findings();
+        let answer = |created, verdict| Admission {
+            transit: id.to_owned(),
+            created,
+            verdict,
+            findings: admission.clone(),
+        };
+        // Bound first: a guard in the `match` head would be held through
+        // the arms, and `save_step` takes the store again.
         let existing = self.store().transit(id)?;
-        if let Some((closed_at, _)) = existing.as_ref().and_then(|record| record.closed.as_ref()) {
-            return Err(closed(id, closed_at));
-        }
         match existing {
-            // Admission is a pure function of the transit: asking again
-            // answers the same, so a repeated PUT changes nothing.
-            Some(record) if parse_stored(&record)? == transit => Ok(Admission {
-                transit: id.to_owned(),
-                created: false,
-                verdict: record.verdict,
-                findings: policies.open(&transit).findings(),
-            }),
+            Some(TransitRecord {
+                closed: Some((closed_at, _)),
+                ..
+            }) => Err(closed(id, &closed_at)),
+            Some(record) if parse_stored(&record)? == transit => Ok(answer(false, record.verdict)),
             Some(mut record) => {
+                let states = self.store().policy_states(id)?;
+                let now = record.last_fix_at.unwrap_or(transit.opened_at).max(transit.opened_at);
+                let evaluated = self.evaluate(&policies, &transit, &record, states, &[], now, true)?;
                 record.declaration = declaration.to_owned();
                 record.opened_at = transit.opened_at;
-                let now = record.last_fix_at.unwrap_or(transit.opened_at).max(transit.opened_at);
-                let fixes = self.store().fixes(id)?;
-                let mut evaluation = policies.open(&transit);
-                let findings = evaluation.findings();
-                if !fixes.is_empty() {
-                    self.observe(&mut evaluation, &fixes, now)?;
-                }
-                record.evaluated_at = now;
-                self.save_step(
-                    &mut record,
-                    &mut evaluation,
-                    &[],
-                    &[],
-                    true,
-                    "replay",
-                    digest_fixes(&fixes),
-                    now,
-                )?;
-                Ok(Admission {
-                    transit: id.to_owned(),
-                    created: false,
-                    verdict: record.verdict,
-                    findings,
-                })
+                self.save_step(&mut record, evaluated, now, "replay", &[], &[])?;
+                Ok(answer(false, record.verdict))
             }
             None => {
                 let mut record = TransitRecord {
@@ -273,25 +268,13 @@ impl Service {
                     first_fix_at: None,
                     last_fix_at: None,
                 };
-                let mut evaluation = policies.open(&transit);
-                let findings = evaluation.findings();
-                let digest = content_hash(declaration.as_bytes());
-                self.save_step(
-                    &mut record,
-                    &mut evaluation,
-                    &[],
-                    &[],
-                    true,
-                    "admit",
-                    digest,
-                    transit.opened_at,
-                )?;
-                Ok(Admission {
-                    transit: id.to_owned(),
-                    created: true,
-                    verdict: record.verdict,
-                    findings,
-                })
+                let evaluated = Evaluated {
+                    evaluation: policies.open(&transit),
+                    replayed: true,
+                    input_digest: content_hash(declaration.as_bytes()),
+                };
+                self.save_step(&mut record, evaluated, transit.opened_at, "admit", &[], &[])?;
+                Ok(answer(true, record.verdict))
             }
         }
     }
@@ -303,44 +286,36 @@ impl Service {
     /// the transit's whole stream in its report, as if every batch had been
     /// one file.
     pub fn ingest(&self, id: &str, ndjson: &[u8]) -> Result<BatchOutcome, ServiceError> {
-        let NdjsonBatch {
-            line_count,
-            candidates: lines,
-        } = NdjsonBatch::parse(ndjson)
+        let batch = NdjsonBatch::parse(ndjson)
             .map_err(|e| ServiceError::BadRequest(format!("the batch is not NDJSON: {e}")))?;
         let _transit = self.lock(id);
         let mut record = self.open_record(id)?;
         let transit = parse_stored(&record)?;
         let mut rejected = Vec::new();
         let mut candidates = Vec::new();
-        for (line, parsed) in lines {
+        for (line, parsed) in batch.candidates {
             match parsed {
                 Ok(fix) => candidates.push(fix),
                 Err(reason) => rejected.push(Rejection { line, reason }),
             }
         }
-        let mut seen: HashSet<FixKey> = match (
-            candidates.iter().map(|f| f.at).min(),
-            candidates.iter().map(|f| f.at).max(),
-        ) {
-            (Some(from), Some(to)) => self.store().fix_keys_between(id, from, to)?.into_iter().collect(),
-            _ => HashSet::new(),
+        let (fresh, duplicates) = self.drop_duplicates(id, candidates)?;
+        self.metrics
+            .count_fixes(fresh.len() as u64, duplicates, rejected.len() as u64);
+        let states = self.store().policy_states(id)?;
+        let open_before: Vec<Finding> = states.iter().flat_map(|state| state.open.clone()).collect();
+        let mut sorted = fresh.clone();
+        sorted.sort_by_key(|fix| fix.at);
+        let now = record.last_fix_at.into_iter().chain(sorted.last().map(|f| f.at)).max();
+        let policies = self.policies.current();
+        let evaluated = match now {
+            Some(now) if !fresh.is_empty() => Some((
+                self.evaluate(&policies, &transit, &record, states.clone(), &sorted, now, false)?,
+                now,
+            )),
+            _ => None,
         };
-        let previous_last = record.last_fix_at;
-        let mut latest = previous_last;
-        let mut fresh = Vec::with_capacity(candidates.len());
-        let mut duplicates = 0u64;
-        for fix in candidates {
-            if !seen.insert(FixKey::of(&fix)) {
-                duplicates += 1;
-                continue;
-            }
-            match latest {
-                Some(at) if fix.at < at => record.counts.out_of_order += 1,
-                _ => latest = Some(fix.at),
-            }
-            fresh.push(fix);
-        }
+
         let stream_rejections: Vec<Rejection> = rejected
             .iter()
             .map(|r| Rejection {
@@ -348,72 +323,48 @@ impl Service {
                 reason: r.reason.clone(),
             })
             .collect();
-        record.counts.lines += line_count;
-        record.counts.accepted += fresh.len() as u64;
-        record.counts.rejected += rejected.len() as u64;
-        record.counts.duplicates += duplicates;
-        record.first_fix_at = record.first_fix_at.into_iter().chain(fresh.iter().map(|f| f.at)).min();
-        record.last_fix_at = latest;
-        self.metrics
-            .count_fixes(fresh.len() as u64, duplicates, rejected.len() as u64);
-
-        let policies = self.policies.current();
-        let states = self.store().policy_states(id)?;
-        let before: Vec<Finding> = states.iter().flat_map(|state| state.open.clone()).collect();
-        let mut findings = Vec::new();
-        if fresh.is_empty() {
-            // Nothing to evaluate; the counts and refused lines still count.
-            self.store().save(&Step {
-                record: &record,
-                fixes: &[],
-                rejections: &stream_rejections,
-                restart: false,
-                decisions: &[],
-                states: &states,
-                audit: AuditEntry {
-                    kind: "observe",
-                    input_digest: digest_fixes(&[]),
-                    evaluated_at: record.evaluated_at,
-                },
-            })?;
-        } else {
-            let now = latest.unwrap_or(record.opened_at);
-            let late = previous_last.is_some_and(|last| fresh.iter().any(|f| f.at < last));
-            let mut batch = fresh.clone();
-            batch.sort_by_key(|fix| fix.at);
-            let resumed = if late {
-                None
-            } else {
-                policies.resume(&transit, states, previous_last).ok()
-            };
-            let (mut evaluation, restart, kind, digest) = match resumed {
-                Some(mut evaluation) => {
-                    self.observe(&mut evaluation, &batch, now)?;
-                    (evaluation, false, "observe", digest_fixes(&batch))
-                }
-                None => {
-                    let mut all = self.store().fixes(id)?;
-                    all.extend(batch);
-                    all.sort_by_key(|fix| fix.at);
-                    let mut evaluation = policies.open(&transit);
-                    self.observe(&mut evaluation, &all, now)?;
-                    (evaluation, true, "replay", digest_fixes(&all))
-                }
-            };
-            record.evaluated_at = now;
-            let raised = self.save_step(
-                &mut record,
-                &mut evaluation,
-                &fresh,
-                &stream_rejections,
-                restart,
-                kind,
-                digest,
-                now,
-            )?;
-            findings = raised.into_iter().filter(|finding| !before.contains(finding)).collect();
-            findings.sort_by(Finding::report_order);
+        let counts = &mut record.counts;
+        counts.lines += batch.line_count;
+        counts.rejected += rejected.len() as u64;
+        counts.duplicates += duplicates;
+        counts.accepted += fresh.len() as u64;
+        for fix in &fresh {
+            match record.last_fix_at {
+                Some(latest) if fix.at < latest => counts.out_of_order += 1,
+                _ => record.last_fix_at = Some(fix.at),
+            }
         }
+        record.first_fix_at = record
+            .first_fix_at
+            .into_iter()
+            .chain(sorted.first().map(|f| f.at))
+            .min();
+
+        let findings = match evaluated {
+            Some((evaluated, now)) => {
+                let raised = self.save_step(&mut record, evaluated, now, "observe", &fresh, &stream_rejections)?;
+                let mut new: Vec<Finding> = raised.into_iter().filter(|f| !open_before.contains(f)).collect();
+                new.sort_by(Finding::report_order);
+                new
+            }
+            None => {
+                // Nothing to evaluate; the counts and refused lines still count.
+                self.store().save(&Step {
+                    record: &record,
+                    fixes: &[],
+                    rejections: &stream_rejections,
+                    restart: false,
+                    decisions: &[],
+                    states: &states,
+                    audit: AuditEntry {
+                        kind: "observe",
+                        input_digest: digest_fixes(&[]),
+                        evaluated_at: record.evaluated_at,
+                    },
+                })?;
+                Vec::new()
+            }
+        };
         Ok(BatchOutcome {
             transit: id.to_owned(),
             accepted: fresh.len() as u64,
@@ -424,12 +375,32 @@ impl Service {
         })
     }
 
+    /// The fixes of a batch that repeat neither a stored fix nor an earlier
+    /// one of the batch, in the order received, and how many did repeat.
+    fn drop_duplicates(&self, id: &str, candidates: Vec<Fix>) -> Result<(Vec<Fix>, u64), ServiceError> {
+        let span = (
+            candidates.iter().map(|f| f.at).min(),
+            candidates.iter().map(|f| f.at).max(),
+        );
+        let mut seen: HashSet<FixKey> = match span {
+            (Some(from), Some(to)) => self.store().fix_keys_between(id, from, to)?.into_iter().collect(),
+            _ => HashSet::new(),
+        };
+        let total = candidates.len();
+        let fresh: Vec<Fix> = candidates
+            .into_iter()
+            .filter(|fix| seen.insert(FixKey::of(fix)))
+            .collect();
+        let duplicates = (total - fresh.len()) as u64;
+        Ok((fresh, duplicates))
+    }
+
     /// The transit's report (SPEC 2). An open transit is evaluated as of
     /// `now` (default: the clock, but never before its latest fix) without
     /// storing anything; a closed one is reported as it was closed.
     pub fn report(&self, id: &str, now: Option<DateTime<Utc>>) -> Result<Report, ServiceError> {
         let _transit = self.lock(id);
-        let record = self.store().transit(id)?.ok_or_else(|| not_found(id))?;
+        let mut record = self.store().transit(id)?.ok_or_else(|| not_found(id))?;
         let (finals, states, rejections) = {
             let store = self.store();
             (store.findings(id)?, store.policy_states(id)?, store.rejections(id)?)
@@ -456,20 +427,9 @@ impl Service {
         };
         let transit = parse_stored(&record)?;
         let policies = self.policies.current();
-        let mut findings = finals;
-        let mut evaluation = match policies.resume(&transit, states, record.last_fix_at) {
-            Ok(evaluation) => evaluation,
-            Err(_) => {
-                findings.clear();
-                let mut evaluation = policies.open(&transit);
-                let fixes = self.store().fixes(id)?;
-                self.observe(&mut evaluation, &fixes, floor)?;
-                evaluation
-            }
-        };
-        self.observe(&mut evaluation, &[], now)?;
-        findings.extend(evaluation.findings());
-        let mut record = record;
+        let evaluated = self.evaluate(&policies, &transit, &record, states, &[], now, false)?;
+        let mut findings = if evaluated.replayed { Vec::new() } else { finals };
+        findings.extend(evaluated.evaluation.findings());
         record.evaluated_at = now;
         Ok(build_report(&record, findings, rejections))
     }
@@ -515,8 +475,8 @@ impl Service {
         Ok(changed)
     }
 
-    /// Evaluates an empty batch at `now` and stores it if `always` or if the
-    /// findings changed. Returns whether it stored.
+    /// Evaluates the passing of time up to `now`, and stores it if `always`
+    /// or if the findings changed. Returns whether it stored.
     fn pass_time(
         &self,
         record: &mut TransitRecord,
@@ -527,78 +487,108 @@ impl Service {
         let transit = parse_stored(record)?;
         let policies = self.policies.current();
         let states = self.store().policy_states(&record.id)?;
-        let before: Vec<Finding> = states.iter().flat_map(|state| state.open.clone()).collect();
-        let (mut evaluation, restart) = match policies.resume(&transit, states, record.last_fix_at) {
-            Ok(evaluation) => (evaluation, false),
-            Err(_) => {
-                let fixes = self.store().fixes(&record.id)?;
-                let mut evaluation = policies.open(&transit);
-                self.observe(&mut evaluation, &fixes, record.last_fix_at.unwrap_or(transit.opened_at))?;
-                (evaluation, true)
-            }
-        };
-        self.observe(&mut evaluation, &[], now)?;
-        let open: Vec<Finding> = evaluation
+        let open_before: Vec<Finding> = states.iter().flat_map(|state| state.open.clone()).collect();
+        let mut evaluated = self.evaluate(&policies, &transit, record, states, &[], now, false)?;
+        let open: Vec<Finding> = evaluated
+            .evaluation
             .policy_states()
             .into_iter()
             .flat_map(|state| state.open)
             .collect();
-        let raised_final = !evaluation.take_findings().is_empty();
-        if !(always || restart || raised_final || open != before) {
+        let raised_final = evaluated.evaluation.findings().len() > open.len();
+        if !(always || evaluated.replayed || raised_final || open != open_before) {
             return Ok(false);
         }
-        record.evaluated_at = now;
-        self.save_step(record, &mut evaluation, &[], &[], restart, kind, digest_fixes(&[]), now)?;
+        evaluated.input_digest = digest_fixes(&[]);
+        self.save_step(record, evaluated, now, kind, &[], &[])?;
         Ok(true)
     }
 
-    /// Observes a batch, counting the evaluation for the metrics.
-    fn observe(&self, evaluation: &mut Evaluation<'_>, fixes: &[Fix], now: DateTime<Utc>) -> Result<(), ServiceError> {
+    /// Evaluates `batch` (new fixes, in time order) as of `now`: from the
+    /// stored states when they fit `policies` and no fix of the batch is
+    /// older than one already evaluated; otherwise, or when `replay` is
+    /// asked for, from the transit's first stored fix with the batch among
+    /// them, as `escort check` would over the whole track.
+    #[allow(clippy::too_many_arguments)]
+    fn evaluate<'p>(
+        &self,
+        policies: &'p PolicySet,
+        transit: &Transit,
+        record: &TransitRecord,
+        states: Vec<PolicyState>,
+        batch: &[Fix],
+        now: DateTime<Utc>,
+        replay: bool,
+    ) -> Result<Evaluated<'p>, ServiceError> {
+        let late = record
+            .last_fix_at
+            .is_some_and(|last| batch.first().is_some_and(|first| first.at < last));
+        let resumed = (!replay && !late)
+            .then(|| policies.resume(transit, states, record.last_fix_at).ok())
+            .flatten();
+        let (mut evaluation, fixes, replayed) = match resumed {
+            Some(evaluation) => (evaluation, batch.to_vec(), false),
+            None => {
+                let mut all = self.store().fixes(&record.id)?;
+                all.extend_from_slice(batch);
+                // Stable: fixes with the same time keep the order received.
+                all.sort_by_key(|fix| fix.at);
+                (policies.open(transit), all, true)
+            }
+        };
         evaluation
-            .observe(fixes, now)
-            .map_err(|e| ServiceError::Unprocessable(e.to_string()))
+            .observe(&fixes, now)
+            .map_err(|e| ServiceError::Unprocessable(e.to_string()))?;
+        Ok(Evaluated {
+            evaluation,
+            replayed,
+            input_digest: digest_fixes(&fixes),
+        })
     }
 
-    /// Stores a step: the record (with its verdict brought up to date), the
-    /// new fixes and refused lines, the decisions' findings, the states and
-    /// the audit records. Returns every finding the step raised or left open.
-    #[allow(clippy::too_many_arguments)]
+    /// Stores a step as of `now`: the record (with its verdict brought up to
+    /// date), the new fixes and refused lines, the decisions' findings, the
+    /// states and the audit records. Returns every finding the step raised
+    /// or left open.
     fn save_step(
         &self,
         record: &mut TransitRecord,
-        evaluation: &mut Evaluation<'_>,
+        mut evaluated: Evaluated<'_>,
+        now: DateTime<Utc>,
+        kind: &'static str,
         fixes: &[Fix],
         rejections: &[Rejection],
-        restart: bool,
-        kind: &'static str,
-        input_digest: String,
-        now: DateTime<Utc>,
     ) -> Result<Vec<Finding>, ServiceError> {
-        let decisions: Vec<Decision> = evaluation.take_decisions();
-        let states = evaluation.policy_states();
+        let kind = if evaluated.replayed && kind != "admit" {
+            "replay"
+        } else {
+            kind
+        };
+        let decisions: Vec<Decision> = evaluated.evaluation.take_decisions();
+        let states = evaluated.evaluation.policy_states();
         let open: Vec<Finding> = states.iter().flat_map(|state| state.open.clone()).collect();
         let raised: Vec<Finding> = decisions.iter().flat_map(|d| d.findings.clone()).collect();
-        let finals_verdict = if restart {
-            Verdict::of(&raised)
+        // Final findings only accumulate, so the verdict is that of every
+        // final finding stored (none, after a replay) and raised, and of
+        // what is open now.
+        let stored = if evaluated.replayed {
+            Vec::new()
         } else {
-            // Final findings only accumulate: the stored verdict without the
-            // previous open findings is a floor. Recompute it from the store
-            // only when open findings could have held it up.
-            let previous: Vec<Finding> = self.store().findings(&record.id)?;
-            Verdict::of(previous.iter().chain(&raised))
+            self.store().findings(&record.id)?
         };
-        record.verdict = finals_verdict.max(Verdict::of(&open));
+        record.verdict = Verdict::of(stored.iter().chain(&raised).chain(&open));
+        record.evaluated_at = now;
         self.metrics.count_decisions(kind, &decisions);
         self.store().save(&Step {
             record,
             fixes,
             rejections,
-            restart,
+            restart: evaluated.replayed,
             decisions: &decisions,
             states: &states,
             audit: AuditEntry {
                 kind,
-                input_digest,
+                input_digest: evaluated.input_digest,
                 evaluated_at: now,
             },
         })?;

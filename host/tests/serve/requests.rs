@@ -104,10 +104,20 @@ fn an_oversized_batch_is_refused_whole() {
     assert_eq!(report["fixes"]["accepted"], 0, "nothing of the refused batch is kept");
     let component = crate::support::hostile_component();
     assert!(component.len() > 32768);
-    let (status, answer) = server.json("PUT", "/v1/policies/hostile", Some(crate::support::REGULATOR), component);
+    let (status, answer) = server.json(
+        "PUT",
+        "/v1/policies/hostile",
+        Some(crate::support::REGULATOR),
+        component,
+    );
     assert_eq!(status, 413, "policies have their own limit: {answer}");
     let roomy = Server::start(&[("max_body_bytes", "16384")]);
-    let (status, answer) = roomy.json("PUT", "/v1/policies/hostile", Some(crate::support::REGULATOR), component);
+    let (status, answer) = roomy.json(
+        "PUT",
+        "/v1/policies/hostile",
+        Some(crate::support::REGULATOR),
+        component,
+    );
     assert_eq!(status, 200, "a policy may be larger than a batch: {answer}");
     let small: String = fixes.lines().take(10).map(|line| format!("{line}\n")).collect();
     let (status, outcome) = server.post_fixes("BIG-1", &small);
@@ -210,4 +220,32 @@ fn the_transit_list_filters_by_verdict_and_pages() {
         }
     }
     assert_eq!(seen, ["LIST-1", "LIST-2", "LIST-3", "LIST-4", "LIST-5"]);
+}
+
+#[test]
+fn changing_an_open_transit_evaluates_it_again_from_its_first_fix() {
+    let server = Server::start(&[]);
+    let dir = scenario("clean-khorgos-almaty");
+    assert_eq!(
+        server
+            .put_transit("CHANGE-1", &transit_as("clean-khorgos-almaty", "CHANGE-1"))
+            .0,
+        201
+    );
+    let fixes = fs::read_to_string(dir.join("fixes.ndjson")).unwrap();
+    assert_eq!(server.post_fixes("CHANGE-1", &fixes).0, 200);
+    // The declaration is corrected: a narrower corridor and an earlier deadline.
+    let mut changed: Value = serde_json::from_str(&transit_as("clean-khorgos-almaty", "CHANGE-1")).unwrap();
+    changed["corridor_m"] = Value::from(50);
+    changed["deadline"] = Value::from("2021-05-16T06:00:00Z");
+    let (status, admission) = server.put_transit("CHANGE-1", &changed.to_string());
+    assert_eq!(status, 200, "{admission}");
+    let work = tempfile::tempdir().unwrap();
+    let transit = work.path().join("transit.json");
+    fs::write(&transit, changed.to_string()).unwrap();
+    let expected = check(&transit, &dir.join("fixes.ndjson"), None);
+    let evaluated_at = serde_json::from_str::<Value>(&expected).unwrap()["evaluated_at"].clone();
+    let (_, report) = server.report("CHANGE-1", evaluated_at.as_str());
+    assert_eq!(report, expected);
+    assert!(report.contains("corridor.deviation") && report.contains("transit.overdue"));
 }

@@ -113,7 +113,12 @@ impl Server {
                 fs::read_to_string(dir.join("stderr.log")).unwrap_or_default()
             );
         };
-        let agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        // A hung server fails the test instead of hanging the suite.
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(std::time::Duration::from_secs(120)))
+            .build()
+            .into();
         Server {
             child,
             url: address.to_owned(),
