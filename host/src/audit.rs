@@ -144,7 +144,7 @@ pub enum AuditError {
 /// Verifies the audit log of the service database at `path` (`DATA/escort.db`).
 pub fn verify_database(path: &std::path::Path) -> Result<VerifiedChain, AuditError> {
     if !path.is_file() {
-        return Err(StoreError::Corrupt(format!("{} does not exist", path.display())).into());
+        return Err(StoreError::Missing(path.to_owned()).into());
     }
     verify(&Store::open(path)?)
 }

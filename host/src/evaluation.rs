@@ -24,7 +24,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 
 use crate::finding::{EvidenceValue, Finding, Severity, Verdict};
 use crate::fix::{Fix, SealState};
@@ -92,7 +91,7 @@ pub struct Decision {
 
 /// What the host keeps of one policy's evaluation of one transit between
 /// batches.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PolicyState {
     /// The policy's id.
     pub policy: String,

@@ -107,6 +107,9 @@ pub enum StoreError {
     /// SQLite refused.
     #[error("database: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// There is no database where one was expected.
+    #[error("no database at {}", .0.display())]
+    Missing(std::path::PathBuf),
     /// The file holds something this build does not understand.
     #[error("database: {0}")]
     Corrupt(String),

@@ -223,3 +223,26 @@ fn policy_list_shows_versions_hashes_and_parameters() {
     assert!(text.contains("corridor_m = 5000 (float)"), "{text}");
     assert!(text.contains("sha256 "), "{text}");
 }
+
+#[test]
+fn serve_refuses_a_configuration_with_an_unknown_setting() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let config = dir.path().join("escort.toml");
+    fs::write(&config, "listen = \"127.0.0.1:0\"\ntick_second = 5\n").unwrap();
+    let output = escort(&["serve", "--config", config.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stdout(&output).is_empty());
+    let message = stderr(&output);
+    assert!(
+        message.contains("escort.toml") && message.contains("tick_second"),
+        "{message}"
+    );
+}
+
+#[test]
+fn audit_verify_without_a_database_is_unusable_input() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let output = escort(&["audit", "verify", "--data", dir.path().to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("no database at"), "{}", stderr(&output));
+}
