@@ -39,12 +39,15 @@
 
 pub mod audit;
 mod builtin;
+pub mod bundle;
 pub mod cache;
 mod evaluation;
 mod finding;
 mod fix;
 pub mod geodesy;
+pub mod golden;
 mod policy;
+pub mod project;
 mod report;
 mod sandbox;
 pub mod service;

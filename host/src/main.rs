@@ -11,6 +11,9 @@ use std::process::ExitCode;
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use escort_host::audit::{self, AuditError};
+use escort_host::bundle::{self, Bundle, Language, Trust};
+use escort_host::golden::{Outcome, Scenario};
+use escort_host::project;
 use escort_host::service::{self, ServeConfig};
 use escort_host::{PolicySet, Report, Sandbox, Severity, Telemetry, TelemetryError, Transit, TransitError, check};
 
@@ -25,7 +28,9 @@ struct Cli {
 enum Command {
     /// Evaluate one transit's telemetry against the policies and print the report.
     Check(CheckArgs),
-    /// Inspect policies.
+    /// Golden-file tests: each scenario's report against its expected.json.
+    Test(TestArgs),
+    /// Make, build, sign and inspect policies.
     #[command(subcommand)]
     Policy(PolicyCommand),
     /// Run the service: the HTTP API, durable storage, the tick, hot reload.
@@ -77,10 +82,25 @@ struct CheckArgs {
 
 #[derive(Args)]
 struct PoliciesArg {
-    /// A folder of policy components (*.wasm, optional policies.toml);
-    /// the built-in default set when absent.
+    /// A bundle, or a folder of policy components (*.wasm) and bundles with an
+    /// optional policies.toml; the built-in default set when absent.
     #[arg(long, value_name = "DIR")]
     policies: Option<PathBuf>,
+    /// Load only bundles signed by this public key (a .pub file); repeatable.
+    #[arg(long, value_name = "KEY.pub")]
+    trust: Vec<PathBuf>,
+}
+
+#[derive(Args)]
+struct TestArgs {
+    /// Bundles (tested with their own policy alone) or folders of scenarios
+    /// (tested with --policies); the current folder when none is given.
+    dirs: Vec<PathBuf>,
+    /// Write each scenario's expected.json from its report instead of comparing.
+    #[arg(long)]
+    bless: bool,
+    #[command(flatten)]
+    policies: PoliciesArg,
 }
 
 #[derive(Subcommand)]
@@ -90,6 +110,60 @@ enum PolicyCommand {
         #[command(flatten)]
         policies: PoliciesArg,
     },
+    /// Make a new policy project that builds and passes `escort test` as it is.
+    New {
+        /// The policy's name, which becomes its folder and (with `-` as `_`) its id.
+        name: String,
+        /// The language to write it in.
+        #[arg(long, value_enum)]
+        lang: LanguageArg,
+        /// Where to make the project folder.
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Build a project into a bundle (writes DIR/policy.wasm).
+    Build {
+        /// The project.
+        dir: PathBuf,
+    },
+    /// Make a key pair for signing: NAME.key (secret) and NAME.pub.
+    Keygen {
+        /// The key files' path without extension.
+        name: PathBuf,
+    },
+    /// Sign a bundle (writes DIR/policy.sig).
+    Sign {
+        /// The secret key, as `escort policy keygen` wrote it.
+        #[arg(long, value_name = "KEY.key")]
+        key: PathBuf,
+        /// The bundle.
+        dir: PathBuf,
+    },
+    /// Check a bundle's signature, and that it loads.
+    Verify {
+        /// The bundle.
+        dir: PathBuf,
+        /// Require a signature by this public key (a .pub file); repeatable.
+        #[arg(long, value_name = "KEY.pub")]
+        trust: Vec<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LanguageArg {
+    Rust,
+    Python,
+    Js,
+}
+
+impl From<LanguageArg> for Language {
+    fn from(arg: LanguageArg) -> Language {
+        match arg {
+            LanguageArg::Rust => Language::Rust,
+            LanguageArg::Python => Language::Python,
+            LanguageArg::Js => Language::Js,
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -136,7 +210,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Check(args) => run_check(args),
+        Command::Test(args) => run_test(args),
         Command::Policy(PolicyCommand::List { policies }) => run_policy_list(&policies),
+        Command::Policy(PolicyCommand::New { name, lang, dir }) => run_policy_new(&dir, &name, lang.into()),
+        Command::Policy(PolicyCommand::Build { dir }) => run_policy_build(&dir),
+        Command::Policy(PolicyCommand::Keygen { name }) => run_policy_keygen(&name),
+        Command::Policy(PolicyCommand::Sign { key, dir }) => run_policy_sign(&key, &dir),
+        Command::Policy(PolicyCommand::Verify { dir, trust }) => run_policy_verify(&dir, &trust),
         Command::Serve(config) => run_serve(&config),
         Command::Audit(AuditCommand::Verify { config, data }) => run_audit_verify(&config, data),
     };
@@ -149,12 +229,134 @@ fn main() -> ExitCode {
     }
 }
 
+fn sandbox() -> Result<Sandbox, Unusable> {
+    Sandbox::new().map_err(|e| Unusable(format!("cannot start the WebAssembly engine: {e}")))
+}
+
+fn trust(keys: &[PathBuf]) -> Result<Trust, Unusable> {
+    let keys = keys
+        .iter()
+        .map(|path| bundle::read_public_key(path))
+        .collect::<Result<Vec<_>, _>>()?;
+    Trust::keys(keys.iter().map(String::as_str)).map_err(Unusable)
+}
+
 fn load_policies(arg: &PoliciesArg) -> Result<PolicySet, Unusable> {
-    let sandbox = Sandbox::new().map_err(|e| Unusable(format!("cannot start the WebAssembly engine: {e}")))?;
+    let sandbox = sandbox()?;
     Ok(match &arg.policies {
-        Some(dir) => PolicySet::load_dir(&sandbox, dir)?,
+        Some(dir) => PolicySet::load_dir(&sandbox, dir, &trust(&arg.trust)?)?,
         None => PolicySet::builtin(&sandbox)?,
     })
+}
+
+fn run_test(args: TestArgs) -> Result<ExitCode, Unusable> {
+    let dirs = if args.dirs.is_empty() {
+        vec![PathBuf::from(".")]
+    } else {
+        args.dirs
+    };
+    let (mut passed, mut failed, mut blessed) = (0, 0, 0);
+    let mut text = String::new();
+    for dir in &dirs {
+        let (policies, scenarios) = if Bundle::is_bundle(dir) {
+            let policies = PolicySet::load_dir(&sandbox()?, dir, &trust(&args.policies.trust)?)?;
+            (policies, Scenario::find(&dir.join(bundle::SCENARIOS)))
+        } else {
+            (load_policies(&args.policies)?, Scenario::find(dir))
+        };
+        if scenarios.is_empty() {
+            return Err(Unusable(format!(
+                "{}: no scenarios (folders with transit.json)",
+                dir.display()
+            )));
+        }
+        for scenario in scenarios {
+            let name = scenario.dir.display();
+            match scenario.test(&policies, args.bless) {
+                Outcome::Passed => {
+                    passed += 1;
+                    text.push_str(&format!("ok       {name}\n"));
+                }
+                Outcome::Blessed => {
+                    blessed += 1;
+                    text.push_str(&format!("blessed  {name}\n"));
+                }
+                Outcome::Failed(diff) => {
+                    failed += 1;
+                    text.push_str(&format!(
+                        "FAILED   {name}: the report differs from expected.json\n{diff}"
+                    ));
+                }
+                Outcome::NoGolden => {
+                    failed += 1;
+                    text.push_str(&format!("FAILED   {name}: no expected.json (write it with --bless)\n"));
+                }
+                Outcome::Unusable(reason) => {
+                    failed += 1;
+                    text.push_str(&format!("FAILED   {name}: {reason}\n"));
+                }
+            }
+        }
+    }
+    text.push_str(&format!(
+        "\n{}: {passed} passed, {failed} failed{}\n",
+        if failed == 0 { "ok" } else { "FAILED" },
+        if blessed > 0 {
+            format!(", {blessed} blessed")
+        } else {
+            String::new()
+        }
+    ));
+    print(&text)?;
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn run_policy_new(parent: &Path, name: &str, language: Language) -> Result<ExitCode, Unusable> {
+    let dir = project::new(parent, name, language)?;
+    print(&format!(
+        "made {}: build it with `escort policy build {0}`, test it with `escort test {0}`\n",
+        dir.display()
+    ))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_policy_build(dir: &Path) -> Result<ExitCode, Unusable> {
+    let component = project::build(dir)?;
+    let size = std::fs::metadata(&component).map(|m| m.len()).unwrap_or(0);
+    // Loading proves the component implements the contract and matches its manifest.
+    Bundle::open(dir)?.load(&sandbox()?, &Trust::default())?;
+    print(&format!("built {} ({size} bytes)\n", component.display()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_policy_keygen(name: &Path) -> Result<ExitCode, Unusable> {
+    let public = bundle::keygen(name)?;
+    print(&format!(
+        "wrote {} (secret: keep it) and {} (public: give it to hosts)\npublic key {public}\n",
+        name.with_extension("key").display(),
+        name.with_extension("pub").display()
+    ))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_policy_sign(key: &Path, dir: &Path) -> Result<ExitCode, Unusable> {
+    let key = bundle::read_signing_key(key)?;
+    Bundle::open(dir)?.sign(&key)?;
+    print(&format!("signed {}\n", dir.join(bundle::SIGNATURE).display()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_policy_verify(dir: &Path, keys: &[PathBuf]) -> Result<ExitCode, Unusable> {
+    let bundle = Bundle::open(dir)?;
+    let policy = bundle.load(&sandbox()?, &trust(keys)?)?;
+    let signer = bundle.verify(&trust(keys)?)?;
+    let by = signer.map_or_else(|| "not signed".to_owned(), |key| format!("signed by {key}"));
+    print(&format!("{} {}: {by}, loads\n", policy.id(), policy.version()))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_check(args: CheckArgs) -> Result<ExitCode, Unusable> {

@@ -17,6 +17,7 @@ use wasmtime::Store;
 use wasmtime::component::Resource;
 
 use crate::builtin;
+use crate::bundle::{Bundle, BundleError, Trust};
 use crate::cache::content_hash;
 use crate::geodesy::RouteIndex;
 use crate::sandbox::{CallState, EscortPolicy, EscortPolicyPre, Limits, PolicyFailure, RouteRef, Sandbox, wit};
@@ -156,9 +157,13 @@ pub enum LoadError {
         /// What went wrong.
         source: std::io::Error,
     },
-    /// A folder holds no `.wasm` component.
-    #[error("{0}: no policy components (*.wasm) in this folder")]
+    /// A folder holds no `.wasm` component and no bundle.
+    #[error("{0}: no policy components (*.wasm) or bundles (folders with policy.toml) in this folder")]
     Empty(PathBuf),
+    /// A bundle is refused: unsigned or untrusted, changed after signing,
+    /// for another contract, or at odds with its manifest.
+    #[error(transparent)]
+    Bundle(#[from] Box<BundleError>),
     /// The bytes are not a valid component.
     #[error("{origin}: not a valid WebAssembly component: {reason}")]
     Compile {
@@ -449,8 +454,13 @@ fn check_descriptor(descriptor: &wit::Descriptor) -> Result<Vec<ParamSpec>, Stri
     Ok(params)
 }
 
-/// Loads every `*.wasm` file in `dir`, in file name order.
-fn read_components(sandbox: &Sandbox, dir: &Path) -> Result<Vec<Policy>, LoadError> {
+/// Loads `dir` as one bundle when it is one; else every `*.wasm` file and
+/// every bundle (a folder with `policy.toml`) in it, in name order. A bare
+/// component has no signature, so `trust` that asks for one refuses it.
+fn read_components(sandbox: &Sandbox, dir: &Path, trust: &Trust) -> Result<Vec<Policy>, LoadError> {
+    if Bundle::is_bundle(dir) {
+        return Ok(vec![load_bundle(sandbox, dir, trust)?]);
+    }
     let io_error = |source| LoadError::Io {
         path: dir.to_owned(),
         source,
@@ -460,11 +470,19 @@ fn read_components(sandbox: &Sandbox, dir: &Path) -> Result<Vec<Policy>, LoadErr
         .map(|entry| entry.map(|e| e.path()))
         .collect::<Result<_, _>>()
         .map_err(io_error)?;
-    files.retain(|path| path.extension().is_some_and(|ext| ext == "wasm") && path.is_file());
+    files.retain(|path| {
+        (path.extension().is_some_and(|ext| ext == "wasm") && path.is_file()) || Bundle::is_bundle(path)
+    });
     files.sort();
     files
         .iter()
         .map(|path| {
+            if Bundle::is_bundle(path) {
+                return load_bundle(sandbox, path, trust);
+            }
+            if trust.requires_signature() {
+                return Err(Box::new(BundleError::Unsigned { dir: path.clone() }).into());
+            }
             let bytes = fs::read(path).map_err(|source| LoadError::Io {
                 path: path.clone(),
                 source,
@@ -472,6 +490,12 @@ fn read_components(sandbox: &Sandbox, dir: &Path) -> Result<Vec<Policy>, LoadErr
             Policy::load(sandbox, &path.display().to_string(), &bytes)
         })
         .collect()
+}
+
+fn load_bundle(sandbox: &Sandbox, dir: &Path, trust: &Trust) -> Result<Policy, LoadError> {
+    Bundle::open(dir)
+        .and_then(|bundle| bundle.load(sandbox, trust))
+        .map_err(|e| Box::new(e).into())
 }
 
 /// Whether `name` is a snake_case identifier (`corridor`, `max_offset_m`).
@@ -503,10 +527,11 @@ impl PolicySet {
         builtin::COMPONENTS.iter().copied()
     }
 
-    /// Every `*.wasm` component in `dir`, configured by `dir/policies.toml`
-    /// when it exists.
-    pub fn load_dir(sandbox: &Sandbox, dir: &Path) -> Result<PolicySet, LoadError> {
-        let mut set = PolicySet::new(read_components(sandbox, dir)?)?;
+    /// Every `*.wasm` component and bundle in `dir` (or `dir` itself when it
+    /// is a bundle), configured by `dir/policies.toml` when it exists.
+    /// `trust` decides which bundles load.
+    pub fn load_dir(sandbox: &Sandbox, dir: &Path, trust: &Trust) -> Result<PolicySet, LoadError> {
+        let mut set = PolicySet::new(read_components(sandbox, dir, trust)?)?;
         if set.policies.is_empty() {
             return Err(LoadError::Empty(dir.to_owned()));
         }
@@ -514,12 +539,12 @@ impl PolicySet {
         Ok(set)
     }
 
-    /// This set with the `*.wasm` components in `dir` added, each replacing
+    /// This set with the `*.wasm` components and bundles in `dir` added, each replacing
     /// the policy with its id if there is one, then configured by
     /// `dir/policies.toml` when it exists. `dir` may be empty: a service's
     /// live folder over the built-in set.
-    pub fn overlay_dir(mut self, sandbox: &Sandbox, dir: &Path) -> Result<PolicySet, LoadError> {
-        let overrides = PolicySet::new(read_components(sandbox, dir)?)?;
+    pub fn overlay_dir(mut self, sandbox: &Sandbox, dir: &Path, trust: &Trust) -> Result<PolicySet, LoadError> {
+        let overrides = PolicySet::new(read_components(sandbox, dir, trust)?)?;
         for policy in overrides.policies {
             self.put(policy);
         }

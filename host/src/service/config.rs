@@ -54,6 +54,11 @@ pub struct ServeConfig {
     /// Largest policy component that may be uploaded, bytes.
     #[serde(default = "default_max_policy_bytes")]
     pub max_policy_bytes: usize,
+    /// Public keys (hex) whose signed bundles the service loads. When any are
+    /// given, bare components and unsigned or otherwise signed bundles are
+    /// refused.
+    #[serde(default)]
+    pub trusted_keys: Vec<String>,
     /// Access tokens. When there are none, the service uses the ones it
     /// created on its first start (see [`crate::service::Access`]).
     #[serde(default, rename = "token")]
@@ -88,6 +93,7 @@ impl Default for ServeConfig {
             policy_poll_seconds: default_poll_seconds(),
             max_body_bytes: default_max_body_bytes(),
             max_policy_bytes: default_max_policy_bytes(),
+            trusted_keys: Vec::new(),
             tokens: Vec::new(),
         }
     }

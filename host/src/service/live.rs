@@ -2,9 +2,12 @@
 //! them, replaced as a whole when a regulator publishes a policy or the
 //! folder changes.
 //!
-//! A candidate set is loaded, configured (the folder's `policies.toml`) and
-//! validated (every policy must run a small transit without failing) before
-//! it replaces the current one; a candidate that fails is refused with the
+//! The folder holds bare components (`ID.wasm`) and bundles (`ID/` with
+//! `policy.toml`, see [`crate::bundle`]). A candidate set is loaded (with
+//! signatures checked against the trusted keys), configured (the folder's
+//! `policies.toml`) and validated (every policy must run a small transit
+//! without failing, and every bundle must pass its own golden scenarios)
+//! before it replaces the current one; a candidate that fails is refused with the
 //! reason and the current set keeps serving. The swap replaces an
 //! `Arc<PolicySet>`: a step that took the old set finishes on it.
 //!
@@ -21,6 +24,8 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use super::{ServiceError, validate};
+use crate::bundle::{Bundle, Trust};
+use crate::golden::{Outcome, Scenario};
 use crate::policy::{ParamValue, Policy, PolicySet};
 use crate::sandbox::Sandbox;
 
@@ -72,6 +77,7 @@ struct ReloadState {
 pub struct LivePolicies {
     sandbox: Sandbox,
     dir: PathBuf,
+    trust: Trust,
     current: RwLock<Arc<PolicySet>>,
     /// Held while a candidate is built, so two publishes cannot interleave.
     reload: Mutex<ReloadState>,
@@ -84,15 +90,16 @@ impl LivePolicies {
     /// [`ServiceError::Setup`] when the folder's policies do not load or
     /// validate: a service must not start on rules other than the ones it
     /// was given.
-    pub fn open(sandbox: Sandbox, dir: PathBuf) -> Result<LivePolicies, ServiceError> {
+    pub fn open(sandbox: Sandbox, dir: PathBuf, trust: Trust) -> Result<LivePolicies, ServiceError> {
         fs::create_dir_all(&dir).map_err(|e| ServiceError::Setup(format!("{}: {e}", dir.display())))?;
         let signature = signature(&dir);
-        let set = candidate(&sandbox, &dir, None).map_err(|reason| {
+        let set = candidate(&sandbox, &dir, &trust, None).map_err(|reason| {
             ServiceError::Setup(format!("the policies in {} are refused: {reason}", dir.display()))
         })?;
         Ok(LivePolicies {
             sandbox,
             dir,
+            trust,
             current: RwLock::new(Arc::new(set)),
             reload: Mutex::new(ReloadState {
                 signature,
@@ -122,27 +129,68 @@ impl LivePolicies {
         self.reload.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Publishes a policy component under `id`: loads and validates it with
-    /// the rest of the live set, then writes it to the live folder as
-    /// `ID.wasm` and swaps the set.
+    /// Publishes a policy under `id`: a bare component (`.wasm` bytes) or a
+    /// bundle (a tar archive of its folder). It is loaded and validated with
+    /// the rest of the live set, then written to the live folder (`ID.wasm`
+    /// or `ID/`) and the set is swapped.
     ///
     /// # Errors
-    /// [`ServiceError::Unprocessable`] naming why the component was refused;
-    /// the current set keeps serving.
-    pub fn publish(&self, id: &str, component: &[u8]) -> Result<PolicyInfo, ServiceError> {
+    /// [`ServiceError::Unprocessable`] naming why it was refused; the
+    /// current set keeps serving.
+    pub fn publish(&self, id: &str, upload: &[u8]) -> Result<PolicyInfo, ServiceError> {
         let refused = |reason: String| ServiceError::Unprocessable(format!("policy `{id}` is refused: {reason}"));
-        let policy =
-            Policy::load(&self.sandbox, &format!("upload of {id}"), component).map_err(|e| refused(e.to_string()))?;
-        if policy.id() != id {
-            return Err(refused(format!("the component describes itself as `{}`", policy.id())));
-        }
+        let setup = |path: &Path, e: std::io::Error| ServiceError::Setup(format!("{}: {e}", path.display()));
         let mut state = self.state();
-        let set = candidate(&self.sandbox, &self.dir, Some(policy)).map_err(refused)?;
-        let path = self.dir.join(format!("{id}.wasm"));
-        let partial = self.dir.join(format!(".{id}.wasm.partial"));
-        fs::write(&partial, component)
-            .and_then(|()| fs::rename(&partial, &path))
-            .map_err(|e| ServiceError::Setup(format!("{}: {e}", path.display())))?;
+        let staging = tempfile::Builder::new()
+            .prefix(".upload-")
+            .tempdir_in(&self.dir)
+            .map_err(|e| setup(&self.dir, e))?;
+        let is_component = upload.starts_with(b"\0asm");
+        let (policy, bundle) = if is_component {
+            if self.trust.requires_signature() {
+                return Err(refused(
+                    "a bare component has no signature, and this service loads only signed bundles".to_owned(),
+                ));
+            }
+            (
+                Policy::load(&self.sandbox, &format!("upload of {id}"), upload).map_err(|e| refused(e.to_string()))?,
+                None,
+            )
+        } else {
+            tar::Archive::new(upload)
+                .unpack(staging.path())
+                .map_err(|e| refused(format!("neither a component nor a tar archive of a bundle: {e}")))?;
+            let bundle = Bundle::open(staging.path()).map_err(|e| refused(e.to_string()))?;
+            let policy = bundle
+                .load(&self.sandbox, &self.trust)
+                .map_err(|e| refused(e.to_string()))?;
+            (policy, Some(staging.path()))
+        };
+        if policy.id() != id {
+            return Err(refused(format!("it describes itself as `{}`", policy.id())));
+        }
+        let set = candidate(&self.sandbox, &self.dir, &self.trust, Some((policy, bundle))).map_err(refused)?;
+
+        // The new version replaces whichever form the old one had.
+        let component = self.dir.join(format!("{id}.wasm"));
+        let folder = self.dir.join(id);
+        let retired = self.dir.join(format!(".retired-{id}"));
+        let _ = fs::remove_dir_all(&retired);
+        if folder.is_dir() {
+            fs::rename(&folder, &retired).map_err(|e| setup(&folder, e))?;
+        }
+        if is_component {
+            let partial = staging.path().join(format!("{id}.wasm"));
+            fs::write(&partial, upload)
+                .and_then(|()| fs::rename(&partial, &component))
+                .map_err(|e| setup(&component, e))?;
+        } else {
+            fs::rename(staging.path(), &folder).map_err(|e| setup(&folder, e))?;
+            if component.is_file() {
+                fs::remove_file(&component).map_err(|e| setup(&component, e))?;
+            }
+        }
+        let _ = fs::remove_dir_all(&retired);
         let info = set
             .policies()
             .iter()
@@ -165,7 +213,7 @@ impl LivePolicies {
             return Ok(false);
         }
         state.signature = now;
-        match candidate(&self.sandbox, &self.dir, None) {
+        match candidate(&self.sandbox, &self.dir, &self.trust, None) {
             Ok(set) => {
                 *self.current.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(set);
                 state.last_error = None;
@@ -179,18 +227,55 @@ impl LivePolicies {
     }
 }
 
-/// The built-in set, the folder's components over it, `extra` over those,
+/// The built-in set, the folder's components and bundles over it, `extra`
+/// (a policy, and its bundle's folder if it came in one) over those,
 /// configured by the folder's `policies.toml`, and validated.
-fn candidate(sandbox: &Sandbox, dir: &Path, extra: Option<Policy>) -> Result<PolicySet, String> {
+fn candidate(
+    sandbox: &Sandbox,
+    dir: &Path,
+    trust: &Trust,
+    extra: Option<(Policy, Option<&Path>)>,
+) -> Result<PolicySet, String> {
     let mut set = PolicySet::builtin(sandbox)
-        .and_then(|set| set.overlay_dir(sandbox, dir))
+        .and_then(|set| set.overlay_dir(sandbox, dir, trust))
         .map_err(|e| e.to_string())?;
-    if let Some(policy) = extra {
+    let mut bundles: Vec<PathBuf> = fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| Bundle::is_bundle(path))
+        .collect();
+    if let Some((policy, bundle)) = extra {
+        bundles.retain(|path| path.file_name().is_none_or(|name| name != policy.id()));
+        bundles.extend(bundle.map(Path::to_owned));
         set.put(policy);
         set.configure_from_dir(dir).map_err(|e| e.to_string())?;
     }
     validate(&set).map_err(|reason| format!("the validation run (a short clean transit) failed: {reason}"))?;
+    for bundle in bundles {
+        check_golden(sandbox, &bundle, trust)?;
+    }
     Ok(set)
+}
+
+/// Runs a bundle's golden scenarios with its policy alone, at its defaults:
+/// the author's own account of what the policy does.
+fn check_golden(sandbox: &Sandbox, bundle: &Path, trust: &Trust) -> Result<(), String> {
+    let alone = PolicySet::load_dir(sandbox, bundle, trust).map_err(|e| e.to_string())?;
+    let id = alone.policies().first().map_or("", |p| p.id()).to_owned();
+    for scenario in Scenario::find(&bundle.join(crate::bundle::SCENARIOS)) {
+        let name = scenario.name();
+        match scenario.test(&alone, false) {
+            Outcome::Passed | Outcome::Blessed => {}
+            Outcome::NoGolden => return Err(format!("`{id}`: scenario {name} has no {}", crate::golden::EXPECTED)),
+            Outcome::Unusable(reason) => return Err(format!("`{id}`: scenario {name}: {reason}")),
+            Outcome::Failed(diff) => {
+                return Err(format!("`{id}` fails its own golden scenario {name}:\n{diff}"));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn signature(dir: &Path) -> FolderSignature {

@@ -39,6 +39,7 @@ pub use live::{LivePolicies, PolicyInfo};
 pub use metrics::Metrics;
 
 use crate::audit::{AuditEntry, digest_fixes};
+use crate::bundle::Trust;
 use crate::cache::{ComponentCache, content_hash};
 use crate::evaluation::{Decision, Evaluation, PolicyState, telemetry_quality};
 use crate::finding::{Finding, Verdict, format_time};
@@ -175,7 +176,8 @@ impl Service {
         let store = Store::open(&config.data.join("escort.db"))?;
         let sandbox = Sandbox::with_cache(ComponentCache::in_dir(config.cache_dir()))
             .map_err(|e| setup("starting the WebAssembly engine", &e))?;
-        let policies = LivePolicies::open(sandbox, config.policy_dir())?;
+        let trust = Trust::keys(config.trusted_keys.iter().map(String::as_str)).map_err(ServiceError::Setup)?;
+        let policies = LivePolicies::open(sandbox, config.policy_dir(), trust)?;
         Ok(Service {
             store: Mutex::new(store),
             policies,

@@ -1,8 +1,10 @@
-//! `escort serve` as a seal gateway, an officer and a regulator use it: the
-//! real binary on loopback, with its real SQLite files.
+//! `escort serve` as a seal gateway, an officer and a regulator use it (the
+//! real binary on loopback, with its real SQLite files), and policy bundles
+//! as a regulator makes, signs and publishes them.
 
 mod access;
 mod audit;
+mod bundles;
 mod durability;
 mod reload;
 mod requests;

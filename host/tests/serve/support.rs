@@ -37,6 +37,45 @@ pub fn hostile_component() -> &'static [u8] {
     })
 }
 
+/// Runs the `escort` binary with the tests' component cache.
+pub fn escort(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_escort"))
+        .args(args)
+        .env("ESCORT_CACHE_DIR", workspace().join("target/escort-test-cache"))
+        .output()
+        .expect("escort runs")
+}
+
+/// A bundle of the hostile policy in `dir/hostile`, with one golden
+/// scenario (the battery scenario `escort policy new` ships), blessed.
+pub fn hostile_bundle(dir: &Path) -> PathBuf {
+    let bundle = dir.join("hostile");
+    let example = bundle.join("scenarios/example");
+    fs::create_dir_all(&example).unwrap();
+    fs::write(bundle.join("policy.wasm"), hostile_component()).unwrap();
+    fs::write(
+        bundle.join("policy.toml"),
+        "id = \"hostile\"\nversion = \"6.6.6\"\ndescription = \"Misbehaves on purpose.\"\n\
+         contract = \"escort:policy@0.1.0\"\nlanguage = \"rust\"\nauthors = [\"the tests\"]\n\
+         [params]\nbehaviour = \"well\"\nturns = 100000000\n",
+    )
+    .unwrap();
+    let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/scenario");
+    for file in ["transit.json", "fixes.ndjson"] {
+        fs::copy(templates.join(file), example.join(file)).unwrap();
+    }
+    let blessed = escort(&["test", "--bless", bundle.to_str().unwrap()]);
+    assert!(blessed.status.success(), "{}", String::from_utf8_lossy(&blessed.stdout));
+    bundle
+}
+
+/// A tar archive of a bundle's folder: what `PUT /v1/policies/{id}` takes.
+pub fn tar_of(dir: &Path) -> Vec<u8> {
+    let mut archive = tar::Builder::new(Vec::new());
+    archive.append_dir_all(".", dir).expect("the bundle is readable");
+    archive.into_inner().expect("the archive is complete")
+}
+
 /// A running `escort serve`, stopped with SIGKILL when dropped.
 pub struct Server {
     child: Child,

@@ -100,6 +100,37 @@ pub fn build_components(workspace: &Path, packages: &[&str], out_dir: &Path) -> 
         .collect()
 }
 
+/// Builds the stand-alone policy crate `package` at `project` (a crate that
+/// is its own workspace, as `escort policy new --lang rust` makes) for
+/// [`WASM_TARGET`] in release mode, into `project/target`, and writes its
+/// component to `component`.
+pub fn build_project(project: &Path, package: &str, component: &Path) -> Result<(), BuildError> {
+    ensure_target_installed()?;
+    let target_dir = project.join("target");
+    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let mut build = Command::new(&cargo);
+    build
+        .current_dir(project)
+        .args([
+            "rustc",
+            "--release",
+            "--lib",
+            "--crate-type",
+            "cdylib",
+            "--target",
+            WASM_TARGET,
+            "--target-dir",
+        ])
+        .arg(&target_dir);
+    clear_outer_build_environment(&mut build);
+    run(&mut build)?;
+    let module = target_dir
+        .join(WASM_TARGET)
+        .join("release")
+        .join(format!("{}.wasm", package.replace('-', "_")));
+    encode_component(&module, component)
+}
+
 /// Wraps a core module built with `wit-bindgen` into a component.
 fn encode_component(module: &Path, component: &Path) -> Result<(), BuildError> {
     let bytes = fs::read(module).map_err(|source| BuildError::Io {

@@ -1,0 +1,248 @@
+//! Policy bundles: golden-file tests with `escort test`, signatures, and a
+//! service that trusts only signed bundles.
+
+use std::fs;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::support::{OFFICER, REGULATOR, Server, escort, hostile_bundle, scenario, tar_of, transit_as};
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn escort_test_passes_fails_with_a_diff_and_blesses() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = hostile_bundle(dir.path());
+    let path = bundle.to_str().unwrap();
+    let passed = escort(&["test", path]);
+    assert_eq!(passed.status.code(), Some(0), "{}", text(&passed.stdout));
+    assert!(
+        text(&passed.stdout).ends_with("ok: 1 passed, 0 failed\n"),
+        "{}",
+        text(&passed.stdout)
+    );
+
+    let expected = bundle.join("scenarios/example/expected.json");
+    let golden = fs::read_to_string(&expected).unwrap();
+    fs::write(
+        &expected,
+        golden.replace("\"verdict\": \"clear\"", "\"verdict\": \"violation\""),
+    )
+    .unwrap();
+    let failed = escort(&["test", path]);
+    assert_eq!(failed.status.code(), Some(1));
+    let report = text(&failed.stdout);
+    assert!(report.contains("FAILED"), "{report}");
+    assert!(
+        report.contains("-  \"verdict\": \"violation\",\n+  \"verdict\": \"clear\","),
+        "{report}"
+    );
+    assert!(report.ends_with("FAILED: 0 passed, 1 failed\n"), "{report}");
+
+    let blessed = escort(&["test", "--bless", path]);
+    assert_eq!(blessed.status.code(), Some(0));
+    assert_eq!(fs::read_to_string(&expected).unwrap(), golden);
+
+    // A folder of scenarios is tested with the built-in set.
+    let scenarios = dir.path().join("scenarios");
+    fs::create_dir_all(&scenarios).unwrap();
+    let copy = scenarios.join("seal-events");
+    fs::create_dir_all(&copy).unwrap();
+    for file in ["transit.json", "fixes.ndjson"] {
+        fs::copy(scenario("seal-events").join(file), copy.join(file)).unwrap();
+    }
+    let missing = escort(&["test", scenarios.to_str().unwrap()]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        text(&missing.stdout).contains("no expected.json"),
+        "{}",
+        text(&missing.stdout)
+    );
+    assert!(
+        escort(&["test", "--bless", scenarios.to_str().unwrap()])
+            .status
+            .success()
+    );
+    assert!(escort(&["test", scenarios.to_str().unwrap()]).status.success());
+}
+
+/// Keys for the tests: (secret path, public path).
+fn keys(dir: &Path, name: &str) -> (String, String) {
+    let base = dir.join(name);
+    let made = escort(&["policy", "keygen", base.to_str().unwrap()]);
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    (
+        base.with_extension("key").display().to_string(),
+        base.with_extension("pub").display().to_string(),
+    )
+}
+
+#[test]
+fn signatures_name_what_changed_and_who_is_not_trusted() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = hostile_bundle(dir.path());
+    let path = bundle.to_str().unwrap();
+    let (secret, public) = keys(dir.path(), "regulator");
+    let (_, stranger) = keys(dir.path(), "stranger");
+
+    let unsigned = escort(&["policy", "verify", path, "--trust", &public]);
+    assert_eq!(unsigned.status.code(), Some(2));
+    assert!(
+        text(&unsigned.stderr).contains("not signed"),
+        "{}",
+        text(&unsigned.stderr)
+    );
+
+    assert!(escort(&["policy", "sign", "--key", &secret, path]).status.success());
+    let verified = escort(&["policy", "verify", path, "--trust", &public]);
+    assert!(verified.status.success(), "{}", text(&verified.stderr));
+    assert!(text(&verified.stdout).starts_with("hostile 6.6.6: signed by "));
+    let untrusted = escort(&["policy", "verify", path, "--trust", &stranger]);
+    assert_eq!(untrusted.status.code(), Some(2));
+    assert!(
+        text(&untrusted.stderr).contains("does not trust"),
+        "{}",
+        text(&untrusted.stderr)
+    );
+
+    for (file, change) in [
+        ("policy.wasm", "a byte more"),
+        ("policy.toml", "# a comment\n"),
+        ("scenarios/example/fixes.ndjson", "\n"),
+    ] {
+        let copy = dir.path().join(format!("tampered-{}", file.replace('/', "-")));
+        copy_dir(&bundle, &copy);
+        let mut bytes = fs::read(copy.join(file)).unwrap();
+        bytes.extend_from_slice(change.as_bytes());
+        fs::write(copy.join(file), bytes).unwrap();
+        let refused = escort(&["policy", "verify", copy.to_str().unwrap(), "--trust", &public]);
+        assert_eq!(refused.status.code(), Some(2), "{file}");
+        assert!(
+            text(&refused.stderr).contains(&format!("{file} changed after the bundle was signed")),
+            "{file}: {}",
+            text(&refused.stderr)
+        );
+        // `escort check` refuses it as well.
+        let check = escort(&[
+            "check",
+            "--transit",
+            scenario("seal-events").join("transit.json").to_str().unwrap(),
+            "--fixes",
+            scenario("seal-events").join("fixes.ndjson").to_str().unwrap(),
+            "--policies",
+            copy.to_str().unwrap(),
+            "--trust",
+            &public,
+        ]);
+        assert_eq!(check.status.code(), Some(2), "{file}");
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_service_with_trusted_keys_takes_only_bundles_they_signed() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = hostile_bundle(dir.path());
+    let (secret, public) = keys(dir.path(), "regulator");
+    let (stranger_secret, _) = keys(dir.path(), "stranger");
+    let trusted = fs::read_to_string(&public).unwrap();
+    let server = Server::start(&[("trusted_keys", &format!("[\"{}\"]", trusted.trim()))]);
+    let listed = |server: &Server| {
+        let (_, listing) = server.get_json("/v1/policies", OFFICER);
+        listing["policies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| format!("{} {}", p["id"].as_str().unwrap(), p["content_hash"].as_str().unwrap()))
+            .collect::<Vec<_>>()
+    };
+    let before = listed(&server);
+    let publish = |body: &[u8]| server.json("PUT", "/v1/policies/hostile", Some(REGULATOR), body);
+    let refusal = |answer: &Value| answer["error"].as_str().unwrap().to_owned();
+
+    let (status, answer) = publish(crate::support::hostile_component());
+    assert_eq!(status, 422, "{answer}");
+    assert!(refusal(&answer).contains("only signed bundles"), "{answer}");
+    let (status, answer) = publish(&tar_of(&bundle));
+    assert_eq!(status, 422, "{answer}");
+    assert!(refusal(&answer).contains("not signed"), "{answer}");
+
+    assert!(
+        escort(&["policy", "sign", "--key", &stranger_secret, bundle.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let (status, answer) = publish(&tar_of(&bundle));
+    assert_eq!(status, 422, "{answer}");
+    assert!(refusal(&answer).contains("does not trust"), "{answer}");
+
+    assert!(
+        escort(&["policy", "sign", "--key", &secret, bundle.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let tampered = dir.path().join("tampered");
+    copy_dir(&bundle, &tampered);
+    fs::write(
+        tampered.join("policy.toml"),
+        fs::read_to_string(bundle.join("policy.toml")).unwrap() + "\n",
+    )
+    .unwrap();
+    let (status, answer) = publish(&tar_of(&tampered));
+    assert_eq!(status, 422, "{answer}");
+    assert!(
+        refusal(&answer).contains("policy.toml changed after the bundle was signed"),
+        "{answer}"
+    );
+    assert_eq!(listed(&server), before, "nothing refused touched the active set");
+
+    let (status, info) = publish(&tar_of(&bundle));
+    assert_eq!(status, 200, "{info}");
+    assert_eq!(info["version"], "6.6.6");
+    assert!(server.data().join("policies/hostile/policy.sig").is_file());
+    assert_eq!(
+        server.put_transit("SIGNED-1", &transit_as("seal-events", "SIGNED-1")).0,
+        201
+    );
+    let fixes = fs::read_to_string(scenario("seal-events").join("fixes.ndjson")).unwrap();
+    let (status, outcome) = server.post_fixes("SIGNED-1", &fixes);
+    assert_eq!(status, 200, "{outcome}");
+    assert!(
+        outcome["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["code"] == "hostile.alive"),
+        "{outcome}"
+    );
+}
+
+#[test]
+fn a_bundle_that_fails_its_own_golden_scenario_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = hostile_bundle(dir.path());
+    let expected = bundle.join("scenarios/example/expected.json");
+    let golden = fs::read_to_string(&expected).unwrap();
+    fs::write(&expected, golden.replace("still here", "gone")).unwrap();
+    let server = Server::start(&[]);
+    let (status, answer) = server.json("PUT", "/v1/policies/hostile", Some(REGULATOR), &tar_of(&bundle));
+    assert_eq!(status, 422, "{answer}");
+    let reason = answer["error"].as_str().unwrap();
+    assert!(reason.contains("fails its own golden scenario example"), "{reason}");
+    assert!(reason.contains("-      \"message\": \"gone\""), "{reason}");
+    assert!(!server.data().join("policies/hostile").exists());
+}
