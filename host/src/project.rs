@@ -20,7 +20,7 @@ use crate::bundle::{self, Bundle, BundleError, Language, Manifest};
 use crate::policy::is_snake_case;
 
 /// The componentize-py release builds are made with.
-pub const COMPONENTIZE_PY: &str = "componentize-py==0.17.2";
+pub const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
 /// The componentize-js release builds are made with.
 pub const COMPONENTIZE_JS: &str = "@bytecodealliance/componentize-js@0.18.4";
 
@@ -126,7 +126,7 @@ pub fn new(parent: &Path, name: &str, language: Language) -> Result<PathBuf, Pro
         &dir.join("README.md"),
         &fill(include_str!("../templates/README.md")).replace("{{language}}", language.as_str()),
     )?;
-    write(&dir.join(".gitignore"), "/.escort\n/target\n/policy.wasm\n")?;
+    write(&dir.join(".gitignore"), "/.escort/\n/target/\n/policy.wasm\n__pycache__/\n")?;
     Ok(dir)
 }
 
@@ -172,24 +172,26 @@ fn build_python(dir: &Path, component: &Path) -> Result<(), ProjectError> {
     let packages = dir.join(".escort/python");
     if !packages.join("componentize_py").is_dir() {
         run(Command::new("python3")
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--target",
-            ])
+            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target"])
             .arg(&packages)
             .arg(COMPONENTIZE_PY))?;
     }
+    // componentize-py puts the machine's own site-packages on the
+    // component's module path unless a virtual environment says otherwise:
+    // an empty one keeps the component to the project's own modules.
+    let no_site = dir.join(".escort/no-site");
+    let site_packages = no_site.join("lib/site-packages");
+    fs::create_dir_all(&site_packages).map_err(io(&site_packages))?;
     let wit = write_wit(dir)?;
     run(Command::new("python3")
         .current_dir(dir)
+        .env("VIRTUAL_ENV", &no_site)
         .env("PYTHONPATH", &packages)
-        .args(["-m", "componentize_py", "--wit-path"])
+        .arg(packages.join("bin/componentize-py"))
+        .arg("-q")
+        .arg("-d")
         .arg(&wit)
-        .args(["--world", "escort-policy", "componentize", "--stub-wasi", "app", "-o"])
+        .args(["-w", "escort-policy", "componentize", "app", "-p", ".", "--stub-wasi", "-o"])
         .arg(component))
 }
 
