@@ -21,8 +21,12 @@ use crate::policy::is_snake_case;
 
 /// The componentize-py release builds are made with.
 pub const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
-/// The componentize-js release builds are made with.
-pub const COMPONENTIZE_JS: &str = "@bytecodealliance/componentize-js@0.18.4";
+/// The componentize-js release builds are made with, and the shim it imports
+/// without declaring it (a later shim breaks it).
+pub const COMPONENTIZE_JS: [&str; 2] = [
+    "@bytecodealliance/componentize-js@0.23.0",
+    "@bytecodealliance/preview2-shim@0.25.0",
+];
 
 /// The contract's WIT, as the host was built with it.
 const WIT: &str = include_str!("../../wit/since_v0.1.0/policy.wit");
@@ -126,7 +130,10 @@ pub fn new(parent: &Path, name: &str, language: Language) -> Result<PathBuf, Pro
         &dir.join("README.md"),
         &fill(include_str!("../templates/README.md")).replace("{{language}}", language.as_str()),
     )?;
-    write(&dir.join(".gitignore"), "/.escort/\n/target/\n/policy.wasm\n__pycache__/\n")?;
+    write(
+        &dir.join(".gitignore"),
+        "/.escort/\n/target/\n/policy.wasm\n__pycache__/\n",
+    )?;
     Ok(dir)
 }
 
@@ -172,7 +179,14 @@ fn build_python(dir: &Path, component: &Path) -> Result<(), ProjectError> {
     let packages = dir.join(".escort/python");
     if !packages.join("componentize_py").is_dir() {
         run(Command::new("python3")
-            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target"])
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--target",
+            ])
             .arg(&packages)
             .arg(COMPONENTIZE_PY))?;
     }
@@ -191,7 +205,16 @@ fn build_python(dir: &Path, component: &Path) -> Result<(), ProjectError> {
         .arg("-q")
         .arg("-d")
         .arg(&wit)
-        .args(["-w", "escort-policy", "componentize", "app", "-p", ".", "--stub-wasi", "-o"])
+        .args([
+            "-w",
+            "escort-policy",
+            "componentize",
+            "app",
+            "-p",
+            ".",
+            "--stub-wasi",
+            "-o",
+        ])
         .arg(component))
 }
 
@@ -199,9 +222,16 @@ fn build_js(dir: &Path, component: &Path) -> Result<(), ProjectError> {
     let node = dir.join(".escort/node");
     if !node.join("node_modules/@bytecodealliance/componentize-js").is_dir() {
         run(Command::new("npm")
-            .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
+            .args([
+                "install",
+                "--silent",
+                "--no-audit",
+                "--no-fund",
+                "--save-exact",
+                "--prefix",
+            ])
             .arg(&node)
-            .arg(COMPONENTIZE_JS))?;
+            .args(COMPONENTIZE_JS))?;
     }
     let wit = write_wit(dir)?;
     let script = node.join("build.mjs");

@@ -6,6 +6,7 @@ mod access;
 mod audit;
 mod bundles;
 mod durability;
+mod languages;
 mod reload;
 mod requests;
 mod streaming;

@@ -1,0 +1,17 @@
+// Builds a policy's JavaScript into a WebAssembly component, for
+// `escort policy build`: node build.mjs SOURCE WIT_DIR OUTPUT.
+//
+// Every feature that would import WASI is disabled, so the component's only
+// import is the host's geodesy (`escort:policy/geo`).
+
+import { writeFile } from 'node:fs/promises';
+import { componentize } from './node_modules/@bytecodealliance/componentize-js/src/componentize.js';
+
+const [sourcePath, witPath, output] = process.argv.slice(2);
+const { component } = await componentize({
+    sourcePath,
+    witPath,
+    worldName: 'escort-policy',
+    disableFeatures: ['random', 'stdio', 'clocks', 'http', 'fetch-event'],
+});
+await writeFile(output, component);

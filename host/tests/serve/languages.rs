@@ -1,0 +1,177 @@
+//! Policies in Python and JavaScript: the speed policy agrees with the Rust
+//! one on every scenario, and a project made by `escort policy new` in each
+//! language builds, passes `escort test`, is signed, and raises findings in
+//! a running service.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use crate::support::{REGULATOR, Server, escort, scenario, transit_as, workspace};
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Builds a project or bundle folder with `escort policy build`.
+fn build(dir: &Path) {
+    let built = escort(&["policy", "build", dir.to_str().unwrap()]);
+    assert!(
+        built.status.success(),
+        "building {} failed:\n{}",
+        dir.display(),
+        text(&built.stderr)
+    );
+}
+
+/// A folder holding only the Rust speed component, built from its sources.
+fn rust_speed() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let out = workspace().join("target/escort-test-speed");
+        let built = escort_policy_build::build_components(&workspace(), &["escort-policy-speed"], &out)
+            .expect("the Rust speed policy builds");
+        let dir = out.join("alone");
+        fs::create_dir_all(&dir).unwrap();
+        fs::copy(&built[0], dir.join("speed.wasm")).unwrap();
+        dir
+    })
+}
+
+fn check(policies: &Path, dir: &Path) -> String {
+    let fixes = ["fixes.ndjson", "fixes.gpx", "fixes.csv"]
+        .into_iter()
+        .map(|name| dir.join(name))
+        .find(|path| path.is_file())
+        .expect("the scenario has fixes");
+    let mut args = vec![
+        "check".to_owned(),
+        "--format".to_owned(),
+        "json".to_owned(),
+        "--transit".to_owned(),
+        dir.join("transit.json").display().to_string(),
+        "--fixes".to_owned(),
+        fixes.display().to_string(),
+        "--policies".to_owned(),
+        policies.display().to_string(),
+    ];
+    if let Ok(now) = fs::read_to_string(dir.join("now.txt")) {
+        args.extend(["--now".to_owned(), now.trim().to_owned()]);
+    }
+    let output = escort(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    text(&output.stdout)
+}
+
+#[test]
+fn the_speed_policy_in_rust_python_and_javascript_gives_the_same_reports() {
+    let bundles = ["speed-py", "speed-js"].map(|name| workspace().join("policies").join(name));
+    for bundle in &bundles {
+        build(bundle);
+    }
+    let mut scenarios: Vec<PathBuf> = fs::read_dir(scenario(""))
+        .unwrap()
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| path.join("transit.json").is_file())
+        .collect();
+    scenarios.sort();
+    let mut with_speed_findings = 0;
+    for dir in &scenarios {
+        let rust = check(rust_speed(), dir);
+        if rust.contains("\"policy\": \"speed\"") {
+            with_speed_findings += 1;
+        }
+        for bundle in &bundles {
+            assert_eq!(
+                check(bundle, dir),
+                rust,
+                "{} differs from the Rust speed policy on {}",
+                bundle.display(),
+                dir.display()
+            );
+        }
+    }
+    assert!(with_speed_findings >= 2, "the comparison saw speed findings");
+}
+
+#[test]
+fn new_projects_in_every_language_build_test_sign_and_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let parent = dir.path().to_str().unwrap();
+    let key = dir.path().join("regulator");
+    assert!(escort(&["policy", "keygen", key.to_str().unwrap()]).status.success());
+    let public = fs::read_to_string(key.with_extension("pub")).unwrap();
+    let server = Server::start(&[("trusted_keys", &format!("[\"{}\"]", public.trim()))]);
+    assert_eq!(
+        server
+            .put_transit("NEW-1", &transit_as("clean-khorgos-almaty", "NEW-1"))
+            .0,
+        201
+    );
+
+    for (name, language) in [
+        ("low-battery-py", "python"),
+        ("low-battery-js", "js"),
+        ("low-battery-rs", "rust"),
+    ] {
+        let made = escort(&["policy", "new", name, "--lang", language, "--dir", parent]);
+        assert!(made.status.success(), "{}", text(&made.stderr));
+        let project = dir.path().join(name);
+        build(&project);
+        let tested = escort(&["test", project.to_str().unwrap()]);
+        assert!(
+            tested.status.success(),
+            "{name}: the new project fails its own test:\n{}",
+            text(&tested.stdout)
+        );
+        let signed = escort(&[
+            "policy",
+            "sign",
+            "--key",
+            key.with_extension("key").to_str().unwrap(),
+            project.to_str().unwrap(),
+        ]);
+        assert!(signed.status.success(), "{}", text(&signed.stderr));
+
+        let id = name.replace('-', "_");
+        let upload = bundle_of(&project);
+        let (status, info) = server.json("PUT", &format!("/v1/policies/{id}"), Some(REGULATOR), &upload);
+        assert_eq!(status, 200, "{name}: {info}");
+        assert_eq!(info["params"]["min_battery_pct"], 20.0);
+    }
+
+    // Every fix of the scenario reports 95 % or less; a low threshold is not
+    // reached, so the three policies raise findings only on a drained seal.
+    let drained: String = fs::read_to_string(scenario("clean-khorgos-almaty").join("fixes.ndjson"))
+        .unwrap()
+        .lines()
+        .take(5)
+        .map(|line| line.replace("\"battery\":95", "\"battery\":9") + "\n")
+        .collect();
+    let (status, outcome) = server.post_fixes("NEW-1", &drained);
+    assert_eq!(status, 200, "{outcome}");
+    for id in ["low_battery_py", "low_battery_js", "low_battery_rs"] {
+        let raised = outcome["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["code"] == format!("{id}.battery_low"))
+            .count();
+        assert_eq!(raised, 5, "{id}: {outcome}");
+    }
+}
+
+/// The bundle files of a project, without its sources and build folders, as
+/// a tar archive.
+fn bundle_of(project: &Path) -> Vec<u8> {
+    let bundle = project.with_extension("bundle");
+    fs::create_dir_all(&bundle).unwrap();
+    for file in ["policy.toml", "policy.wasm", "policy.sig"] {
+        fs::copy(project.join(file), bundle.join(file)).unwrap();
+    }
+    let mut archive = tar::Builder::new(Vec::new());
+    archive.append_dir_all(".", &bundle).unwrap();
+    archive.append_dir_all("scenarios", project.join("scenarios")).unwrap();
+    archive.into_inner().unwrap()
+}
