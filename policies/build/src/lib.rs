@@ -60,25 +60,9 @@ pub enum BuildError {
 pub fn build_components(workspace: &Path, packages: &[&str], out_dir: &Path) -> Result<Vec<PathBuf>, BuildError> {
     ensure_target_installed()?;
     let target_dir = workspace.join("target").join("wasm");
-    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    // Policy crates are plain libraries so that they also build natively
-    // (unit tests, benchmarks); `cargo rustc` makes the wasm build a cdylib.
     for package in packages {
-        let mut build = Command::new(&cargo);
-        build
-            .current_dir(workspace)
-            .args([
-                "rustc",
-                "--release",
-                "--lib",
-                "--crate-type",
-                "cdylib",
-                "--target",
-                WASM_TARGET,
-            ])
-            .args(["--package", package, "--target-dir"])
-            .arg(&target_dir);
-        clear_outer_build_environment(&mut build);
+        let mut build = cdylib_build(workspace, &target_dir);
+        build.args(["--package", package]);
         run(&mut build)?;
     }
 
@@ -89,12 +73,8 @@ pub fn build_components(workspace: &Path, packages: &[&str], out_dir: &Path) -> 
     packages
         .iter()
         .map(|package| {
-            let module = target_dir
-                .join(WASM_TARGET)
-                .join("release")
-                .join(format!("{}.wasm", package.replace('-', "_")));
             let component = out_dir.join(format!("{package}.wasm"));
-            encode_component(&module, &component)?;
+            encode_component(&module_path(&target_dir, package), &component)?;
             Ok(component)
         })
         .collect()
@@ -107,10 +87,19 @@ pub fn build_components(workspace: &Path, packages: &[&str], out_dir: &Path) -> 
 pub fn build_project(project: &Path, package: &str, component: &Path) -> Result<(), BuildError> {
     ensure_target_installed()?;
     let target_dir = project.join("target");
+    run(&mut cdylib_build(project, &target_dir))?;
+    encode_component(&module_path(&target_dir, package), component)
+}
+
+/// `cargo rustc` in `dir` for a release cdylib of [`WASM_TARGET`] into
+/// `target_dir`. Policy crates are plain libraries so that they also build
+/// natively (unit tests, benchmarks); `cargo rustc` makes the wasm build a
+/// cdylib.
+fn cdylib_build(dir: &Path, target_dir: &Path) -> Command {
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let mut build = Command::new(&cargo);
+    let mut build = Command::new(cargo);
     build
-        .current_dir(project)
+        .current_dir(dir)
         .args([
             "rustc",
             "--release",
@@ -121,14 +110,17 @@ pub fn build_project(project: &Path, package: &str, component: &Path) -> Result<
             WASM_TARGET,
             "--target-dir",
         ])
-        .arg(&target_dir);
+        .arg(target_dir);
     clear_outer_build_environment(&mut build);
-    run(&mut build)?;
-    let module = target_dir
+    build
+}
+
+/// Where cargo puts the core module of `package`.
+fn module_path(target_dir: &Path, package: &str) -> PathBuf {
+    target_dir
         .join(WASM_TARGET)
         .join("release")
-        .join(format!("{}.wasm", package.replace('-', "_")));
-    encode_component(&module, component)
+        .join(format!("{}.wasm", package.replace('-', "_")))
 }
 
 /// Wraps a core module built with `wit-bindgen` into a component.
