@@ -325,11 +325,16 @@ fn run_policy_new(parent: &Path, name: &str, language: Language) -> Result<ExitC
 }
 
 fn run_policy_build(dir: &Path) -> Result<ExitCode, Unusable> {
-    let component = project::build(dir)?;
-    let size = std::fs::metadata(&component).map(|m| m.len()).unwrap_or(0);
+    let built = project::build(dir)?;
+    let size = std::fs::metadata(&built.component).map(|m| m.len()).unwrap_or(0);
     // Loading proves the component implements the contract and matches its manifest.
     Bundle::open(dir)?.load(&sandbox()?, &Trust::default())?;
-    print(&format!("built {} ({size} bytes)\n", component.display()))?;
+    let resign = if built.unsigned {
+        "; the old signature was removed: sign it again"
+    } else {
+        ""
+    };
+    print(&format!("built {} ({size} bytes){resign}\n", built.component.display()))?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -137,21 +137,36 @@ pub fn new(parent: &Path, name: &str, language: Language) -> Result<PathBuf, Pro
     Ok(dir)
 }
 
+/// A finished build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Built {
+    /// The component written.
+    pub component: PathBuf,
+    /// Whether a signature of the previous build was removed: a new
+    /// component needs a new signature.
+    pub unsigned: bool,
+}
+
 /// Builds the project at `dir` into `dir/policy.wasm`, installing the
 /// language's packager into `dir/.escort` first when it is missing.
-pub fn build(dir: &Path) -> Result<PathBuf, ProjectError> {
+pub fn build(dir: &Path) -> Result<Built, ProjectError> {
     // The packagers run in the project folder: every path they get must not
     // depend on where escort was started.
     let dir = &dir.canonicalize().map_err(io(dir))?;
     let project = Bundle::open(dir)?;
     let component = project.component_path();
+    let signature = dir.join(bundle::SIGNATURE);
+    let unsigned = signature.is_file();
+    if unsigned {
+        fs::remove_file(&signature).map_err(io(&signature))?;
+    }
     match project.manifest().language {
         Language::Rust => escort_policy_build::build_project(dir, &crate_name(dir)?, &component)
             .map_err(|e| ProjectError::Build(e.to_string()))?,
         Language::Python => build_python(dir, &component)?,
         Language::Js => build_js(dir, &component)?,
     }
-    Ok(component)
+    Ok(Built { component, unsigned })
 }
 
 /// The `[package] name` of a Rust project's `Cargo.toml`.

@@ -141,6 +141,17 @@ fn new_projects_in_every_language_build_test_sign_and_serve() {
         assert_eq!(info["params"]["min_battery_pct"], 20.0);
     }
 
+    // A new build invalidates the signature of the old one, which goes.
+    let project = dir.path().join("low-battery-rs");
+    let rebuilt = escort(&["policy", "build", project.to_str().unwrap()]);
+    assert!(rebuilt.status.success(), "{}", text(&rebuilt.stderr));
+    assert!(
+        text(&rebuilt.stdout).contains("sign it again"),
+        "{}",
+        text(&rebuilt.stdout)
+    );
+    assert!(!project.join("policy.sig").exists());
+
     // Every fix of the scenario reports 95 % or less; a low threshold is not
     // reached, so the three policies raise findings only on a drained seal.
     let drained: String = fs::read_to_string(scenario("clean-khorgos-almaty").join("fixes.ndjson"))
