@@ -34,6 +34,7 @@ CREATE TABLE transits (
     closed_at_ms INTEGER,
     close_reason TEXT,
     verdict TEXT NOT NULL,
+    final_verdict TEXT NOT NULL,
     evaluated_at_ms INTEGER NOT NULL,
     accepted INTEGER NOT NULL,
     rejected INTEGER NOT NULL,
@@ -129,6 +130,10 @@ pub struct TransitRecord {
     pub closed: Option<(DateTime<Utc>, String)>,
     /// The verdict as of `evaluated_at`.
     pub verdict: Verdict,
+    /// The verdict of the final findings alone. Final findings only
+    /// accumulate, so a step needs this, not every stored finding, to know
+    /// the new verdict.
+    pub final_verdict: Verdict,
     /// The evaluation clock of the last stored evaluation.
     pub evaluated_at: DateTime<Utc>,
     /// What the stream of fixes held so far.
@@ -245,7 +250,7 @@ impl Store {
         self.conn
             .query_row(
                 "SELECT id, declaration, opened_at_ms, closed_at_ms, close_reason, verdict, evaluated_at_ms,
-                        accepted, rejected, duplicates, out_of_order, lines, first_fix_ms, last_fix_ms
+                        accepted, rejected, duplicates, out_of_order, lines, first_fix_ms, last_fix_ms, final_verdict
                  FROM transits WHERE id = ?1",
                 [id],
                 |row| {
@@ -259,6 +264,7 @@ impl Store {
                                 _ => None,
                             },
                             verdict: Verdict::Clear,
+                            final_verdict: Verdict::Clear,
                             evaluated_at: time(row.get(6)?),
                             counts: StreamCounts {
                                 accepted: row.get(7)?,
@@ -271,12 +277,14 @@ impl Store {
                             last_fix_at: row.get::<_, Option<i64>>(13)?.map(time),
                         },
                         row.get::<_, String>(5)?,
+                        row.get::<_, String>(14)?,
                     ))
                 },
             )
             .optional()?
-            .map(|(mut record, verdict)| {
+            .map(|(mut record, verdict, final_verdict)| {
                 record.verdict = verdict_named(&verdict)?;
+                record.final_verdict = verdict_named(&final_verdict)?;
                 Ok(record)
             })
             .transpose()
@@ -545,15 +553,17 @@ fn upsert_transit(tx: &Transaction<'_>, record: &TransitRecord) -> Result<i64, S
     };
     let key = tx.query_row(
         "INSERT INTO transits (id, declaration, opened_at_ms, closed_at_ms, close_reason, verdict, evaluated_at_ms,
-                               accepted, rejected, duplicates, out_of_order, lines, first_fix_ms, last_fix_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+                               accepted, rejected, duplicates, out_of_order, lines, first_fix_ms, last_fix_ms,
+                               final_verdict)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
          ON CONFLICT (id) DO UPDATE SET
              declaration = excluded.declaration, opened_at_ms = excluded.opened_at_ms,
              closed_at_ms = excluded.closed_at_ms, close_reason = excluded.close_reason,
              verdict = excluded.verdict, evaluated_at_ms = excluded.evaluated_at_ms,
              accepted = excluded.accepted, rejected = excluded.rejected, duplicates = excluded.duplicates,
              out_of_order = excluded.out_of_order, lines = excluded.lines,
-             first_fix_ms = excluded.first_fix_ms, last_fix_ms = excluded.last_fix_ms
+             first_fix_ms = excluded.first_fix_ms, last_fix_ms = excluded.last_fix_ms,
+             final_verdict = excluded.final_verdict
          RETURNING key",
         params![
             record.id,
@@ -570,6 +580,7 @@ fn upsert_transit(tx: &Transaction<'_>, record: &TransitRecord) -> Result<i64, S
             record.counts.lines,
             record.first_fix_at.map(|at| at.timestamp_millis()),
             record.last_fix_at.map(|at| at.timestamp_millis()),
+            record.final_verdict.as_str(),
         ],
         |row| row.get(0),
     )?;

@@ -265,6 +265,7 @@ impl Service {
                     opened_at: transit.opened_at,
                     closed: None,
                     verdict: Verdict::Clear,
+                    final_verdict: Verdict::Clear,
                     evaluated_at: transit.opened_at,
                     counts: StreamCounts::default(),
                     first_fix_at: None,
@@ -570,15 +571,16 @@ impl Service {
         let states = evaluated.evaluation.policy_states();
         let open: Vec<Finding> = states.iter().flat_map(|state| state.open.clone()).collect();
         let raised: Vec<Finding> = decisions.iter().flat_map(|d| d.findings.clone()).collect();
-        // Final findings only accumulate, so the verdict is that of every
-        // final finding stored (none, after a replay) and raised, and of
-        // what is open now.
-        let stored = if evaluated.replayed {
-            Vec::new()
+        // Final findings only accumulate (a replay starts them again), so
+        // the verdict is that of the final findings so far and of what is
+        // open now.
+        let raised_verdict = Verdict::of(&raised);
+        record.final_verdict = if evaluated.replayed {
+            raised_verdict
         } else {
-            self.store().findings(&record.id)?
+            record.final_verdict.max(raised_verdict)
         };
-        record.verdict = Verdict::of(stored.iter().chain(&raised).chain(&open));
+        record.verdict = record.final_verdict.max(Verdict::of(&open));
         record.evaluated_at = now;
         self.metrics.count_decisions(kind, &decisions);
         self.store().save(&Step {
