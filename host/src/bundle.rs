@@ -246,18 +246,24 @@ impl Bundle {
     /// Checks the signature as `trust` asks, then loads the component and
     /// checks that it is what the manifest says.
     pub fn load(&self, sandbox: &Sandbox, trust: &Trust) -> Result<Policy, BundleError> {
+        self.load_signed(sandbox, trust).map(|(policy, _signer)| policy)
+    }
+
+    /// [`Bundle::load`], also returning who signed the bundle (their public
+    /// key, hex), if anyone did.
+    pub fn load_signed(&self, sandbox: &Sandbox, trust: &Trust) -> Result<(Policy, Option<String>), BundleError> {
         if self.manifest.contract != contract() {
             return Err(BundleError::Contract {
                 dir: self.dir.clone(),
                 found: self.manifest.contract.clone(),
             });
         }
-        self.verify(trust)?;
+        let signer = self.verify(trust)?;
         let path = self.component_path();
         let bytes = fs::read(&path).map_err(|source| BundleError::Io { path, source })?;
         let policy = Policy::load(sandbox, &self.dir.display().to_string(), &bytes)?;
         self.check_description(&policy)?;
-        Ok(policy)
+        Ok((policy, signer))
     }
 
     fn check_description(&self, policy: &Policy) -> Result<(), BundleError> {

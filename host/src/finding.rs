@@ -73,6 +73,21 @@ impl Verdict {
             .unwrap_or(Verdict::Clear)
     }
 
+    /// Every verdict, from least to most serious.
+    pub const ALL: [Verdict; 3] = [Verdict::Clear, Verdict::Review, Verdict::Violation];
+
+    /// The verdict with this name, or `None` for anything else.
+    ///
+    /// # Examples
+    /// ```
+    /// use escort_host::Verdict;
+    /// assert_eq!(Verdict::from_name("review"), Some(Verdict::Review));
+    /// assert_eq!(Verdict::from_name("Review"), None);
+    /// ```
+    pub fn from_name(name: &str) -> Option<Verdict> {
+        Verdict::ALL.into_iter().find(|verdict| verdict.as_str() == name)
+    }
+
     /// The name used in reports.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -356,9 +356,7 @@ fn run_policy_sign(key: &Path, dir: &Path) -> Result<ExitCode, Unusable> {
 }
 
 fn run_policy_verify(dir: &Path, keys: &[PathBuf]) -> Result<ExitCode, Unusable> {
-    let bundle = Bundle::open(dir)?;
-    let policy = bundle.load(&sandbox()?, &trust(keys)?)?;
-    let signer = bundle.verify(&trust(keys)?)?;
+    let (policy, signer) = Bundle::open(dir)?.load_signed(&sandbox()?, &trust(keys)?)?;
     let by = signer.map_or_else(|| "not signed".to_owned(), |key| format!("signed by {key}"));
     print(&format!("{} {}: {by}, loads\n", policy.id(), policy.version()))?;
     Ok(ExitCode::SUCCESS)

@@ -259,12 +259,10 @@ fn build_js(dir: &Path, component: &Path) -> Result<(), ProjectError> {
         .arg(component))
 }
 
+/// Runs a packager, keeping its output for the error: unlike a cargo build,
+/// pip, npm and the componentizers say nothing useful on success.
 fn run(command: &mut Command) -> Result<(), ProjectError> {
-    let line = std::iter::once(command.get_program())
-        .chain(command.get_args())
-        .map(|part| part.to_string_lossy())
-        .collect::<Vec<_>>()
-        .join(" ");
+    let line = escort_policy_build::command_line(command);
     let output = command
         .output()
         .map_err(|e| ProjectError::Build(format!("`{line}` did not start: {e}")))?;

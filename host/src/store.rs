@@ -593,10 +593,7 @@ fn time(ms: i64) -> DateTime<Utc> {
 }
 
 fn verdict_named(name: &str) -> Result<Verdict, StoreError> {
-    [Verdict::Clear, Verdict::Review, Verdict::Violation]
-        .into_iter()
-        .find(|verdict| verdict.as_str() == name)
-        .ok_or_else(|| StoreError::Corrupt(format!("unknown verdict {name:?}")))
+    Verdict::from_name(name).ok_or_else(|| StoreError::Corrupt(format!("unknown verdict {name:?}")))
 }
 
 fn seal_named(name: Option<&str>) -> Result<Option<SealState>, StoreError> {

@@ -24,6 +24,7 @@ use super::access::{Access, Action, Denied};
 use super::config::ServeConfig;
 use super::{CloseReason, Service, ServiceError};
 use crate::finding::Verdict;
+use crate::report::Report;
 use crate::store::ListFilter;
 
 /// Most transits one page of `GET /v1/transits` lists.
@@ -273,11 +274,16 @@ async fn get_transit(
     let Query(query) = query?;
     let now = query.now.map(|now| parse_time("now", &now)).transpose()?;
     let report = app.blocking(move |service| service.report(&id, now)).await?;
-    Ok((
+    Ok(report_response(&report))
+}
+
+/// A report as `escort check` prints it: the same bytes over HTTP.
+fn report_response(report: &Report) -> Response {
+    (
         [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
         report.to_json(),
     )
-        .into_response())
+        .into_response()
 }
 
 #[derive(Deserialize)]
@@ -298,17 +304,12 @@ async fn list_transits(
     let Query(query) = query?;
     let verdict = match query.verdict.as_deref() {
         None => None,
-        Some(name) => Some(
-            [Verdict::Clear, Verdict::Review, Verdict::Violation]
-                .into_iter()
-                .find(|verdict| verdict.as_str() == name)
-                .ok_or_else(|| {
-                    ApiError::new(
-                        StatusCode::BAD_REQUEST,
-                        format!("`verdict`: {name:?} is not one of clear, review, violation"),
-                    )
-                })?,
-        ),
+        Some(name) => Some(Verdict::from_name(name).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("`verdict`: {name:?} is not one of clear, review, violation"),
+            )
+        })?),
     };
     let limit = query.limit.unwrap_or(100);
     if !(1..=MAX_PAGE).contains(&limit) {
@@ -368,11 +369,7 @@ async fn close_transit(
     let report = app
         .blocking(move |service| service.close(&id, request.reason, at))
         .await?;
-    Ok((
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
-        report.to_json(),
-    )
-        .into_response())
+    Ok(report_response(&report))
 }
 
 async fn list_policies(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, ApiError> {

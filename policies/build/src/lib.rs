@@ -191,12 +191,17 @@ fn clear_outer_build_environment(command: &mut Command) {
     }
 }
 
-fn run(command: &mut Command) -> Result<(), BuildError> {
-    let line = std::iter::once(command.get_program())
+/// A command as one line, for messages about it.
+pub fn command_line(command: &Command) -> String {
+    std::iter::once(command.get_program())
         .chain(command.get_args())
         .map(|part| part.to_string_lossy())
         .collect::<Vec<_>>()
-        .join(" ");
+        .join(" ")
+}
+
+fn run(command: &mut Command) -> Result<(), BuildError> {
+    let line = command_line(command);
     match command.status() {
         Ok(status) if status.success() => Ok(()),
         Ok(status) => Err(BuildError::Tool {
