@@ -52,38 +52,11 @@ impl Limits {
 
 impl Policy for Corridor {
     fn describe() -> Descriptor {
-        Descriptor {
-            id: "corridor".into(),
-            version: "0.1.0".into(),
-            summary: "Corridor: how far and how long the truck leaves the corridor around its declared route.".into(),
-            params: vec![
-                ParamSpec::float(
-                    "corridor_m",
-                    5000.0,
-                    "Corridor half-width when the transit declares none, metres.",
-                ),
-                ParamSpec::float("warning_minutes", 5.0, "An excursion this long is a warning, minutes."),
-                ParamSpec::float(
-                    "violation_minutes",
-                    30.0,
-                    "An excursion this long is a violation, minutes.",
-                ),
-                ParamSpec::float(
-                    "violation_offset_m",
-                    50000.0,
-                    "A fix farther than this from the route makes its excursion a violation at once, metres.",
-                ),
-                ParamSpec::float(
-                    "max_hdop",
-                    5.0,
-                    "Fixes with a higher hdop neither start nor end an excursion.",
-                ),
-            ],
-        }
+        describe()
     }
 
-    fn admit(_: Transit, _: Option<&Route>, _: Vec<Param>) -> Result<Vec<Finding>, String> {
-        Ok(Vec::new())
+    fn admit(transit: Transit, route: Option<&Route>, params: Vec<Param>) -> Result<Vec<Finding>, String> {
+        admit(&HostGeodesy::new(route), transit, params)
     }
 
     fn observe(
@@ -91,31 +64,84 @@ impl Policy for Corridor {
         route: Option<&Route>,
         params: Vec<Param>,
         fixes: Fixes,
-        _now: Timestamp,
+        now: Timestamp,
         state: Vec<u8>,
     ) -> Result<Observation, String> {
-        let Some(route) = route else {
-            return Ok(Observation {
-                findings: Vec::new(),
-                open: Vec::new(),
-                state,
-            });
-        };
-        let limits = Limits::from(transit.corridor_m, params)?;
-        let mut state: State = load_state(&state)?;
-        // One host call for the whole batch.
-        let offsets_m = if fixes.is_empty() {
-            Vec::new()
-        } else {
-            route.offsets_m(&fixes.lat, &fixes.lon)
-        };
-        let findings = follow(&mut state.excursion, fixes.rows(), &offsets_m, &limits);
-        Ok(Observation {
-            findings,
-            open: still_open(state.excursion, &limits),
-            state: save_state(&state)?,
-        })
+        observe(&HostGeodesy::new(route), transit, params, fixes, now, state)
     }
+}
+
+/// Who the policy is and which parameters it takes: the contract's
+/// `describe`.
+pub fn describe() -> Descriptor {
+    Descriptor {
+        id: "corridor".into(),
+        version: "0.1.0".into(),
+        summary: "Corridor: how far and how long the truck leaves the corridor around its declared route.".into(),
+        params: vec![
+            ParamSpec::float(
+                "corridor_m",
+                5000.0,
+                "Corridor half-width when the transit declares none, metres.",
+            ),
+            ParamSpec::float("warning_minutes", 5.0, "An excursion this long is a warning, minutes."),
+            ParamSpec::float(
+                "violation_minutes",
+                30.0,
+                "An excursion this long is a violation, minutes.",
+            ),
+            ParamSpec::float(
+                "violation_offset_m",
+                50000.0,
+                "A fix farther than this from the route makes its excursion a violation at once, metres.",
+            ),
+            ParamSpec::float(
+                "max_hdop",
+                5.0,
+                "Fixes with a higher hdop neither start nor end an excursion.",
+            ),
+        ],
+    }
+}
+
+/// The contract's `admit`: the corridor is judged on fixes only, so nothing.
+pub fn admit(_geo: &impl Geodesy, _transit: Transit, _params: Vec<Param>) -> Result<Vec<Finding>, String> {
+    Ok(Vec::new())
+}
+
+/// The contract's `observe` over the geodesy `geo`: in the component the
+/// host's, one `offsets_m` call per batch with fixes (none without a route);
+/// natively any [`Geodesy`].
+pub fn observe(
+    geo: &impl Geodesy,
+    transit: Transit,
+    params: Vec<Param>,
+    fixes: Fixes,
+    _now: Timestamp,
+    state: Vec<u8>,
+) -> Result<Observation, String> {
+    if !geo.has_route() {
+        return Ok(Observation {
+            findings: Vec::new(),
+            open: Vec::new(),
+            state,
+        });
+    }
+    let limits = Limits::from(transit.corridor_m, params)?;
+    let mut state: State = load_state(&state)?;
+    // One host call for the whole batch.
+    let offsets_m = if fixes.is_empty() {
+        Vec::new()
+    } else {
+        // There is a route: checked above.
+        geo.offsets_m(&fixes.lat, &fixes.lon).unwrap_or_default()
+    };
+    let findings = follow(&mut state.excursion, fixes.rows(), &offsets_m, &limits);
+    Ok(Observation {
+        findings,
+        open: still_open(state.excursion, &limits),
+        state: save_state(&state)?,
+    })
 }
 
 /// Feeds fixes, with their offsets from the route, to the open excursion.
@@ -176,8 +202,8 @@ fn finding(excursion: Episode, limits: &Limits) -> Option<Finding> {
     })
 }
 
-// Natively the crate is a plain library (unit tests); only the wasm build
-// exports the contract.
+// Natively the crate is a plain library (unit tests, benchmarks against the
+// component); only the wasm build exports the contract.
 #[cfg(target_arch = "wasm32")]
 export_policy!(Corridor);
 
@@ -337,5 +363,102 @@ mod tests {
         }
         let singles: Vec<&[(i64, f64)]> = track.chunks(1).collect();
         assert_eq!(evaluate(&singles), whole);
+    }
+
+    /// A native geodesy whose route, if it has one, follows the 43rd
+    /// parallel: a fix's offset is its distance due south to it.
+    struct Parallel {
+        has_route: bool,
+    }
+
+    impl Geodesy for Parallel {
+        fn route_length_m(&self) -> Option<f64> {
+            self.has_route.then_some(100_000.0)
+        }
+
+        fn offsets_m(&self, lat: &[f64], lon: &[f64]) -> Option<Vec<f64>> {
+            let offset_m = |(&lat, &lon)| distance_m(Position { lat, lon }, Position { lat: 43.0, lon });
+            self.has_route.then(|| lat.iter().zip(lon).map(offset_m).collect())
+        }
+
+        fn progress_m(&self, _: &[f64], _: &[f64]) -> Option<Vec<f64>> {
+            unimplemented!("the corridor policy does not ask")
+        }
+
+        fn distances_to_m(&self, _: &[f64], _: &[f64], _: Position) -> Vec<f64> {
+            unimplemented!("the corridor policy does not ask")
+        }
+
+        fn legs_m(&self, _: &[f64], _: &[f64]) -> Vec<f64> {
+            unimplemented!("the corridor policy does not ask")
+        }
+    }
+
+    /// The contract's `observe` itself, natively: offsets come from the
+    /// geodesy, and without a route nothing is asked or reported.
+    #[test]
+    fn observe_runs_natively() {
+        let zone = Zone {
+            id: "ALMATY-TC".into(),
+            name: "Almaty terminal".into(),
+            center: Position { lat: 43.30, lon: 76.95 },
+            radius_m: 1500.0,
+        };
+        let transit = Transit {
+            id: "KZ-2021-000123".into(),
+            declaration: None,
+            seal_id: None,
+            vehicle: None,
+            importer: Party {
+                bin: "990240000111".into(),
+                name: "Alatau Trade LLP".into(),
+                zone: RiskZone::Green,
+            },
+            carrier: None,
+            goods: Vec::new(),
+            departure: zone.clone(),
+            destination: zone,
+            stops: Vec::new(),
+            corridor_m: None,
+            opened_at: 0,
+            deadline: None,
+        };
+        // 0.1° of latitude is 11.1 km off the route, for ten minutes.
+        let track = [(0, 43.0), (1, 43.1), (11, 43.1), (12, 43.0)];
+        let fixes = || -> Fixes {
+            track
+                .iter()
+                .map(|&(minute, lat)| Fix::new(minute * MINUTE_MS, lat, 76.0))
+                .collect()
+        };
+        let observe = |has_route, state| {
+            let defaults = describe().default_params();
+            super::observe(
+                &Parallel { has_route },
+                transit.clone(),
+                defaults,
+                fixes(),
+                12 * MINUTE_MS,
+                state,
+            )
+            .unwrap()
+        };
+
+        // Without a route the state is not even read.
+        let without = observe(false, b"anything".to_vec());
+        assert_eq!(
+            (without.findings, without.open, without.state),
+            (Vec::new(), Vec::new(), b"anything".to_vec())
+        );
+
+        let with = observe(true, Vec::new());
+        assert!(with.open.is_empty());
+        assert_eq!(with.findings.len(), 1);
+        let excursion = &with.findings[0];
+        assert_eq!(
+            (excursion.severity, excursion.from, excursion.to),
+            (Severity::Warning, MINUTE_MS, 11 * MINUTE_MS)
+        );
+        assert_eq!(excursion.message, "left the corridor by up to 11.1 km for 10 min");
     }
 }

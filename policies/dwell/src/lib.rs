@@ -49,57 +49,81 @@ impl Limits {
 
 impl Policy for Dwell {
     fn describe() -> Descriptor {
-        Descriptor {
-            id: "dwell".into(),
-            version: "0.1.0".into(),
-            summary: "Dwell: stops outside authorised zones and overstays in authorised stops.".into(),
-            params: vec![
-                ParamSpec::float(
-                    "stop_radius_m",
-                    200.0,
-                    "The truck is stationary while it stays this close to where it halted, metres.",
-                ),
-                ParamSpec::float(
-                    "stop_min_minutes",
-                    3.0,
-                    "Stationary for at least this long is a stop, minutes.",
-                ),
-                ParamSpec::float(
-                    "warning_minutes",
-                    30.0,
-                    "A stop outside every authorised zone longer than this is a warning, minutes.",
-                ),
-                ParamSpec::float(
-                    "violation_minutes",
-                    120.0,
-                    "A stop outside every authorised zone longer than this is a violation, minutes.",
-                ),
-                ParamSpec::float("max_hdop", 5.0, "Fixes with a higher hdop are ignored."),
-            ],
-        }
+        describe()
     }
 
-    fn admit(_: Transit, _: Option<&Route>, _: Vec<Param>) -> Result<Vec<Finding>, String> {
-        Ok(Vec::new())
+    fn admit(transit: Transit, route: Option<&Route>, params: Vec<Param>) -> Result<Vec<Finding>, String> {
+        admit(&HostGeodesy::new(route), transit, params)
     }
 
     fn observe(
         transit: Transit,
-        _route: Option<&Route>,
+        route: Option<&Route>,
         params: Vec<Param>,
         fixes: Fixes,
-        _now: Timestamp,
+        now: Timestamp,
         state: Vec<u8>,
     ) -> Result<Observation, String> {
-        let limits = Limits::from(params)?;
-        let mut state: State = load_state(&state)?;
-        let findings = follow(&mut state.stops, fixes.rows(), &transit, &limits);
-        Ok(Observation {
-            findings,
-            open: still_open(&state.stops, &transit, &limits),
-            state: save_state(&state)?,
-        })
+        observe(&HostGeodesy::new(route), transit, params, fixes, now, state)
     }
+}
+
+/// Who the policy is and which parameters it takes: the contract's
+/// `describe`.
+pub fn describe() -> Descriptor {
+    Descriptor {
+        id: "dwell".into(),
+        version: "0.1.0".into(),
+        summary: "Dwell: stops outside authorised zones and overstays in authorised stops.".into(),
+        params: vec![
+            ParamSpec::float(
+                "stop_radius_m",
+                200.0,
+                "The truck is stationary while it stays this close to where it halted, metres.",
+            ),
+            ParamSpec::float(
+                "stop_min_minutes",
+                3.0,
+                "Stationary for at least this long is a stop, minutes.",
+            ),
+            ParamSpec::float(
+                "warning_minutes",
+                30.0,
+                "A stop outside every authorised zone longer than this is a warning, minutes.",
+            ),
+            ParamSpec::float(
+                "violation_minutes",
+                120.0,
+                "A stop outside every authorised zone longer than this is a violation, minutes.",
+            ),
+            ParamSpec::float("max_hdop", 5.0, "Fixes with a higher hdop are ignored."),
+        ],
+    }
+}
+
+/// The contract's `admit`: stops are judged on fixes only, so nothing.
+pub fn admit(_geo: &impl Geodesy, _transit: Transit, _params: Vec<Param>) -> Result<Vec<Finding>, String> {
+    Ok(Vec::new())
+}
+
+/// The contract's `observe`. It asks `geo` nothing: a stop is judged by
+/// where the truck halted, a few distances computed in the component.
+pub fn observe(
+    _geo: &impl Geodesy,
+    transit: Transit,
+    params: Vec<Param>,
+    fixes: Fixes,
+    _now: Timestamp,
+    state: Vec<u8>,
+) -> Result<Observation, String> {
+    let limits = Limits::from(params)?;
+    let mut state: State = load_state(&state)?;
+    let findings = follow(&mut state.stops, fixes.rows(), &transit, &limits);
+    Ok(Observation {
+        findings,
+        open: still_open(&state.stops, &transit, &limits),
+        state: save_state(&state)?,
+    })
 }
 
 /// Feeds fixes to the stop tracker. Returns the findings of the stops that
@@ -191,8 +215,8 @@ fn overstay(stop: Stop, zone: &Zone, max_minutes: u32) -> Option<Finding> {
     })
 }
 
-// Natively the crate is a plain library (unit tests); only the wasm build
-// exports the contract.
+// Natively the crate is a plain library (unit tests, benchmarks against the
+// component); only the wasm build exports the contract.
 #[cfg(target_arch = "wasm32")]
 export_policy!(Dwell);
 

@@ -20,61 +20,85 @@ const SENSITIVE_HS_PREFIXES: &str = "2203,2204,2205,2206,2207,2208,2402,2403,271
 
 impl Policy for Eligibility {
     fn describe() -> Descriptor {
-        Descriptor {
-            id: "eligibility".into(),
-            version: "0.1.0".into(),
-            summary: "Eligibility: whether the transit may travel under electronic escort at all.".into(),
-            params: vec![ParamSpec::text(
-                "sensitive_hs_prefixes",
-                SENSITIVE_HS_PREFIXES,
-                "Comma-separated HS code prefixes of goods that may not travel under electronic escort.",
-            )],
-        }
+        describe()
     }
 
     fn admit(transit: Transit, route: Option<&Route>, params: Vec<Param>) -> Result<Vec<Finding>, String> {
-        let params = Params::new(params);
-        let reasons = reasons(&transit, route.is_some(), params.text("sensitive_hs_prefixes")?);
-        let finding = if reasons.is_empty() {
-            Finding {
-                code: "eligibility.eligible".into(),
-                severity: Severity::Info,
-                message: "may travel under electronic escort".into(),
-                from: transit.opened_at,
-                to: transit.opened_at,
-                position: None,
-                evidence: Vec::new(),
-            }
-        } else {
-            Finding {
-                code: "eligibility.ineligible".into(),
-                severity: Severity::Violation,
-                message: format!("may not travel under electronic escort: {}", reasons.join("; ")),
-                from: transit.opened_at,
-                to: transit.opened_at,
-                position: None,
-                evidence: vec![Evidence::texts("reasons", reasons)],
-            }
-        };
-        Ok(vec![finding])
+        admit(&HostGeodesy::new(route), transit, params)
     }
 
     fn observe(
-        _transit: Transit,
-        _route: Option<&Route>,
-        _params: Vec<Param>,
-        _fixes: Fixes,
-        _now: Timestamp,
-        _state: Vec<u8>,
+        transit: Transit,
+        route: Option<&Route>,
+        params: Vec<Param>,
+        fixes: Fixes,
+        now: Timestamp,
+        state: Vec<u8>,
     ) -> Result<Observation, String> {
-        // Decided once, on admission: fixes change nothing, and nothing is
-        // ever in progress.
-        Ok(Observation {
-            findings: Vec::new(),
-            open: Vec::new(),
-            state: Vec::new(),
-        })
+        observe(&HostGeodesy::new(route), transit, params, fixes, now, state)
     }
+}
+
+/// Who the policy is and which parameters it takes: the contract's
+/// `describe`.
+pub fn describe() -> Descriptor {
+    Descriptor {
+        id: "eligibility".into(),
+        version: "0.1.0".into(),
+        summary: "Eligibility: whether the transit may travel under electronic escort at all.".into(),
+        params: vec![ParamSpec::text(
+            "sensitive_hs_prefixes",
+            SENSITIVE_HS_PREFIXES,
+            "Comma-separated HS code prefixes of goods that may not travel under electronic escort.",
+        )],
+    }
+}
+
+/// The contract's `admit`: one finding, eligible or not with every reason.
+/// It only asks `geo` whether there is a route, which costs no host call.
+pub fn admit(geo: &impl Geodesy, transit: Transit, params: Vec<Param>) -> Result<Vec<Finding>, String> {
+    let params = Params::new(params);
+    let reasons = reasons(&transit, geo.has_route(), params.text("sensitive_hs_prefixes")?);
+    let finding = if reasons.is_empty() {
+        Finding {
+            code: "eligibility.eligible".into(),
+            severity: Severity::Info,
+            message: "may travel under electronic escort".into(),
+            from: transit.opened_at,
+            to: transit.opened_at,
+            position: None,
+            evidence: Vec::new(),
+        }
+    } else {
+        Finding {
+            code: "eligibility.ineligible".into(),
+            severity: Severity::Violation,
+            message: format!("may not travel under electronic escort: {}", reasons.join("; ")),
+            from: transit.opened_at,
+            to: transit.opened_at,
+            position: None,
+            evidence: vec![Evidence::texts("reasons", reasons)],
+        }
+    };
+    Ok(vec![finding])
+}
+
+/// The contract's `observe`: eligibility is decided on admission, so nothing.
+pub fn observe(
+    _geo: &impl Geodesy,
+    _transit: Transit,
+    _params: Vec<Param>,
+    _fixes: Fixes,
+    _now: Timestamp,
+    _state: Vec<u8>,
+) -> Result<Observation, String> {
+    // Decided once, on admission: fixes change nothing, and nothing is
+    // ever in progress.
+    Ok(Observation {
+        findings: Vec::new(),
+        open: Vec::new(),
+        state: Vec::new(),
+    })
 }
 
 /// Every condition the transit fails, as a sentence for an officer, in the
@@ -132,8 +156,8 @@ fn zone_name(zone: RiskZone) -> &'static str {
     }
 }
 
-// Natively the crate is a plain library (unit tests); only the wasm build
-// exports the contract.
+// Natively the crate is a plain library (unit tests, benchmarks against the
+// component); only the wasm build exports the contract.
 #[cfg(target_arch = "wasm32")]
 export_policy!(Eligibility);
 

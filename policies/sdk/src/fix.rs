@@ -101,3 +101,44 @@ impl Fixes {
         (0..self.len()).map(|i| self.row(i))
     }
 }
+
+/// A batch as the host sends it, from rows: what a rule's `observe` takes
+/// when it runs natively (tests, benchmarks). Absent values become NaN.
+///
+/// # Examples
+/// ```
+/// use escort_policy_sdk::{Fix, Fixes};
+/// let fixes: Fixes = [Fix::new(0, 43.0, 76.0), Fix { hdop: Some(7.5), ..Fix::new(60_000, 43.1, 76.0) }]
+///     .into_iter()
+///     .collect();
+/// assert_eq!((fixes.len(), fixes.lat[1]), (2, 43.1));
+/// assert!(fixes.hdop[0].is_nan());
+/// assert_eq!(fixes.row(1).hdop, Some(7.5));
+/// ```
+impl FromIterator<Fix> for Fixes {
+    fn from_iter<I: IntoIterator<Item = Fix>>(rows: I) -> Self {
+        let mut fixes = Fixes {
+            at: Vec::new(),
+            lat: Vec::new(),
+            lon: Vec::new(),
+            speed_kmh: Vec::new(),
+            course_deg: Vec::new(),
+            hdop: Vec::new(),
+            sats: Vec::new(),
+            battery_pct: Vec::new(),
+            seal: Vec::new(),
+        };
+        for fix in rows {
+            fixes.at.push(fix.at);
+            fixes.lat.push(fix.lat);
+            fixes.lon.push(fix.lon);
+            fixes.speed_kmh.push(fix.speed_kmh.unwrap_or(f64::NAN));
+            fixes.course_deg.push(fix.course_deg.unwrap_or(f64::NAN));
+            fixes.hdop.push(fix.hdop.unwrap_or(f64::NAN));
+            fixes.sats.push(fix.sats.unwrap_or(f64::NAN));
+            fixes.battery_pct.push(fix.battery_pct.unwrap_or(f64::NAN));
+            fixes.seal.push(fix.seal);
+        }
+        fixes
+    }
+}

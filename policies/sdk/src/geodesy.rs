@@ -1,6 +1,7 @@
 //! Great-circle distance computed inside the component, for the few rules
 //! that need one distance at a time (a stop's anchor against each new fix).
-//! Batch questions go to the host's `geo` interface instead.
+//! Batch questions go to a [`Geodesy`](crate::Geodesy) instead: the host's
+//! `geo` interface inside a component.
 
 use crate::Position;
 

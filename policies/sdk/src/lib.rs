@@ -7,6 +7,8 @@
 //!
 //! - [`Params`]: the policy's parameters, looked up by name and kind;
 //! - [`Fix`]: one fix of a batch as a row, with absent values as `None`;
+//! - [`Geodesy`]: the geodesy a rule runs on, the host's ([`HostGeodesy`])
+//!   inside a component or a native one outside WebAssembly;
 //! - [`Zone::contains`]: whether positions are inside a customs office or stop;
 //! - [`distance_m`]: great-circle distance, the same formula the host uses;
 //! - [`Episode`] and [`StopTracker`]: runs of fixes and stationary periods that
@@ -75,10 +77,70 @@
 //!
 //! export_policy!(TooFast);
 //! ```
+//!
+//! # Rules that run natively too
+//!
+//! The contract's `geo` imports exist only inside a component: called in a
+//! native build (a unit test, a benchmark against the component) they panic.
+//! So a rule that needs geodesy takes it as a [`Geodesy`] and never calls the
+//! imports itself; its `impl Policy` forwards with [`HostGeodesy::new`], which
+//! asks the host exactly as a direct call would, and native code passes an
+//! implementation of its own (see [`Geodesy`] for one):
+//!
+//! ```no_run
+//! use escort_policy_sdk::*;
+//!
+//! /// Every fix inside the destination zone, as an info finding.
+//! pub fn observe(geo: &impl Geodesy, transit: Transit, fixes: Fixes) -> Result<Observation, String> {
+//!     // One host call for the whole batch.
+//!     let inside = transit.destination.contains(geo, &fixes.lat, &fixes.lon);
+//!     let findings = fixes
+//!         .rows()
+//!         .zip(inside)
+//!         .filter(|&(_, inside)| inside)
+//!         .map(|(fix, _)| Finding {
+//!             code: "at_destination.fix".into(),
+//!             severity: Severity::Info,
+//!             message: format!("at {}", transit.destination.name),
+//!             from: fix.at,
+//!             to: fix.at,
+//!             position: Some(fix.position()),
+//!             evidence: Vec::new(),
+//!         })
+//!         .collect();
+//!     Ok(Observation { findings, open: Vec::new(), state: Vec::new() })
+//! }
+//!
+//! struct AtDestination;
+//!
+//! impl Policy for AtDestination {
+//!     # fn describe() -> Descriptor {
+//!     #     Descriptor { id: "at_destination".into(), version: "0.1.0".into(), summary: String::new(), params: Vec::new() }
+//!     # }
+//!     # fn admit(_: Transit, _: Option<&Route>, _: Vec<Param>) -> Result<Vec<Finding>, String> {
+//!     #     Ok(Vec::new())
+//!     # }
+//!     // describe and admit as usual
+//!     fn observe(
+//!         transit: Transit,
+//!         route: Option<&Route>,
+//!         _: Vec<Param>,
+//!         fixes: Fixes,
+//!         _: Timestamp,
+//!         _: Vec<u8>,
+//!     ) -> Result<Observation, String> {
+//!         observe(&HostGeodesy::new(route), transit, fixes)
+//!     }
+//! }
+//!
+//! #[cfg(target_arch = "wasm32")]
+//! export_policy!(AtDestination);
+//! ```
 #![deny(missing_docs)]
 
 mod episode;
 mod fix;
+mod geo;
 mod geodesy;
 mod params;
 mod state;
@@ -98,7 +160,7 @@ pub mod bindings {
     });
 }
 
-pub use bindings::escort::policy::geo::{Position, Route, distances_to_m, legs_m};
+pub use bindings::escort::policy::geo::{Position, Route};
 pub use bindings::escort::policy::types::{
     AuthorisedStop, Descriptor, Evidence, EvidenceValue, Finding, Fixes, GoodsItem, Observation, Param, ParamKind,
     ParamSpec, ParamValue, Party, RiskZone, SealState, Severity, Timestamp, Transit, Zone,
@@ -107,6 +169,7 @@ pub use bindings::export_policy;
 pub use bindings::exports::escort::policy::policy::Guest as Policy;
 pub use episode::Episode;
 pub use fix::Fix;
+pub use geo::{Geodesy, HostGeodesy};
 pub use geodesy::distance_m;
 pub use params::Params;
 pub use state::{load_state, save_state};
@@ -139,15 +202,17 @@ impl Evidence {
 }
 
 impl Zone {
-    /// Whether each position `(lat[i], lon[i])` is inside the zone.
-    pub fn contains(&self, lat: &[f64], lon: &[f64]) -> Vec<bool> {
-        distances_to_m(lat, lon, self.center)
+    /// Whether each position `(lat[i], lon[i])` is inside the zone, measured
+    /// by `geo`: with [`HostGeodesy`], one host call for all the positions.
+    pub fn contains(&self, geo: &impl Geodesy, lat: &[f64], lon: &[f64]) -> Vec<bool> {
+        geo.distances_to_m(lat, lon, self.center)
             .into_iter()
             .map(|d| d <= self.radius_m)
             .collect()
     }
 
-    /// Whether one position is inside the zone.
+    /// Whether one position is inside the zone, computed in the component
+    /// (no host call).
     pub fn contains_position(&self, position: Position) -> bool {
         distance_m(self.center, position) <= self.radius_m
     }

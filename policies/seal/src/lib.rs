@@ -118,46 +118,71 @@ impl Condition {
 
 impl Policy for Seal {
     fn describe() -> Descriptor {
-        Descriptor {
-            id: "seal".into(),
-            version: "0.1.0".into(),
-            summary: "Seal: breaches, faults, low battery and opening reported by the navigation seal.".into(),
-            params: vec![ParamSpec::float(
-                "low_battery_pct",
-                15.0,
-                "A battery charge below this is low, percent.",
-            )],
-        }
+        describe()
     }
 
-    fn admit(_: Transit, _: Option<&Route>, _: Vec<Param>) -> Result<Vec<Finding>, String> {
-        Ok(Vec::new())
+    fn admit(transit: Transit, route: Option<&Route>, params: Vec<Param>) -> Result<Vec<Finding>, String> {
+        admit(&HostGeodesy::new(route), transit, params)
     }
 
     fn observe(
         transit: Transit,
-        _route: Option<&Route>,
+        route: Option<&Route>,
         params: Vec<Param>,
         fixes: Fixes,
-        _now: Timestamp,
+        now: Timestamp,
         state: Vec<u8>,
     ) -> Result<Observation, String> {
-        let low_battery_pct = Params::new(params).float("low_battery_pct")?;
-        let mut state: State = load_state(&state)?;
-        // Only an opened seal needs to know where the truck is: one host call
-        // for the whole batch then, none otherwise.
-        let inside_destination = if fixes.seal.contains(&SealState::Opened) {
-            transit.destination.contains(&fixes.lat, &fixes.lon)
-        } else {
-            vec![false; fixes.len()]
-        };
-        let findings = follow(&mut state.open, fixes.rows(), &inside_destination, low_battery_pct);
-        Ok(Observation {
-            findings,
-            open: still_open(&state.open),
-            state: save_state(&state)?,
-        })
+        observe(&HostGeodesy::new(route), transit, params, fixes, now, state)
     }
+}
+
+/// Who the policy is and which parameters it takes: the contract's
+/// `describe`.
+pub fn describe() -> Descriptor {
+    Descriptor {
+        id: "seal".into(),
+        version: "0.1.0".into(),
+        summary: "Seal: breaches, faults, low battery and opening reported by the navigation seal.".into(),
+        params: vec![ParamSpec::float(
+            "low_battery_pct",
+            15.0,
+            "A battery charge below this is low, percent.",
+        )],
+    }
+}
+
+/// The contract's `admit`: the seal is judged on fixes only, so nothing.
+pub fn admit(_geo: &impl Geodesy, _transit: Transit, _params: Vec<Param>) -> Result<Vec<Finding>, String> {
+    Ok(Vec::new())
+}
+
+/// The contract's `observe` over the geodesy `geo`: in the component the
+/// host's, one `distances_to_m` call for a batch in which the seal reports
+/// `opened`, none otherwise; natively any [`Geodesy`].
+pub fn observe(
+    geo: &impl Geodesy,
+    transit: Transit,
+    params: Vec<Param>,
+    fixes: Fixes,
+    _now: Timestamp,
+    state: Vec<u8>,
+) -> Result<Observation, String> {
+    let low_battery_pct = Params::new(params).float("low_battery_pct")?;
+    let mut state: State = load_state(&state)?;
+    // Only an opened seal needs to know where the truck is: one host call
+    // for the whole batch then, none otherwise.
+    let inside_destination = if fixes.seal.contains(&SealState::Opened) {
+        transit.destination.contains(geo, &fixes.lat, &fixes.lon)
+    } else {
+        vec![false; fixes.len()]
+    };
+    let findings = follow(&mut state.open, fixes.rows(), &inside_destination, low_battery_pct);
+    Ok(Observation {
+        findings,
+        open: still_open(&state.open),
+        state: save_state(&state)?,
+    })
 }
 
 /// Feeds fixes, with whether each is inside the destination zone, to the
@@ -193,8 +218,8 @@ fn still_open(open: &[Option<Episode>; 5]) -> Vec<Finding> {
         .collect()
 }
 
-// Natively the crate is a plain library (unit tests); only the wasm build
-// exports the contract.
+// Natively the crate is a plain library (unit tests, benchmarks against the
+// component); only the wasm build exports the contract.
 #[cfg(target_arch = "wasm32")]
 export_policy!(Seal);
 

@@ -46,59 +46,84 @@ impl Limits {
 
 impl Policy for Signal {
     fn describe() -> Descriptor {
-        Descriptor {
-            id: "signal".into(),
-            version: "0.1.0".into(),
-            summary: "Signal: gaps in the seal's reports while the transit is open.".into(),
-            params: vec![
-                ParamSpec::float("period_minutes", 10.0, "The seal's reporting period, minutes."),
-                ParamSpec::integer(
-                    "missed_periods",
-                    2,
-                    "A gap longer than this many reporting periods is a warning, periods.",
-                ),
-                ParamSpec::float(
-                    "violation_minutes",
-                    120.0,
-                    "A gap longer than this is a violation, minutes.",
-                ),
-            ],
-        }
+        describe()
     }
 
-    fn admit(_: Transit, _: Option<&Route>, _: Vec<Param>) -> Result<Vec<Finding>, String> {
-        Ok(Vec::new())
+    fn admit(transit: Transit, route: Option<&Route>, params: Vec<Param>) -> Result<Vec<Finding>, String> {
+        admit(&HostGeodesy::new(route), transit, params)
     }
 
     fn observe(
         transit: Transit,
-        _route: Option<&Route>,
+        route: Option<&Route>,
         params: Vec<Param>,
         fixes: Fixes,
         now: Timestamp,
         state: Vec<u8>,
     ) -> Result<Observation, String> {
-        let limits = Limits::from(params)?;
-        let mut state: State = load_state(&state)?;
-        // One host call for the whole batch, and none once tracking ended.
-        let inside_destination = if state.arrived || fixes.is_empty() {
-            Vec::new()
-        } else {
-            transit.destination.contains(&fixes.lat, &fixes.lon)
-        };
-        let findings = follow(
-            &mut state,
-            fixes.rows(),
-            &inside_destination,
-            transit.opened_at,
-            &limits,
-        );
-        Ok(Observation {
-            findings,
-            open: still_open(&state, transit.opened_at, now, &limits),
-            state: save_state(&state)?,
-        })
+        observe(&HostGeodesy::new(route), transit, params, fixes, now, state)
     }
+}
+
+/// Who the policy is and which parameters it takes: the contract's
+/// `describe`.
+pub fn describe() -> Descriptor {
+    Descriptor {
+        id: "signal".into(),
+        version: "0.1.0".into(),
+        summary: "Signal: gaps in the seal's reports while the transit is open.".into(),
+        params: vec![
+            ParamSpec::float("period_minutes", 10.0, "The seal's reporting period, minutes."),
+            ParamSpec::integer(
+                "missed_periods",
+                2,
+                "A gap longer than this many reporting periods is a warning, periods.",
+            ),
+            ParamSpec::float(
+                "violation_minutes",
+                120.0,
+                "A gap longer than this is a violation, minutes.",
+            ),
+        ],
+    }
+}
+
+/// The contract's `admit`: gaps are judged on fixes only, so nothing.
+pub fn admit(_geo: &impl Geodesy, _transit: Transit, _params: Vec<Param>) -> Result<Vec<Finding>, String> {
+    Ok(Vec::new())
+}
+
+/// The contract's `observe` over the geodesy `geo`: in the component the
+/// host's, one `distances_to_m` call per batch with fixes until arrival, none
+/// after; natively any [`Geodesy`].
+pub fn observe(
+    geo: &impl Geodesy,
+    transit: Transit,
+    params: Vec<Param>,
+    fixes: Fixes,
+    now: Timestamp,
+    state: Vec<u8>,
+) -> Result<Observation, String> {
+    let limits = Limits::from(params)?;
+    let mut state: State = load_state(&state)?;
+    // One host call for the whole batch, and none once tracking ended.
+    let inside_destination = if state.arrived || fixes.is_empty() {
+        Vec::new()
+    } else {
+        transit.destination.contains(geo, &fixes.lat, &fixes.lon)
+    };
+    let findings = follow(
+        &mut state,
+        fixes.rows(),
+        &inside_destination,
+        transit.opened_at,
+        &limits,
+    );
+    Ok(Observation {
+        findings,
+        open: still_open(&state, transit.opened_at, now, &limits),
+        state: save_state(&state)?,
+    })
 }
 
 /// Feeds fixes, with whether each is inside the destination zone. Returns
@@ -175,8 +200,8 @@ fn lost(last: Option<LastFix>, opened_at: Timestamp, until: Timestamp, open: boo
     })
 }
 
-// Natively the crate is a plain library (unit tests); only the wasm build
-// exports the contract.
+// Natively the crate is a plain library (unit tests, benchmarks against the
+// component); only the wasm build exports the contract.
 #[cfg(target_arch = "wasm32")]
 export_policy!(Signal);
 

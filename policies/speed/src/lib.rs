@@ -57,73 +57,97 @@ impl Limits {
 
 impl Policy for Speed {
     fn describe() -> Descriptor {
-        Descriptor {
-            id: "speed".into(),
-            version: "0.1.0".into(),
-            summary: "Speed sanity: position jumps, excessive reported speed and poor fixes.".into(),
-            params: vec![
-                ParamSpec::float(
-                    "implausible_kmh",
-                    150.0,
-                    "A speed implied by two consecutive fixes above this is a jump, km/h.",
-                ),
-                ParamSpec::float(
-                    "implausible_min_m",
-                    1000.0,
-                    "Hops shorter than this are receiver noise, never jumps, metres.",
-                ),
-                ParamSpec::float(
-                    "max_hdop",
-                    5.0,
-                    "Fixes with a higher hdop are poor: exempt from jumps and reported as data quality.",
-                ),
-                ParamSpec::float("excessive_kmh", 110.0, "Reported speed above this is excessive, km/h."),
-                ParamSpec::float(
-                    "excessive_min_minutes",
-                    2.0,
-                    "Excessive speed must last this long to be reported, minutes.",
-                ),
-                ParamSpec::float(
-                    "poor_warning_minutes",
-                    30.0,
-                    "A run of poor fixes this long is a warning, not info, minutes.",
-                ),
-            ],
-        }
+        describe()
     }
 
-    fn admit(_: Transit, _: Option<&Route>, _: Vec<Param>) -> Result<Vec<Finding>, String> {
-        Ok(Vec::new())
+    fn admit(transit: Transit, route: Option<&Route>, params: Vec<Param>) -> Result<Vec<Finding>, String> {
+        admit(&HostGeodesy::new(route), transit, params)
     }
 
     fn observe(
-        _transit: Transit,
-        _route: Option<&Route>,
+        transit: Transit,
+        route: Option<&Route>,
         params: Vec<Param>,
         fixes: Fixes,
-        _now: Timestamp,
+        now: Timestamp,
         state: Vec<u8>,
     ) -> Result<Observation, String> {
-        let limits = Limits::from(params)?;
-        let mut state: State = load_state(&state)?;
-
-        // One host call for every leg of the batch, the leg into it included.
-        let (mut lat, mut lon) = (Vec::with_capacity(fixes.len() + 1), Vec::with_capacity(fixes.len() + 1));
-        if let Some(last) = state.last {
-            lat.push(last.lat);
-            lon.push(last.lon);
-        }
-        lat.extend_from_slice(&fixes.lat);
-        lon.extend_from_slice(&fixes.lon);
-        let legs_m = legs_m(&lat, &lon);
-
-        let findings = follow(&mut state, fixes.rows(), &legs_m, &limits);
-        Ok(Observation {
-            findings,
-            open: still_open(&state, &limits),
-            state: save_state(&state)?,
-        })
+        observe(&HostGeodesy::new(route), transit, params, fixes, now, state)
     }
+}
+
+/// Who the policy is and which parameters it takes: the contract's
+/// `describe`.
+pub fn describe() -> Descriptor {
+    Descriptor {
+        id: "speed".into(),
+        version: "0.1.0".into(),
+        summary: "Speed sanity: position jumps, excessive reported speed and poor fixes.".into(),
+        params: vec![
+            ParamSpec::float(
+                "implausible_kmh",
+                150.0,
+                "A speed implied by two consecutive fixes above this is a jump, km/h.",
+            ),
+            ParamSpec::float(
+                "implausible_min_m",
+                1000.0,
+                "Hops shorter than this are receiver noise, never jumps, metres.",
+            ),
+            ParamSpec::float(
+                "max_hdop",
+                5.0,
+                "Fixes with a higher hdop are poor: exempt from jumps and reported as data quality.",
+            ),
+            ParamSpec::float("excessive_kmh", 110.0, "Reported speed above this is excessive, km/h."),
+            ParamSpec::float(
+                "excessive_min_minutes",
+                2.0,
+                "Excessive speed must last this long to be reported, minutes.",
+            ),
+            ParamSpec::float(
+                "poor_warning_minutes",
+                30.0,
+                "A run of poor fixes this long is a warning, not info, minutes.",
+            ),
+        ],
+    }
+}
+
+/// The contract's `admit`: speed is judged on fixes only, so nothing.
+pub fn admit(_geo: &impl Geodesy, _transit: Transit, _params: Vec<Param>) -> Result<Vec<Finding>, String> {
+    Ok(Vec::new())
+}
+
+/// The contract's `observe` over the geodesy `geo`: in the component the
+/// host's, one `legs_m` call per batch; natively any [`Geodesy`].
+pub fn observe(
+    geo: &impl Geodesy,
+    _transit: Transit,
+    params: Vec<Param>,
+    fixes: Fixes,
+    _now: Timestamp,
+    state: Vec<u8>,
+) -> Result<Observation, String> {
+    let limits = Limits::from(params)?;
+    let mut state: State = load_state(&state)?;
+
+    // One host call for every leg of the batch, the leg into it included.
+    let (mut lat, mut lon) = (Vec::with_capacity(fixes.len() + 1), Vec::with_capacity(fixes.len() + 1));
+    if let Some(last) = state.last {
+        lat.push(last.lat);
+        lon.push(last.lon);
+    }
+    lat.extend_from_slice(&fixes.lat);
+    lon.extend_from_slice(&fixes.lon);
+    let legs_m = geo.legs_m(&lat, &lon);
+
+    let findings = follow(&mut state, fixes.rows(), &legs_m, &limits);
+    Ok(Observation {
+        findings,
+        open: still_open(&state, &limits),
+        state: save_state(&state)?,
+    })
 }
 
 /// Feeds fixes to the open episodes; `legs_m` are the legs between the
@@ -429,5 +453,98 @@ mod tests {
         }
         let singles: Vec<&[Fix]> = track.chunks(1).collect();
         assert_eq!(evaluate(&singles), whole);
+    }
+
+    /// The geodesy of a transit without a route, computed natively with the
+    /// host's formula: what `observe` needs to run outside WebAssembly.
+    struct Native;
+
+    impl Geodesy for Native {
+        fn route_length_m(&self) -> Option<f64> {
+            None
+        }
+
+        fn offsets_m(&self, _: &[f64], _: &[f64]) -> Option<Vec<f64>> {
+            None
+        }
+
+        fn progress_m(&self, _: &[f64], _: &[f64]) -> Option<Vec<f64>> {
+            None
+        }
+
+        fn distances_to_m(&self, lat: &[f64], lon: &[f64], to: Position) -> Vec<f64> {
+            lat.iter()
+                .zip(lon)
+                .map(|(&lat, &lon)| distance_m(Position { lat, lon }, to))
+                .collect()
+        }
+
+        fn legs_m(&self, lat: &[f64], lon: &[f64]) -> Vec<f64> {
+            let positions: Vec<Position> = lat.iter().zip(lon).map(|(&lat, &lon)| Position { lat, lon }).collect();
+            positions.windows(2).map(|leg| distance_m(leg[0], leg[1])).collect()
+        }
+    }
+
+    fn transit() -> Transit {
+        let zone = Zone {
+            id: "ALMATY-TC".into(),
+            name: "Almaty terminal".into(),
+            center: Position { lat: 43.30, lon: 76.95 },
+            radius_m: 1500.0,
+        };
+        Transit {
+            id: "KZ-2021-000123".into(),
+            declaration: None,
+            seal_id: Some("NS-778812".into()),
+            vehicle: None,
+            importer: Party {
+                bin: "990240000111".into(),
+                name: "Alatau Trade LLP".into(),
+                zone: RiskZone::Green,
+            },
+            carrier: None,
+            goods: Vec::new(),
+            departure: zone.clone(),
+            destination: zone,
+            stops: Vec::new(),
+            corridor_m: None,
+            opened_at: 0,
+            deadline: None,
+        }
+    }
+
+    /// The contract's `observe` itself, natively: the jump into the second
+    /// batch is measured from the state the first batch left.
+    #[test]
+    fn observe_runs_natively_across_batches() {
+        let defaults = describe().default_params();
+        let first = super::observe(
+            &Native,
+            transit(),
+            defaults.clone(),
+            [fix(0, 43.0), fix(1, 43.01)].into_iter().collect(),
+            MINUTE_MS,
+            Vec::new(),
+        )
+        .unwrap();
+        assert_eq!((first.findings.len(), first.open.len()), (0, 0));
+        // 0.49° of latitude, 54 km, in a minute.
+        let second = super::observe(
+            &Native,
+            transit(),
+            defaults,
+            [fix(2, 43.5)].into_iter().collect(),
+            2 * MINUTE_MS,
+            first.state,
+        )
+        .unwrap();
+        assert!(second.findings.is_empty());
+        assert_eq!(second.open.len(), 1);
+        let jump = &second.open[0];
+        assert_eq!(
+            (jump.code.as_str(), jump.severity, jump.from, jump.to),
+            ("speed.implausible", Severity::Violation, MINUTE_MS, 2 * MINUTE_MS)
+        );
+        assert_eq!(jump.evidence[0], Evidence::text("max_implied_kmh", "3269"));
     }
 }

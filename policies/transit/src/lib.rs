@@ -28,52 +28,83 @@ struct State {
 
 impl Policy for TransitPolicy {
     fn describe() -> Descriptor {
-        Descriptor {
-            id: "transit".into(),
-            version: "0.1.0".into(),
-            summary: "Transit: arrival at the destination, the deadline, and whether the deadline is too long.".into(),
-            params: vec![ParamSpec::float(
-                "min_km_per_month",
-                2000.0,
-                "A deadline allowing less progress than this along the route is too long, km per 30-day month.",
-            )],
-        }
+        describe()
     }
 
     fn admit(transit: Transit, route: Option<&Route>, params: Vec<Param>) -> Result<Vec<Finding>, String> {
-        let min_km_per_month = Params::new(params).float("min_km_per_month")?;
-        let (Some(route), Some(deadline)) = (route, transit.deadline) else {
-            return Ok(Vec::new());
-        };
-        Ok(
-            deadline_too_long::finding(route.length_m(), transit.opened_at, deadline, min_km_per_month)
-                .into_iter()
-                .collect(),
-        )
+        admit(&HostGeodesy::new(route), transit, params)
     }
 
     fn observe(
         transit: Transit,
-        _route: Option<&Route>,
-        _params: Vec<Param>,
+        route: Option<&Route>,
+        params: Vec<Param>,
         fixes: Fixes,
         now: Timestamp,
         state: Vec<u8>,
     ) -> Result<Observation, String> {
-        let mut state: State = load_state(&state)?;
-        // One host call for the whole batch, and none after arrival.
-        let inside_destination = if state.arrived_at.is_some() || fixes.is_empty() {
-            Vec::new()
-        } else {
-            transit.destination.contains(&fixes.lat, &fixes.lon)
-        };
-        let findings = follow(&mut state, fixes.rows(), &inside_destination, &transit);
-        Ok(Observation {
-            findings,
-            open: still_open(&state, &transit, now),
-            state: save_state(&state)?,
-        })
+        observe(&HostGeodesy::new(route), transit, params, fixes, now, state)
     }
+}
+
+/// Who the policy is and which parameters it takes: the contract's
+/// `describe`.
+pub fn describe() -> Descriptor {
+    Descriptor {
+        id: "transit".into(),
+        version: "0.1.0".into(),
+        summary: "Transit: arrival at the destination, the deadline, and whether the deadline is too long.".into(),
+        params: vec![ParamSpec::float(
+            "min_km_per_month",
+            2000.0,
+            "A deadline allowing less progress than this along the route is too long, km per 30-day month.",
+        )],
+    }
+}
+
+/// The contract's `admit` over the geodesy `geo`: whether the deadline is too
+/// long for the route, one `length_m` host call when the transit declares
+/// both a route and a deadline, none otherwise; natively any [`Geodesy`].
+pub fn admit(geo: &impl Geodesy, transit: Transit, params: Vec<Param>) -> Result<Vec<Finding>, String> {
+    let min_km_per_month = Params::new(params).float("min_km_per_month")?;
+    let Some(deadline) = transit.deadline else {
+        return Ok(Vec::new());
+    };
+    // Asks the host only when there is a route.
+    let Some(route_m) = geo.route_length_m() else {
+        return Ok(Vec::new());
+    };
+    Ok(
+        deadline_too_long::finding(route_m, transit.opened_at, deadline, min_km_per_month)
+            .into_iter()
+            .collect(),
+    )
+}
+
+/// The contract's `observe` over the geodesy `geo`: in the component the
+/// host's, one `distances_to_m` call per batch with fixes until arrival, none
+/// after; natively any [`Geodesy`].
+pub fn observe(
+    geo: &impl Geodesy,
+    transit: Transit,
+    _params: Vec<Param>,
+    fixes: Fixes,
+    now: Timestamp,
+    state: Vec<u8>,
+) -> Result<Observation, String> {
+    let mut state: State = load_state(&state)?;
+    // One host call for the whole batch, and none after arrival.
+    let inside_destination = if state.arrived_at.is_some() || fixes.is_empty() {
+        Vec::new()
+    } else {
+        transit.destination.contains(geo, &fixes.lat, &fixes.lon)
+    };
+    let findings = follow(&mut state, fixes.rows(), &inside_destination, &transit);
+    Ok(Observation {
+        findings,
+        open: still_open(&state, &transit, now),
+        state: save_state(&state)?,
+    })
 }
 
 /// Feeds fixes, with whether each is inside the destination zone. Returns
@@ -111,8 +142,8 @@ fn still_open(state: &State, transit: &Transit, now: Timestamp) -> Vec<Finding> 
     }
 }
 
-// Natively the crate is a plain library (unit tests); only the wasm build
-// exports the contract.
+// Natively the crate is a plain library (unit tests, benchmarks against the
+// component); only the wasm build exports the contract.
 #[cfg(target_arch = "wasm32")]
 export_policy!(TransitPolicy);
 
