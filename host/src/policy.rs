@@ -20,7 +20,7 @@ use crate::builtin;
 use crate::bundle::{Bundle, BundleError, Trust};
 use crate::cache::content_hash;
 use crate::geodesy::RouteIndex;
-use crate::sandbox::{CallState, EscortPolicy, EscortPolicyPre, Limits, PolicyFailure, RouteRef, Sandbox, wit};
+use crate::sandbox::{CallState, EscortPolicy, Instances, Limits, PolicyFailure, RouteRef, Sandbox, wit};
 
 /// Ids the host keeps for findings of its own: `policy.error` and the
 /// telemetry checks.
@@ -236,7 +236,7 @@ pub struct Policy {
     content_hash: String,
     origin: String,
     sandbox: Sandbox,
-    pre: EscortPolicyPre<CallState>,
+    instances: Instances,
 }
 
 impl fmt::Debug for Policy {
@@ -261,7 +261,7 @@ impl Policy {
                 origin: origin.to_owned(),
                 reason: format!("{e:#}"),
             })?;
-        let pre = sandbox.prepare(&component).map_err(|e| LoadError::Contract {
+        let instances = sandbox.prepare(&component).map_err(|e| LoadError::Contract {
             origin: origin.to_owned(),
             reason: format!("{e:#}"),
         })?;
@@ -270,7 +270,7 @@ impl Policy {
             reason,
         };
         let (descriptor, _fuel) = sandbox
-            .call(&pre, &Limits::default(), None, |store, policy, _| {
+            .call(&instances, &Limits::default(), None, |store, policy, _| {
                 policy.escort_policy_policy().call_describe(store)
             })
             .map_err(|failure| describe_failed(failure.to_string()))?;
@@ -292,7 +292,7 @@ impl Policy {
             content_hash,
             origin: origin.to_owned(),
             sandbox: sandbox.clone(),
-            pre,
+            instances,
         })
     }
 
@@ -391,14 +391,13 @@ impl Policy {
         self.limits = limits;
     }
 
-    /// Calls the policy on a fresh instance under its limits; see
-    /// [`Sandbox::call`].
+    /// Calls the policy under its limits; see [`Sandbox::call`].
     pub(crate) fn call<R>(
         &self,
         route: Option<&Arc<RouteIndex>>,
-        call: impl FnOnce(&mut Store<CallState>, &EscortPolicy, Option<Resource<RouteRef>>) -> wasmtime::Result<R>,
+        call: impl FnMut(&mut Store<CallState>, &EscortPolicy, Option<Resource<RouteRef>>) -> wasmtime::Result<R>,
     ) -> Result<(R, u64), PolicyFailure> {
-        self.sandbox.call(&self.pre, &self.limits, route, call)
+        self.sandbox.call(&self.instances, &self.limits, route, call)
     }
 
     pub(crate) fn values(&self) -> &[wit::Param] {

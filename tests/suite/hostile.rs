@@ -171,6 +171,33 @@ fn an_error_answer_fails_closed() {
 }
 
 #[test]
+fn what_earlier_calls_left_in_an_instance_never_fails_a_call() {
+    // `leak` keeps 8 MiB of every call, so an instance the host reuses
+    // reaches the 64 MiB cap within eight calls. The host must then run the
+    // call again on a fresh instance rather than report a failure.
+    let policies = policies_with_hostile("leak");
+    let transit = transit();
+    let first = fixes().fixes[0].clone();
+    let mut evaluation = policies.open(&transit);
+    let calls = 24;
+    for minute in 0..calls {
+        let fix = Fix {
+            at: first.at + chrono::Duration::minutes(minute),
+            ..first.clone()
+        };
+        evaluation.observe(std::slice::from_ref(&fix), fix.at).expect("ordered fixes");
+    }
+    let findings = evaluation.findings();
+    assert!(
+        !findings.iter().any(|f| f.code == "policy.error"),
+        "{:#?}",
+        findings.iter().filter(|f| f.code == "policy.error").collect::<Vec<_>>()
+    );
+    let alive = findings.iter().filter(|f| f.code == "hostile.alive").count();
+    assert_eq!(alive, calls as usize, "every call answered");
+}
+
+#[test]
 fn an_unknown_parameter_is_refused_by_name() {
     let mut hostile = Policy::load(sandbox(), "hostile.wasm", HOSTILE).expect("loads");
     let error = hostile

@@ -2,7 +2,7 @@
 //!
 //! Its `behaviour` parameter picks the misdeed, committed when `observe` gets
 //! a non-empty batch; with an empty batch (time passing) it behaves and
-//! reports `hostile.alive`, which shows that the host gave it a fresh
+//! reports `hostile.alive`, which shows that the host gave it a working
 //! instance after the misdeed.
 //!
 //! | behaviour | what `observe` does                                   |
@@ -18,6 +18,7 @@
 //! | `nan`     | returns a finding at a position of NaN degrees         |
 //! | `fail`    | returns `err`                                          |
 //! | `dawdle`  | counts to `turns`, then reports `hostile.alive`        |
+//! | `leak`    | leaks 8 MiB, then reports `hostile.alive`              |
 //!
 //! `hostile.alive` carries the configured behaviour as evidence, so a test
 //! can tell which configuration answered.
@@ -102,6 +103,12 @@ impl Policy for Hostile {
                 loop {
                     hoard.push(black_box(vec![1u8; 1 << 20]));
                 }
+            }
+            "leak" => {
+                // Never freed: an instance that served earlier calls holds
+                // the leaks of all of them.
+                black_box(Box::leak(vec![1u8; 8 << 20].into_boxed_slice()));
+                vec![alive(configured, now)]
             }
             "panic" => panic!("hostile policy panics on purpose"),
             "recurse" => {
