@@ -210,7 +210,7 @@ impl PolicySet {
     }
 }
 
-fn route_index(transit: &Transit) -> Option<Arc<RouteIndex>> {
+pub(crate) fn route_index(transit: &Transit) -> Option<Arc<RouteIndex>> {
     (transit.route.len() >= 2).then(|| Arc::new(RouteIndex::new(&transit.route)))
 }
 
@@ -661,7 +661,7 @@ fn wit_party(party: &crate::transit::Party) -> wit::Party {
     }
 }
 
-fn wit_transit(transit: &Transit) -> wit::Transit {
+pub(crate) fn wit_transit(transit: &Transit) -> wit::Transit {
     wit::Transit {
         id: transit.id.clone(),
         declaration: transit.declaration.clone(),
@@ -696,7 +696,7 @@ fn wit_transit(transit: &Transit) -> wit::Transit {
 }
 
 /// The batch as the contract's columns; absent numbers become NaN.
-fn wit_fixes(fixes: &[Fix]) -> wit::Fixes {
+pub(crate) fn wit_fixes(fixes: &[Fix]) -> wit::Fixes {
     let column = |value: fn(&Fix) -> Option<f64>| fixes.iter().map(|f| value(f).unwrap_or(f64::NAN)).collect();
     wit::Fixes {
         at: fixes.iter().map(|f| f.at.timestamp_millis()).collect(),

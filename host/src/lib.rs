@@ -38,6 +38,8 @@
 #![deny(missing_docs)]
 
 pub mod audit;
+#[cfg(feature = "bench")]
+pub mod bench;
 mod builtin;
 pub mod bundle;
 pub mod cache;

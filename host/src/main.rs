@@ -38,6 +38,23 @@ enum Command {
     /// Check the service's audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Measure what Escort costs on this machine (see docs/performance.md).
+    #[cfg(feature = "bench")]
+    Bench(BenchArgs),
+}
+
+#[cfg(feature = "bench")]
+#[derive(Args)]
+struct BenchArgs {
+    /// Fewer, shorter samples and a smaller load: well under a minute.
+    #[arg(long)]
+    quick: bool,
+    /// Print one JSON object instead of tables.
+    #[arg(long)]
+    json: bool,
+    /// Skip the end-to-end run of `escort serve`.
+    #[arg(long)]
+    no_serve: bool,
 }
 
 #[derive(Args)]
@@ -219,6 +236,8 @@ fn main() -> ExitCode {
         Command::Policy(PolicyCommand::Verify { dir, trust }) => run_policy_verify(&dir, &trust),
         Command::Serve(config) => run_serve(&config),
         Command::Audit(AuditCommand::Verify { config, data }) => run_audit_verify(&config, data),
+        #[cfg(feature = "bench")]
+        Command::Bench(args) => run_bench(&args),
     };
     match outcome {
         Ok(code) => code,
@@ -457,4 +476,25 @@ fn print(text: &str) -> Result<(), Unusable> {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Unusable(format!("cannot write the report: {e}"))),
         _ => Ok(()),
     }
+}
+
+#[cfg(feature = "bench")]
+fn run_bench(args: &BenchArgs) -> Result<ExitCode, Unusable> {
+    let options = escort_host::bench::Options {
+        quick: args.quick,
+        cache: escort_host::ComponentCache::user_default(),
+        speed_bundles: escort_host::bench::Options::shipped_speed_bundles(Path::new(".")),
+        server: (!args.no_serve)
+            .then(std::env::current_exe)
+            .transpose()
+            .map_err(|e| Unusable(format!("cannot find the escort binary to serve: {e}")))?,
+    };
+    let results = escort_host::bench::run(&options).map_err(|e| Unusable(e.to_string()))?;
+    if args.json {
+        let json = serde_json::to_string_pretty(&results).map_err(|e| Unusable(e.to_string()))?;
+        print(&format!("{json}\n"))?;
+    } else {
+        print(&format!("{results}\n"))?;
+    }
+    Ok(ExitCode::SUCCESS)
 }

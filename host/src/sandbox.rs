@@ -58,13 +58,13 @@ pub const POOL_IN_FLIGHT: usize = 256;
 /// dozens.
 const MAX_IDLE_INSTANCES: usize = 4;
 /// Policy instances the pool holds: every call in flight, and the idle
-/// instances of 190 policies.
-const POOL_INSTANCES: u32 = 1024;
+/// instances of 64 policies. Each reserves address space for its memories
+/// (4 GiB each, not memory: 4 TiB in all, of the 128 TiB a process has).
+const POOL_INSTANCES: u32 = 512;
 /// Core instances and tables per pooled policy instance: a Rust policy has
 /// one or two, a Python or JavaScript one a handful.
 const POOL_PARTS_PER_INSTANCE: u32 = 8;
-/// Linear memories per pooled policy instance; each reserves 4 GiB of
-/// address space (not of memory), so this is kept near what policies have.
+/// Linear memories per pooled policy instance, near what policies have.
 const POOL_MEMORIES_PER_INSTANCE: u32 = 2;
 /// The table size the pool reserves per table: above the largest table
 /// seen, CPython's (componentize-py).

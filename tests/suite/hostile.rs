@@ -185,7 +185,9 @@ fn what_earlier_calls_left_in_an_instance_never_fails_a_call() {
             at: first.at + chrono::Duration::minutes(minute),
             ..first.clone()
         };
-        evaluation.observe(std::slice::from_ref(&fix), fix.at).expect("ordered fixes");
+        evaluation
+            .observe(std::slice::from_ref(&fix), fix.at)
+            .expect("ordered fixes");
     }
     let findings = evaluation.findings();
     assert!(
