@@ -536,10 +536,11 @@ fn corridor_growth(policies: &PolicySet, effort: Effort) -> Result<Vec<Growth>, 
         .collect()
 }
 
-/// The same line with `count` points: vertices added evenly along each
-/// segment, or dropped evenly when there are too many. The shape stays that of
-/// the route, so the fixes stay inside the corridor at every size.
-fn densified(route: &[geo::Coord<f64>], count: usize) -> Vec<geo::Coord<f64>> {
+/// The same line with `count` points (at least 2), spaced evenly along the
+/// vertex list: between vertices when there are more, skipping some when
+/// there are fewer. Fewer points draw the route more coarsely, so at 10
+/// points some fixes lie outside the corridor and raise findings.
+pub fn densified(route: &[geo::Coord<f64>], count: usize) -> Vec<geo::Coord<f64>> {
     let last = route.len() - 1;
     (0..count)
         .map(|i| {
