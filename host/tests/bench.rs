@@ -60,7 +60,9 @@ fn every_default_policy_answers_alike_natively_and_as_webassembly() {
             assert_eq!(by_wasm, by_native, "{} on {}, first half", policy.id(), dir.display());
             let (batch, later) = columns(second, transit.opened_at);
             let later = later.max(now);
-            let by_wasm = wasm.observe(&batch, later, &by_wasm.state).expect("the component answers");
+            let by_wasm = wasm
+                .observe(&batch, later, &by_wasm.state)
+                .expect("the component answers");
             let by_native = native
                 .observe(&escort_host::bench::native_fixes(&batch), later, &by_native.state)
                 .expect("the native rule answers");
@@ -70,7 +72,10 @@ fn every_default_policy_answers_alike_natively_and_as_webassembly() {
         }
     }
     assert!(compared >= 7 * 15, "{compared} comparisons");
-    assert!(with_findings >= 10, "only {with_findings} comparisons had findings to compare");
+    assert!(
+        with_findings >= 10,
+        "only {with_findings} comparisons had findings to compare"
+    );
 }
 
 #[test]
@@ -81,14 +86,12 @@ fn a_quick_run_prints_every_figure_as_json() {
         .env("ESCORT_CACHE_DIR", cache())
         .output()
         .expect("escort runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let results: Value = serde_json::from_slice(&output.stdout).expect("one JSON object");
     let defaults = ["corridor", "dwell", "eligibility", "seal", "signal", "speed", "transit"];
-    let ratios = results["wasm_vs_native"].as_object().expect("wasm_vs_native per policy");
+    let ratios = results["wasm_vs_native"]
+        .as_object()
+        .expect("wasm_vs_native per policy");
     assert_eq!(ratios.keys().map(String::as_str).collect::<Vec<_>>(), defaults);
     for (policy, ratio) in ratios {
         let ratio = ratio.as_f64().expect("a number");
