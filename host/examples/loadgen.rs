@@ -93,15 +93,11 @@ fn main() -> ExitCode {
     let batches = batches(&track(&route, opened_at, fix_count), args.batch as usize);
     let ids: Vec<String> = (1..=args.transits).map(|n| format!("LOAD-{n:04}")).collect();
 
-    let agent = agent();
-    for id in &ids {
-        if let Err(problem) = register(&agent, &args, &template, id) {
-            eprintln!("loadgen: cannot register {id}: {problem}");
-            return ExitCode::FAILURE;
-        }
-    }
-
     let workers = (args.concurrency as usize).min(ids.len());
+    if let Err(problem) = register_all(&args, &template, &ids, workers) {
+        eprintln!("loadgen: cannot register {problem}");
+        return ExitCode::FAILURE;
+    }
     let started = Instant::now();
     let tally = send_all(&args, &ids, &batches, workers);
     let elapsed = started.elapsed();
@@ -249,6 +245,27 @@ fn batches(lines: &[String], size: usize) -> Vec<Batch> {
 struct Batch {
     body: String,
     fixes: u64,
+}
+
+/// Registers every transit from `workers` threads, each its share of the
+/// ids; the first failure names the transit.
+fn register_all(args: &Args, template: &Value, ids: &[String], workers: usize) -> Result<(), String> {
+    thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|worker| {
+                scope.spawn(move || {
+                    let agent = agent();
+                    ids.iter()
+                        .skip(worker)
+                        .step_by(workers)
+                        .try_for_each(|id| register(&agent, args, template, id).map_err(|e| format!("{id}: {e}")))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .try_for_each(|handle| handle.join().expect("a worker thread does not panic"))
+    })
 }
 
 /// `PUT /v1/transits/{id}` with the template under `id`.

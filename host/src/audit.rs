@@ -6,8 +6,10 @@
 //! and the findings the call raised and left open. Each record's hash is
 //! SHA-256 over the previous record's hash and the record's own text; the
 //! first record follows [`GENESIS`]. Records are written in the same
-//! transaction as the step they describe, and triggers refuse `UPDATE` and
-//! `DELETE` on the table.
+//! transaction as the step they describe (several steps may share one, see
+//! `Store::save_all`; the chain follows the order they are
+//! written in, which is the order they commit in), and triggers refuse
+//! `UPDATE` and `DELETE` on the table.
 //!
 //! A chain proves that nothing inside it changed; it cannot prove that
 //! nothing was cut off its end. [`verify`] returns the head hash, which an
@@ -41,10 +43,13 @@ pub struct AuditEntry {
 /// SHA-256, hex, of a batch of fixes in a fixed text form, so that the same
 /// fixes always have the same digest whatever bytes carried them.
 pub fn digest_fixes(fixes: &[Fix]) -> String {
-    let mut text = String::new();
+    use std::fmt::Write as _;
+    let mut text = String::with_capacity(fixes.len() * 96);
     for fix in fixes {
-        text.push_str(&format!(
-            "{} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}\n",
+        // Into the one buffer: a `format!` per fix costs an allocation each.
+        let _ = writeln!(
+            text,
+            "{} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
             fix.at.timestamp_millis(),
             fix.lat,
             fix.lon,
@@ -55,7 +60,7 @@ pub fn digest_fixes(fixes: &[Fix]) -> String {
             fix.battery_pct,
             fix.seal.map(|seal| seal.as_str()),
             fix.seal_id,
-        ));
+        );
     }
     content_hash(text.as_bytes())
 }
@@ -83,11 +88,18 @@ pub(crate) fn append(
     entry: &AuditEntry,
     decisions: &[Decision],
 ) -> Result<(), StoreError> {
+    if decisions.is_empty() {
+        return Ok(());
+    }
+    // Read inside the writing transaction: steps are appended in the order
+    // they are written, which is the order they commit in.
     let mut prev_hash: String = tx
-        .query_row("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1", [], |row| row.get(0))
+        .prepare_cached("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1")?
+        .query_row([], |row| row.get(0))
         .optional()?
         .unwrap_or_else(|| GENESIS.to_owned());
     let recorded_at = format_time(&Utc::now());
+    let evaluated_at = format_time(&entry.evaluated_at);
     let mut insert = tx.prepare_cached("INSERT INTO audit (record, prev_hash, hash) VALUES (?1, ?2, ?3)")?;
     for decision in decisions {
         let record = serde_json::to_string(&Record {
@@ -98,7 +110,7 @@ pub(crate) fn append(
             policy_version: &decision.policy_version,
             content_hash: &decision.content_hash,
             input_digest: &entry.input_digest,
-            evaluated_at: format_time(&entry.evaluated_at),
+            evaluated_at: evaluated_at.clone(),
             fuel_used: decision.fuel_used,
             findings: &decision.findings,
             open: &decision.open,

@@ -2,19 +2,23 @@
 //! policy states, the audit log and the access tokens, in one SQLite file.
 //!
 //! SQLite runs in WAL mode with `synchronous = FULL`: when [`Store::save`]
-//! returns, the step is on disk and survives a crash of the process or of the
-//! machine. Each step (one batch, one admission, one tick, one close) is one
-//! transaction, so a crash leaves either all of it or none of it; the audit
-//! records of a step are written in the same transaction as what they record.
+//! or [`Store::save_all`] returns, the steps are on disk and survive a crash
+//! of the process or of the machine. A step (one batch, one admission, one
+//! tick, one close) is never split across transactions, so a crash leaves
+//! either all of it or none of it; several steps may share one transaction
+//! ([`Store::save_all`], for group commit), each inside its own savepoint.
+//! The audit records of a step are written in the same transaction as what
+//! they record.
 //!
 //! The store knows nothing of HTTP or of how evaluation works; it keeps what
 //! [`crate::service`] hands it and gives it back. That boundary is what a
 //! store shared by several machines would implement.
 
 use std::path::Path;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
 
 use crate::audit::{self, AuditEntry};
 use crate::evaluation::{Decision, PolicyState};
@@ -23,7 +27,22 @@ use crate::fix::{Fix, FixKey, SealState};
 use crate::telemetry::Rejection;
 
 /// The schema version this build reads and writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
+
+/// From each schema version to the next, in order: a new file is made with
+/// the first schema and brought up to date by the same steps as an old one.
+const MIGRATIONS: &[&str] = &[
+    SCHEMA,
+    // 2: the declaration moves out of the transit's row. It is written once
+    // per `PUT`, while the row changes at every step, and a row that holds it
+    // spans overflow pages that every step wrote to the WAL again.
+    "CREATE TABLE declarations (
+         transit INTEGER PRIMARY KEY REFERENCES transits (key),
+         declaration TEXT NOT NULL
+     );
+     INSERT INTO declarations (transit, declaration) SELECT key, declaration FROM transits;
+     ALTER TABLE transits DROP COLUMN declaration;",
+];
 
 const SCHEMA: &str = "
 CREATE TABLE transits (
@@ -114,16 +133,19 @@ pub enum StoreError {
     /// The file holds something this build does not understand.
     #[error("database: {0}")]
     Corrupt(String),
+    /// The transaction a step was written in failed as a whole (the commit
+    /// of a group of steps, or the writer that commits them stopped).
+    #[error("database: {0}")]
+    Failed(String),
 }
 
-/// A transit as the store keeps it: the declaration as received and what
-/// its stream of fixes and evaluations adds up to so far.
+/// A transit as the store keeps it: what its stream of fixes and
+/// evaluations adds up to so far. The declaration is kept beside it
+/// ([`Store::declaration`]), written only when a `PUT` changes it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TransitRecord {
     /// The transit's id.
     pub id: String,
-    /// The transit JSON as the last `PUT` sent it.
-    pub declaration: String,
     /// When it opened.
     pub opened_at: DateTime<Utc>,
     /// When and why it was closed; `None` while open.
@@ -191,23 +213,29 @@ pub struct ListFilter {
 
 /// Everything one evaluation step changes, written in one transaction.
 #[derive(Debug)]
-pub struct Step<'a> {
+pub struct Step {
     /// The transit after the step.
-    pub record: &'a TransitRecord,
+    pub record: TransitRecord,
+    /// The transit JSON, when the step registers the transit or changes its
+    /// declaration; `None` keeps the stored one.
+    pub declaration: Option<String>,
     /// New fixes, in the order they were received.
-    pub fixes: &'a [Fix],
+    pub fixes: Vec<Fix>,
     /// New refused lines, numbered across the transit's whole stream.
-    pub rejections: &'a [Rejection],
+    pub rejections: Vec<Rejection>,
     /// The step evaluated the transit from its first fix again: the stored
     /// findings are replaced, not added to.
     pub restart: bool,
     /// The policy calls of the step; their final findings are stored.
-    pub decisions: &'a [Decision],
+    pub decisions: Vec<Decision>,
     /// Every policy's state after the step.
-    pub states: &'a [PolicyState],
+    pub states: Vec<PolicyState>,
     /// What the audit log says about the step's inputs.
     pub audit: AuditEntry,
 }
+
+/// How long a connection waits for another one's lock before it fails.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The service's SQLite database.
 #[derive(Debug)]
@@ -228,20 +256,35 @@ impl Store {
         // a power cut, not only a crash of the process.
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
         let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
-        match version {
-            0 => {
-                conn.execute_batch(SCHEMA)?;
-                conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-            }
-            SCHEMA_VERSION => {}
-            other => {
-                return Err(StoreError::Corrupt(format!(
-                    "schema version {other} is not {SCHEMA_VERSION}; a newer escort wrote this file"
-                )));
-            }
+        if !(0..=SCHEMA_VERSION).contains(&version) {
+            return Err(StoreError::Corrupt(format!(
+                "schema version {version} is not {SCHEMA_VERSION}; a newer escort wrote this file"
+            )));
         }
+        let mut store = Store { conn };
+        for (from, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = store.conn.transaction()?;
+            tx.execute_batch(migration)?;
+            tx.pragma_update(None, "user_version", from as i64 + 1)?;
+            tx.commit()?;
+        }
+        Ok(store)
+    }
+
+    /// Opens a connection that only reads the database at `path`, which
+    /// [`Store::open`] has set up. In WAL mode readers neither wait for the
+    /// writer nor hold it up: each read sees the last committed step.
+    ///
+    /// # Errors
+    /// When SQLite cannot open the file.
+    pub fn open_reader(path: &Path) -> Result<Store, StoreError> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+        )?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
         Ok(Store { conn })
     }
 
@@ -249,7 +292,7 @@ impl Store {
     pub fn transit(&self, id: &str) -> Result<Option<TransitRecord>, StoreError> {
         self.conn
             .query_row(
-                "SELECT id, declaration, opened_at_ms, closed_at_ms, close_reason, verdict, evaluated_at_ms,
+                "SELECT id, opened_at_ms, closed_at_ms, close_reason, verdict, evaluated_at_ms,
                         accepted, rejected, duplicates, out_of_order, lines, first_fix_ms, last_fix_ms, final_verdict
                  FROM transits WHERE id = ?1",
                 [id],
@@ -257,27 +300,26 @@ impl Store {
                     Ok((
                         TransitRecord {
                             id: row.get(0)?,
-                            declaration: row.get(1)?,
-                            opened_at: time(row.get(2)?),
-                            closed: match (row.get::<_, Option<i64>>(3)?, row.get::<_, Option<String>>(4)?) {
+                            opened_at: time(row.get(1)?),
+                            closed: match (row.get::<_, Option<i64>>(2)?, row.get::<_, Option<String>>(3)?) {
                                 (Some(at), Some(reason)) => Some((time(at), reason)),
                                 _ => None,
                             },
                             verdict: Verdict::Clear,
                             final_verdict: Verdict::Clear,
-                            evaluated_at: time(row.get(6)?),
+                            evaluated_at: time(row.get(5)?),
                             counts: StreamCounts {
-                                accepted: row.get(7)?,
-                                rejected: row.get(8)?,
-                                duplicates: row.get(9)?,
-                                out_of_order: row.get(10)?,
-                                lines: row.get(11)?,
+                                accepted: row.get(6)?,
+                                rejected: row.get(7)?,
+                                duplicates: row.get(8)?,
+                                out_of_order: row.get(9)?,
+                                lines: row.get(10)?,
                             },
-                            first_fix_at: row.get::<_, Option<i64>>(12)?.map(time),
-                            last_fix_at: row.get::<_, Option<i64>>(13)?.map(time),
+                            first_fix_at: row.get::<_, Option<i64>>(11)?.map(time),
+                            last_fix_at: row.get::<_, Option<i64>>(12)?.map(time),
                         },
-                        row.get::<_, String>(5)?,
-                        row.get::<_, String>(14)?,
+                        row.get::<_, String>(4)?,
+                        row.get::<_, String>(13)?,
                     ))
                 },
             )
@@ -288,6 +330,17 @@ impl Store {
                 Ok(record)
             })
             .transpose()
+    }
+
+    /// The transit's declaration (its JSON) as the last `PUT` sent it.
+    pub fn declaration(&self, id: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT declaration FROM declarations WHERE transit = (SELECT key FROM transits WHERE id = ?1)",
+            )?
+            .query_row([id], |row| row.get(0))
+            .optional()?)
     }
 
     /// The keys (`at`, position, seal state) of the transit's fixes between
@@ -447,75 +500,35 @@ impl Store {
     }
 
     /// Writes one step in one transaction, its audit records included.
-    pub fn save(&mut self, step: &Step<'_>) -> Result<(), StoreError> {
+    pub fn save(&mut self, step: &Step) -> Result<(), StoreError> {
+        self.save_all(&[step])?.pop().expect("one outcome per step")
+    }
+
+    /// Writes several steps in ONE transaction, so that they share one
+    /// commit (one sync of the WAL), in the order given: their audit records
+    /// chain in that order. Each step is all or nothing: a step SQLite
+    /// refuses is rolled back to where it began (its own outcome is the
+    /// error) and the others are still written. Returns each step's outcome
+    /// once the transaction is committed; `Err` when the transaction as a
+    /// whole failed, and then none of the steps was kept.
+    pub fn save_all(&mut self, steps: &[&Step]) -> Result<Vec<Result<(), StoreError>>, StoreError> {
         let tx = self.conn.transaction()?;
-        let key = upsert_transit(&tx, step.record)?;
-        let first_seq = step.record.counts.accepted as i64 - step.fixes.len() as i64;
-        {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO fixes (transit, seq, at_ms, lat, lon, speed_kmh, course_deg, hdop, sats, battery_pct,
-                                    seal, seal_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-            )?;
-            for (offset, fix) in step.fixes.iter().enumerate() {
-                insert.execute(params![
-                    key,
-                    first_seq + offset as i64,
-                    fix.at.timestamp_millis(),
-                    fix.lat,
-                    fix.lon,
-                    fix.speed_kmh,
-                    fix.course_deg,
-                    fix.hdop,
-                    fix.sats,
-                    fix.battery_pct,
-                    fix.seal.map(SealState::as_str),
-                    fix.seal_id,
-                ])?;
-            }
-            let mut insert = tx.prepare_cached("INSERT INTO rejections (transit, line, reason) VALUES (?1, ?2, ?3)")?;
-            for rejection in step.rejections {
-                insert.execute(params![key, rejection.line, rejection.reason])?;
-            }
-        }
-        if step.restart {
-            tx.execute("DELETE FROM findings WHERE transit = ?1", [key])?;
-        }
-        {
-            let mut next: i64 = tx.query_row(
-                "SELECT COALESCE(MAX(seq) + 1, 0) FROM findings WHERE transit = ?1",
-                [key],
-                |row| row.get(0),
-            )?;
-            let mut insert = tx
-                .prepare_cached("INSERT INTO findings (transit, seq, content_hash, finding) VALUES (?1, ?2, ?3, ?4)")?;
-            for decision in step.decisions {
-                for finding in &decision.findings {
-                    let json = serde_json::to_string(finding).expect("a finding always serializes");
-                    insert.execute(params![key, next, decision.content_hash, json])?;
-                    next += 1;
+        let mut outcomes = Vec::with_capacity(steps.len());
+        for step in steps {
+            tx.execute_batch("SAVEPOINT step")?;
+            match write_step(&tx, step) {
+                Ok(()) => {
+                    tx.execute_batch("RELEASE step")?;
+                    outcomes.push(Ok(()));
+                }
+                Err(e) => {
+                    tx.execute_batch("ROLLBACK TO step; RELEASE step")?;
+                    outcomes.push(Err(e));
                 }
             }
-            tx.execute("DELETE FROM policy_states WHERE transit = ?1", [key])?;
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO policy_states (transit, position, policy, fingerprint, state, open)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?;
-            for (position, state) in step.states.iter().enumerate() {
-                let open = serde_json::to_string(&state.open).expect("findings always serialize");
-                insert.execute(params![
-                    key,
-                    position,
-                    state.policy,
-                    state.fingerprint,
-                    state.state,
-                    open
-                ])?;
-            }
         }
-        audit::append(&tx, &step.record.id, &step.audit, step.decisions)?;
         tx.commit()?;
-        Ok(())
+        Ok(outcomes)
     }
 
     /// The access tokens: (name, role, SHA-256 of the token, hex).
@@ -546,18 +559,91 @@ impl Store {
     }
 }
 
-fn upsert_transit(tx: &Transaction<'_>, record: &TransitRecord) -> Result<i64, StoreError> {
+/// Everything of one step, inside the caller's transaction.
+fn write_step(tx: &Transaction<'_>, step: &Step) -> Result<(), StoreError> {
+    let key = upsert_transit(tx, &step.record, step.declaration.as_deref())?;
+    let first_seq = step.record.counts.accepted as i64 - step.fixes.len() as i64;
+    {
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO fixes (transit, seq, at_ms, lat, lon, speed_kmh, course_deg, hdop, sats, battery_pct,
+                                seal, seal_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        )?;
+        for (offset, fix) in step.fixes.iter().enumerate() {
+            insert.execute(params![
+                key,
+                first_seq + offset as i64,
+                fix.at.timestamp_millis(),
+                fix.lat,
+                fix.lon,
+                fix.speed_kmh,
+                fix.course_deg,
+                fix.hdop,
+                fix.sats,
+                fix.battery_pct,
+                fix.seal.map(SealState::as_str),
+                fix.seal_id,
+            ])?;
+        }
+        let mut insert = tx.prepare_cached("INSERT INTO rejections (transit, line, reason) VALUES (?1, ?2, ?3)")?;
+        for rejection in &step.rejections {
+            insert.execute(params![key, rejection.line, rejection.reason])?;
+        }
+    }
+    if step.restart {
+        tx.prepare_cached("DELETE FROM findings WHERE transit = ?1")?
+            .execute([key])?;
+    }
+    if step.decisions.iter().any(|decision| !decision.findings.is_empty()) {
+        let mut next: i64 = tx
+            .prepare_cached("SELECT COALESCE(MAX(seq) + 1, 0) FROM findings WHERE transit = ?1")?
+            .query_row([key], |row| row.get(0))?;
+        let mut insert =
+            tx.prepare_cached("INSERT INTO findings (transit, seq, content_hash, finding) VALUES (?1, ?2, ?3, ?4)")?;
+        for decision in &step.decisions {
+            for finding in &decision.findings {
+                let json = serde_json::to_string(finding).expect("a finding always serializes");
+                insert.execute(params![key, next, decision.content_hash, json])?;
+                next += 1;
+            }
+        }
+    }
+    {
+        tx.prepare_cached("DELETE FROM policy_states WHERE transit = ?1")?
+            .execute([key])?;
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO policy_states (transit, position, policy, fingerprint, state, open)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        for (position, state) in step.states.iter().enumerate() {
+            let open = serde_json::to_string(&state.open).expect("findings always serialize");
+            insert.execute(params![
+                key,
+                position,
+                state.policy,
+                state.fingerprint,
+                state.state,
+                open
+            ])?;
+        }
+    }
+    audit::append(tx, &step.record.id, &step.audit, &step.decisions)
+}
+
+/// Writes the transit's row, and its declaration when there is a new one.
+fn upsert_transit(tx: &Transaction<'_>, record: &TransitRecord, declaration: Option<&str>) -> Result<i64, StoreError> {
     let (closed_at, close_reason) = match &record.closed {
         Some((at, reason)) => (Some(at.timestamp_millis()), Some(reason.as_str())),
         None => (None, None),
     };
-    let key = tx.query_row(
-        "INSERT INTO transits (id, declaration, opened_at_ms, closed_at_ms, close_reason, verdict, evaluated_at_ms,
+    let key = tx
+        .prepare_cached(
+            "INSERT INTO transits (id, opened_at_ms, closed_at_ms, close_reason, verdict, evaluated_at_ms,
                                accepted, rejected, duplicates, out_of_order, lines, first_fix_ms, last_fix_ms,
                                final_verdict)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
          ON CONFLICT (id) DO UPDATE SET
-             declaration = excluded.declaration, opened_at_ms = excluded.opened_at_ms,
+             opened_at_ms = excluded.opened_at_ms,
              closed_at_ms = excluded.closed_at_ms, close_reason = excluded.close_reason,
              verdict = excluded.verdict, evaluated_at_ms = excluded.evaluated_at_ms,
              accepted = excluded.accepted, rejected = excluded.rejected, duplicates = excluded.duplicates,
@@ -565,25 +651,33 @@ fn upsert_transit(tx: &Transaction<'_>, record: &TransitRecord) -> Result<i64, S
              first_fix_ms = excluded.first_fix_ms, last_fix_ms = excluded.last_fix_ms,
              final_verdict = excluded.final_verdict
          RETURNING key",
-        params![
-            record.id,
-            record.declaration,
-            record.opened_at.timestamp_millis(),
-            closed_at,
-            close_reason,
-            record.verdict.as_str(),
-            record.evaluated_at.timestamp_millis(),
-            record.counts.accepted,
-            record.counts.rejected,
-            record.counts.duplicates,
-            record.counts.out_of_order,
-            record.counts.lines,
-            record.first_fix_at.map(|at| at.timestamp_millis()),
-            record.last_fix_at.map(|at| at.timestamp_millis()),
-            record.final_verdict.as_str(),
-        ],
-        |row| row.get(0),
-    )?;
+        )?
+        .query_row(
+            params![
+                record.id,
+                record.opened_at.timestamp_millis(),
+                closed_at,
+                close_reason,
+                record.verdict.as_str(),
+                record.evaluated_at.timestamp_millis(),
+                record.counts.accepted,
+                record.counts.rejected,
+                record.counts.duplicates,
+                record.counts.out_of_order,
+                record.counts.lines,
+                record.first_fix_at.map(|at| at.timestamp_millis()),
+                record.last_fix_at.map(|at| at.timestamp_millis()),
+                record.final_verdict.as_str(),
+            ],
+            |row| row.get(0),
+        )?;
+    if let Some(declaration) = declaration {
+        tx.prepare_cached(
+            "INSERT INTO declarations (transit, declaration) VALUES (?1, ?2)
+             ON CONFLICT (transit) DO UPDATE SET declaration = excluded.declaration",
+        )?
+        .execute(params![key, declaration])?;
+    }
     Ok(key)
 }
 
@@ -601,4 +695,127 @@ fn seal_named(name: Option<&str>) -> Result<Option<SealState>, StoreError> {
         SealState::from_name(name).ok_or_else(|| StoreError::Corrupt(format!("unknown seal state {name:?}")))
     })
     .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_first_version_database_is_brought_up_to_date_with_its_transits() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let path = dir.path().join("escort.db");
+        {
+            let conn = Connection::open(&path).expect("a database");
+            conn.execute_batch(SCHEMA).expect("the first schema");
+            conn.execute(
+                "INSERT INTO transits (id, declaration, opened_at_ms, verdict, final_verdict, evaluated_at_ms,
+                                       accepted, rejected, duplicates, out_of_order, lines)
+                 VALUES ('KZ-1', '{\"id\": \"KZ-1\"}', 1000, 'review', 'clear', 2000, 3, 0, 0, 0, 3)",
+                [],
+            )
+            .expect("a transit");
+            conn.pragma_update(None, "user_version", 1).expect("version 1");
+        }
+        let mut store = Store::open(&path).expect("migrated");
+        let version: i64 = store
+            .conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .expect("a version");
+        assert_eq!(version, SCHEMA_VERSION);
+        let mut record = store.transit("KZ-1").expect("readable").expect("kept");
+        let declaration = |store: &Store| store.declaration("KZ-1").expect("readable").expect("kept");
+        assert_eq!(declaration(&store), "{\"id\": \"KZ-1\"}");
+        assert_eq!(record.verdict, Verdict::Review);
+        assert_eq!(record.counts.accepted, 3);
+
+        // A step that does not declare keeps the declaration; one that does replaces it.
+        let step = |record: &TransitRecord, declaration: Option<&str>| Step {
+            record: record.clone(),
+            declaration: declaration.map(str::to_owned),
+            fixes: Vec::new(),
+            rejections: Vec::new(),
+            restart: false,
+            decisions: Vec::new(),
+            states: Vec::new(),
+            audit: AuditEntry {
+                kind: "tick",
+                input_digest: String::new(),
+                evaluated_at: record.evaluated_at,
+            },
+        };
+        record.counts.lines = 4;
+        store.save(&step(&record, None)).expect("saved");
+        let kept = store.transit("KZ-1").expect("readable").expect("kept");
+        assert_eq!(declaration(&store), "{\"id\": \"KZ-1\"}");
+        assert_eq!(kept.counts.lines, 4);
+        store
+            .save(&step(&record, Some("{\"id\": \"KZ-1\", \"changed\": true}")))
+            .expect("saved");
+        assert_eq!(declaration(&store), "{\"id\": \"KZ-1\", \"changed\": true}");
+        drop(store);
+        // Opening again changes nothing.
+        Store::open(&path).expect("opens again");
+    }
+
+    #[test]
+    fn steps_written_together_commit_together_and_a_refused_one_alone_is_dropped() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let mut store = Store::open(&dir.path().join("escort.db")).expect("a database");
+        let at = DateTime::from_timestamp_millis(1_000).expect("a time");
+        let record = |id: &str| TransitRecord {
+            id: id.to_owned(),
+            opened_at: at,
+            closed: None,
+            verdict: Verdict::Clear,
+            final_verdict: Verdict::Clear,
+            evaluated_at: at,
+            counts: StreamCounts::default(),
+            first_fix_at: None,
+            last_fix_at: None,
+        };
+        let step = |record: TransitRecord, fixes: Vec<Fix>| Step {
+            declaration: Some(format!("{{\"id\": \"{}\"}}", record.id)),
+            record,
+            fixes,
+            rejections: Vec::new(),
+            restart: false,
+            decisions: Vec::new(),
+            states: Vec::new(),
+            audit: AuditEntry {
+                kind: "admit",
+                input_digest: String::new(),
+                evaluated_at: at,
+            },
+        };
+        let fix = Fix {
+            at,
+            lat: 43.0,
+            lon: 77.0,
+            speed_kmh: None,
+            course_deg: None,
+            hdop: None,
+            sats: None,
+            battery_pct: None,
+            seal: None,
+            seal_id: None,
+        };
+        // The second step numbers its fix as the first one did: SQLite refuses it.
+        let mut first = record("A");
+        first.counts.accepted = 1;
+        first.counts.lines = 1;
+        let mut again = first.clone();
+        again.counts.lines = 2;
+        let steps = [
+            step(first, vec![fix.clone()]),
+            step(again, vec![fix.clone()]),
+            step(record("C"), Vec::new()),
+        ];
+        let outcomes = store.save_all(&steps.iter().collect::<Vec<_>>()).expect("committed");
+        assert!(outcomes[0].is_ok() && outcomes[1].is_err() && outcomes[2].is_ok());
+        let kept = store.transit("A").expect("readable").expect("the first step is kept");
+        assert_eq!(kept.counts.lines, 1, "a refused step leaves nothing of itself");
+        assert_eq!(store.fixes("A").expect("readable").len(), 1);
+        assert!(store.transit("C").expect("readable").is_some());
+    }
 }

@@ -12,7 +12,12 @@
 //!   already evaluated, a changed transit, changed policies) the transit is
 //!   evaluated again from its first stored fix: a replay.
 //! - **Durability.** A step (admission, batch, tick, close) is answered only
-//!   after its fixes, findings, states and audit records are committed.
+//!   after its fixes, findings, states and audit records are committed. One
+//!   writer thread commits the steps waiting for it together, one sync for
+//!   all (`commit.rs`); reads use their own connections.
+//! - **Memory.** The transits used last are kept as their last committed
+//!   step left them (`known.rs`), so a batch reads and parses nothing but its
+//!   own fixes; the number kept is bounded.
 //! - **One step per transit at a time.** Steps on one transit are serialised
 //!   by a lock; different transits are evaluated side by side.
 //! - **Policies are swapped, never edited.** A step takes the current
@@ -20,14 +25,16 @@
 //!   meanwhile ([`live`]).
 
 mod access;
+mod commit;
 mod config;
 mod http;
+mod known;
 mod live;
 mod metrics;
 
 use std::collections::HashSet;
 use std::hash::{BuildHasher, RandomState};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -51,6 +58,8 @@ pub use crate::store::{ListFilter, StoreError, TransitSummary};
 use crate::store::{Step, Store, StreamCounts, TransitRecord};
 use crate::telemetry::{NdjsonBatch, Rejection};
 use crate::transit::{Transit, TransitError};
+use commit::{Readers, Writer};
+use known::{Known, KnownTransits};
 
 /// Why a request to the service failed. Each kind is one HTTP status.
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +92,26 @@ struct Evaluated<'p> {
     replayed: bool,
     /// SHA-256 of what it was given, for the audit log.
     input_digest: String,
+}
+
+/// What a step received besides the passing of time.
+#[derive(Default)]
+struct Received {
+    /// New fixes, in the order received.
+    fixes: Vec<Fix>,
+    /// New refused lines, numbered across the transit's stream.
+    rejections: Vec<Rejection>,
+    /// A declaration (`PUT`): the transit is new or changed.
+    declaration: Option<String>,
+}
+
+impl Received {
+    fn declaration(text: &str) -> Received {
+        Received {
+            declaration: Some(text.to_owned()),
+            ..Received::default()
+        }
+    }
 }
 
 /// What `PUT /v1/transits/{id}` answers.
@@ -140,6 +169,9 @@ impl CloseReason {
 /// many transits are open.
 const TRANSIT_LOCKS: usize = 1024;
 
+/// Most connections that read the database at once.
+const READERS: usize = 8;
+
 /// Escort as a service, without HTTP.
 ///
 /// # Examples
@@ -156,7 +188,9 @@ const TRANSIT_LOCKS: usize = 1024;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Service {
-    store: Mutex<Store>,
+    writer: Writer,
+    readers: Readers,
+    known: KnownTransits,
     policies: LivePolicies,
     locks: Vec<Mutex<()>>,
     lock_hasher: RandomState,
@@ -173,13 +207,16 @@ impl Service {
     pub fn open(config: &ServeConfig) -> Result<Service, ServiceError> {
         let setup = |what: &str, e: &dyn std::fmt::Display| ServiceError::Setup(format!("{what}: {e}"));
         std::fs::create_dir_all(&config.data).map_err(|e| setup(&config.data.display().to_string(), &e))?;
-        let store = Store::open(&config.data.join("escort.db"))?;
+        let path = config.data.join("escort.db");
+        let writer = Writer::start(Store::open(&path)?)?;
         let sandbox = Sandbox::with_cache(ComponentCache::in_dir(config.cache_dir()))
             .map_err(|e| setup("starting the WebAssembly engine", &e))?;
         let trust = Trust::keys(config.trusted_keys.iter().map(String::as_str)).map_err(ServiceError::Setup)?;
         let policies = LivePolicies::open(sandbox, config.policy_dir(), trust)?;
         Ok(Service {
-            store: Mutex::new(store),
+            writer,
+            readers: Readers::new(&path, READERS),
+            known: KnownTransits::new(config.cached_transits),
             policies,
             locks: (0..TRANSIT_LOCKS).map(|_| Mutex::new(())).collect(),
             lock_hasher: RandomState::new(),
@@ -197,13 +234,6 @@ impl Service {
         &self.metrics
     }
 
-    /// The database, for the duration of one short read or write. A poisoned
-    /// lock only means another thread panicked between statements; SQLite's
-    /// transactions kept the file consistent, so the store is still usable.
-    fn store(&self) -> MutexGuard<'_, Store> {
-        self.store.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
     fn lock(&self, id: &str) -> MutexGuard<'_, ()> {
         let index = self.lock_hasher.hash_one(id) as usize % self.locks.len();
         self.locks[index]
@@ -211,9 +241,56 @@ impl Service {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Runs `f` on the store: for setting up access at start-up.
+    /// Runs `f` on the writing connection: for setting up access at start-up.
     pub(crate) fn with_store<R>(&self, f: impl FnOnce(&mut Store) -> R) -> R {
-        f(&mut self.store())
+        f(&mut self.writer.store())
+    }
+
+    /// The transit as its last committed step left it: from memory, or read
+    /// and parsed. Call it holding the transit's lock.
+    fn known(&self, id: &str) -> Result<Option<Arc<Known>>, ServiceError> {
+        if let Some(known) = self.known.get(id) {
+            return Ok(Some(known));
+        }
+        let stored = self.readers.with(|store| {
+            let Some(record) = store.transit(id)? else {
+                return Ok(None);
+            };
+            let declaration = store.declaration(id)?.unwrap_or_default();
+            Ok(Some((record, declaration, store.policy_states(id)?)))
+        })?;
+        let Some((record, declaration, states)) = stored else {
+            return Ok(None);
+        };
+        let known = Arc::new(Known {
+            transit: Arc::new(parse_stored(id, &declaration)?),
+            record,
+            states,
+        });
+        self.known.put(Arc::clone(&known));
+        Ok(Some(known))
+    }
+
+    /// Writes a step (through the group commit) and, once it is committed,
+    /// keeps the transit's new state in memory. Call it holding the
+    /// transit's lock.
+    fn commit(&self, step: Step, transit: Arc<Transit>) -> Result<Arc<Known>, ServiceError> {
+        let id = step.record.id.clone();
+        match self.writer.save(step) {
+            Ok(step) => {
+                let known = Arc::new(Known {
+                    record: step.record,
+                    transit,
+                    states: step.states,
+                });
+                self.known.put(Arc::clone(&known));
+                Ok(known)
+            }
+            Err(e) => {
+                self.known.forget(&id);
+                Err(e.into())
+            }
+        }
     }
 
     /// Registers a transit, or updates it while it is open, and runs
@@ -232,36 +309,41 @@ impl Service {
         let _transit = self.lock(id);
         let policies = self.policies.current();
         // Admission is a pure function of the transit, so asking again
-        // answers what the stored evaluation was given.
-        let admission = policies.open(&transit).findings();
+        // answers what the stored evaluation was given; a new transit's
+        // evaluation goes on from this one.
+        let opened = policies.open(&transit);
+        let admission = opened.findings();
         let answer = |created, verdict| Admission {
             transit: id.to_owned(),
             created,
             verdict,
             findings: admission.clone(),
         };
-        // Bound first: a guard in the `match` head would be held through
-        // the arms, and `save_step` takes the store again.
-        let existing = self.store().transit(id)?;
-        match existing {
-            Some(TransitRecord {
-                closed: Some((closed_at, _)),
-                ..
-            }) => Err(closed(id, &closed_at)),
-            Some(record) if parse_stored(&record)? == transit => Ok(answer(false, record.verdict)),
-            Some(mut record) => {
-                let states = self.store().policy_states(id)?;
+        match self.known(id)? {
+            Some(known) => {
+                if let Some((closed_at, _)) = &known.record.closed {
+                    return Err(closed(id, closed_at));
+                }
+                if *known.transit == transit {
+                    return Ok(answer(false, known.record.verdict));
+                }
+                let mut record = known.record.clone();
                 let now = record.last_fix_at.unwrap_or(transit.opened_at).max(transit.opened_at);
-                let evaluated = self.evaluate(&policies, &transit, &record, states, &[], now, true)?;
-                record.declaration = declaration.to_owned();
+                let evaluated = self.evaluate(&policies, &transit, &record, known.states.clone(), &[], now, true)?;
                 record.opened_at = transit.opened_at;
-                self.save_step(&mut record, evaluated, now, "replay", &[], &[])?;
-                Ok(answer(false, record.verdict))
+                let (known, _) = self.save_step(
+                    record,
+                    Arc::new(transit),
+                    evaluated,
+                    now,
+                    "replay",
+                    Received::declaration(declaration),
+                )?;
+                Ok(answer(false, known.record.verdict))
             }
             None => {
-                let mut record = TransitRecord {
+                let record = TransitRecord {
                     id: id.to_owned(),
-                    declaration: declaration.to_owned(),
                     opened_at: transit.opened_at,
                     closed: None,
                     verdict: Verdict::Clear,
@@ -272,12 +354,20 @@ impl Service {
                     last_fix_at: None,
                 };
                 let evaluated = Evaluated {
-                    evaluation: policies.open(&transit),
+                    evaluation: opened,
                     replayed: true,
                     input_digest: content_hash(declaration.as_bytes()),
                 };
-                self.save_step(&mut record, evaluated, transit.opened_at, "admit", &[], &[])?;
-                Ok(answer(true, record.verdict))
+                let opened_at = transit.opened_at;
+                let (known, _) = self.save_step(
+                    record,
+                    Arc::new(transit),
+                    evaluated,
+                    opened_at,
+                    "admit",
+                    Received::declaration(declaration),
+                )?;
+                Ok(answer(true, known.record.verdict))
             }
         }
     }
@@ -292,8 +382,9 @@ impl Service {
         let batch = NdjsonBatch::parse(ndjson)
             .map_err(|e| ServiceError::BadRequest(format!("the batch is not NDJSON: {e}")))?;
         let _transit = self.lock(id);
-        let mut record = self.open_record(id)?;
-        let transit = parse_stored(&record)?;
+        let known = self.open_known(id)?;
+        let mut record = known.record.clone();
+        let transit = Arc::clone(&known.transit);
         let mut rejected = Vec::new();
         let mut candidates = Vec::new();
         for (line, parsed) in batch.candidates {
@@ -302,18 +393,17 @@ impl Service {
                 Err(reason) => rejected.push(Rejection { line, reason }),
             }
         }
-        let (fresh, duplicates) = self.drop_duplicates(id, candidates)?;
-        self.metrics
-            .count_fixes(fresh.len() as u64, duplicates, rejected.len() as u64);
-        let states = self.store().policy_states(id)?;
-        let open_before: Vec<Finding> = states.iter().flat_map(|state| state.open.clone()).collect();
+        let (fresh, duplicates) = self.drop_duplicates(&record, candidates)?;
+        let accepted = fresh.len() as u64;
+        self.metrics.count_fixes(accepted, duplicates, rejected.len() as u64);
+        let open_before: Vec<Finding> = known.states.iter().flat_map(|state| state.open.clone()).collect();
         let mut sorted = fresh.clone();
         sorted.sort_by_key(|fix| fix.at);
         let now = record.last_fix_at.into_iter().chain(sorted.last().map(|f| f.at)).max();
         let policies = self.policies.current();
         let evaluated = match now {
             Some(now) if !fresh.is_empty() => Some((
-                self.evaluate(&policies, &transit, &record, states.clone(), &sorted, now, false)?,
+                self.evaluate(&policies, &transit, &record, known.states.clone(), &sorted, now, false)?,
                 now,
             )),
             _ => None,
@@ -330,7 +420,7 @@ impl Service {
         counts.lines += batch.line_count;
         counts.rejected += rejected.len() as u64;
         counts.duplicates += duplicates;
-        counts.accepted += fresh.len() as u64;
+        counts.accepted += accepted;
         for fix in &fresh {
             match record.last_fix_at {
                 Some(latest) if fix.at < latest => counts.out_of_order += 1,
@@ -343,50 +433,72 @@ impl Service {
             .chain(sorted.first().map(|f| f.at))
             .min();
 
-        let findings = match evaluated {
+        let (verdict, findings) = match evaluated {
             Some((evaluated, now)) => {
-                let raised = self.save_step(&mut record, evaluated, now, "observe", &fresh, &stream_rejections)?;
+                let (known, raised) = self.save_step(
+                    record,
+                    transit,
+                    evaluated,
+                    now,
+                    "observe",
+                    Received {
+                        fixes: fresh,
+                        rejections: stream_rejections,
+                        declaration: None,
+                    },
+                )?;
                 let mut new: Vec<Finding> = raised.into_iter().filter(|f| !open_before.contains(f)).collect();
                 new.sort_by(Finding::report_order);
-                new
+                (known.record.verdict, new)
             }
             None => {
                 // Nothing to evaluate; the counts and refused lines still count.
-                self.store().save(&Step {
-                    record: &record,
-                    fixes: &[],
-                    rejections: &stream_rejections,
-                    restart: false,
-                    decisions: &[],
-                    states: &states,
-                    audit: AuditEntry {
-                        kind: "observe",
-                        input_digest: digest_fixes(&[]),
-                        evaluated_at: record.evaluated_at,
+                let evaluated_at = record.evaluated_at;
+                let known = self.commit(
+                    Step {
+                        record,
+                        declaration: None,
+                        fixes: Vec::new(),
+                        rejections: stream_rejections,
+                        restart: false,
+                        decisions: Vec::new(),
+                        states: known.states.clone(),
+                        audit: AuditEntry {
+                            kind: "observe",
+                            input_digest: digest_fixes(&[]),
+                            evaluated_at,
+                        },
                     },
-                })?;
-                Vec::new()
+                    transit,
+                )?;
+                (known.record.verdict, Vec::new())
             }
         };
         Ok(BatchOutcome {
             transit: id.to_owned(),
-            accepted: fresh.len() as u64,
+            accepted,
             duplicates,
             rejected,
             findings,
-            verdict: record.verdict,
+            verdict,
         })
     }
 
     /// The fixes of a batch that repeat neither a stored fix nor an earlier
     /// one of the batch, in the order received, and how many did repeat.
-    fn drop_duplicates(&self, id: &str, candidates: Vec<Fix>) -> Result<(Vec<Fix>, u64), ServiceError> {
+    fn drop_duplicates(&self, record: &TransitRecord, candidates: Vec<Fix>) -> Result<(Vec<Fix>, u64), ServiceError> {
         let span = (
             candidates.iter().map(|f| f.at).min(),
             candidates.iter().map(|f| f.at).max(),
         );
         let mut seen: HashSet<FixKey> = match span {
-            (Some(from), Some(to)) => self.store().fix_keys_between(id, from, to)?.into_iter().collect(),
+            // Every stored fix is at or before the latest one, so a batch
+            // that begins after it repeats none: no need to look.
+            (Some(from), Some(to)) if record.last_fix_at.is_some_and(|last| from <= last) => self
+                .readers
+                .with(|store| store.fix_keys_between(&record.id, from, to))?
+                .into_iter()
+                .collect(),
             _ => HashSet::new(),
         };
         let total = candidates.len();
@@ -403,13 +515,13 @@ impl Service {
     /// storing anything; a closed one is reported as it was closed.
     pub fn report(&self, id: &str, now: Option<DateTime<Utc>>) -> Result<Report, ServiceError> {
         let _transit = self.lock(id);
-        let mut record = self.store().transit(id)?.ok_or_else(|| not_found(id))?;
-        let (finals, states, rejections) = {
-            let store = self.store();
-            (store.findings(id)?, store.policy_states(id)?, store.rejections(id)?)
-        };
+        let known = self.known(id)?.ok_or_else(|| not_found(id))?;
+        let mut record = known.record.clone();
+        let (finals, rejections) = self
+            .readers
+            .with(|store| Ok((store.findings(id)?, store.rejections(id)?)))?;
         if record.closed.is_some() {
-            let open = states.into_iter().flat_map(|state| state.open);
+            let open = known.states.iter().flat_map(|state| state.open.clone());
             return Ok(build_report(
                 &record,
                 finals.into_iter().chain(open).collect(),
@@ -428,9 +540,16 @@ impl Service {
             Some(now) => now,
             None => Utc::now().max(floor),
         };
-        let transit = parse_stored(&record)?;
         let policies = self.policies.current();
-        let evaluated = self.evaluate(&policies, &transit, &record, states, &[], now, false)?;
+        let evaluated = self.evaluate(
+            &policies,
+            &known.transit,
+            &record,
+            known.states.clone(),
+            &[],
+            now,
+            false,
+        )?;
         let mut findings = if evaluated.replayed { Vec::new() } else { finals };
         findings.extend(evaluated.evaluation.findings());
         record.evaluated_at = now;
@@ -439,7 +558,7 @@ impl Service {
 
     /// Transits with their verdicts as of their last stored evaluation.
     pub fn list(&self, filter: &ListFilter) -> Result<Vec<TransitSummary>, ServiceError> {
-        Ok(self.store().list(filter)?)
+        Ok(self.readers.with(|store| store.list(filter))?)
     }
 
     /// Closes an open transit as of `at` (default: the clock, but never
@@ -448,11 +567,10 @@ impl Service {
     pub fn close(&self, id: &str, reason: CloseReason, at: Option<DateTime<Utc>>) -> Result<Report, ServiceError> {
         {
             let _transit = self.lock(id);
-            let mut record = self.open_record(id)?;
-            let floor = record.last_fix_at.unwrap_or(record.opened_at);
+            let known = self.open_known(id)?;
+            let floor = known.record.last_fix_at.unwrap_or(known.record.opened_at);
             let now = at.unwrap_or_else(Utc::now).max(floor);
-            record.closed = Some((now, reason.as_str().to_owned()));
-            self.pass_time(&mut record, now, "close", true)?;
+            self.pass_time(&known, now, Some(reason), "close", true)?;
         }
         self.report(id, None)
     }
@@ -461,37 +579,49 @@ impl Service {
     /// that signal loss and overdue arrival appear without new fixes. Stores
     /// only transits whose findings changed. Returns how many did.
     pub fn tick(&self, now: DateTime<Utc>) -> Result<usize, ServiceError> {
-        let ids = self.store().open_transits()?;
+        let ids = self.readers.with(Store::open_transits)?;
         let mut changed = 0;
         for id in ids {
             let _transit = self.lock(&id);
-            let Some(mut record) = self.store().transit(&id)? else {
+            let Some(known) = self.known(&id)? else {
                 continue;
             };
-            if record.closed.is_some() || record.last_fix_at.is_some_and(|last| last > now) {
+            if known.record.closed.is_some() || known.record.last_fix_at.is_some_and(|last| last > now) {
                 continue;
             }
-            if self.pass_time(&mut record, now, "tick", false)? {
+            if self.pass_time(&known, now, None, "tick", false)? {
                 changed += 1;
             }
         }
         Ok(changed)
     }
 
-    /// Evaluates the passing of time up to `now`, and stores it if `always`
-    /// or if the findings changed. Returns whether it stored.
+    /// Evaluates the passing of time up to `now` (closing the transit when
+    /// `close` says why), and stores it if `always` or if the findings
+    /// changed. Returns whether it stored.
     fn pass_time(
         &self,
-        record: &mut TransitRecord,
+        known: &Known,
         now: DateTime<Utc>,
+        close: Option<CloseReason>,
         kind: &'static str,
         always: bool,
     ) -> Result<bool, ServiceError> {
-        let transit = parse_stored(record)?;
+        let mut record = known.record.clone();
+        if let Some(reason) = close {
+            record.closed = Some((now, reason.as_str().to_owned()));
+        }
         let policies = self.policies.current();
-        let states = self.store().policy_states(&record.id)?;
-        let open_before: Vec<Finding> = states.iter().flat_map(|state| state.open.clone()).collect();
-        let mut evaluated = self.evaluate(&policies, &transit, record, states, &[], now, false)?;
+        let open_before: Vec<Finding> = known.states.iter().flat_map(|state| state.open.clone()).collect();
+        let mut evaluated = self.evaluate(
+            &policies,
+            &known.transit,
+            &record,
+            known.states.clone(),
+            &[],
+            now,
+            false,
+        )?;
         let open: Vec<Finding> = evaluated
             .evaluation
             .policy_states()
@@ -503,7 +633,14 @@ impl Service {
             return Ok(false);
         }
         evaluated.input_digest = digest_fixes(&[]);
-        self.save_step(record, evaluated, now, kind, &[], &[])?;
+        self.save_step(
+            record,
+            Arc::clone(&known.transit),
+            evaluated,
+            now,
+            kind,
+            Received::default(),
+        )?;
         Ok(true)
     }
 
@@ -532,7 +669,7 @@ impl Service {
         let (mut evaluation, fixes, replayed) = match resumed {
             Some(evaluation) => (evaluation, batch.to_vec(), false),
             None => {
-                let mut all = self.store().fixes(&record.id)?;
+                let mut all = self.readers.with(|store| store.fixes(&record.id))?;
                 all.extend_from_slice(batch);
                 // Stable: fixes with the same time keep the order received.
                 all.sort_by_key(|fix| fix.at);
@@ -551,17 +688,17 @@ impl Service {
 
     /// Stores a step as of `now`: the record (with its verdict brought up to
     /// date), the new fixes and refused lines, the decisions' findings, the
-    /// states and the audit records. Returns every finding the step raised
-    /// or left open.
+    /// states and the audit records. Returns the transit as committed and
+    /// every finding the step raised or left open.
     fn save_step(
         &self,
-        record: &mut TransitRecord,
+        mut record: TransitRecord,
+        transit: Arc<Transit>,
         mut evaluated: Evaluated<'_>,
         now: DateTime<Utc>,
         kind: &'static str,
-        fixes: &[Fix],
-        rejections: &[Rejection],
-    ) -> Result<Vec<Finding>, ServiceError> {
+        received: Received,
+    ) -> Result<(Arc<Known>, Vec<Finding>), ServiceError> {
         let kind = if evaluated.replayed && kind != "admit" {
             "replay"
         } else {
@@ -583,34 +720,37 @@ impl Service {
         record.verdict = record.final_verdict.max(Verdict::of(&open));
         record.evaluated_at = now;
         self.metrics.count_decisions(kind, &decisions);
-        self.store().save(&Step {
-            record,
-            fixes,
-            rejections,
-            restart: evaluated.replayed,
-            decisions: &decisions,
-            states: &states,
-            audit: AuditEntry {
-                kind,
-                input_digest: evaluated.input_digest,
-                evaluated_at: now,
+        let known = self.commit(
+            Step {
+                record,
+                declaration: received.declaration,
+                fixes: received.fixes,
+                rejections: received.rejections,
+                restart: evaluated.replayed,
+                decisions,
+                states,
+                audit: AuditEntry {
+                    kind,
+                    input_digest: evaluated.input_digest,
+                    evaluated_at: now,
+                },
             },
-        })?;
-        Ok(raised.into_iter().chain(open).collect())
+            transit,
+        )?;
+        Ok((known, raised.into_iter().chain(open).collect()))
     }
 
-    fn open_record(&self, id: &str) -> Result<TransitRecord, ServiceError> {
-        let record = self.store().transit(id)?.ok_or_else(|| not_found(id))?;
-        match &record.closed {
+    fn open_known(&self, id: &str) -> Result<Arc<Known>, ServiceError> {
+        let known = self.known(id)?.ok_or_else(|| not_found(id))?;
+        match &known.record.closed {
             Some((closed_at, _)) => Err(closed(id, closed_at)),
-            None => Ok(record),
+            None => Ok(known),
         }
     }
 }
 
-fn parse_stored(record: &TransitRecord) -> Result<Transit, ServiceError> {
-    Transit::from_json(&record.declaration)
-        .map_err(|e| StoreError::Corrupt(format!("transit `{}` as stored: {e}", record.id)).into())
+fn parse_stored(id: &str, declaration: &str) -> Result<Transit, ServiceError> {
+    Transit::from_json(declaration).map_err(|e| StoreError::Corrupt(format!("transit `{id}` as stored: {e}")).into())
 }
 
 fn not_found(id: &str) -> ServiceError {

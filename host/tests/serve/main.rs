@@ -6,6 +6,7 @@ mod access;
 mod audit;
 mod bundles;
 mod durability;
+mod group_commit;
 mod languages;
 mod reload;
 mod requests;
