@@ -371,7 +371,7 @@ impl Evaluation<'_> {
             .zip(self.states.iter().zip(&self.open))
             .map(|(policy, (state, open))| PolicyState {
                 policy: policy.id().to_owned(),
-                fingerprint: policy.fingerprint(),
+                fingerprint: policy.fingerprint().to_owned(),
                 state: state.clone(),
                 open: open.clone(),
             })

@@ -234,6 +234,8 @@ pub struct Policy {
     values: Vec<wit::Param>,
     limits: Limits,
     content_hash: String,
+    /// Kept up to date by `configure`: every resumed batch compares it.
+    fingerprint: String,
     origin: String,
     sandbox: Sandbox,
     instances: Instances,
@@ -275,13 +277,14 @@ impl Policy {
             })
             .map_err(|failure| describe_failed(failure.to_string()))?;
         let params = check_descriptor(&descriptor).map_err(describe_failed)?;
-        let values = params
+        let values: Vec<wit::Param> = params
             .iter()
             .map(|p| wit::Param {
                 name: p.name.clone(),
                 value: p.default.to_wit(),
             })
             .collect();
+        let fingerprint = fingerprint(&content_hash, &values);
         Ok(Policy {
             id: descriptor.id,
             version: descriptor.version,
@@ -290,6 +293,7 @@ impl Policy {
             values,
             limits: Limits::default(),
             content_hash,
+            fingerprint,
             origin: origin.to_owned(),
             sandbox: sandbox.clone(),
             instances,
@@ -322,6 +326,7 @@ impl Policy {
                 .ok_or_else(|| param_error(format!("parameter `{name}` must be a {}, found {value}", spec.kind)))?;
             values[index].value = checked.to_wit();
         }
+        self.fingerprint = fingerprint(&self.content_hash, &values);
         self.values = values;
         if let Some(fuel) = config.fuel {
             self.limits.fuel = fuel;
@@ -368,12 +373,8 @@ impl Policy {
     /// What identifies the configured policy: SHA-256 over its component's
     /// hash and its parameter values, hex. State that one configuration
     /// wrote is only ever read back by the same configuration.
-    pub fn fingerprint(&self) -> String {
-        let mut identity = self.content_hash.clone();
-        for (name, value) in self.param_values() {
-            identity.push_str(&format!("\n{name}={value:?}"));
-        }
-        content_hash(identity.as_bytes())
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
     }
 
     /// Where the component came from.
@@ -403,6 +404,17 @@ impl Policy {
     pub(crate) fn values(&self) -> &[wit::Param] {
         &self.values
     }
+}
+
+/// SHA-256 over a component's hash and its parameter values, hex: see
+/// [`Policy::fingerprint`].
+fn fingerprint(component_hash: &str, values: &[wit::Param]) -> String {
+    let mut identity = component_hash.to_owned();
+    for param in values {
+        let value = ParamValue::from_wit(&param.value);
+        identity.push_str(&format!("\n{}={value:?}", param.name));
+    }
+    content_hash(identity.as_bytes())
 }
 
 /// Checks what a policy says about itself and returns its parameters.
