@@ -232,6 +232,11 @@ pub struct CallOverhead {
     pub zero_fixes_ns: f64,
     /// `observe` with one fix, nanoseconds.
     pub one_fix_ns: f64,
+    /// `observe` with an empty batch of a transit stripped of its text and
+    /// lists (ids, names, goods, stops), nanoseconds: what the call costs
+    /// beyond lowering the transit record, which the contract hands over
+    /// on every call.
+    pub bare_transit_ns: f64,
 }
 
 /// The corridor check on a route of a given size.
@@ -495,13 +500,36 @@ fn call_overhead(policies: &PolicySet, effort: Effort) -> Result<Vec<CallOverhea
             let (empty, _) = columns(&[], transit.opened_at);
             let (one, one_now) = columns(&next, transit.opened_at);
             call.observe(&one, one_now, &state).map_err(failed)?;
+            let bare = WasmCall::new(policy, &bare_transit(&transit));
+            bare.observe(&empty, now, &state).map_err(failed)?;
             Ok(CallOverhead {
                 policy: policy.id().to_owned(),
                 zero_fixes_ns: nanos(time_per_run(effort, || call.observe(&empty, now, &state))),
                 one_fix_ns: nanos(time_per_run(effort, || call.observe(&one, one_now, &state))),
+                bare_transit_ns: nanos(time_per_run(effort, || bare.observe(&empty, now, &state))),
             })
         })
         .collect()
+}
+
+/// `transit` with no text beyond what the contract requires and no goods,
+/// carrier or stops: the smallest record a call can lower.
+fn bare_transit(transit: &crate::Transit) -> crate::Transit {
+    let mut bare = transit.clone();
+    bare.id = String::new();
+    bare.declaration = None;
+    bare.seal_id = None;
+    bare.vehicle = None;
+    bare.importer.bin = String::new();
+    bare.importer.name = String::new();
+    bare.carrier = None;
+    bare.goods.clear();
+    bare.stops.clear();
+    for zone in [&mut bare.departure, &mut bare.destination] {
+        zone.id = String::new();
+        zone.name = String::new();
+    }
+    bare
 }
 
 fn corridor_growth(policies: &PolicySet, effort: Effort) -> Result<Vec<Growth>, BenchError> {
