@@ -166,6 +166,23 @@ pub struct TransitRecord {
     pub last_fix_at: Option<DateTime<Utc>>,
 }
 
+impl TransitRecord {
+    /// The record of a transit that has just opened: clear, no fixes yet.
+    pub fn opened(id: &str, opened_at: DateTime<Utc>) -> TransitRecord {
+        TransitRecord {
+            id: id.to_owned(),
+            opened_at,
+            closed: None,
+            verdict: Verdict::Clear,
+            final_verdict: Verdict::Clear,
+            evaluated_at: opened_at,
+            counts: StreamCounts::default(),
+            first_fix_at: None,
+            last_fix_at: None,
+        }
+    }
+}
+
 /// Running totals over every batch of one transit.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StreamCounts {
@@ -763,17 +780,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("a temporary folder");
         let mut store = Store::open(&dir.path().join("escort.db")).expect("a database");
         let at = DateTime::from_timestamp_millis(1_000).expect("a time");
-        let record = |id: &str| TransitRecord {
-            id: id.to_owned(),
-            opened_at: at,
-            closed: None,
-            verdict: Verdict::Clear,
-            final_verdict: Verdict::Clear,
-            evaluated_at: at,
-            counts: StreamCounts::default(),
-            first_fix_at: None,
-            last_fix_at: None,
-        };
+        let record = |id: &str| TransitRecord::opened(id, at);
         let step = |record: TransitRecord, fixes: Vec<Fix>| Step {
             declaration: Some(format!("{{\"id\": \"{}\"}}", record.id)),
             record,

@@ -105,8 +105,6 @@ impl KnownTransits {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::finding::Verdict;
-    use crate::store::StreamCounts;
 
     fn known(id: &str) -> Arc<Known> {
         let transit = crate::transit::Transit::from_json(include_str!(
@@ -114,17 +112,7 @@ mod tests {
         ))
         .expect("the scenario's transit");
         Arc::new(Known {
-            record: TransitRecord {
-                id: id.to_owned(),
-                opened_at: transit.opened_at,
-                closed: None,
-                verdict: Verdict::Clear,
-                final_verdict: Verdict::Clear,
-                evaluated_at: transit.opened_at,
-                counts: StreamCounts::default(),
-                first_fix_at: None,
-                last_fix_at: None,
-            },
+            record: TransitRecord::opened(id, transit.opened_at),
             transit: Arc::new(transit),
             states: Vec::new(),
         })

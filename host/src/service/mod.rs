@@ -55,7 +55,7 @@ use crate::policy::PolicySet;
 use crate::report::{FixCounts, Report};
 use crate::sandbox::Sandbox;
 pub use crate::store::{ListFilter, StoreError, TransitSummary};
-use crate::store::{Step, Store, StreamCounts, TransitRecord};
+use crate::store::{Step, Store, TransitRecord};
 use crate::telemetry::{NdjsonBatch, Rejection};
 use crate::transit::{Transit, TransitError};
 use commit::{Readers, Writer};
@@ -342,17 +342,7 @@ impl Service {
                 Ok(answer(false, known.record.verdict))
             }
             None => {
-                let record = TransitRecord {
-                    id: id.to_owned(),
-                    opened_at: transit.opened_at,
-                    closed: None,
-                    verdict: Verdict::Clear,
-                    final_verdict: Verdict::Clear,
-                    evaluated_at: transit.opened_at,
-                    counts: StreamCounts::default(),
-                    first_fix_at: None,
-                    last_fix_at: None,
-                };
+                let record = TransitRecord::opened(id, transit.opened_at);
                 let evaluated = Evaluated {
                     evaluation: opened,
                     replayed: true,
