@@ -1,6 +1,6 @@
 //! The sandbox policies run in: a wasmtime engine, a linker that provides
-//! exactly the contract's `geo` interface, and a fresh store for every call
-//! with a fuel budget and a memory cap.
+//! exactly the contract's `geo` interface, and instances that each serve one
+//! call at a time under a fuel budget and a memory cap.
 //!
 //! - **The linker is the capability manifest.** It holds `escort:policy/geo`
 //!   and nothing else: no WASI, so no clock, randomness, files, network or
