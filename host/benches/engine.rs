@@ -6,7 +6,8 @@
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use escort_host::bench::{Drive, NativeCall, RhaiSpeed, WasmCall, columns, native_fixes, template_transit};
+use escort_host::bench::rhai::RhaiSpeed;
+use escort_host::bench::{Drive, NativeCall, WasmCall, columns, native_fixes, template_transit};
 use escort_host::geodesy::RouteIndex;
 use escort_host::{ComponentCache, PolicySet, Sandbox};
 

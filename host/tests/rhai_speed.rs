@@ -6,7 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use escort_host::bench::{RhaiFinding, RhaiSpeed};
+use escort_host::bench::rhai::{RhaiFinding, RhaiSpeed};
 use escort_host::{ComponentCache, EvidenceValue, Finding, Policy, PolicySet, Sandbox, Telemetry, Transit};
 
 /// A finding reduced to what both peers report: code, severity, from and to

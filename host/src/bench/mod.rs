@@ -5,22 +5,39 @@
 //! `docs/performance.md`). The sections, in the order of the issue that asked
 //! for them:
 //!
-//! 1. each default policy as its shipped component against the same Rust
-//!    source compiled natively into this binary ([`native`]);
+//! 1. each default policy as its shipped component ([`WasmCall`]) against
+//!    the same Rust source compiled natively into this binary ([`NativeCall`]);
 //! 2. the fixed cost of a call with no fix and with one;
 //! 3. the speed rule in Rust, Python and JavaScript, when their bundles are built;
 //! 4. the speed rule as a Rhai script, the usual embedded-script peer ([`rhai`]);
 //! 5. the corridor check as the route grows from 10 to 100,000 points;
-//! 6. `escort serve` end to end over loopback ([`serve`]).
+//! 6. `escort serve` end to end over loopback ([`end_to_end`], with [`Load`]).
 //!
-//! Timings are medians of repeated samples ([`timing`]); `--quick` takes
-//! fewer, shorter samples and a smaller load, and finishes in well under a
-//! minute.
+//! Timings are medians of repeated samples ([`time_per_run`]); `--quick`
+//! takes fewer, shorter samples and a smaller load, and finishes in well
+//! under a minute.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use escort_host::ComponentCache;
+//! use escort_host::bench::{self, Options};
+//!
+//! let results = bench::run(&Options {
+//!     quick: true,
+//!     cache: ComponentCache::user_default(),
+//!     speed_bundles: Vec::new(),
+//!     server: None, // no end-to-end run
+//! })?;
+//! println!("{results}"); // Markdown tables
+//! println!("{:?}", results.wasm_vs_native.get("speed"));
+//! # Ok::<(), escort_host::bench::BenchError>(())
+//! ```
 
 mod drive;
 mod load;
 mod native;
-mod rhai;
+pub mod rhai;
 mod serve;
 mod table;
 mod timing;
@@ -35,7 +52,6 @@ use serde::Serialize;
 pub use drive::{Drive, TEMPLATE, template_transit};
 pub use load::{Load, LoadOutcome};
 pub use native::{NativeCall, NativeGeodesy, fixes as native_fixes};
-pub use rhai::{RhaiFinding, RhaiSpeed};
 pub use serve::{EndToEnd, Shape, end_to_end};
 pub use timing::{Effort, nanos, time_per_run};
 pub use wasm::{Answer, WasmCall, columns};
@@ -43,6 +59,7 @@ pub use wasm::{Answer, WasmCall, columns};
 use crate::bundle::{Bundle, Trust};
 use crate::geodesy::RouteIndex;
 use crate::{ComponentCache, LoadError, Policy, PolicySet, Sandbox};
+use self::rhai::RhaiSpeed;
 
 /// The batch sizes of the WASM-against-native comparison.
 pub const BATCH_SIZES: [usize; 3] = [1, 100, 10_000];
@@ -67,7 +84,8 @@ pub struct Options {
 }
 
 impl Options {
-    /// The end-to-end load: a minute's worth of a full run, seconds of a
+    /// The end-to-end load: `docs/performance.md`'s in a full run (a few
+    /// minutes, most of them opening 100,000 transits), seconds' worth in a
     /// quick one.
     pub fn shape(&self) -> Shape {
         if self.quick {

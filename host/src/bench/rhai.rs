@@ -20,7 +20,7 @@
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let speed = escort_host::bench::RhaiSpeed::new()?;
+//! let speed = escort_host::bench::rhai::RhaiSpeed::new()?;
 //! assert!(speed.observe(&[])?.is_empty());
 //! # Ok(())
 //! # }

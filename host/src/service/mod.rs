@@ -6,7 +6,7 @@
 //! Escort; [`serve`] puts the HTTP API of `docs/service.md` in front of it.
 //!
 //! - **Streaming equals batch.** A batch is evaluated from the policy states
-//!   the previous one left (kept in the [`Store`](crate::store)), so
+//!   the previous one left (kept in the store, SQLite), so
 //!   policies see only new fixes, and the findings equal `escort check` over
 //!   the whole track. When that cannot hold by resuming (a fix older than one
 //!   already evaluated, a changed transit, changed policies) the transit is
@@ -22,7 +22,7 @@
 //!   by a lock; different transits are evaluated side by side.
 //! - **Policies are swapped, never edited.** A step takes the current
 //!   [`PolicySet`] when it starts and finishes on it, whatever is published
-//!   meanwhile ([`live`]).
+//!   meanwhile (`live`).
 
 mod access;
 mod commit;
