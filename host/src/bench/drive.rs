@@ -1,6 +1,6 @@
 //! The workload: a truck driving a transit's declared route at a steady
-//! speed, one fix at a fixed interval, turning round at each
-//! end, so that a batch of any size is a plausible, clean track.
+//! speed, reporting at a fixed interval and turning round at each end, so
+//! that a batch of any size is a plausible, clean track.
 
 use chrono::{DateTime, Duration, Utc};
 
