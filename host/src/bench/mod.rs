@@ -56,10 +56,10 @@ pub use serve::{EndToEnd, Shape, end_to_end};
 pub use timing::{Effort, nanos, time_per_run};
 pub use wasm::{Answer, WasmCall, columns};
 
+use self::rhai::RhaiSpeed;
 use crate::bundle::{Bundle, Trust};
 use crate::geodesy::RouteIndex;
 use crate::{ComponentCache, LoadError, Policy, PolicySet, Sandbox};
-use self::rhai::RhaiSpeed;
 
 /// The batch sizes of the WASM-against-native comparison.
 pub const BATCH_SIZES: [usize; 3] = [1, 100, 10_000];
