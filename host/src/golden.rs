@@ -6,6 +6,13 @@
 //! and its golden file `expected.json`: the report `escort check` prints.
 //! What `escort test` runs and what a service runs before it takes a new
 //! bundle.
+//!
+//! Each scenario runs twice, the second time on the policy instances the
+//! first run used. The host reuses instances between calls, so a policy
+//! that keeps anything between calls outside the state it returns (a
+//! counter or a cache in a global) could answer differently in a service
+//! than in a test; a scenario whose second report differs from its first
+//! fails as [`Outcome::Unrepeatable`], whatever its golden file says.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -38,6 +45,10 @@ pub enum Outcome {
     Failed(String),
     /// There is no golden file yet.
     NoGolden,
+    /// Run again, the scenario gave another report: a policy keeps something
+    /// between calls outside its state. A unified diff from the first report
+    /// to the second.
+    Unrepeatable(String),
     /// The scenario could not be evaluated.
     Unusable(String),
 }
@@ -83,10 +94,16 @@ impl Scenario {
     /// Evaluates the scenario and compares with its golden file; with
     /// `bless`, writes the golden file instead.
     pub fn test(&self, policies: &PolicySet, bless: bool) -> Outcome {
-        let report = match self.report(policies) {
-            Ok(report) => report,
+        let (report, again) = match self
+            .report(policies)
+            .and_then(|first| Ok((first, self.report(policies)?)))
+        {
+            Ok(reports) => reports,
             Err(reason) => return Outcome::Unusable(reason),
         };
+        if again != report {
+            return Outcome::Unrepeatable(diff(&report, &again, "first run", "second run"));
+        }
         let golden = self.dir.join(EXPECTED);
         if bless {
             return match fs::write(&golden, &report) {
@@ -96,16 +113,19 @@ impl Scenario {
         }
         match fs::read_to_string(&golden) {
             Ok(expected) if expected == report => Outcome::Passed,
-            Ok(expected) => Outcome::Failed(
-                similar::TextDiff::from_lines(&expected, &report)
-                    .unified_diff()
-                    .context_radius(3)
-                    .header(EXPECTED, "report")
-                    .to_string(),
-            ),
+            Ok(expected) => Outcome::Failed(diff(&expected, &report, EXPECTED, "report")),
             Err(_) => Outcome::NoGolden,
         }
     }
+}
+
+/// A unified diff from `old` to `new`, three lines of context.
+fn diff(old: &str, new: &str, old_name: &str, new_name: &str) -> String {
+    similar::TextDiff::from_lines(old, new)
+        .unified_diff()
+        .context_radius(3)
+        .header(old_name, new_name)
+        .to_string()
 }
 
 fn find_into(dir: &Path, found: &mut Vec<Scenario>) {

@@ -310,6 +310,13 @@ fn run_test(args: TestArgs) -> Result<ExitCode, Unusable> {
                     failed += 1;
                     text.push_str(&format!("FAILED   {name}: no expected.json (write it with --bless)\n"));
                 }
+                Outcome::Unrepeatable(diff) => {
+                    failed += 1;
+                    text.push_str(&format!(
+                        "FAILED   {name}: run again, it gives another report; a policy keeps something \
+                         between calls outside its state\n{diff}"
+                    ));
+                }
                 Outcome::Unusable(reason) => {
                     failed += 1;
                     text.push_str(&format!("FAILED   {name}: {reason}\n"));

@@ -14,7 +14,9 @@
 //!   goes back to its policy's idle list, one call at a time, and serves a
 //!   later call. One that trapped is dropped with its store: a trap stays
 //!   harmless, and a reused instance that traps gets its call run again on a
-//!   fresh one, so leftovers of earlier calls never fail a call.
+//!   fresh one, so leftovers of earlier calls never fail a call. A policy
+//!   that keeps something in a global breaks the contract; the golden tests
+//!   (`crate::golden`) run every scenario twice to catch it.
 //! - **Fresh instances come from a pool.** wasmtime's pooling allocator
 //!   reserves the address space of its instances once and resets a used slot
 //!   to the component's initial image instead of mapping a new one.

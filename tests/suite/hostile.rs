@@ -5,12 +5,15 @@
 //! other policies must still report, and the next call must work.
 
 use std::collections::BTreeMap;
+use std::fs;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use escort_host::{
     EvidenceValue, Fix, Policy, PolicyConfig, PolicySet, Report, Severity, Telemetry, Transit, Verdict, check,
 };
+
+use escort_host::golden::{Outcome, Scenario};
 
 use crate::support::sandbox;
 
@@ -197,6 +200,27 @@ fn what_earlier_calls_left_in_an_instance_never_fails_a_call() {
     );
     let alive = findings.iter().filter(|f| f.code == "hostile.alive").count();
     assert_eq!(alive, calls as usize, "every call answered");
+}
+
+#[test]
+fn a_policy_that_keeps_state_in_a_global_fails_its_golden_test() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    fs::write(dir.path().join("transit.json"), TRANSIT).expect("writes");
+    fs::write(dir.path().join("fixes.ndjson"), FIXES).expect("writes");
+    let scenario = Scenario {
+        dir: dir.path().to_owned(),
+    };
+    // Run again on the same instance, `remember` reports "call 2".
+    match scenario.test(&policies_with_hostile("remember"), true) {
+        Outcome::Unrepeatable(diff) => assert!(diff.contains("+") && diff.contains("call 2"), "{diff}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        !dir.path().join(escort_host::golden::EXPECTED).exists(),
+        "nothing blessed"
+    );
+    assert_eq!(scenario.test(&policies_with_hostile("well"), true), Outcome::Blessed);
+    assert_eq!(scenario.test(&policies_with_hostile("well"), false), Outcome::Passed);
 }
 
 #[test]

@@ -273,6 +273,12 @@ fn check_golden(sandbox: &Sandbox, bundle: &Path, trust: &Trust) -> Result<(), S
             Outcome::Failed(diff) => {
                 return Err(format!("`{id}` fails its own golden scenario {name}:\n{diff}"));
             }
+            Outcome::Unrepeatable(diff) => {
+                return Err(format!(
+                    "`{id}` answers scenario {name} differently when it runs again: it keeps something \
+                     between calls outside its state\n{diff}"
+                ));
+            }
         }
     }
     Ok(())

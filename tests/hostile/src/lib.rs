@@ -19,11 +19,13 @@
 //! | `fail`    | returns `err`                                          |
 //! | `dawdle`  | counts to `turns`, then reports `hostile.alive`        |
 //! | `leak`    | leaks 8 MiB, then reports `hostile.alive`              |
+//! | `remember`| counts its calls in a global and reports the count     |
 //!
 //! `hostile.alive` carries the configured behaviour as evidence, so a test
 //! can tell which configuration answered.
 
 use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use escort_policy_sdk::*;
 
@@ -109,6 +111,16 @@ impl Policy for Hostile {
                 // the leaks of all of them.
                 black_box(Box::leak(vec![1u8; 8 << 20].into_boxed_slice()));
                 vec![alive(configured, now)]
+            }
+            "remember" => {
+                // Against the contract: what one call leaves in a global,
+                // the next call of the same instance sees.
+                static CALLS: AtomicU64 = AtomicU64::new(0);
+                let calls = CALLS.fetch_add(1, Ordering::Relaxed) + 1;
+                vec![Finding {
+                    message: format!("call {calls} of this instance"),
+                    ..alive(configured, now)
+                }]
             }
             "panic" => panic!("hostile policy panics on purpose"),
             "recurse" => {
