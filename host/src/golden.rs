@@ -72,6 +72,13 @@ impl Scenario {
 
     /// The report the scenario gives with `policies`, as JSON.
     pub fn report(&self, policies: &PolicySet) -> Result<String, String> {
+        let (transit, telemetry, now) = self.inputs()?;
+        evaluate(policies, &transit, &telemetry, now)
+    }
+
+    /// The scenario's transit, fixes and evaluation clock, read from its
+    /// folder.
+    fn inputs(&self) -> Result<(Transit, Telemetry, Option<DateTime<Utc>>), String> {
         let transit = Transit::from_path(&self.dir.join("transit.json")).map_err(|e| format!("transit.json: {e}"))?;
         let fixes = ["fixes.ndjson", "fixes.jsonl", "fixes.gpx", "fixes.csv"]
             .into_iter()
@@ -87,17 +94,18 @@ impl Scenario {
             ),
             Err(_) => None,
         };
-        let report = check(policies, &transit, &telemetry, now).map_err(|e| e.to_string())?;
-        Ok(report.to_json())
+        Ok((transit, telemetry, now))
     }
 
     /// Evaluates the scenario and compares with its golden file; with
     /// `bless`, writes the golden file instead.
     pub fn test(&self, policies: &PolicySet, bless: bool) -> Outcome {
-        let (report, again) = match self
-            .report(policies)
-            .and_then(|first| Ok((first, self.report(policies)?)))
-        {
+        // The inputs are read once; only the evaluation runs twice.
+        let twice = self.inputs().and_then(|(transit, telemetry, now)| {
+            let first = evaluate(policies, &transit, &telemetry, now)?;
+            Ok((first, evaluate(policies, &transit, &telemetry, now)?))
+        });
+        let (report, again) = match twice {
             Ok(reports) => reports,
             Err(reason) => return Outcome::Unusable(reason),
         };
@@ -117,6 +125,17 @@ impl Scenario {
             Err(_) => Outcome::NoGolden,
         }
     }
+}
+
+/// The report of `check`, as JSON.
+fn evaluate(
+    policies: &PolicySet,
+    transit: &Transit,
+    telemetry: &Telemetry,
+    now: Option<DateTime<Utc>>,
+) -> Result<String, String> {
+    let report = check(policies, transit, telemetry, now).map_err(|e| e.to_string())?;
+    Ok(report.to_json())
 }
 
 /// A unified diff from `old` to `new`, three lines of context.
