@@ -1,18 +1,32 @@
-//! Builds the hostile test policy (`hostile/`) into a component for the
-//! sandbox tests, from the repository's own sources.
+//! Builds the hostile test policy (`hostile/`) into components for the
+//! sandbox tests, from the repository's own sources: the policy itself, and
+//! one component per misdeed of `describe()` (a cargo feature each, since
+//! `describe()` takes no parameters).
 
 use std::env;
 use std::path::PathBuf;
 
+/// The `describe()` misdeeds: (cargo feature, environment variable naming
+/// the component for the tests).
+const DESCRIBE_VARIANTS: [(&str, &str); 2] = [
+    ("describe-bloat", "ESCORT_HOSTILE_DESCRIBE_BLOAT"),
+    ("describe-crowd", "ESCORT_HOSTILE_DESCRIBE_CROWD"),
+];
+
 fn main() {
     let tests = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let workspace = tests.parent().expect("the tests crate lives in the workspace");
-    let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("hostile");
     for watched in ["tests/hostile", "policies/sdk", "wit"] {
         println!("cargo::rerun-if-changed={}", workspace.join(watched).display());
     }
-    let components =
-        escort_policy_build::build_components(workspace, &["escort-hostile-policy"], &out_dir.join("hostile"))
-            .unwrap_or_else(|e| panic!("building the hostile policy failed: {e}"));
+    let components = escort_policy_build::build_components(workspace, &["escort-hostile-policy"], &out_dir)
+        .unwrap_or_else(|e| panic!("building the hostile policy failed: {e}"));
     println!("cargo::rustc-env=ESCORT_HOSTILE_POLICY={}", components[0].display());
+    for (feature, variable) in DESCRIBE_VARIANTS {
+        let component = out_dir.join(format!("{feature}.wasm"));
+        escort_policy_build::build_variant(workspace, "escort-hostile-policy", &[feature], &component)
+            .unwrap_or_else(|e| panic!("building the hostile policy with {feature} failed: {e}"));
+        println!("cargo::rustc-env={variable}={}", component.display());
+    }
 }

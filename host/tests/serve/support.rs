@@ -57,7 +57,7 @@ pub fn hostile_bundle(dir: &Path) -> PathBuf {
         bundle.join("policy.toml"),
         "id = \"hostile\"\nversion = \"6.6.6\"\ndescription = \"Misbehaves on purpose.\"\n\
          contract = \"escort:policy@0.1.0\"\nlanguage = \"rust\"\nauthors = [\"the tests\"]\n\
-         [params]\nbehaviour = \"well\"\nturns = 100000000\n",
+         [params]\nbehaviour = \"well\"\nturns = 100000000\npositions = 1000000\nvictim = \"\"\nwhen = \"fixes\"\n",
     )
     .unwrap();
     let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/scenario");

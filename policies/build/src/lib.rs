@@ -80,6 +80,19 @@ pub fn build_components(workspace: &Path, packages: &[&str], out_dir: &Path) -> 
         .collect()
 }
 
+/// Builds `package` of the workspace at `workspace` with the cargo `features`
+/// for [`WASM_TARGET`] in release mode and writes its component to
+/// `component`: for a crate that is built more than one way, such as the test
+/// suite's hostile policy.
+pub fn build_variant(workspace: &Path, package: &str, features: &[&str], component: &Path) -> Result<(), BuildError> {
+    ensure_target_installed()?;
+    let target_dir = workspace.join("target").join("wasm");
+    let mut build = cdylib_build(workspace, &target_dir);
+    build.args(["--package", package, "--features", &features.join(",")]);
+    run(&mut build)?;
+    encode_component(&module_path(&target_dir, package), component)
+}
+
 /// Builds the stand-alone policy crate `package` at `project` (a crate that
 /// is its own workspace, as `escort policy new --lang rust` makes) for
 /// [`WASM_TARGET`] in release mode, into `project/target`, and writes its

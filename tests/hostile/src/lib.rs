@@ -1,28 +1,41 @@
 //! A policy that misbehaves on purpose, for the sandbox tests.
 //!
 //! Its `behaviour` parameter picks the misdeed, committed when `observe` gets
-//! a non-empty batch; with an empty batch (time passing) it behaves and
-//! reports `hostile.alive`, which shows that the host gave it a working
-//! instance after the misdeed.
+//! a non-empty batch (or on every call, with `when = "always"`); with an
+//! empty batch (time passing) it otherwise behaves and reports
+//! `hostile.alive`, which shows that the host gave it a working instance
+//! after the misdeed. With `victim` set, only the transit of that id suffers
+//! the misdeed and every other transit is served well.
 //!
-//! | behaviour | what `observe` does                                   |
-//! |-----------|-------------------------------------------------------|
-//! | `well`    | reports `hostile.alive`                                |
-//! | `spin`    | loops forever                                          |
-//! | `hoard`   | allocates memory without bound                         |
-//! | `panic`   | panics                                                 |
-//! | `recurse` | recurses until the stack overflows                     |
-//! | `flood`   | returns 50,000 findings                                |
-//! | `bloat`   | returns a 4 MiB state                                  |
-//! | `garbage` | returns a finding that ends before it starts           |
-//! | `nan`     | returns a finding at a position of NaN degrees         |
-//! | `fail`    | returns `err`                                          |
-//! | `dawdle`  | counts to `turns`, then reports `hostile.alive`        |
-//! | `leak`    | leaks 8 MiB, then reports `hostile.alive`              |
-//! | `remember`| counts its calls in a global and reports the count     |
+//! | behaviour       | what `observe` does                                        |
+//! |-----------------|------------------------------------------------------------|
+//! | `well`          | reports `hostile.alive`                                     |
+//! | `spin`          | loops forever                                               |
+//! | `hoard`         | allocates memory without bound                              |
+//! | `panic`         | panics                                                      |
+//! | `recurse`       | recurses until the stack overflows                          |
+//! | `flood`         | returns 50,000 findings                                     |
+//! | `bloat`         | returns a 4 MiB state                                       |
+//! | `garbage`       | returns a finding that ends before it starts                |
+//! | `nan`           | returns a finding at a position of NaN degrees              |
+//! | `fail`          | returns `err`                                               |
+//! | `dawdle`        | counts to `turns`, then reports `hostile.alive`             |
+//! | `toil`          | counts to `turns`, then panics                              |
+//! | `leak`          | leaks 8 MiB, then reports `hostile.alive`                   |
+//! | `remember`      | counts its calls in a global and reports the count          |
+//! | `nan-route`     | asks the route for the offset and progress of a NaN position|
+//! | `survey`        | asks the route for `positions` offsets, again and again     |
+//! | `nan-bits`      | reports the bits of 0/0 computed at run time (`bits`)       |
+//! | `relaxed`       | reports what relaxed-SIMD truncation makes of NaN (`lane`)  |
+//! | `long-code`     | returns a finding whose code is 1 MiB long                  |
+//! | `long-evidence` | returns a finding with 30 MiB of evidence text              |
 //!
 //! `hostile.alive` carries the configured behaviour as evidence, so a test
 //! can tell which configuration answered.
+//!
+//! `describe()` takes no parameters, so its misdeeds are cargo features, each
+//! built into a component of its own by the test suite: `describe-bloat`
+//! answers a 10 MiB summary, `describe-crowd` declares 100,000 parameters.
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -51,22 +64,79 @@ fn alive(behaviour: &str, at: Timestamp) -> Finding {
     }
 }
 
+fn count_to(turns: i64) {
+    let mut count = 0i64;
+    while black_box(count) < turns {
+        count += 1;
+    }
+}
+
 #[allow(unconditional_recursion)]
 fn recurse(depth: u64) -> u64 {
     black_box(recurse(black_box(depth + 1))) + 1
 }
 
+/// A lane of a relaxed truncation of NaN to integers: the spec lets each CPU
+/// answer its own way (x86's `cvttps2dq` gives `i32::MIN`, the deterministic
+/// profile 0).
+#[cfg(target_arch = "wasm32")]
+#[target_feature(enable = "simd128,relaxed-simd")]
+fn relaxed_trunc_of_nan() -> i32 {
+    use core::arch::wasm32::{f32x4_splat, i32x4_extract_lane, i32x4_relaxed_trunc_f32x4};
+    i32x4_extract_lane::<0>(i32x4_relaxed_trunc_f32x4(f32x4_splat(black_box(f32::NAN))))
+}
+
+#[cfg(target_arch = "wasm32")]
+fn relaxed_lane() -> Result<i32, String> {
+    // SAFETY: the component is compiled for a host that runs relaxed SIMD;
+    // a host that does not refuses to load it.
+    #[allow(unsafe_code)]
+    Ok(unsafe { relaxed_trunc_of_nan() })
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn relaxed_lane() -> Result<i32, String> {
+    Err("relaxed SIMD runs only in WebAssembly".into())
+}
+
+fn descriptor() -> Descriptor {
+    let mut params = vec![
+        ParamSpec::text("behaviour", "well", "Which misdeed to commit; see the crate docs."),
+        ParamSpec::integer("turns", 100_000_000, "How far `dawdle` and `toil` count."),
+        ParamSpec::integer(
+            "positions",
+            1_000_000,
+            "How many positions `survey` asks about at once.",
+        ),
+        ParamSpec::text(
+            "victim",
+            "",
+            "The one transit to misbehave on; every transit when empty.",
+        ),
+        ParamSpec::text(
+            "when",
+            "fixes",
+            "`fixes`: misbehave on batches of fixes; `always`: on every call.",
+        ),
+    ];
+    let mut summary = "Misbehaves on purpose.".to_owned();
+    if cfg!(feature = "describe-bloat") {
+        summary = "x".repeat(10 << 20);
+    }
+    if cfg!(feature = "describe-crowd") {
+        params.extend((0..100_000).map(|i| ParamSpec::integer(&format!("crowd_{i}"), i, "One of many.")));
+    }
+    Descriptor {
+        id: "hostile".into(),
+        version: "6.6.6".into(),
+        summary,
+        params,
+    }
+}
+
 impl Policy for Hostile {
     fn describe() -> Descriptor {
-        Descriptor {
-            id: "hostile".into(),
-            version: "6.6.6".into(),
-            summary: "Misbehaves on purpose.".into(),
-            params: vec![
-                ParamSpec::text("behaviour", "well", "Which misdeed to commit; see the crate docs."),
-                ParamSpec::integer("turns", 100_000_000, "How far `dawdle` counts."),
-            ],
-        }
+        descriptor()
     }
 
     fn admit(_: Transit, _: Option<&Route>, _: Vec<Param>) -> Result<Vec<Finding>, String> {
@@ -74,8 +144,8 @@ impl Policy for Hostile {
     }
 
     fn observe(
-        _: Transit,
-        _: Option<&Route>,
+        transit: Transit,
+        route: Option<&Route>,
         params: Vec<Param>,
         fixes: Fixes,
         now: Timestamp,
@@ -83,16 +153,19 @@ impl Policy for Hostile {
     ) -> Result<Observation, String> {
         let params = Params::new(params);
         let configured = params.text("behaviour")?;
-        let behaviour = if fixes.is_empty() { "well" } else { configured };
+        let victim = params.text("victim")?;
+        let targeted = victim.is_empty() || victim == transit.id;
+        let due = !fixes.is_empty() || params.text("when")? == "always";
+        let behaviour = if targeted && due { configured } else { "well" };
         let findings = match behaviour {
             "well" => vec![alive(configured, now)],
             "dawdle" => {
-                let turns = params.integer("turns")?;
-                let mut count = 0i64;
-                while black_box(count) < turns {
-                    count += 1;
-                }
+                count_to(params.integer("turns")?);
                 vec![alive(configured, now)]
+            }
+            "toil" => {
+                count_to(params.integer("turns")?);
+                panic!("hostile policy panics after long work, on purpose")
             }
             "spin" => {
                 let mut turns = 0u64;
@@ -147,6 +220,39 @@ impl Policy for Hostile {
                 ..finding("hostile.nan", now)
             }],
             "fail" => return Err("hostile policy refuses on purpose".into()),
+            "nan-route" => {
+                let route = route.ok_or("`nan-route` needs a transit with a route")?;
+                let lat = [black_box(f64::NAN)];
+                black_box(route.offsets_m(&lat, &[76.9]));
+                black_box(route.progress_m(&lat, &[76.9]));
+                vec![alive(configured, now)]
+            }
+            "survey" => {
+                let route = route.ok_or("`survey` needs a transit with a route")?;
+                let positions = usize::try_from(params.integer("positions")?).map_err(|e| e.to_string())?;
+                // A degree north of the start of the route, far from it.
+                let lat = vec![fixes.lat.first().copied().unwrap_or(43.0) + 1.0; positions];
+                let lon = vec![fixes.lon.first().copied().unwrap_or(77.0); positions];
+                loop {
+                    black_box(route.offsets_m(black_box(&lat), &lon));
+                }
+            }
+            "nan-bits" => {
+                let nan = black_box(0.0f64) / black_box(0.0f64);
+                vec![Finding {
+                    evidence: vec![Evidence::text("bits", format!("{:016x}", nan.to_bits()))],
+                    ..finding("hostile.nan_bits", now)
+                }]
+            }
+            "relaxed" => vec![Finding {
+                evidence: vec![Evidence::text("lane", relaxed_lane()?)],
+                ..finding("hostile.relaxed", now)
+            }],
+            "long-code" => vec![finding(&format!("hostile.{}", "a".repeat(1 << 20)), now)],
+            "long-evidence" => vec![Finding {
+                evidence: vec![Evidence::text("text", "x".repeat(30 << 20))],
+                ..finding("hostile.long_evidence", now)
+            }],
             other => return Err(format!("unknown behaviour {other:?}")),
         };
         // The policy follows no episode, so all it says is final: nothing is
