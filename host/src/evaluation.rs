@@ -25,10 +25,14 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
+use crate::contract::{
+    MAX_EVIDENCE, MAX_EVIDENCE_TEXT_BYTES, MAX_EVIDENCE_TEXTS, MAX_NAME_BYTES, MAX_SENTENCE_BYTES, check_length,
+    check_name, is_snake_case, quoted,
+};
 use crate::finding::{EvidenceValue, Finding, Severity, Verdict};
 use crate::fix::{Fix, SealState};
 use crate::geodesy::RouteIndex;
-use crate::policy::{Policy, PolicySet, is_snake_case};
+use crate::policy::{Policy, PolicySet};
 use crate::report::{FixCounts, Report};
 use crate::sandbox::{PolicyFailure, wit};
 use crate::telemetry::Telemetry;
@@ -38,6 +42,11 @@ use crate::transit::{RiskZone, Transit, Zone};
 pub const TELEMETRY_CHECKS: &str = "telemetry";
 /// The version of the host's telemetry checks.
 pub const TELEMETRY_CHECKS_VERSION: &str = "0.1.0";
+/// Most fixes one policy call is handed. [`Evaluation::observe`] cuts a
+/// longer batch into batches of this size, which policies judge exactly as
+/// the whole (streaming equals batch), so that a large file never takes a
+/// policy past its memory or fuel: 10,000 fixes are 720 KB of columns.
+pub const MAX_FIXES_PER_CALL: usize = 10_000;
 
 /// Why a batch could not be observed. These are mistakes of the caller, not
 /// of a policy: nothing was evaluated.
@@ -256,7 +265,8 @@ impl Evaluation<'_> {
 
     /// Evaluates a batch of new fixes, in time order, as of `now`. An empty
     /// batch tells the policies only that time has passed (signal loss,
-    /// overdue arrival).
+    /// overdue arrival). A batch of more than [`MAX_FIXES_PER_CALL`] fixes
+    /// reaches the policies in calls of that many.
     pub fn observe(&mut self, fixes: &[Fix], now: DateTime<Utc>) -> Result<(), ObserveError> {
         if let Some(index) = fixes.windows(2).position(|pair| pair[1].at < pair[0].at) {
             return Err(ObserveError::OutOfOrder {
@@ -274,6 +284,25 @@ impl Evaluation<'_> {
         {
             return Err(ObserveError::NowBeforeFix { now, last });
         }
+        let mut chunks = fixes.chunks(MAX_FIXES_PER_CALL).peekable();
+        if chunks.peek().is_none() {
+            self.observe_call(&[], now);
+        }
+        while let Some(chunk) = chunks.next() {
+            // Each call but the last is evaluated as of its own last fix, as
+            // a stream of batches would be.
+            let chunk_now = match chunks.peek() {
+                Some(_) => chunk.last().map_or(now, |fix| fix.at),
+                None => now,
+            };
+            self.observe_call(chunk, chunk_now);
+        }
+        Ok(())
+    }
+
+    /// Hands one batch of at most [`MAX_FIXES_PER_CALL`] checked fixes to
+    /// every policy, as of `now`.
+    fn observe_call(&mut self, fixes: &[Fix], now: DateTime<Utc>) {
         let batch = wit_fixes(fixes);
         let now_ms = now.timestamp_millis();
         for (index, policy) in self.policies.policies().iter().enumerate() {
@@ -326,7 +355,6 @@ impl Evaluation<'_> {
         if let Some(last) = fixes.last() {
             self.last_fix_at = Some(last.at);
         }
-        Ok(())
     }
 
     /// Adds findings raised outside the policies (the host's telemetry checks).
@@ -515,12 +543,6 @@ pub fn telemetry_quality(
 
 /// The `policy.error` finding that replaces a failed call's result.
 fn failure_finding(policy: &Policy, failure: &PolicyFailure, phase: &str, at: DateTime<Utc>) -> Finding {
-    let kind = match failure {
-        PolicyFailure::OutOfFuel { .. } => "out_of_fuel",
-        PolicyFailure::Trap(_) => "trap",
-        PolicyFailure::Error(_) => "error",
-        PolicyFailure::IllFormed(_) => "ill_formed",
-    };
     Finding {
         policy: policy.id().to_owned(),
         policy_version: policy.version().to_owned(),
@@ -535,7 +557,7 @@ fn failure_finding(policy: &Policy, failure: &PolicyFailure, phase: &str, at: Da
         lat: None,
         lon: None,
         evidence: BTreeMap::from([
-            ("failure".to_owned(), EvidenceValue::Text(kind.to_owned())),
+            ("failure".to_owned(), EvidenceValue::Text(failure.kind().to_owned())),
             (
                 "content_hash".to_owned(),
                 EvidenceValue::Text(policy.content_hash().to_owned()),
@@ -543,9 +565,6 @@ fn failure_finding(policy: &Policy, failure: &PolicyFailure, phase: &str, at: Da
         ]),
     }
 }
-
-/// Longest finding message a policy may return, in bytes.
-const MAX_MESSAGE_BYTES: usize = 2_000;
 
 /// Checks a policy's findings against the contract and converts them. One
 /// ill-formed finding discards the whole answer: a policy that breaks the
@@ -568,23 +587,26 @@ fn accept_findings(policy: &Policy, findings: Vec<wit::Finding>) -> Result<Vec<F
         .collect()
 }
 
+/// One finding, held to the bounds of `crate::contract`.
 fn accept_finding(policy: &Policy, finding: wit::Finding) -> Result<Finding, String> {
+    check_length("the code", &finding.code, MAX_NAME_BYTES)?;
     let code_ok = finding
         .code
         .split_once('.')
         .is_some_and(|(area, name)| is_snake_case(area) && is_snake_case(name));
     if !code_ok {
         return Err(format!(
-            "the code {:?} is not `area.name` in snake_case",
-            truncated(&finding.code)
+            "the code {} is not `area.name` in snake_case",
+            quoted(&finding.code)
         ));
     }
     if finding.code.starts_with("policy.") {
         return Err(format!("the code `{}` is kept for the host", finding.code));
     }
-    if finding.message.trim().is_empty() || finding.message.len() > MAX_MESSAGE_BYTES {
-        return Err(format!("the message must have 1 to {MAX_MESSAGE_BYTES} bytes"));
+    if finding.message.trim().is_empty() {
+        return Err("the message is empty".to_owned());
     }
+    check_length("the message", &finding.message, MAX_SENTENCE_BYTES)?;
     let time = |ms: i64, name: &str| {
         DateTime::from_timestamp_millis(ms).ok_or_else(|| format!("`{name}` ({ms} ms) is not a representable time"))
     };
@@ -597,17 +619,33 @@ fn accept_finding(policy: &Policy, finding: wit::Finding) -> Result<Finding, Str
         Some(p) => return Err(format!("the position ({}, {}) is not a WGS 84 position", p.lat, p.lon)),
         None => (None, None),
     };
+    if finding.evidence.len() > MAX_EVIDENCE {
+        return Err(format!(
+            "{} pieces of evidence, over the limit of {MAX_EVIDENCE}",
+            finding.evidence.len()
+        ));
+    }
     let mut evidence = BTreeMap::new();
     for item in finding.evidence {
-        if !is_snake_case(&item.name) {
-            return Err(format!(
-                "the evidence name {:?} is not snake_case",
-                truncated(&item.name)
-            ));
-        }
+        check_name("the evidence name", &item.name)?;
+        let what = format!("the evidence `{}`", item.name);
         let value = match item.value {
-            wit::EvidenceValue::Text(text) => EvidenceValue::Text(text),
-            wit::EvidenceValue::Texts(texts) => EvidenceValue::Texts(texts),
+            wit::EvidenceValue::Text(text) => {
+                check_length(&what, &text, MAX_EVIDENCE_TEXT_BYTES)?;
+                EvidenceValue::Text(text)
+            }
+            wit::EvidenceValue::Texts(texts) => {
+                if texts.len() > MAX_EVIDENCE_TEXTS {
+                    return Err(format!(
+                        "{what} lists {} texts, over the limit of {MAX_EVIDENCE_TEXTS}",
+                        texts.len()
+                    ));
+                }
+                for text in &texts {
+                    check_length(&what, text, MAX_EVIDENCE_TEXT_BYTES)?;
+                }
+                EvidenceValue::Texts(texts)
+            }
         };
         if evidence.insert(item.name.clone(), value).is_some() {
             return Err(format!("the evidence `{}` is given twice", item.name));
@@ -630,11 +668,6 @@ fn accept_finding(policy: &Policy, finding: wit::Finding) -> Result<Finding, Str
         lon,
         evidence,
     })
-}
-
-/// At most 60 characters of a text a policy sent, for an error message.
-fn truncated(text: &str) -> String {
-    text.chars().take(60).collect()
 }
 
 fn wit_zone(zone: &Zone) -> wit::Zone {

@@ -43,6 +43,7 @@ pub mod bench;
 mod builtin;
 pub mod bundle;
 pub mod cache;
+pub mod contract;
 mod evaluation;
 mod finding;
 mod fix;
@@ -59,14 +60,14 @@ mod transit;
 
 pub use cache::ComponentCache;
 pub use evaluation::{
-    CheckError, Decision, Evaluation, ObserveError, PolicyState, ResumeError, TELEMETRY_CHECKS,
+    CheckError, Decision, Evaluation, MAX_FIXES_PER_CALL, ObserveError, PolicyState, ResumeError, TELEMETRY_CHECKS,
     TELEMETRY_CHECKS_VERSION, check, telemetry_quality,
 };
 pub use finding::{EvidenceValue, Finding, Severity, Verdict};
 pub use fix::{Fix, SealState};
 pub use policy::{CONFIG_FILE, LoadError, ParamKind, ParamSpec, ParamValue, Policy, PolicyConfig, PolicySet};
 pub use report::{FixCounts, Report};
-pub use sandbox::{CONTRACT_VERSION, Limits, PolicyFailure, Sandbox};
+pub use sandbox::{CONTRACT_VERSION, Limits, LoadLimits, POOL_IN_FLIGHT, PolicyFailure, Sandbox};
 pub use telemetry::{Format, Rejection, Telemetry, TelemetryError};
 pub use transit::{AuthorisedStop, GoodsItem, Party, RiskZone, Transit, TransitError, Zone};
 

@@ -6,7 +6,7 @@
 //! checked against that answer) and its resource [`Limits`]. A [`PolicySet`]
 //! is the policies one evaluation runs, in id order.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -19,8 +19,13 @@ use wasmtime::component::Resource;
 use crate::builtin;
 use crate::bundle::{Bundle, BundleError, Trust};
 use crate::cache::content_hash;
+use crate::contract::{
+    MAX_PARAMS, MAX_SENTENCE_BYTES, MAX_TEXT_PARAM_BYTES, MAX_VERSION_BYTES, check_length, check_name, quoted,
+};
 use crate::geodesy::RouteIndex;
-use crate::sandbox::{CallState, EscortPolicy, Instances, Limits, PolicyFailure, RouteRef, Sandbox, wit};
+use crate::sandbox::{
+    CallState, CompileFailure, EscortPolicy, Instances, Limits, PolicyFailure, RouteRef, Sandbox, wit,
+};
 
 /// Ids the host keeps for findings of its own: `policy.error` and the
 /// telemetry checks.
@@ -130,6 +135,8 @@ pub struct ParamSpec {
 /// [corridor]
 /// fuel = 4_000_000_000
 /// memory_mib = 32
+/// geodesy_positions = 4_000_000
+/// deadline_ms = 20_000
 /// [corridor.params]
 /// corridor_m = 3000
 /// ```
@@ -143,6 +150,12 @@ pub struct PolicyConfig {
     pub fuel: Option<u64>,
     /// Memory cap in MiB, instead of [`Limits::default`]'s.
     pub memory_mib: Option<usize>,
+    /// Positions one call may ask the host's geodesy about, instead of
+    /// [`Limits::default`]'s.
+    pub geodesy_positions: Option<u64>,
+    /// One call's deadline by the clock in milliseconds, instead of
+    /// [`Limits::default`]'s.
+    pub deadline_ms: Option<u64>,
 }
 
 /// Why a policy or a policy set could not be loaded.
@@ -164,12 +177,13 @@ pub enum LoadError {
     /// for another contract, or at odds with its manifest.
     #[error(transparent)]
     Bundle(#[from] Box<BundleError>),
-    /// The bytes are not a valid component.
-    #[error("{origin}: not a valid WebAssembly component: {reason}")]
+    /// The bytes are not a valid component, or too large to compile, or
+    /// took too long compiling (see [`LoadLimits`](crate::LoadLimits)).
+    #[error("{origin}: {reason}")]
     Compile {
         /// Where the component came from.
         origin: String,
-        /// The compiler's explanation.
+        /// Why it was not compiled.
         reason: String,
     },
     /// The component does not fit the contract (imports more than `geo`, or
@@ -253,17 +267,23 @@ impl fmt::Debug for Policy {
 
 impl Policy {
     /// Compiles (or takes from the cache), links and describes a component.
-    /// `origin` names it in errors, e.g. its file name.
+    /// `origin` names it in errors, e.g. its file name. Only a component that
+    /// loads is cached.
     pub fn load(sandbox: &Sandbox, origin: &str, bytes: &[u8]) -> Result<Policy, LoadError> {
+        let compile_failed = |failure: CompileFailure| LoadError::Compile {
+            origin: origin.to_owned(),
+            reason: failure.to_string(),
+        };
+        let limit = sandbox.load_limits().max_component_bytes;
+        if bytes.len() > limit {
+            return Err(compile_failed(CompileFailure::TooLarge {
+                bytes: bytes.len(),
+                limit,
+            }));
+        }
         let content_hash = content_hash(bytes);
-        let component = sandbox
-            .cache()
-            .load(sandbox.engine(), &content_hash, bytes)
-            .map_err(|e| LoadError::Compile {
-                origin: origin.to_owned(),
-                reason: format!("{e:#}"),
-            })?;
-        let instances = sandbox.prepare(&component).map_err(|e| LoadError::Contract {
+        let compiled = sandbox.compile(&content_hash, bytes).map_err(compile_failed)?;
+        let instances = sandbox.prepare(&compiled.component).map_err(|e| LoadError::Contract {
             origin: origin.to_owned(),
             reason: format!("{e:#}"),
         })?;
@@ -277,6 +297,7 @@ impl Policy {
             })
             .map_err(|failure| describe_failed(failure.to_string()))?;
         let params = check_descriptor(&descriptor).map_err(describe_failed)?;
+        sandbox.keep(&compiled);
         let values: Vec<wit::Param> = params
             .iter()
             .map(|p| wit::Param {
@@ -324,6 +345,9 @@ impl Policy {
             let checked = value
                 .as_kind(spec.kind)
                 .ok_or_else(|| param_error(format!("parameter `{name}` must be a {}, found {value}", spec.kind)))?;
+            if let ParamValue::Text(text) = &checked {
+                check_length(&format!("parameter `{name}`"), text, MAX_TEXT_PARAM_BYTES).map_err(param_error)?;
+            }
             values[index].value = checked.to_wit();
         }
         self.fingerprint = fingerprint(&self.content_hash, &values);
@@ -332,7 +356,13 @@ impl Policy {
             self.limits.fuel = fuel;
         }
         if let Some(mib) = config.memory_mib {
-            self.limits.memory_bytes = mib << 20;
+            self.limits.memory_bytes = mib.saturating_mul(1 << 20);
+        }
+        if let Some(positions) = config.geodesy_positions {
+            self.limits.geodesy_positions = positions;
+        }
+        if let Some(ms) = config.deadline_ms {
+            self.limits.deadline = std::time::Duration::from_millis(ms);
         }
         Ok(())
     }
@@ -417,11 +447,10 @@ fn fingerprint(component_hash: &str, values: &[wit::Param]) -> String {
     content_hash(identity.as_bytes())
 }
 
-/// Checks what a policy says about itself and returns its parameters.
+/// Checks what a policy says about itself against the contract's bounds
+/// (`crate::contract`) and returns its parameters.
 fn check_descriptor(descriptor: &wit::Descriptor) -> Result<Vec<ParamSpec>, String> {
-    if !is_snake_case(&descriptor.id) {
-        return Err(format!("gave the id {:?}; an id is snake_case", descriptor.id));
-    }
+    check_name("gave the id", &descriptor.id)?;
     if RESERVED_IDS.contains(&descriptor.id.as_str()) {
         return Err(format!(
             "gave the id `{}`, which the host keeps for itself",
@@ -431,17 +460,26 @@ fn check_descriptor(descriptor: &wit::Descriptor) -> Result<Vec<ParamSpec>, Stri
     if descriptor.version.trim().is_empty() {
         return Err("gave an empty version".to_owned());
     }
+    check_length("gave a version that", &descriptor.version, MAX_VERSION_BYTES)?;
+    check_length("gave a summary that", &descriptor.summary, MAX_SENTENCE_BYTES)?;
+    if descriptor.params.len() > MAX_PARAMS {
+        return Err(format!(
+            "declared {} parameters, over the limit of {MAX_PARAMS}",
+            descriptor.params.len()
+        ));
+    }
+    let mut names = HashSet::with_capacity(descriptor.params.len());
     let mut params: Vec<ParamSpec> = Vec::with_capacity(descriptor.params.len());
     for spec in &descriptor.params {
-        if !is_snake_case(&spec.name) {
-            return Err(format!(
-                "declared the parameter {:?}; a parameter name is snake_case",
-                spec.name
-            ));
-        }
-        if params.iter().any(|p| p.name == spec.name) {
+        check_name("declared the parameter", &spec.name)?;
+        if !names.insert(spec.name.as_str()) {
             return Err(format!("declared the parameter `{}` twice", spec.name));
         }
+        check_length(
+            &format!("declared `{}` with a doc that", spec.name),
+            &spec.doc,
+            MAX_SENTENCE_BYTES,
+        )?;
         let kind = match spec.kind {
             wit::ParamKind::Float => ParamKind::Float,
             wit::ParamKind::Integer => ParamKind::Integer,
@@ -449,10 +487,18 @@ fn check_descriptor(descriptor: &wit::Descriptor) -> Result<Vec<ParamSpec>, Stri
             wit::ParamKind::Text => ParamKind::Text,
         };
         let default = ParamValue::from_wit(&spec.default);
+        if let ParamValue::Text(text) = &default {
+            check_length(
+                &format!("declared `{}` with a default that", spec.name),
+                text,
+                MAX_TEXT_PARAM_BYTES,
+            )?;
+        }
         if default.as_kind(kind) != Some(default.clone()) {
             return Err(format!(
-                "declared `{}` as a {kind} with the default {default}",
-                spec.name
+                "declared `{}` as a {kind} with the default {}",
+                spec.name,
+                quoted(&default.to_string())
             ));
         }
         params.push(ParamSpec {
@@ -507,13 +553,6 @@ fn load_bundle(sandbox: &Sandbox, dir: &Path, trust: &Trust) -> Result<Policy, L
     Bundle::open(dir)
         .and_then(|bundle| bundle.load(sandbox, trust))
         .map_err(|e| Box::new(e).into())
-}
-
-/// Whether `name` is a snake_case identifier (`corridor`, `max_offset_m`).
-pub(crate) fn is_snake_case(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_lowercase())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
 /// The policies one evaluation runs, in id order.
@@ -649,16 +688,6 @@ impl PolicySet {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn snake_case_names() {
-        assert!(is_snake_case("corridor"));
-        assert!(is_snake_case("max_offset_m"));
-        assert!(!is_snake_case("Corridor"));
-        assert!(!is_snake_case("2fast"));
-        assert!(!is_snake_case("max-offset"));
-        assert!(!is_snake_case(""));
-    }
 
     #[test]
     fn whole_numbers_are_floats_but_not_the_reverse() {

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::bundle::{self, Bundle, BundleError, Language, Manifest};
-use crate::policy::is_snake_case;
+use crate::contract::is_snake_case;
 
 /// The componentize-py release builds are made with.
 pub const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";

@@ -1,23 +1,30 @@
 //! Hostile policies: a component built from `tests/hostile` that loops,
-//! hoards memory, panics, overflows its stack, floods the host with output
-//! or answers nonsense. Each misdeed must end in bounded time as a
-//! `policy.error` finding that keeps the transit from looking clean, the
-//! other policies must still report, and the next call must work.
+//! hoards memory, panics, overflows its stack, floods the host with output,
+//! asks the host's geodesy nonsense or too much, or answers nonsense. Each
+//! misdeed must end in bounded time as a `policy.error` finding that keeps
+//! the transit from looking clean, the other policies must still report, and
+//! the next call must work. Tests that guard a finding of the hardening
+//! issue (issue 10) name its item.
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use escort_host::{
-    EvidenceValue, Fix, Policy, PolicyConfig, PolicySet, Report, Severity, Telemetry, Transit, Verdict, check,
+    ComponentCache, EvidenceValue, Fix, LoadLimits, Policy, PolicyConfig, PolicySet, Report, Sandbox, SealState,
+    Severity, Telemetry, Transit, Verdict, check,
 };
 
 use escort_host::golden::{Outcome, Scenario};
 
-use crate::support::sandbox;
+use crate::support::{Scenario as Inputs, sandbox, scenarios_dir};
 
 const HOSTILE: &[u8] = include_bytes!(env!("ESCORT_HOSTILE_POLICY"));
+/// The hostile policy built to answer `describe()` with a 10 MiB summary.
+const DESCRIBE_BLOAT: &[u8] = include_bytes!(env!("ESCORT_HOSTILE_DESCRIBE_BLOAT"));
+/// The hostile policy built to declare 100,000 parameters.
+const DESCRIBE_CROWD: &[u8] = include_bytes!(env!("ESCORT_HOSTILE_DESCRIBE_CROWD"));
 
 /// A short, clean transit from Almaty to Kapchagay (GeoNames coordinates).
 const TRANSIT: &str = r#"{
@@ -47,21 +54,34 @@ fn fixes() -> Telemetry {
     Telemetry::parse(escort_host::Format::Ndjson, FIXES.as_bytes()).expect("test fixes are valid")
 }
 
-/// The built-in policies plus the hostile one, committing `behaviour`.
-fn policies_with_hostile(behaviour: &str) -> PolicySet {
+/// The hostile policy committing `behaviour`, with more of its parameters
+/// set by `params`.
+fn hostile(behaviour: &str, params: &[(&str, escort_host::ParamValue)]) -> Policy {
     let mut hostile = Policy::load(sandbox(), "hostile.wasm", HOSTILE).expect("the hostile policy loads");
+    let mut values = BTreeMap::from([(
+        "behaviour".to_owned(),
+        escort_host::ParamValue::Text(behaviour.to_owned()),
+    )]);
+    values.extend(params.iter().map(|(name, value)| ((*name).to_owned(), value.clone())));
     hostile
         .configure(&PolicyConfig {
-            params: BTreeMap::from([(
-                "behaviour".to_owned(),
-                escort_host::ParamValue::Text(behaviour.to_owned()),
-            )]),
+            params: values,
             ..PolicyConfig::default()
         })
-        .expect("behaviour is a parameter");
+        .expect("the hostile policy takes these parameters");
+    hostile
+}
+
+/// The built-in policies plus `hostile`.
+fn with_builtin(hostile: Policy) -> PolicySet {
     let mut policies = PolicySet::builtin(sandbox()).expect("the built-in policies load");
     policies.add(hostile).expect("no other policy is called hostile");
     policies
+}
+
+/// The built-in policies plus the hostile one, committing `behaviour`.
+fn policies_with_hostile(behaviour: &str) -> PolicySet {
+    with_builtin(hostile(behaviour, &[]))
 }
 
 fn failure_kind(report: &Report) -> Option<String> {
@@ -78,11 +98,25 @@ fn failure_kind(report: &Report) -> Option<String> {
 
 /// Runs the misdeed and checks everything the sandbox promises about it.
 fn assert_contained(behaviour: &str, expected_failure: &str) -> Report {
-    let policies = policies_with_hostile(behaviour);
-    let (transit, telemetry) = (transit(), fixes());
+    assert_contained_on(
+        &policies_with_hostile(behaviour),
+        behaviour,
+        expected_failure,
+        &transit(),
+        &fixes(),
+    )
+}
 
+/// [`assert_contained`] with other policies and inputs.
+fn assert_contained_on(
+    policies: &PolicySet,
+    behaviour: &str,
+    expected_failure: &str,
+    transit: &Transit,
+    telemetry: &Telemetry,
+) -> Report {
     let started = Instant::now();
-    let report = check(&policies, &transit, &telemetry, None).expect("evaluation runs");
+    let report = check(policies, transit, telemetry, None).expect("evaluation runs");
     // Printed, not asserted: timing belongs to benchmarks, and fuel is what
     // bounds the time.
     println!("{behaviour}: contained in {:?}", started.elapsed());
@@ -112,7 +146,7 @@ fn assert_contained(behaviour: &str, expected_failure: &str) -> Report {
 
     // The same policy, called again: a fresh instance that behaves when it
     // has no fixes to misbehave on.
-    let mut evaluation = policies.open(&transit);
+    let mut evaluation = policies.open(transit);
     evaluation
         .observe(&telemetry.fixes, report.evaluated_at)
         .expect("ordered fixes");
@@ -234,7 +268,7 @@ fn an_unknown_parameter_is_refused_by_name() {
         .expect_err("misspelt parameter");
     assert_eq!(
         error.to_string(),
-        "policy `hostile`: no parameter `behavior`; it takes behaviour, turns"
+        "policy `hostile`: no parameter `behavior`; it takes behaviour, turns, positions, victim, when"
     );
 }
 
@@ -251,4 +285,325 @@ fn an_ill_typed_parameter_is_refused_by_name() {
         error.to_string(),
         "policy `hostile`: parameter `behaviour` must be a text, found 3"
     );
+}
+
+/// The clean Khorgos–Almaty scenario: its 295-point route is deep enough
+/// that a query reaches into the route index's tree.
+fn khorgos_almaty() -> Inputs {
+    Inputs::read(&scenarios_dir().join("clean-khorgos-almaty"))
+}
+
+fn integer(value: i64) -> escort_host::ParamValue {
+    escort_host::ParamValue::Integer(value)
+}
+
+/// The message of the hostile policy's `policy.error`.
+fn failure_message(report: &Report) -> &str {
+    report
+        .findings
+        .iter()
+        .find(|f| f.code == "policy.error" && f.policy == "hostile")
+        .map(|f| f.message.as_str())
+        .expect("the hostile policy failed")
+}
+
+/// Issue 10, item 1: a NaN position asked of the route panicked the host,
+/// so `escort check` died without a report. It is the policy's mistake, and
+/// fails its call.
+#[test]
+fn a_nan_position_asked_of_the_route_fails_the_call_not_the_host() {
+    let inputs = khorgos_almaty();
+    let report = assert_contained_on(
+        &policies_with_hostile("nan-route"),
+        "nan-route",
+        "trap",
+        &inputs.transit,
+        &inputs.telemetry,
+    );
+    let message = failure_message(&report);
+    assert!(
+        message.ends_with("trapped: position 0 (NaN, 76.9) is not a WGS 84 position in degrees"),
+        "{message}"
+    );
+}
+
+/// Issue 10, item 2: fuel does not count the host's work, so a policy could
+/// ask the route about millions of positions, again and again, for days.
+/// A question larger than the whole budget is refused before any work.
+#[test]
+fn a_question_larger_than_the_geodesy_budget_is_refused_at_once() {
+    let policies = with_builtin(hostile("survey", &[("positions", integer(3_000_000))]));
+    let report = assert_contained_on(&policies, "survey", "geodesy_budget", &transit(), &fixes());
+    assert!(
+        failure_message(&report).ends_with("asked the host's geodesy about more than its budget of 2000000 positions"),
+        "{report:#?}"
+    );
+}
+
+/// Issue 10, item 2: small questions in a loop add up to the same budget.
+#[test]
+fn questions_in_a_loop_spend_the_geodesy_budget() {
+    let mut surveying = hostile("survey", &[("positions", integer(30_000))]);
+    surveying.set_limits(escort_host::Limits {
+        geodesy_positions: 100_000,
+        ..*surveying.limits()
+    });
+    assert_contained_on(
+        &with_builtin(surveying),
+        "survey",
+        "geodesy_budget",
+        &transit(),
+        &fixes(),
+    );
+}
+
+/// Issue 10, item 2: what fuel and the geodesy budget let through, the
+/// deadline stops: here a loop of host calls with neither budget in the way.
+#[test]
+fn a_call_past_its_deadline_is_stopped() {
+    let mut surveying = hostile("survey", &[("positions", integer(1_000))]);
+    surveying.set_limits(escort_host::Limits {
+        geodesy_positions: u64::MAX,
+        deadline: Duration::from_millis(300),
+        ..*surveying.limits()
+    });
+    let report = assert_contained_on(&with_builtin(surveying), "survey", "timed_out", &transit(), &fixes());
+    assert!(
+        failure_message(&report).ends_with("ran past its deadline of 300 ms"),
+        "{report:#?}"
+    );
+    let mut spinning = hostile("spin", &[]);
+    spinning.set_limits(escort_host::Limits {
+        fuel: u64::MAX / 2,
+        deadline: Duration::from_millis(300),
+        ..*spinning.limits()
+    });
+    assert_contained_on(&with_builtin(spinning), "spin", "timed_out", &transit(), &fixes());
+}
+
+/// Issue 10, item 2: a reused instance that trapped had the call run again
+/// on a fresh one with a whole new budget, doubling the cost of every trap.
+/// The retry now gets only what the first attempt left.
+#[test]
+fn a_retried_call_gets_only_what_the_first_attempt_left() {
+    let turns = integer(20_000_000);
+    // The fuel that counting to `turns` takes, from a call that succeeds.
+    let dawdling = PolicySet::new(vec![hostile("dawdle", &[("turns", turns.clone())])]).expect("one policy");
+    let mut evaluation = dawdling.open(&transit());
+    let fixes = fixes();
+    evaluation
+        .observe(&fixes.fixes, fixes.fixes[4].at)
+        .expect("ordered fixes");
+    let counting = evaluation
+        .take_decisions()
+        .last()
+        .and_then(|decision| decision.fuel_used)
+        .expect("dawdling succeeds");
+
+    // `toil` counts as far, then panics. With one and a half times that
+    // fuel, a retry from a whole budget would count again and trap again;
+    // one from what is left runs out of fuel first.
+    let mut toiling = hostile("toil", &[("turns", turns)]);
+    toiling.set_limits(escort_host::Limits {
+        fuel: counting * 3 / 2,
+        ..*toiling.limits()
+    });
+    let toiling = PolicySet::new(vec![toiling]).expect("one policy");
+    // Admission leaves an idle instance behind, which the batch reuses.
+    let mut evaluation = toiling.open(&transit());
+    evaluation
+        .observe(&fixes.fixes, fixes.fixes[4].at)
+        .expect("ordered fixes");
+    let failure = evaluation
+        .findings()
+        .into_iter()
+        .find(|f| f.code == "policy.error")
+        .expect("toiling fails");
+    assert_eq!(
+        failure.evidence.get("failure"),
+        Some(&EvidenceValue::Text("out_of_fuel".to_owned())),
+        "{failure:#?}"
+    );
+}
+
+/// Issue 10, item 5: a million fixes handed to each policy at once ran every
+/// default policy out of its 64 MiB, and the cable cut among them was lost:
+/// the verdict was only `review`.
+#[test]
+fn a_million_fixes_are_judged_in_bounded_batches() {
+    let transit = transit();
+    let parked = fixes().fixes[0].clone();
+    let count: i64 = 1_000_000;
+    let cut_at = count - 1_000;
+    // A truck parked at the departure, its seal reporting every second for
+    // eleven days, until the cable is cut.
+    let track: Vec<Fix> = (0..count)
+        .map(|second| Fix {
+            at: parked.at + chrono::Duration::seconds(second),
+            seal: Some(if second >= cut_at {
+                SealState::CableCut
+            } else {
+                SealState::Intact
+            }),
+            ..parked.clone()
+        })
+        .collect();
+    let now = track.last().expect("fixes").at;
+    let mut evaluation = crate::support::builtin().open(&transit);
+    evaluation.observe(&track, now).expect("ordered fixes");
+    let findings = evaluation.findings();
+    let failures: Vec<_> = findings.iter().filter(|f| f.code == "policy.error").collect();
+    assert!(failures.is_empty(), "{failures:#?}");
+    let breach = findings
+        .iter()
+        .find(|f| f.code == "seal.breach")
+        .expect("the cable cut is reported");
+    assert_eq!(breach.from, parked.at + chrono::Duration::seconds(cut_at));
+    assert_eq!(evaluation.verdict(), Verdict::Violation);
+    let calls = evaluation.take_decisions().len();
+    let policies = crate::support::builtin().policies().len();
+    assert_eq!(
+        calls,
+        policies * (1 + 100),
+        "admission, then 100 calls of 10,000 fixes each"
+    );
+}
+
+/// Issue 10, item 9: a 1 MiB finding code was accepted into the report.
+#[test]
+fn a_finding_code_longer_than_the_contract_allows_is_refused() {
+    let report = assert_contained("long-code", "ill_formed");
+    assert!(
+        failure_message(&report).ends_with("finding 0: the code has 1048584 bytes, over the limit of 64"),
+        "{report:#?}"
+    );
+}
+
+/// Issue 10, item 9: 30 MiB of evidence text went into the report.
+#[test]
+fn evidence_longer_than_the_contract_allows_is_refused() {
+    let report = assert_contained("long-evidence", "ill_formed");
+    assert!(
+        failure_message(&report).ends_with("the evidence `text` has 31457280 bytes, over the limit of 1000"),
+        "{report:#?}"
+    );
+}
+
+/// Issue 10, item 9: a 10 MiB summary was accepted, and 100,000 parameters
+/// took half a minute or more to check, outside any fuel.
+#[test]
+fn a_describe_beyond_the_contract_s_bounds_refuses_the_policy() {
+    let error = Policy::load(sandbox(), "bloat.wasm", DESCRIBE_BLOAT).expect_err("a 10 MiB summary");
+    assert_eq!(
+        error.to_string(),
+        "bloat.wasm: describe() gave a summary that has 10485760 bytes, over the limit of 2000"
+    );
+    let started = Instant::now();
+    let error = Policy::load(sandbox(), "crowd.wasm", DESCRIBE_CROWD).expect_err("100,000 parameters");
+    println!("100,000 parameters refused in {:?}", started.elapsed());
+    assert_eq!(
+        error.to_string(),
+        "crowd.wasm: describe() declared 100005 parameters, over the limit of 64"
+    );
+}
+
+/// A component padded with a custom section of `bytes` bytes: still a valid
+/// component, only larger.
+fn padded(component: &[u8], bytes: usize) -> Vec<u8> {
+    let name = b"padding";
+    let payload_length = name.len() + 1 + bytes;
+    let mut padded = component.to_vec();
+    padded.push(0); // a custom section
+    let mut length = u32::try_from(payload_length).expect("under 4 GiB");
+    loop {
+        let byte = (length & 0x7f) as u8;
+        length >>= 7;
+        if length == 0 {
+            padded.push(byte);
+            break;
+        }
+        padded.push(byte | 0x80);
+    }
+    padded.push(u8::try_from(name.len()).expect("a short name"));
+    padded.extend_from_slice(name);
+    padded.resize(padded.len() + bytes, 0);
+    padded
+}
+
+/// Issue 10, item 10: a component with 100 MiB of code took two minutes to
+/// compile, with no cap. It is refused by its size before compiling starts.
+#[test]
+fn a_component_over_the_size_limit_is_refused_before_it_is_compiled() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let sandbox = Sandbox::with_cache(ComponentCache::in_dir(dir.path())).expect("the sandbox starts");
+    let small = padded(HOSTILE, 1 << 20);
+    assert_eq!(
+        Policy::load(&sandbox, "padded.wasm", &small)
+            .expect("still a component")
+            .id(),
+        "hostile"
+    );
+    let large = padded(HOSTILE, 100 << 20);
+    let started = Instant::now();
+    let error = Policy::load(&sandbox, "large.wasm", &large).expect_err("over 64 MiB");
+    println!("a 100 MiB component refused in {:?}", started.elapsed());
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "large.wasm: the component has {} bytes, over the limit of 67108864",
+            large.len()
+        )
+    );
+}
+
+/// Issue 10, item 10: compiling is bounded in time, and what was refused is
+/// never cached (a refused component used to leave its artefact behind).
+#[test]
+fn compiling_has_a_deadline_and_only_what_loads_is_cached() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let cached = || fs::read_dir(dir.path()).map_or(0, |entries| entries.count());
+    let hasty = Sandbox::with_cache(ComponentCache::in_dir(dir.path()))
+        .expect("the sandbox starts")
+        .with_load_limits(LoadLimits {
+            compile_timeout: Duration::from_millis(1),
+            ..LoadLimits::default()
+        });
+    let error = Policy::load(&hasty, "hostile.wasm", HOSTILE).expect_err("no component compiles in 1 ms");
+    assert_eq!(error.to_string(), "hostile.wasm: compiling it took longer than 0.001 s");
+    assert_eq!(cached(), 0, "nothing compiled, nothing cached");
+
+    let sandbox = Sandbox::with_cache(ComponentCache::in_dir(dir.path())).expect("the sandbox starts");
+    Policy::load(&sandbox, "bloat.wasm", DESCRIBE_BLOAT).expect_err("refused by its describe()");
+    assert_eq!(cached(), 0, "compiled, refused, not cached");
+    Policy::load(&sandbox, "hostile.wasm", HOSTILE).expect("loads");
+    assert_eq!(cached(), 1, "loaded and cached");
+}
+
+/// Issue 10, item 13: 0/0 gave the CPU's own NaN (`fff8…` here, where the
+/// WebAssembly spec lets another CPU answer `7ff8…`); NaNs are canonical now.
+#[test]
+fn a_nan_computed_by_a_policy_has_the_same_bits_on_every_machine() {
+    let report = check(&policies_with_hostile("nan-bits"), &transit(), &fixes(), None).expect("runs");
+    let answer = report
+        .findings
+        .iter()
+        .find(|f| f.code == "hostile.nan_bits")
+        .expect("the policy answers");
+    assert_eq!(
+        answer.evidence.get("bits"),
+        Some(&EvidenceValue::Text("7ff8000000000000".to_owned()))
+    );
+}
+
+/// Issue 10, item 13: relaxed SIMD answered as the CPU does (`cvttps2dq`
+/// makes `i32::MIN` of a NaN here); it answers by its deterministic profile.
+#[test]
+fn relaxed_simd_gives_the_same_answer_on_every_machine() {
+    let report = check(&policies_with_hostile("relaxed"), &transit(), &fixes(), None).expect("runs");
+    let answer = report
+        .findings
+        .iter()
+        .find(|f| f.code == "hostile.relaxed")
+        .expect("the policy answers");
+    assert_eq!(answer.evidence.get("lane"), Some(&EvidenceValue::Text("0".to_owned())));
 }
