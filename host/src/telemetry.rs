@@ -3,8 +3,14 @@
 //! SPEC 1.2 asks that one malformed fix never costs the rest of the file, so there are two kinds of
 //! failure, kept apart: a line that cannot be a fix becomes a [`Rejection`] (with its line number and a
 //! reason naming the field and value) and reading goes on; only a file that cannot be read as its
-//! format at all (unreadable, not UTF-8, not GPX, a CSV without a usable header) is a
-//! [`TelemetryError`].
+//! format at all (unreadable, too large, not GPX, a CSV without a usable header) is a
+//! [`TelemetryError`]. That holds for encoding too: a line (a CSV record, a GPX point) with a byte that
+//! is not UTF-8 is one rejection, and the lines around it are read.
+//!
+//! Every input is bounded, and each bound is a named constant with its reason: the file
+//! ([`MAX_FILE_BYTES`]), an NDJSON line ([`ndjson::MAX_LINE_BYTES`]), a CSV record
+//! ([`csv::MAX_RECORD_BYTES`]), GPX nesting, names, attributes and text (in [`gpx`]), and whatever a
+//! reason quotes from the input ([`Excerpt`]). JSON nesting is bounded by serde_json's limit of 128.
 //!
 //! Each format has its own reader in a submodule that turns the file into numbered candidate fixes.
 //! They share one vocabulary for the wire fields and their parsing (`Field`, `Draft`) so that a bad
@@ -16,12 +22,20 @@ mod gpx;
 mod ndjson;
 
 use std::collections::HashSet;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Serialize;
 
+use crate::excerpt::Excerpt;
 use crate::fix::{Fix, FixKey, SealState};
+
+/// The largest telemetry file [`Telemetry::read_path`] reads, in bytes. A seal reporting every 10 s
+/// for a 30-day transit writes about 260,000 fixes, some 40 MB of NDJSON or 80 MB of GPX; 1 GiB is
+/// ten times any real track, and refusing more before reading keeps a wrong path (a disk image, a
+/// device) from filling memory.
+pub(crate) const MAX_FILE_BYTES: u64 = 1 << 30;
 
 /// A telemetry file format, chosen by file extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -102,10 +116,17 @@ pub enum TelemetryError {
         /// The file.
         path: PathBuf,
     },
-    /// An NDJSON or CSV file that is not UTF-8 (GPX declares its own encoding).
-    #[error("line {line} is not UTF-8; save the file as UTF-8")]
+    /// The file is larger than the limit for a telemetry file (1 GiB); nothing was read.
+    #[error("the file is larger than {limit} bytes, the limit for a telemetry file")]
+    TooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// A CSV header row that is not UTF-8: without it no column can be named, so no record can be
+    /// read. (A record or a line that is not UTF-8 is only a [`Rejection`].)
+    #[error("the CSV header (line {line}) is not UTF-8; save the file as UTF-8")]
     NotUtf8 {
-        /// The 1-based line of the first byte that is not UTF-8.
+        /// The 1-based line of the header.
         line: u64,
     },
     /// The file is not XML, or its root element is not `<gpx>`.
@@ -125,17 +146,17 @@ pub enum TelemetryError {
     },
     /// The CSV header names a column that is not a fix field (often a misspelling, or a file without
     /// a header row whose first record was taken as one).
-    #[error("the CSV header has an unknown column `{column}`; the columns are {}", Field::list())]
+    #[error("the CSV header has an unknown column `{}`; the columns are {}", Excerpt::of(.column), Field::list())]
     CsvUnknownColumn {
         /// The column as written.
         column: String,
     },
-    /// The CSV reader failed on the header row itself (it cannot on UTF-8 text held in memory, but the
+    /// The CSV reader failed on the header row itself (it cannot on bytes held in memory, but the
     /// reader's errors are not assumed away).
     #[error("unreadable CSV header: {0}")]
     Csv(#[source] ::csv::Error),
     /// The CSV header names the same column twice.
-    #[error("the CSV header has the column `{column}` twice")]
+    #[error("the CSV header has the column `{}` twice", Excerpt::of(.column))]
     CsvDuplicateColumn {
         /// The repeated column.
         column: String,
@@ -147,22 +168,34 @@ impl Telemetry {
     ///
     /// # Errors
     /// [`TelemetryError::UnknownFormat`] for an unknown extension, [`TelemetryError::Read`] when the
-    /// file cannot be read, else as [`Telemetry::parse`].
+    /// file cannot be read, [`TelemetryError::TooLarge`] when it is over 1 GiB (found without reading
+    /// more than that), else as [`Telemetry::parse`].
     pub fn read_path(path: &Path) -> Result<Telemetry, TelemetryError> {
         let format = Format::from_path(path).ok_or_else(|| TelemetryError::UnknownFormat { path: path.into() })?;
-        let bytes = std::fs::read(path).map_err(|source| TelemetryError::Read {
+        let read = |source| TelemetryError::Read {
             path: path.into(),
             source,
-        })?;
+        };
+        let file = std::fs::File::open(path).map_err(read)?;
+        if file.metadata().map_err(read)?.len() > MAX_FILE_BYTES {
+            return Err(TelemetryError::TooLarge { limit: MAX_FILE_BYTES });
+        }
+        // The size on disk is not trusted to the byte (a pipe or a device has none, a log grows):
+        // reading stops one byte past the limit.
+        let mut bytes = Vec::new();
+        file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(read)?;
+        if bytes.len() as u64 > MAX_FILE_BYTES {
+            return Err(TelemetryError::TooLarge { limit: MAX_FILE_BYTES });
+        }
         Telemetry::parse(format, &bytes)
     }
 
     /// Reads telemetry in the given format from the bytes of a whole file.
     ///
     /// # Errors
-    /// Only when the file as a whole is unusable: NDJSON or CSV that is not UTF-8, a GPX file that is
-    /// not XML or whose root is not `<gpx>`, a CSV file without a usable header. Bad fixes are
-    /// [`Rejection`]s in the result.
+    /// Only when the file as a whole is unusable: a GPX file that is not XML or whose root is not
+    /// `<gpx>`, a CSV file without a usable header. NDJSON is never refused as a whole. Bad fixes,
+    /// lines that are not UTF-8 or too long among them, are [`Rejection`]s in the result.
     ///
     /// # Examples
     /// ```
@@ -178,8 +211,8 @@ impl Telemetry {
     pub fn parse(format: Format, bytes: &[u8]) -> Result<Telemetry, TelemetryError> {
         let mut collector = Collector::default();
         match format {
-            Format::Ndjson => ndjson::read(utf8(bytes)?, &mut collector),
-            Format::Csv => csv::read(utf8(bytes)?, &mut collector)?,
+            Format::Ndjson => ndjson::read(without_bom(bytes), &mut collector),
+            Format::Csv => csv::read(without_bom(bytes), &mut collector)?,
             Format::Gpx => gpx::read(bytes, &mut collector)?,
         }
         Ok(collector.finish())
@@ -200,24 +233,35 @@ pub(crate) struct NdjsonBatch {
 }
 
 impl NdjsonBatch {
-    pub(crate) fn parse(bytes: &[u8]) -> Result<NdjsonBatch, TelemetryError> {
-        let text = utf8(bytes)?;
-        Ok(NdjsonBatch {
-            line_count: text.lines().count() as u64,
-            candidates: ndjson::lines(text).collect(),
-        })
+    /// Reads a batch as [`Telemetry::parse`] reads an NDJSON file: a line that is not UTF-8, too long
+    /// or not a fix is refused on its own, so a batch as a whole never is.
+    pub(crate) fn parse(bytes: &[u8]) -> NdjsonBatch {
+        let bytes = without_bom(bytes);
+        NdjsonBatch {
+            line_count: ndjson::split_lines(bytes).count() as u64,
+            candidates: ndjson::lines(bytes).collect(),
+        }
     }
 }
 
-/// The file as text, without a UTF-8 byte-order mark (spreadsheet programs write one).
-fn utf8(bytes: &[u8]) -> Result<&str, TelemetryError> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    std::str::from_utf8(bytes).map_err(|err| {
-        let newlines = bytes[..err.valid_up_to()].iter().filter(|&&byte| byte == b'\n').count();
-        TelemetryError::NotUtf8 {
-            line: newlines as u64 + 1,
-        }
-    })
+/// The file without a UTF-8 byte-order mark (spreadsheet programs write one).
+fn without_bom(bytes: &[u8]) -> &[u8] {
+    bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
+}
+
+/// Why a line (a CSV field) that is not UTF-8 is refused, pointing at the first bad byte, which comes
+/// after `valid_up_to` good ones.
+fn not_utf8(what: &str, bytes: &[u8], valid_up_to: usize) -> String {
+    let byte = bytes.get(valid_up_to).copied().unwrap_or_default();
+    format!(
+        "{what} is not UTF-8 (byte 0x{byte:02X} at column {}); save the file as UTF-8",
+        valid_up_to + 1
+    )
+}
+
+/// Why a line (or a record) over its length bound is refused, unread.
+fn too_long(what: &str, bytes: usize, limit: usize) -> String {
+    format!("{what} has {bytes} bytes, over the limit of {limit}; it is not read")
 }
 
 /// A field of a fix as it is named on the wire (SPEC 1.2): the NDJSON keys and the CSV columns.
@@ -302,7 +346,7 @@ impl Draft {
             Field::Seal => {
                 let state = SealState::from_name(text).ok_or_else(|| {
                     let names = SealState::ALL.map(SealState::as_str).join(", ");
-                    format!("`seal`: {text:?} is not one of {names}")
+                    format!("`seal`: {:?} is not one of {names}", Excerpt::of(text))
                 })?;
                 self.seal = Some(state);
             }
@@ -359,16 +403,18 @@ fn rfc3339(name: &str, text: &str) -> Result<DateTime<Utc>, String> {
     }
     if NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f").is_ok() {
         return Err(format!(
-            "`{name}`: {text:?} has no UTC offset (RFC 3339 needs one, e.g. Z)"
+            "`{name}`: {:?} has no UTC offset (RFC 3339 needs one, e.g. Z)",
+            Excerpt::of(text)
         ));
     }
-    Err(format!("`{name}`: {text:?} is not an RFC 3339 time"))
+    Err(format!("`{name}`: {:?} is not an RFC 3339 time", Excerpt::of(text)))
 }
 
 /// Parses a decimal number. `NaN` and `inf` parse here and are refused by [`Fix::check`], which
 /// names them as not finite.
 fn number(name: &str, text: &str) -> Result<f64, String> {
-    text.parse().map_err(|_| format!("`{name}`: {text:?} is not a number"))
+    text.parse()
+        .map_err(|_| format!("`{name}`: {:?} is not a number", Excerpt::of(text)))
 }
 
 fn whole(name: &str, value: f64) -> Result<u32, String> {
@@ -533,13 +579,49 @@ mod tests {
         assert_eq!(telemetry.out_of_order, 0);
     }
 
+    /// Guards issue 10 item 7: one byte that is not UTF-8 refused the whole file.
     #[test]
-    fn text_formats_must_be_utf8_but_may_start_with_a_bom() {
-        let err = Telemetry::parse(Format::Ndjson, b"{}\n\n{\"at\":\"\xff\"}\n").expect_err("not UTF-8");
-        assert!(matches!(err, TelemetryError::NotUtf8 { line: 3 }));
-        assert_eq!(err.to_string(), "line 3 is not UTF-8; save the file as UTF-8");
+    fn a_line_that_is_not_utf8_costs_only_itself_and_a_bom_is_skipped() {
+        let bytes =
+            b"\xEF\xBB\xBF{}\n\n{\"at\":\"\xff\"}\n{\"at\":\"2021-05-16T06:00:00Z\",\"lat\":44.1,\"lon\":80.2}\n";
+        let telemetry = Telemetry::parse(Format::Ndjson, bytes).expect("NDJSON is never refused whole");
+        let lines: Vec<u64> = telemetry.rejected.iter().map(|rejection| rejection.line).collect();
+        assert_eq!(lines, [1, 3]);
+        assert_eq!(
+            telemetry.rejected[1].reason,
+            "the line is not UTF-8 (byte 0xFF at column 8); save the file as UTF-8"
+        );
+        assert_eq!(telemetry.fixes.len(), 1);
+        let batch = NdjsonBatch::parse(bytes);
+        assert_eq!(batch.line_count, 4);
+        let batch: Vec<(u64, bool)> = batch
+            .candidates
+            .iter()
+            .map(|(line, fix)| (*line, fix.is_ok()))
+            .collect();
+        assert_eq!(
+            batch,
+            [(1, false), (3, false), (4, true)],
+            "the service's batches alike"
+        );
         let bom = b"\xEF\xBB\xBFat,lat,lon\n2021-05-16T06:00:00Z,44.1,80.2\n";
         assert_eq!(Telemetry::parse(Format::Csv, bom).expect("readable").fixes.len(), 1);
+    }
+
+    /// Guards issue 10 item 11: a file over the bound is refused before it is read.
+    #[test]
+    fn a_file_over_the_limit_is_refused_unread() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("huge.ndjson");
+        // Sparse: no disk is used, and the size alone refuses it.
+        let file = std::fs::File::create(&path).expect("create");
+        file.set_len(MAX_FILE_BYTES + 1).expect("sparse file");
+        let err = Telemetry::read_path(&path).expect_err("too large");
+        assert!(matches!(err, TelemetryError::TooLarge { limit: MAX_FILE_BYTES }));
+        assert_eq!(
+            err.to_string(),
+            "the file is larger than 1073741824 bytes, the limit for a telemetry file"
+        );
     }
 
     #[test]
