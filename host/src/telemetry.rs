@@ -21,7 +21,9 @@ mod csv;
 mod gpx;
 mod ndjson;
 
-use std::collections::HashSet;
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -29,6 +31,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Serialize;
 
 use crate::excerpt::Excerpt;
+use crate::finding::format_time;
 use crate::fix::{Fix, FixKey, SealState};
 
 /// The largest telemetry file [`Telemetry::read_path`] reads, in bytes. A seal reporting every 10 s
@@ -81,6 +84,10 @@ pub struct Rejection {
 }
 
 /// The fixes of one telemetry file, ready for evaluation, with an account of what was left out.
+///
+/// Besides its public fields it remembers where each fix came from (its line), so that
+/// [`check`](crate::check) can still refuse a fix by its line once the transit says the fix is
+/// impossible (dated before the transit opened).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Telemetry {
     /// Accepted fixes without duplicates, sorted by `at`; fixes with the same `at` keep file order.
@@ -92,6 +99,21 @@ pub struct Telemetry {
     /// Accepted fixes that came earlier in time than some fix before them in the file (they are
     /// sorted into place, and counted so that the data-quality finding can report them).
     pub out_of_order: usize,
+    /// Where each of `fixes` came from, index for index. Kept private so that `Fix` stays the
+    /// contract's fix; a caller that edits `fixes` leaves it out of step, which
+    /// [`Telemetry::refuse_before`] tolerates.
+    origins: Vec<Origin>,
+    /// Each dropped duplicate: its line, and the index in `fixes` of the fix it repeats.
+    repeats: Vec<(u64, usize)>,
+}
+
+/// Where an accepted fix came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct Origin {
+    /// Its line, as in [`Rejection::line`].
+    line: u64,
+    /// Whether it was counted in [`Telemetry::out_of_order`].
+    late: bool,
 }
 
 /// Why a telemetry file could not be read at all. Problems with single fixes are never errors; they
@@ -217,6 +239,73 @@ impl Telemetry {
         }
         Ok(collector.finish())
     }
+
+    /// The telemetry as of a transit that opened at `opened_at`: every fix dated before it becomes a
+    /// [`Rejection`] at its line, and so does every dropped repeat of one (a fix that is refused is no
+    /// accepted fix to be repeated). The counts follow: `out_of_order` no longer counts refused fixes,
+    /// `duplicates` no longer counts their repeats. Rejections stay in line order.
+    ///
+    /// A receiver that lost its GPS week (dates 1024 weeks back) or a GPX file dated 1901 would
+    /// otherwise make the evaluation clock stand before the opening, and nothing could be evaluated.
+    ///
+    /// Borrowed when no fix is that early. A fix added to `fixes` by hand has no known line: it is
+    /// refused at line 0.
+    pub(crate) fn refuse_before(&self, opened_at: DateTime<Utc>) -> Cow<'_, Telemetry> {
+        if self.fixes.iter().all(|fix| fix.at >= opened_at) {
+            return Cow::Borrowed(self);
+        }
+        let origin = |index: usize| self.origins.get(index).copied().unwrap_or_default();
+        let mut kept = Telemetry::default();
+        let mut refused = Vec::new();
+        let mut refused_late = 0;
+        // Where each fix went: its index among the kept ones, or `None` when refused.
+        let mut moved = Vec::with_capacity(self.fixes.len());
+        for (index, fix) in self.fixes.iter().enumerate() {
+            let origin = origin(index);
+            if fix.at < opened_at {
+                refused.push(Rejection {
+                    line: origin.line,
+                    reason: before_opening(fix.at, opened_at),
+                });
+                refused_late += usize::from(origin.late);
+                moved.push(None);
+            } else {
+                moved.push(Some(kept.fixes.len()));
+                kept.fixes.push(fix.clone());
+                kept.origins.push(origin);
+            }
+        }
+        for &(line, index) in &self.repeats {
+            match moved.get(index) {
+                Some(Some(now)) => kept.repeats.push((line, *now)),
+                Some(None) => refused.push(Rejection {
+                    line,
+                    reason: before_opening(self.fixes[index].at, opened_at),
+                }),
+                None => {}
+            }
+        }
+        // A refused fix is earlier than every kept one, so it never made a kept fix late: only the
+        // refused fixes that were late themselves leave the count.
+        kept.out_of_order = self.out_of_order.saturating_sub(refused_late);
+        kept.duplicates = self.duplicates.saturating_sub(self.repeats.len() - kept.repeats.len());
+        // Both lists are in line order and the sort is stable: on a shared line (two GPX points),
+        // what reading refused comes first.
+        refused.sort_by_key(|rejection| rejection.line);
+        kept.rejected = self.rejected.iter().cloned().chain(refused).collect();
+        kept.rejected.sort_by_key(|rejection| rejection.line);
+        Cow::Owned(kept)
+    }
+}
+
+/// Why a fix dated before the transit opened is refused; the same words from `escort check` and from
+/// the service, so that both report the same stream alike.
+pub(crate) fn before_opening(at: DateTime<Utc>, opened_at: DateTime<Utc>) -> String {
+    format!(
+        "`at` {} is before the transit opened ({})",
+        format_time(&at),
+        format_time(&opened_at)
+    )
 }
 
 /// One line of a batch: its number, and the fix or the reason it is none.
@@ -431,11 +520,13 @@ fn whole(name: &str, value: f64) -> Result<u32, String> {
 #[derive(Default)]
 struct Collector {
     fixes: Vec<Fix>,
+    origins: Vec<Origin>,
     rejected: Vec<Rejection>,
     duplicates: usize,
+    repeats: Vec<(u64, usize)>,
     out_of_order: usize,
-    /// The key of every accepted fix.
-    seen: HashSet<FixKey>,
+    /// The key of every accepted fix, and its index in `fixes`.
+    seen: HashMap<FixKey, usize>,
     latest: Option<DateTime<Utc>>,
 }
 
@@ -449,22 +540,42 @@ impl Collector {
             Ok(fix) => fix,
             Err(reason) => return self.reject(line, reason),
         };
-        if !self.seen.insert(FixKey::of(&fix)) {
-            self.duplicates += 1;
-            return;
+        match self.seen.entry(FixKey::of(&fix)) {
+            Entry::Occupied(first) => {
+                self.duplicates += 1;
+                self.repeats.push((line, *first.get()));
+                return;
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(self.fixes.len());
+            }
         }
-        match self.latest {
-            Some(latest) if fix.at < latest => self.out_of_order += 1,
-            _ => self.latest = Some(fix.at),
-        }
+        let late = match self.latest {
+            Some(latest) if fix.at < latest => true,
+            _ => {
+                self.latest = Some(fix.at);
+                false
+            }
+        };
+        self.out_of_order += usize::from(late);
         self.fixes.push(fix);
+        self.origins.push(Origin { line, late });
     }
 
-    fn finish(mut self) -> Telemetry {
-        // `sort_by_key` is stable: fixes with the same `at` keep their file order.
-        self.fixes.sort_by_key(|fix| fix.at);
+    fn finish(self) -> Telemetry {
+        // A stable sort: fixes with the same `at` keep their file order. The origins go along, and
+        // the repeats follow the fixes they repeat to their new places.
+        let mut order: Vec<usize> = (0..self.fixes.len()).collect();
+        order.sort_by_key(|&index| self.fixes[index].at);
+        let mut place = vec![0; order.len()];
+        for (new, &old) in order.iter().enumerate() {
+            place[old] = new;
+        }
+        let mut fixes: Vec<Option<Fix>> = self.fixes.into_iter().map(Some).collect();
         Telemetry {
-            fixes: self.fixes,
+            fixes: order.iter().filter_map(|&old| fixes[old].take()).collect(),
+            origins: order.iter().map(|&old| self.origins[old]).collect(),
+            repeats: self.repeats.into_iter().map(|(line, old)| (line, place[old])).collect(),
             rejected: self.rejected,
             duplicates: self.duplicates,
             out_of_order: self.out_of_order,
@@ -606,6 +717,119 @@ mod tests {
         );
         let bom = b"\xEF\xBB\xBFat,lat,lon\n2021-05-16T06:00:00Z,44.1,80.2\n";
         assert_eq!(Telemetry::parse(Format::Csv, bom).expect("readable").fixes.len(), 1);
+    }
+
+    fn fix_lines(at: &[&str]) -> Telemetry {
+        let lines: Vec<String> = at
+            .iter()
+            .enumerate()
+            .map(|(index, at)| match *at {
+                "" => String::new(),
+                "bad" => r#"{"at":"2021-05-16T06:00:00Z","lat":95,"lon":80}"#.to_owned(),
+                at => format!(r#"{{"at":"{at}","lat":44.{index},"lon":80}}"#),
+            })
+            .collect();
+        ndjson(&lines.join("\n"))
+    }
+
+    /// Guards issue 10 item 8: a fix dated 1901 made the whole check unusable.
+    #[test]
+    fn fixes_before_the_opening_are_refused_by_line() {
+        let opened_at = time("2021-05-16T06:00:00Z");
+        let telemetry = fix_lines(&[
+            "2021-05-16T06:10:00Z",
+            "1901-12-13T20:45:52Z",
+            "bad",
+            "2021-05-16T06:05:00Z",
+            "2021-05-16T05:59:59Z",
+            "",
+            "2021-05-16T06:00:00Z",
+        ]);
+        assert_eq!(
+            telemetry.out_of_order, 4,
+            "06:05, 05:59:59, 1901 and 06:00 came after 06:10"
+        );
+        let refused = telemetry.refuse_before(opened_at);
+        let rejected: Vec<(u64, &str)> = refused
+            .rejected
+            .iter()
+            .map(|rejection| (rejection.line, rejection.reason.as_str()))
+            .collect();
+        assert_eq!(
+            rejected,
+            [
+                (
+                    2,
+                    "`at` 1901-12-13T20:45:52Z is before the transit opened (2021-05-16T06:00:00Z)"
+                ),
+                (3, "latitude 95 is outside -90..90"),
+                (
+                    5,
+                    "`at` 2021-05-16T05:59:59Z is before the transit opened (2021-05-16T06:00:00Z)"
+                ),
+            ]
+        );
+        let kept: Vec<DateTime<Utc>> = refused.fixes.iter().map(|fix| fix.at).collect();
+        assert_eq!(
+            kept,
+            [opened_at, time("2021-05-16T06:05:00Z"), time("2021-05-16T06:10:00Z")],
+            "a fix at the opening itself is kept"
+        );
+        assert_eq!(refused.out_of_order, 2, "refused fixes are not counted out of order");
+        assert_eq!(
+            refused.origins.iter().map(|origin| origin.line).collect::<Vec<_>>(),
+            [7, 4, 1]
+        );
+        assert!(matches!(
+            telemetry.refuse_before(time("1900-01-01T00:00:00Z")),
+            Cow::Borrowed(_)
+        ));
+    }
+
+    /// Guards issue 10 item 8: a repeat of a refused fix is refused too, as the service refuses every
+    /// line of a stream dated before the opening, and not counted as a duplicate.
+    #[test]
+    fn repeats_of_a_refused_fix_are_refused_and_others_stay_duplicates() {
+        let text = concat!(
+            r#"{"at":"1901-12-13T20:45:52Z","lat":44.0,"lon":80.0}"#,
+            "\n",
+            r#"{"at":"2021-05-16T07:00:00Z","lat":44.1,"lon":80.0}"#,
+            "\n",
+            r#"{"at":"1901-12-13T20:45:52Z","lat":44.0,"lon":80.0}"#,
+            "\n",
+            r#"{"at":"2021-05-16T07:00:00Z","lat":44.1,"lon":80.0}"#,
+        );
+        let telemetry = ndjson(text);
+        assert_eq!(telemetry.duplicates, 2);
+        let refused = telemetry.refuse_before(time("2021-05-16T06:00:00Z"));
+        let lines: Vec<u64> = refused.rejected.iter().map(|rejection| rejection.line).collect();
+        assert_eq!(lines, [1, 3]);
+        assert_eq!((refused.fixes.len(), refused.duplicates), (1, 1));
+        assert_eq!(refused.repeats, [(4, 0)]);
+        let again = refused.refuse_before(time("2021-05-16T08:00:00Z"));
+        let lines: Vec<u64> = again.rejected.iter().map(|rejection| rejection.line).collect();
+        assert_eq!(lines, [1, 2, 3, 4], "the kept repeats still point at their fix");
+        assert_eq!((again.fixes.len(), again.duplicates), (0, 0));
+    }
+
+    #[test]
+    fn fixes_added_by_hand_are_refused_at_line_0() {
+        let mut telemetry = Telemetry::default();
+        telemetry.fixes.push(Fix {
+            at: time("2021-05-16T05:00:00Z"),
+            lat: 44.0,
+            lon: 80.0,
+            speed_kmh: None,
+            course_deg: None,
+            hdop: None,
+            sats: None,
+            battery_pct: None,
+            seal: None,
+            seal_id: None,
+        });
+        let refused = telemetry.refuse_before(time("2021-05-16T06:00:00Z"));
+        assert_eq!(refused.rejected[0].line, 0);
+        assert!(refused.fixes.is_empty());
     }
 
     /// Guards issue 10 item 11: a file over the bound is refused before it is read.

@@ -56,7 +56,7 @@ use crate::report::{FixCounts, Report};
 use crate::sandbox::Sandbox;
 pub use crate::store::{ListFilter, StoreError, TransitSummary};
 use crate::store::{Step, Store, TransitRecord};
-use crate::telemetry::{NdjsonBatch, Rejection};
+use crate::telemetry::{NdjsonBatch, Rejection, before_opening};
 use crate::transit::{Transit, TransitError};
 use commit::{Readers, Writer};
 use known::{Known, KnownTransits};
@@ -378,6 +378,11 @@ impl Service {
         let mut candidates = Vec::new();
         for (line, parsed) in batch.candidates {
             match parsed {
+                // Refused as `escort check` refuses it, so that a stream reports as its file does.
+                Ok(fix) if fix.at < transit.opened_at => rejected.push(Rejection {
+                    line,
+                    reason: before_opening(fix.at, transit.opened_at),
+                }),
                 Ok(fix) => candidates.push(fix),
                 Err(reason) => rejected.push(Rejection { line, reason }),
             }
