@@ -24,7 +24,9 @@
 //! Encoding: a file that declares another encoding (ISO-8859-1, UTF-16) is decoded by `xml-rs`. A file
 //! meant as UTF-8 (it says so, or says nothing) with a byte that is not UTF-8 would stop `xml-rs` at that
 //! byte and lose every point after it; such a file is decoded lossily instead, and each point with a
-//! bad byte on one of its lines is rejected, so that no replacement character reaches a fix.
+//! bad byte between its `<trkpt` and its `</trkpt>` is rejected, so that no replacement character
+//! reaches a fix. Positions, not lines, decide, so that in a file written on one line a bad byte
+//! costs only its own point.
 //!
 //! Bounds: `xml-rs` bounds names, attributes and text by its configuration, and this reader bounds
 //! the nesting of elements, whose cost in `xml-rs` grows with depth (80,000 levels took 46 s). Past a
@@ -73,12 +75,16 @@ pub(super) fn read(bytes: &[u8], out: &mut Collector) -> Result<(), TelemetryErr
     if std::str::from_utf8(bytes).is_ok() || !meant_as_utf8(bytes) {
         return walk(bytes, &[], out);
     }
-    let damaged = lines_not_utf8(bytes);
-    // The replacement character takes the place of each bad byte, and no line break moves, so the
-    // lines of the points stay as in the file.
+    let damaged = not_utf8_at(bytes);
+    // One replacement character takes the place of each bad sequence, so positions in the decoded
+    // text are what `not_utf8_at` counted, and the lines of the points stay as in the file.
     let text = String::from_utf8_lossy(bytes);
     walk(text.as_bytes(), &damaged, out)
 }
+
+/// A position as `xml-rs` counts it: 0-based row (lines split at `\n`), and 0-based column in
+/// characters.
+type At = (u64, u64);
 
 /// Whether a document is to be read as UTF-8: it has no UTF-16 byte-order mark or zero bytes up front,
 /// and its XML declaration names no encoding or UTF-8 (the default XML gives it).
@@ -112,22 +118,33 @@ fn declared_encoding(bytes: &[u8]) -> Option<&[u8]> {
     Some(&value[..value.iter().position(|&byte| byte == quote)?])
 }
 
-/// The 1-based lines holding a byte that is not UTF-8, in order.
-fn lines_not_utf8(bytes: &[u8]) -> Vec<u64> {
-    let mut line = 1;
+/// Where each sequence of bytes that is not UTF-8 begins, in order, counted in the text
+/// `String::from_utf8_lossy` makes of the file (each sequence one character there).
+fn not_utf8_at(bytes: &[u8]) -> Vec<At> {
+    // `xml-rs` takes a byte-order mark as no character.
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let (mut row, mut column) = (0, 0);
     let mut damaged = Vec::new();
     for chunk in bytes.utf8_chunks() {
-        line += chunk.valid().bytes().filter(|&byte| byte == b'\n').count() as u64;
+        for character in chunk.valid().chars() {
+            if character == '\n' {
+                (row, column) = (row + 1, 0);
+            } else {
+                column += 1;
+            }
+        }
         // An invalid sequence never holds a line break, which is ASCII.
-        if !chunk.invalid().is_empty() && damaged.last() != Some(&line) {
-            damaged.push(line);
+        if !chunk.invalid().is_empty() {
+            damaged.push((row, column));
+            column += 1;
         }
     }
     damaged
 }
 
-/// Reads the document, offering each point; a point on a line of `damaged` is rejected instead.
-fn walk(bytes: &[u8], damaged: &[u64], out: &mut Collector) -> Result<(), TelemetryError> {
+/// Reads the document, offering each point; a point with a position of `damaged` inside is rejected
+/// instead.
+fn walk(bytes: &[u8], damaged: &[At], out: &mut Collector) -> Result<(), TelemetryError> {
     let config = ParserConfig::new()
         .cdata_to_characters(true)
         .max_name_length(MAX_NAME_BYTES)
@@ -186,7 +203,8 @@ fn walk(bytes: &[u8], damaged: &[u64], out: &mut Collector) -> Result<(), Teleme
                 }
                 if name.local_name == "trkpt" && point.is_none() && open.last().is_some_and(|parent| parent == "trkseg")
                 {
-                    point = Some(Point::open(reader.position().row + 1, open.len(), &attributes));
+                    let start = reader.position();
+                    point = Some(Point::open((start.row, start.column), open.len(), &attributes));
                 }
                 open.push(name.local_name);
                 text.clear();
@@ -198,13 +216,17 @@ fn walk(bytes: &[u8], damaged: &[u64], out: &mut Collector) -> Result<(), Teleme
                 if let Some(current) = point.as_mut() {
                     if open.len() == current.depth {
                         if let Some(done) = point.take() {
-                            let end = reader.position().row + 1;
-                            // The first damaged line at or after the point's tag, if it is within the point.
-                            let first = damaged.partition_point(|&line| line < done.line);
+                            let end = reader.position();
+                            // The first bad sequence after the point's `<trkpt`, if it is before its `</trkpt`.
+                            let first = damaged.partition_point(|&at| at < done.start);
                             match damaged.get(first) {
-                                Some(&line) if line <= end => out.reject(
+                                Some(&(row, column)) if (row, column) <= (end.row, end.column) => out.reject(
                                     done.line,
-                                    format!("the point is not UTF-8 (line {line}); save the file as UTF-8"),
+                                    format!(
+                                        "the point is not UTF-8 (line {}, column {}); save the file as UTF-8",
+                                        row + 1,
+                                        column + 1
+                                    ),
                                 ),
                                 _ => out.offer(done.line, done.finish()),
                             }
@@ -235,6 +257,9 @@ fn walk(bytes: &[u8], damaged: &[u64], out: &mut Collector) -> Result<(), Teleme
 /// that make a fix.
 #[derive(Debug, Default)]
 struct Point {
+    /// Where its `<trkpt` is.
+    start: At,
+    /// The 1-based line of its `<trkpt`.
     line: u64,
     /// Index of the `trkpt` element in the stack of open elements.
     depth: usize,
@@ -250,7 +275,7 @@ struct Point {
 }
 
 impl Point {
-    fn open(line: u64, depth: usize, attributes: &[OwnedAttribute]) -> Point {
+    fn open(start: At, depth: usize, attributes: &[OwnedAttribute]) -> Point {
         let attribute = |name: &str| {
             attributes
                 .iter()
@@ -258,7 +283,8 @@ impl Point {
                 .map(|attribute| attribute.value.clone())
         };
         Point {
-            line,
+            start,
+            line: start.0 + 1,
             depth,
             lat: attribute("lat"),
             lon: attribute("lon"),
@@ -527,8 +553,8 @@ mod tests {
             assert_eq!(
                 rejected(&telemetry),
                 [
-                    (4, "the point is not UTF-8 (line 5); save the file as UTF-8"),
-                    (7, "the point is not UTF-8 (line 7); save the file as UTF-8"),
+                    (4, "the point is not UTF-8 (line 5, column 44); save the file as UTF-8"),
+                    (7, "the point is not UTF-8 (line 7, column 16); save the file as UTF-8"),
                 ],
                 "{declaration:?}"
             );
@@ -539,6 +565,27 @@ mod tests {
                 "{declaration:?}: a bad byte outside a point costs nothing"
             );
         }
+    }
+
+    /// Guards issue 10 item 7 for a file written on one line: a bad byte costs its own point only.
+    #[test]
+    fn on_one_line_only_the_damaged_point_is_rejected() {
+        let bytes = b"\xEF\xBB\xBF<gpx><trk><name>\xFC</name><trkseg>\
+<trkpt lat=\"44.1\" lon=\"80.1\"><time>2021-05-16T06:00:00Z</time></trkpt>\
+<trkpt lat=\"44.2\" lon=\"80.2\"><time>2021-05-16T06:01:00Z</time><desc>\xFC\xFC</desc></trkpt>\
+<trkpt lat=\"44.3\" lon=\"80.3\"><time>2021-05-16T06:02:00Z</time></trkpt>\
+<trkpt lat=\"44.4\" lon=\"80.4\"><time>2021-05-16T06:03:00Z\xE2\x82</time></trkpt>\
+</trkseg></trk></gpx>";
+        let telemetry = Telemetry::parse(Format::Gpx, bytes).expect("readable");
+        assert_eq!(
+            rejected(&telemetry),
+            [
+                (1, "the point is not UTF-8 (line 1, column 171); save the file as UTF-8"),
+                (1, "the point is not UTF-8 (line 1, column 313); save the file as UTF-8"),
+            ]
+        );
+        let lats: Vec<f64> = telemetry.fixes.iter().map(|fix| fix.lat).collect();
+        assert_eq!(lats, [44.1, 44.3]);
     }
 
     /// A file in another declared encoding is still `xml-rs`'s to decode.
