@@ -44,7 +44,8 @@ pub(super) fn read(bytes: &[u8], out: &mut Collector) -> Result<(), TelemetryErr
     for record in records {
         match record {
             // A line of blanks: no fix and no mistake, as in NDJSON.
-            Ok(record) if record.len() == 1 && record[0].trim_ascii().is_empty() => {}
+            Ok(record)
+                if record.len() == 1 && std::str::from_utf8(&record[0]).is_ok_and(|cell| cell.trim().is_empty()) => {}
             Ok(record) => {
                 let line = first_line(bytes, record.position());
                 out.offer(line, parse_record(&columns, record));
@@ -222,7 +223,7 @@ at,lat,lon,battery,sats
 
     #[test]
     fn records_after_blank_lines_keep_their_physical_line() {
-        let text = "at,lat,lon\r\n\r\n\r\n2021-05-16T06:00:00Z,91,80.2\r\n  \r\n\n2021-05-16T06:00:00Z,44,181\n\n";
+        let text = "at,lat,lon\r\n\r\n\r\n2021-05-16T06:00:00Z,91,80.2\r\n \u{a0}\r\n\n2021-05-16T06:00:00Z,44,181\n\n";
         let telemetry = parse(text).expect("readable");
         let lines: Vec<u64> = telemetry.rejected.iter().map(|rejection| rejection.line).collect();
         assert_eq!(lines, [4, 7]);
