@@ -432,7 +432,9 @@ pub enum CheckError {
 /// Evaluates a whole track at once: what `escort check` does.
 ///
 /// `now` is the evaluation clock; without it, the time of the latest fix (or
-/// the opening of the transit when there are no fixes).
+/// the opening of the transit when there are no fixes). Fixes dated before
+/// the transit opened are refused, each a rejection at its line, and the
+/// rest is evaluated.
 ///
 /// # Examples
 /// ```no_run
@@ -453,6 +455,9 @@ pub fn check(
     telemetry: &Telemetry,
     now: Option<DateTime<Utc>>,
 ) -> Result<Report, CheckError> {
+    // A fix dated before the opening (a receiver that lost its GPS week, a GPX file dated 1901) is
+    // refused with its line, as the service refuses it, and the rest is evaluated.
+    let telemetry = &*telemetry.refuse_before(transit.opened_at);
     let now = now
         .or(telemetry.fixes.last().map(|f| f.at))
         .unwrap_or(transit.opened_at);

@@ -3,8 +3,14 @@
 //! SPEC 1.2 asks that one malformed fix never costs the rest of the file, so there are two kinds of
 //! failure, kept apart: a line that cannot be a fix becomes a [`Rejection`] (with its line number and a
 //! reason naming the field and value) and reading goes on; only a file that cannot be read as its
-//! format at all (unreadable, not UTF-8, not GPX, a CSV without a usable header) is a
-//! [`TelemetryError`].
+//! format at all (unreadable, too large, not GPX, a CSV without a usable header) is a
+//! [`TelemetryError`]. That holds for encoding too: a line (a CSV record, a GPX point) with a byte that
+//! is not UTF-8 is one rejection, and the lines around it are read.
+//!
+//! Every input is bounded, and each bound is a named constant with its reason: the file
+//! ([`MAX_FILE_BYTES`]), an NDJSON line ([`ndjson::MAX_LINE_BYTES`]), a CSV record
+//! ([`csv::MAX_RECORD_BYTES`]), GPX nesting, names, attributes and text (in [`gpx`]), and whatever a
+//! reason quotes from the input ([`Excerpt`]). JSON nesting is bounded by serde_json's limit of 128.
 //!
 //! Each format has its own reader in a submodule that turns the file into numbered candidate fixes.
 //! They share one vocabulary for the wire fields and their parsing (`Field`, `Draft`) so that a bad
@@ -15,13 +21,24 @@ mod csv;
 mod gpx;
 mod ndjson;
 
-use std::collections::HashSet;
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Serialize;
 
+use crate::excerpt::Excerpt;
+use crate::finding::format_time;
 use crate::fix::{Fix, FixKey, SealState};
+
+/// The largest telemetry file [`Telemetry::read_path`] reads, in bytes. A seal reporting every 10 s
+/// for a 30-day transit writes about 260,000 fixes, some 40 MB of NDJSON or 80 MB of GPX; 1 GiB is
+/// ten times any real track, and refusing more before reading keeps a wrong path (a disk image, a
+/// device) from filling memory.
+pub(crate) const MAX_FILE_BYTES: u64 = 1 << 30;
 
 /// A telemetry file format, chosen by file extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -67,6 +84,10 @@ pub struct Rejection {
 }
 
 /// The fixes of one telemetry file, ready for evaluation, with an account of what was left out.
+///
+/// Besides its public fields it remembers where each fix came from (its line), so that
+/// [`check`](crate::check) can still refuse a fix by its line once the transit says the fix is
+/// impossible (dated before the transit opened).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Telemetry {
     /// Accepted fixes without duplicates, sorted by `at`; fixes with the same `at` keep file order.
@@ -78,6 +99,21 @@ pub struct Telemetry {
     /// Accepted fixes that came earlier in time than some fix before them in the file (they are
     /// sorted into place, and counted so that the data-quality finding can report them).
     pub out_of_order: usize,
+    /// Where each of `fixes` came from, index for index. Kept private so that `Fix` stays the
+    /// contract's fix; a caller that edits `fixes` leaves it out of step, which
+    /// [`Telemetry::refuse_before`] tolerates.
+    origins: Vec<Origin>,
+    /// Each dropped duplicate: its line, and the index in `fixes` of the fix it repeats.
+    repeats: Vec<(u64, usize)>,
+}
+
+/// Where an accepted fix came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct Origin {
+    /// Its line, as in [`Rejection::line`].
+    line: u64,
+    /// Whether it was counted in [`Telemetry::out_of_order`].
+    late: bool,
 }
 
 /// Why a telemetry file could not be read at all. Problems with single fixes are never errors; they
@@ -102,10 +138,17 @@ pub enum TelemetryError {
         /// The file.
         path: PathBuf,
     },
-    /// An NDJSON or CSV file that is not UTF-8 (GPX declares its own encoding).
-    #[error("line {line} is not UTF-8; save the file as UTF-8")]
+    /// The file is larger than the limit for a telemetry file (1 GiB); nothing was read.
+    #[error("the file is larger than {limit} bytes, the limit for a telemetry file")]
+    TooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// A CSV header row that is not UTF-8: without it no column can be named, so no record can be
+    /// read. (A record or a line that is not UTF-8 is only a [`Rejection`].)
+    #[error("the CSV header (line {line}) is not UTF-8; save the file as UTF-8")]
     NotUtf8 {
-        /// The 1-based line of the first byte that is not UTF-8.
+        /// The 1-based line of the header.
         line: u64,
     },
     /// The file is not XML, or its root element is not `<gpx>`.
@@ -125,17 +168,17 @@ pub enum TelemetryError {
     },
     /// The CSV header names a column that is not a fix field (often a misspelling, or a file without
     /// a header row whose first record was taken as one).
-    #[error("the CSV header has an unknown column `{column}`; the columns are {}", Field::list())]
+    #[error("the CSV header has an unknown column `{}`; the columns are {}", Excerpt::of(.column), Field::list())]
     CsvUnknownColumn {
         /// The column as written.
         column: String,
     },
-    /// The CSV reader failed on the header row itself (it cannot on UTF-8 text held in memory, but the
+    /// The CSV reader failed on the header row itself (it cannot on bytes held in memory, but the
     /// reader's errors are not assumed away).
     #[error("unreadable CSV header: {0}")]
     Csv(#[source] ::csv::Error),
     /// The CSV header names the same column twice.
-    #[error("the CSV header has the column `{column}` twice")]
+    #[error("the CSV header has the column `{}` twice", Excerpt::of(.column))]
     CsvDuplicateColumn {
         /// The repeated column.
         column: String,
@@ -147,22 +190,34 @@ impl Telemetry {
     ///
     /// # Errors
     /// [`TelemetryError::UnknownFormat`] for an unknown extension, [`TelemetryError::Read`] when the
-    /// file cannot be read, else as [`Telemetry::parse`].
+    /// file cannot be read, [`TelemetryError::TooLarge`] when it is over 1 GiB (found without reading
+    /// more than that), else as [`Telemetry::parse`].
     pub fn read_path(path: &Path) -> Result<Telemetry, TelemetryError> {
         let format = Format::from_path(path).ok_or_else(|| TelemetryError::UnknownFormat { path: path.into() })?;
-        let bytes = std::fs::read(path).map_err(|source| TelemetryError::Read {
+        let read = |source| TelemetryError::Read {
             path: path.into(),
             source,
-        })?;
+        };
+        let file = std::fs::File::open(path).map_err(read)?;
+        if file.metadata().map_err(read)?.len() > MAX_FILE_BYTES {
+            return Err(TelemetryError::TooLarge { limit: MAX_FILE_BYTES });
+        }
+        // The size on disk is not trusted to the byte (a pipe or a device has none, a log grows):
+        // reading stops one byte past the limit.
+        let mut bytes = Vec::new();
+        file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(read)?;
+        if bytes.len() as u64 > MAX_FILE_BYTES {
+            return Err(TelemetryError::TooLarge { limit: MAX_FILE_BYTES });
+        }
         Telemetry::parse(format, &bytes)
     }
 
     /// Reads telemetry in the given format from the bytes of a whole file.
     ///
     /// # Errors
-    /// Only when the file as a whole is unusable: NDJSON or CSV that is not UTF-8, a GPX file that is
-    /// not XML or whose root is not `<gpx>`, a CSV file without a usable header. Bad fixes are
-    /// [`Rejection`]s in the result.
+    /// Only when the file as a whole is unusable: a GPX file that is not XML or whose root is not
+    /// `<gpx>`, a CSV file without a usable header. NDJSON is never refused as a whole. Bad fixes,
+    /// lines that are not UTF-8 or too long among them, are [`Rejection`]s in the result.
     ///
     /// # Examples
     /// ```
@@ -178,12 +233,79 @@ impl Telemetry {
     pub fn parse(format: Format, bytes: &[u8]) -> Result<Telemetry, TelemetryError> {
         let mut collector = Collector::default();
         match format {
-            Format::Ndjson => ndjson::read(utf8(bytes)?, &mut collector),
-            Format::Csv => csv::read(utf8(bytes)?, &mut collector)?,
+            Format::Ndjson => ndjson::read(without_bom(bytes), &mut collector),
+            Format::Csv => csv::read(without_bom(bytes), &mut collector)?,
             Format::Gpx => gpx::read(bytes, &mut collector)?,
         }
         Ok(collector.finish())
     }
+
+    /// The telemetry as of a transit that opened at `opened_at`: every fix dated before it becomes a
+    /// [`Rejection`] at its line, and so does every dropped repeat of one (a fix that is refused is no
+    /// accepted fix to be repeated). The counts follow: `out_of_order` no longer counts refused fixes,
+    /// `duplicates` no longer counts their repeats. Rejections stay in line order.
+    ///
+    /// A receiver that lost its GPS week (dates 1024 weeks back) or a GPX file dated 1901 would
+    /// otherwise make the evaluation clock stand before the opening, and nothing could be evaluated.
+    ///
+    /// Borrowed when no fix is that early. A fix added to `fixes` by hand has no known line: it is
+    /// refused at line 0.
+    pub(crate) fn refuse_before(&self, opened_at: DateTime<Utc>) -> Cow<'_, Telemetry> {
+        if self.fixes.iter().all(|fix| fix.at >= opened_at) {
+            return Cow::Borrowed(self);
+        }
+        let origin = |index: usize| self.origins.get(index).copied().unwrap_or_default();
+        let mut kept = Telemetry::default();
+        let mut refused = Vec::new();
+        let mut refused_late = 0;
+        // Where each fix went: its index among the kept ones, or `None` when refused.
+        let mut moved = Vec::with_capacity(self.fixes.len());
+        for (index, fix) in self.fixes.iter().enumerate() {
+            let origin = origin(index);
+            if fix.at < opened_at {
+                refused.push(Rejection {
+                    line: origin.line,
+                    reason: before_opening(fix.at, opened_at),
+                });
+                refused_late += usize::from(origin.late);
+                moved.push(None);
+            } else {
+                moved.push(Some(kept.fixes.len()));
+                kept.fixes.push(fix.clone());
+                kept.origins.push(origin);
+            }
+        }
+        for &(line, index) in &self.repeats {
+            match moved.get(index) {
+                Some(Some(now)) => kept.repeats.push((line, *now)),
+                Some(None) => refused.push(Rejection {
+                    line,
+                    reason: before_opening(self.fixes[index].at, opened_at),
+                }),
+                None => {}
+            }
+        }
+        // A refused fix is earlier than every kept one, so it never made a kept fix late: only the
+        // refused fixes that were late themselves leave the count.
+        kept.out_of_order = self.out_of_order.saturating_sub(refused_late);
+        kept.duplicates = self.duplicates.saturating_sub(self.repeats.len() - kept.repeats.len());
+        // Both lists are in line order and the sort is stable: on a shared line (two GPX points),
+        // what reading refused comes first.
+        refused.sort_by_key(|rejection| rejection.line);
+        kept.rejected = self.rejected.iter().cloned().chain(refused).collect();
+        kept.rejected.sort_by_key(|rejection| rejection.line);
+        Cow::Owned(kept)
+    }
+}
+
+/// Why a fix dated before the transit opened is refused; the same words from `escort check` and from
+/// the service, so that both report the same stream alike.
+pub(crate) fn before_opening(at: DateTime<Utc>, opened_at: DateTime<Utc>) -> String {
+    format!(
+        "`at` {} is before the transit opened ({})",
+        format_time(&at),
+        format_time(&opened_at)
+    )
 }
 
 /// One line of a batch: its number, and the fix or the reason it is none.
@@ -200,24 +322,35 @@ pub(crate) struct NdjsonBatch {
 }
 
 impl NdjsonBatch {
-    pub(crate) fn parse(bytes: &[u8]) -> Result<NdjsonBatch, TelemetryError> {
-        let text = utf8(bytes)?;
-        Ok(NdjsonBatch {
-            line_count: text.lines().count() as u64,
-            candidates: ndjson::lines(text).collect(),
-        })
+    /// Reads a batch as [`Telemetry::parse`] reads an NDJSON file: a line that is not UTF-8, too long
+    /// or not a fix is refused on its own, so a batch as a whole never is.
+    pub(crate) fn parse(bytes: &[u8]) -> NdjsonBatch {
+        let bytes = without_bom(bytes);
+        NdjsonBatch {
+            line_count: ndjson::split_lines(bytes).count() as u64,
+            candidates: ndjson::lines(bytes).collect(),
+        }
     }
 }
 
-/// The file as text, without a UTF-8 byte-order mark (spreadsheet programs write one).
-fn utf8(bytes: &[u8]) -> Result<&str, TelemetryError> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    std::str::from_utf8(bytes).map_err(|err| {
-        let newlines = bytes[..err.valid_up_to()].iter().filter(|&&byte| byte == b'\n').count();
-        TelemetryError::NotUtf8 {
-            line: newlines as u64 + 1,
-        }
-    })
+/// The file without a UTF-8 byte-order mark (spreadsheet programs write one).
+fn without_bom(bytes: &[u8]) -> &[u8] {
+    bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
+}
+
+/// Why a line (a CSV field) that is not UTF-8 is refused, pointing at the first bad byte, which comes
+/// after `valid_up_to` good ones.
+fn not_utf8(what: &str, bytes: &[u8], valid_up_to: usize) -> String {
+    let byte = bytes.get(valid_up_to).copied().unwrap_or_default();
+    format!(
+        "{what} is not UTF-8 (byte 0x{byte:02X} at column {}); save the file as UTF-8",
+        valid_up_to + 1
+    )
+}
+
+/// Why a line (or a record) over its length bound is refused, unread.
+fn too_long(what: &str, bytes: usize, limit: usize) -> String {
+    format!("{what} has {bytes} bytes, over the limit of {limit}; it is not read")
 }
 
 /// A field of a fix as it is named on the wire (SPEC 1.2): the NDJSON keys and the CSV columns.
@@ -302,7 +435,7 @@ impl Draft {
             Field::Seal => {
                 let state = SealState::from_name(text).ok_or_else(|| {
                     let names = SealState::ALL.map(SealState::as_str).join(", ");
-                    format!("`seal`: {text:?} is not one of {names}")
+                    format!("`seal`: {:?} is not one of {names}", Excerpt::of(text))
                 })?;
                 self.seal = Some(state);
             }
@@ -359,16 +492,18 @@ fn rfc3339(name: &str, text: &str) -> Result<DateTime<Utc>, String> {
     }
     if NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f").is_ok() {
         return Err(format!(
-            "`{name}`: {text:?} has no UTC offset (RFC 3339 needs one, e.g. Z)"
+            "`{name}`: {:?} has no UTC offset (RFC 3339 needs one, e.g. Z)",
+            Excerpt::of(text)
         ));
     }
-    Err(format!("`{name}`: {text:?} is not an RFC 3339 time"))
+    Err(format!("`{name}`: {:?} is not an RFC 3339 time", Excerpt::of(text)))
 }
 
 /// Parses a decimal number. `NaN` and `inf` parse here and are refused by [`Fix::check`], which
 /// names them as not finite.
 fn number(name: &str, text: &str) -> Result<f64, String> {
-    text.parse().map_err(|_| format!("`{name}`: {text:?} is not a number"))
+    text.parse()
+        .map_err(|_| format!("`{name}`: {:?} is not a number", Excerpt::of(text)))
 }
 
 fn whole(name: &str, value: f64) -> Result<u32, String> {
@@ -385,11 +520,13 @@ fn whole(name: &str, value: f64) -> Result<u32, String> {
 #[derive(Default)]
 struct Collector {
     fixes: Vec<Fix>,
+    origins: Vec<Origin>,
     rejected: Vec<Rejection>,
     duplicates: usize,
+    repeats: Vec<(u64, usize)>,
     out_of_order: usize,
-    /// The key of every accepted fix.
-    seen: HashSet<FixKey>,
+    /// The key of every accepted fix, and its index in `fixes`.
+    seen: HashMap<FixKey, usize>,
     latest: Option<DateTime<Utc>>,
 }
 
@@ -403,22 +540,42 @@ impl Collector {
             Ok(fix) => fix,
             Err(reason) => return self.reject(line, reason),
         };
-        if !self.seen.insert(FixKey::of(&fix)) {
-            self.duplicates += 1;
-            return;
+        match self.seen.entry(FixKey::of(&fix)) {
+            Entry::Occupied(first) => {
+                self.duplicates += 1;
+                self.repeats.push((line, *first.get()));
+                return;
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(self.fixes.len());
+            }
         }
-        match self.latest {
-            Some(latest) if fix.at < latest => self.out_of_order += 1,
-            _ => self.latest = Some(fix.at),
-        }
+        let late = match self.latest {
+            Some(latest) if fix.at < latest => true,
+            _ => {
+                self.latest = Some(fix.at);
+                false
+            }
+        };
+        self.out_of_order += usize::from(late);
         self.fixes.push(fix);
+        self.origins.push(Origin { line, late });
     }
 
-    fn finish(mut self) -> Telemetry {
-        // `sort_by_key` is stable: fixes with the same `at` keep their file order.
-        self.fixes.sort_by_key(|fix| fix.at);
+    fn finish(self) -> Telemetry {
+        // A stable sort: fixes with the same `at` keep their file order. The origins go along, and
+        // the repeats follow the fixes they repeat to their new places.
+        let mut order: Vec<usize> = (0..self.fixes.len()).collect();
+        order.sort_by_key(|&index| self.fixes[index].at);
+        let mut place = vec![0; order.len()];
+        for (new, &old) in order.iter().enumerate() {
+            place[old] = new;
+        }
+        let mut fixes: Vec<Option<Fix>> = self.fixes.into_iter().map(Some).collect();
         Telemetry {
-            fixes: self.fixes,
+            fixes: order.iter().filter_map(|&old| fixes[old].take()).collect(),
+            origins: order.iter().map(|&old| self.origins[old]).collect(),
+            repeats: self.repeats.into_iter().map(|(line, old)| (line, place[old])).collect(),
             rejected: self.rejected,
             duplicates: self.duplicates,
             out_of_order: self.out_of_order,
@@ -533,13 +690,162 @@ mod tests {
         assert_eq!(telemetry.out_of_order, 0);
     }
 
+    /// Guards issue 10 item 7: one byte that is not UTF-8 refused the whole file.
     #[test]
-    fn text_formats_must_be_utf8_but_may_start_with_a_bom() {
-        let err = Telemetry::parse(Format::Ndjson, b"{}\n\n{\"at\":\"\xff\"}\n").expect_err("not UTF-8");
-        assert!(matches!(err, TelemetryError::NotUtf8 { line: 3 }));
-        assert_eq!(err.to_string(), "line 3 is not UTF-8; save the file as UTF-8");
+    fn a_line_that_is_not_utf8_costs_only_itself_and_a_bom_is_skipped() {
+        let bytes =
+            b"\xEF\xBB\xBF{}\n\n{\"at\":\"\xff\"}\n{\"at\":\"2021-05-16T06:00:00Z\",\"lat\":44.1,\"lon\":80.2}\n";
+        let telemetry = Telemetry::parse(Format::Ndjson, bytes).expect("NDJSON is never refused whole");
+        let lines: Vec<u64> = telemetry.rejected.iter().map(|rejection| rejection.line).collect();
+        assert_eq!(lines, [1, 3]);
+        assert_eq!(
+            telemetry.rejected[1].reason,
+            "the line is not UTF-8 (byte 0xFF at column 8); save the file as UTF-8"
+        );
+        assert_eq!(telemetry.fixes.len(), 1);
+        let batch = NdjsonBatch::parse(bytes);
+        assert_eq!(batch.line_count, 4);
+        let batch: Vec<(u64, bool)> = batch
+            .candidates
+            .iter()
+            .map(|(line, fix)| (*line, fix.is_ok()))
+            .collect();
+        assert_eq!(
+            batch,
+            [(1, false), (3, false), (4, true)],
+            "the service's batches alike"
+        );
         let bom = b"\xEF\xBB\xBFat,lat,lon\n2021-05-16T06:00:00Z,44.1,80.2\n";
         assert_eq!(Telemetry::parse(Format::Csv, bom).expect("readable").fixes.len(), 1);
+    }
+
+    fn fix_lines(at: &[&str]) -> Telemetry {
+        let lines: Vec<String> = at
+            .iter()
+            .enumerate()
+            .map(|(index, at)| match *at {
+                "" => String::new(),
+                "bad" => r#"{"at":"2021-05-16T06:00:00Z","lat":95,"lon":80}"#.to_owned(),
+                at => format!(r#"{{"at":"{at}","lat":44.{index},"lon":80}}"#),
+            })
+            .collect();
+        ndjson(&lines.join("\n"))
+    }
+
+    /// Guards issue 10 item 8: a fix dated 1901 made the whole check unusable.
+    #[test]
+    fn fixes_before_the_opening_are_refused_by_line() {
+        let opened_at = time("2021-05-16T06:00:00Z");
+        let telemetry = fix_lines(&[
+            "2021-05-16T06:10:00Z",
+            "1901-12-13T20:45:52Z",
+            "bad",
+            "2021-05-16T06:05:00Z",
+            "2021-05-16T05:59:59Z",
+            "",
+            "2021-05-16T06:00:00Z",
+        ]);
+        assert_eq!(
+            telemetry.out_of_order, 4,
+            "06:05, 05:59:59, 1901 and 06:00 came after 06:10"
+        );
+        let refused = telemetry.refuse_before(opened_at);
+        let rejected: Vec<(u64, &str)> = refused
+            .rejected
+            .iter()
+            .map(|rejection| (rejection.line, rejection.reason.as_str()))
+            .collect();
+        assert_eq!(
+            rejected,
+            [
+                (
+                    2,
+                    "`at` 1901-12-13T20:45:52Z is before the transit opened (2021-05-16T06:00:00Z)"
+                ),
+                (3, "latitude 95 is outside -90..90"),
+                (
+                    5,
+                    "`at` 2021-05-16T05:59:59Z is before the transit opened (2021-05-16T06:00:00Z)"
+                ),
+            ]
+        );
+        let kept: Vec<DateTime<Utc>> = refused.fixes.iter().map(|fix| fix.at).collect();
+        assert_eq!(
+            kept,
+            [opened_at, time("2021-05-16T06:05:00Z"), time("2021-05-16T06:10:00Z")],
+            "a fix at the opening itself is kept"
+        );
+        assert_eq!(refused.out_of_order, 2, "refused fixes are not counted out of order");
+        assert_eq!(
+            refused.origins.iter().map(|origin| origin.line).collect::<Vec<_>>(),
+            [7, 4, 1]
+        );
+        assert!(matches!(
+            telemetry.refuse_before(time("1900-01-01T00:00:00Z")),
+            Cow::Borrowed(_)
+        ));
+    }
+
+    /// Guards issue 10 item 8: a repeat of a refused fix is refused too, as the service refuses every
+    /// line of a stream dated before the opening, and not counted as a duplicate.
+    #[test]
+    fn repeats_of_a_refused_fix_are_refused_and_others_stay_duplicates() {
+        let text = concat!(
+            r#"{"at":"1901-12-13T20:45:52Z","lat":44.0,"lon":80.0}"#,
+            "\n",
+            r#"{"at":"2021-05-16T07:00:00Z","lat":44.1,"lon":80.0}"#,
+            "\n",
+            r#"{"at":"1901-12-13T20:45:52Z","lat":44.0,"lon":80.0}"#,
+            "\n",
+            r#"{"at":"2021-05-16T07:00:00Z","lat":44.1,"lon":80.0}"#,
+        );
+        let telemetry = ndjson(text);
+        assert_eq!(telemetry.duplicates, 2);
+        let refused = telemetry.refuse_before(time("2021-05-16T06:00:00Z"));
+        let lines: Vec<u64> = refused.rejected.iter().map(|rejection| rejection.line).collect();
+        assert_eq!(lines, [1, 3]);
+        assert_eq!((refused.fixes.len(), refused.duplicates), (1, 1));
+        assert_eq!(refused.repeats, [(4, 0)]);
+        let again = refused.refuse_before(time("2021-05-16T08:00:00Z"));
+        let lines: Vec<u64> = again.rejected.iter().map(|rejection| rejection.line).collect();
+        assert_eq!(lines, [1, 2, 3, 4], "the kept repeats still point at their fix");
+        assert_eq!((again.fixes.len(), again.duplicates), (0, 0));
+    }
+
+    #[test]
+    fn fixes_added_by_hand_are_refused_at_line_0() {
+        let mut telemetry = Telemetry::default();
+        telemetry.fixes.push(Fix {
+            at: time("2021-05-16T05:00:00Z"),
+            lat: 44.0,
+            lon: 80.0,
+            speed_kmh: None,
+            course_deg: None,
+            hdop: None,
+            sats: None,
+            battery_pct: None,
+            seal: None,
+            seal_id: None,
+        });
+        let refused = telemetry.refuse_before(time("2021-05-16T06:00:00Z"));
+        assert_eq!(refused.rejected[0].line, 0);
+        assert!(refused.fixes.is_empty());
+    }
+
+    /// Guards issue 10 item 11: a file over the bound is refused before it is read.
+    #[test]
+    fn a_file_over_the_limit_is_refused_unread() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("huge.ndjson");
+        // Sparse: no disk is used, and the size alone refuses it.
+        let file = std::fs::File::create(&path).expect("create");
+        file.set_len(MAX_FILE_BYTES + 1).expect("sparse file");
+        let err = Telemetry::read_path(&path).expect_err("too large");
+        assert!(matches!(err, TelemetryError::TooLarge { limit: MAX_FILE_BYTES }));
+        assert_eq!(
+            err.to_string(),
+            "the file is larger than 1073741824 bytes, the limit for a telemetry file"
+        );
     }
 
     #[test]

@@ -9,18 +9,53 @@
 //! `deny_unknown_fields` would, because a misspelt optional field (`dedline`) would otherwise vanish
 //! silently and the transit would be evaluated without its deadline.
 //!
+//! The JSON is read strictly ([`crate::json`]): a key given twice anywhere is refused, since serde_json
+//! would keep the last one silently and `"zone": "red", "zone": "green"` would read green.
+//!
+//! Every input is bounded, and the bounds are named constants below: the size of the document
+//! ([`MAX_TRANSIT_BYTES`]), the points of the route, the stops and the goods lines, and the nesting
+//! (serde_json's limit of 128). Whatever a message quotes from the document is cut short
+//! ([`Excerpt`]), and a field name too long to be a typo of a known one gets no "did you mean" (the
+//! edit distance of a 20 MB key took 15 s).
+//!
 //! Checks are limited to what makes a transit meaningless or physically impossible (coordinates off
 //! the globe, a zero radius, a deadline before opening). Whether a well-formed transit may go under
 //! electronic escort at all (no seal id, no route, a red importer) is a policy's call, not the parser's,
 //! so those parse and are flagged later by the eligibility policy.
 
 use std::fmt;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use geojson::{GeoJson, GeometryValue};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+use crate::excerpt::Excerpt;
+use crate::json::{self, JsonError};
+
+/// The largest `transit.json` read, in bytes. The SPEC example is under 1 KiB and a route of
+/// [`MAX_ROUTE_POINTS`] positions about 4 MB, so 16 MiB is room for any real declaration while a
+/// file or request body of gigabytes is refused before it is parsed. (The service's default request
+/// limit, 8 MiB, is lower still.)
+pub(crate) const MAX_TRANSIT_BYTES: usize = 16 << 20;
+
+/// The most positions a route may have. A corridor traced from a road map every 20 m for 2,000 km
+/// has 100,000; more only costs memory and time in building the route index, for no precision.
+pub(crate) const MAX_ROUTE_POINTS: usize = 100_000;
+
+/// The most authorised stops. A real transit names a handful of parking places and posts.
+pub(crate) const MAX_STOPS: usize = 1_000;
+
+/// The most goods lines. Transit declarations list at most 999 goods items (the EU's NCTS and the
+/// EAEU forms); ten times that is no real declaration and still cheap to read.
+pub(crate) const MAX_GOODS: usize = 10_000;
+
+/// The longest unknown field name for which a "did you mean" is looked for, in characters. No known
+/// field is longer than 11 characters and a suggestion is at most two edits away, so a longer name
+/// cannot match, and the edit distance of a long one costs time (15 s for a 20 MB key).
+const MAX_TYPO_CHARS: usize = 32;
 
 /// Risk category of a party in the customs risk management system (SPEC 1.1, `zone`).
 ///
@@ -164,9 +199,35 @@ pub enum TransitError {
         /// What the operating system said.
         source: std::io::Error,
     },
+    /// The document is larger than the limit for a transit, 16 MiB.
+    #[error("the transit is larger than {limit} bytes, the limit for a transit")]
+    TooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
     /// The text is not JSON at all.
     #[error("not valid JSON: {0}")]
     Json(#[source] serde_json::Error),
+    /// An object gives the same key twice: which value is meant is anybody's guess (serde_json would
+    /// keep the last, other readers the first), so the transit is refused.
+    #[error("{}the key `{}` is given twice", in_field(.field), Excerpt::of(.key))]
+    DuplicateKey {
+        /// Path of the object holding the key; empty for the transit itself.
+        field: String,
+        /// The repeated key.
+        key: String,
+    },
+    /// An array with more items than its bound: 10,000 goods lines, 1,000 stops, 100,000 route
+    /// positions.
+    #[error("`{field}` has {count} items, over the limit of {limit}")]
+    TooMany {
+        /// Path of the array.
+        field: String,
+        /// How many items it has.
+        count: usize,
+        /// The most it may have.
+        limit: usize,
+    },
     /// The JSON is valid but is not an object.
     #[error("a transit is a JSON object, found {found}")]
     NotAnObject {
@@ -180,7 +241,7 @@ pub enum TransitError {
         field: String,
     },
     /// A field the transit format does not have, usually a misspelling.
-    #[error("unknown field `{field}`{}", did_you_mean(*.suggestion))]
+    #[error("unknown field `{}`{}", Excerpt::of(.field), did_you_mean(*.suggestion))]
     UnknownField {
         /// Path of the field as written.
         field: String,
@@ -238,7 +299,7 @@ pub enum TransitError {
         reason: String,
     },
     /// A time that is not RFC 3339 with an offset.
-    #[error("`{field}`: not an RFC 3339 time: {value:?} (write it like 2021-05-16T06:00:00Z)")]
+    #[error("`{field}`: not an RFC 3339 time: {:?} (write it like 2021-05-16T06:00:00Z)", Excerpt::of(.value))]
     Time {
         /// Path of the field.
         field: String,
@@ -254,7 +315,7 @@ pub enum TransitError {
         deadline: DateTime<Utc>,
     },
     /// `route` is not GeoJSON that this crate can read.
-    #[error("`route`: not valid GeoJSON: {0}")]
+    #[error("`route`: not valid GeoJSON: {}", Excerpt::of_message(&.0.to_string()))]
     GeoJson(#[source] serde_json::Error),
     /// `route` is GeoJSON, but not a LineString.
     #[error("`route` must be a GeoJSON LineString or a Feature holding one, found {found}")]
@@ -276,6 +337,14 @@ fn rfc3339(time: &DateTime<Utc>) -> String {
     time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 
+fn in_field(field: &str) -> String {
+    if field.is_empty() {
+        String::new()
+    } else {
+        format!("`{field}`: ")
+    }
+}
+
 fn did_you_mean(suggestion: Option<&'static str>) -> String {
     suggestion
         .map(|known| format!(" (did you mean `{known}`?)"))
@@ -287,7 +356,9 @@ impl Transit {
     /// ignored).
     ///
     /// # Errors
-    /// A [`TransitError`] naming the first field that is missing, unknown, of the wrong type or out of
+    /// [`TransitError::TooLarge`] for a text over 16 MiB, [`TransitError::Json`] for
+    /// one that is not JSON, [`TransitError::DuplicateKey`] for an object with a key given twice; else
+    /// a [`TransitError`] naming the first field that is missing, unknown, of the wrong type or out of
     /// range; fields are checked in the order of SPEC 1.1, unknown fields of an object before its others.
     ///
     /// # Examples
@@ -297,8 +368,16 @@ impl Transit {
     /// assert_eq!(err.to_string(), "unknown field `dedline` (did you mean `deadline`?)");
     /// ```
     pub fn from_json(text: &str) -> Result<Transit, TransitError> {
+        if text.len() > MAX_TRANSIT_BYTES {
+            return Err(TransitError::TooLarge {
+                limit: MAX_TRANSIT_BYTES,
+            });
+        }
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        let value: Value = serde_json::from_str(text).map_err(TransitError::Json)?;
+        let value = json::from_str(text).map_err(|err| match err {
+            JsonError::Syntax(err) => TransitError::Json(err),
+            JsonError::DuplicateKey { path, key } => TransitError::DuplicateKey { field: path, key },
+        })?;
         if !value.is_object() {
             return Err(TransitError::NotAnObject { found: kind(&value) });
         }
@@ -308,12 +387,21 @@ impl Transit {
     /// Reads `path` and parses it with [`Transit::from_json`].
     ///
     /// # Errors
-    /// [`TransitError::Io`] when the file cannot be read as UTF-8 text, else as [`Transit::from_json`].
+    /// [`TransitError::Io`] when the file cannot be read as UTF-8 text, [`TransitError::TooLarge`]
+    /// when it is over 16 MiB (found without reading more than that), else as
+    /// [`Transit::from_json`].
     pub fn from_path(path: &Path) -> Result<Transit, TransitError> {
-        let text = std::fs::read_to_string(path).map_err(|source| TransitError::Io {
+        let io = |source| TransitError::Io {
             path: path.to_path_buf(),
             source,
-        })?;
+        };
+        let file = std::fs::File::open(path).map_err(io)?;
+        // Reading one byte past the limit tells an oversized file without trusting its metadata
+        // (a pipe or a device has none) and without reading it all.
+        let mut text = String::new();
+        file.take(MAX_TRANSIT_BYTES as u64 + 1)
+            .read_to_string(&mut text)
+            .map_err(io)?;
         Transit::from_json(&text)
     }
 }
@@ -350,7 +438,7 @@ fn read_transit(mut root: Object) -> Result<Transit, TransitError> {
         .map(read_party)
         .transpose()?;
     let goods = root
-        .array("goods", GOODS_FIELDS)?
+        .array("goods", GOODS_FIELDS, MAX_GOODS)?
         .into_iter()
         .map(read_goods)
         .collect::<Result<_, _>>()?;
@@ -364,7 +452,7 @@ fn read_transit(mut root: Object) -> Result<Transit, TransitError> {
     if let Some(width) = corridor_m {
         positive(root.path("corridor_m"), width)?;
     }
-    let stops = match root.optional_array("stops", STOP_FIELDS)? {
+    let stops = match root.optional_array("stops", STOP_FIELDS, MAX_STOPS)? {
         Some(stops) => stops.into_iter().map(read_stop).collect::<Result<_, _>>()?,
         None => Vec::new(),
     };
@@ -399,7 +487,7 @@ fn read_party(mut party: Object) -> Result<Party, TransitError> {
     let zone_text = party.string("zone")?;
     let zone = RiskZone::from_name(&zone_text).ok_or_else(|| TransitError::Invalid {
         field: party.path("zone"),
-        reason: format!("{zone_text:?} is not one of green, yellow, red"),
+        reason: format!("{:?} is not one of green, yellow, red", Excerpt::of(&zone_text)),
     })?;
     Ok(Party { bin, name, zone })
 }
@@ -409,7 +497,10 @@ fn read_goods(mut item: Object) -> Result<GoodsItem, TransitError> {
     if !(2..=10).contains(&hs.len()) || !hs.bytes().all(|byte| byte.is_ascii_digit()) {
         return Err(TransitError::Invalid {
             field: item.path("hs"),
-            reason: format!("{hs:?} is not an HS code (2 to 10 digits, nothing else)"),
+            reason: format!(
+                "{:?} is not an HS code (2 to 10 digits, nothing else)",
+                Excerpt::of(&hs)
+            ),
         });
     }
     let description = item.optional_string("description")?.unwrap_or_default();
@@ -482,6 +573,13 @@ fn read_route(value: Value) -> Result<Vec<geo::Coord<f64>>, TransitError> {
             });
         }
     };
+    if positions.len() > MAX_ROUTE_POINTS {
+        return Err(TransitError::TooMany {
+            field: field.into(),
+            count: positions.len(),
+            limit: MAX_ROUTE_POINTS,
+        });
+    }
     if positions.len() < 2 {
         return Err(TransitError::RouteTooShort {
             field: field.into(),
@@ -694,26 +792,41 @@ impl Object {
     }
 
     /// An array of objects, each checked for unknown fields with its index in the path (`goods[2]`).
-    fn array(&mut self, key: &str, known: &'static [&'static str]) -> Result<Vec<Object>, TransitError> {
+    /// At most `limit` of them.
+    fn array(&mut self, key: &str, known: &'static [&'static str], limit: usize) -> Result<Vec<Object>, TransitError> {
         let value = self.require(key)?;
-        self.to_objects(key, value, known)
+        self.to_objects(key, value, known, limit)
     }
 
     fn optional_array(
         &mut self,
         key: &str,
         known: &'static [&'static str],
+        limit: usize,
     ) -> Result<Option<Vec<Object>>, TransitError> {
         self.take(key)
-            .map(|value| self.to_objects(key, value, known))
+            .map(|value| self.to_objects(key, value, known, limit))
             .transpose()
     }
 
-    fn to_objects(&self, key: &str, value: Value, known: &'static [&'static str]) -> Result<Vec<Object>, TransitError> {
+    fn to_objects(
+        &self,
+        key: &str,
+        value: Value,
+        known: &'static [&'static str],
+        limit: usize,
+    ) -> Result<Vec<Object>, TransitError> {
         let Value::Array(items) = value else {
             return Err(self.wrong_type(key, "an array", &value));
         };
         let path = self.path(key);
+        if items.len() > limit {
+            return Err(TransitError::TooMany {
+                field: path,
+                count: items.len(),
+                limit,
+            });
+        }
         items
             .into_iter()
             .enumerate()
@@ -731,8 +844,12 @@ fn join(path: &str, key: &str) -> String {
 }
 
 /// The known field name closest to a misspelt one, if it is close enough to be a typo: at most two
-/// edits away, and fewer than half the name's length (so `id` does not "suggest" `name`).
+/// edits away, and fewer than half the name's length (so `id` does not "suggest" `name`). A name
+/// longer than [`MAX_TYPO_CHARS`] is no typo of a known one and is not compared at all.
 fn closest(unknown: &str, known: &[&'static str]) -> Option<&'static str> {
+    if unknown.chars().nth(MAX_TYPO_CHARS).is_some() {
+        return None;
+    }
     known
         .iter()
         .map(|&candidate| (edit_distance(unknown, candidate), candidate))
@@ -1114,12 +1231,95 @@ mod tests {
         );
     }
 
+    /// Guards issue 10 item 6: serde_json kept the last of two `zone`s, so a red importer read green.
+    #[test]
+    fn a_key_given_twice_refuses_the_transit_and_names_where() {
+        let text = SPEC_EXAMPLE.replace(r#""zone": "green"}"#, r#""zone": "red", "zone": "green"}"#);
+        assert_eq!(error(&text), "`importer`: the key `zone` is given twice");
+        let text = SPEC_EXAMPLE.replace(r#""id": "KZ-2021-000123","#, r#""id": "A", "id": "B","#);
+        let err = Transit::from_json(&text).expect_err("refused");
+        assert!(matches!(&err, TransitError::DuplicateKey { field, key } if field.is_empty() && key == "id"));
+        assert_eq!(err.to_string(), "the key `id` is given twice");
+        let text = SPEC_EXAMPLE.replace(r#""max_minutes": 720"#, r#""max_minutes": 720, "max_minutes": 0"#);
+        assert_eq!(error(&text), "`stops[0]`: the key `max_minutes` is given twice");
+    }
+
+    /// Guards issue 10 item 11: a 20 MB unknown key took 15 s in the edit distance and was quoted
+    /// whole in the error.
+    #[test]
+    fn a_long_unknown_key_is_refused_quickly_and_quoted_short() {
+        let key = "k".repeat(2_000_000);
+        let text = with(&format!("/{key}"), 1.into());
+        let started = std::time::Instant::now();
+        let message = error(&text);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(message, format!("unknown field `{}…`", "k".repeat(60)));
+        let hs = "8".repeat(1_000);
+        assert_eq!(
+            error(&with("/goods/0/hs", hs.into())),
+            format!(
+                "`goods[0].hs`: \"{}\"… is not an HS code (2 to 10 digits, nothing else)",
+                "8".repeat(60)
+            )
+        );
+        let time = "x".repeat(1_000);
+        assert!(error(&with("/opened_at", time.into())).len() < 200);
+    }
+
+    /// Guards issue 10 item 11: the document, the route, the stops and the goods are bounded.
+    #[test]
+    fn sizes_and_counts_are_bounded() {
+        let padded = format!("{SPEC_EXAMPLE}{}", " ".repeat(MAX_TRANSIT_BYTES));
+        assert_eq!(
+            error(&padded),
+            format!("the transit is larger than {MAX_TRANSIT_BYTES} bytes, the limit for a transit")
+        );
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("transit.json");
+        std::fs::write(&path, &padded).expect("write");
+        let err = Transit::from_path(&path).expect_err("too large");
+        assert!(matches!(err, TransitError::TooLarge { .. }), "{err}");
+
+        let coordinates: Vec<[f64; 2]> = (0..=MAX_ROUTE_POINTS).map(|i| [80.0, i as f64 / 1e4]).collect();
+        let route = serde_json::json!({"type": "LineString", "coordinates": coordinates});
+        assert_eq!(
+            error(&with("/route", route)),
+            format!("`route.coordinates` has 100001 items, over the limit of {MAX_ROUTE_POINTS}")
+        );
+        let stop = spec_value()["stops"][0].clone();
+        let stops = Value::Array(vec![stop; MAX_STOPS + 1]);
+        assert_eq!(
+            error(&with("/stops", stops)),
+            "`stops` has 1001 items, over the limit of 1000"
+        );
+        let item = spec_value()["goods"][0].clone();
+        let goods = Value::Array(vec![item; MAX_GOODS + 1]);
+        assert_eq!(
+            error(&with("/goods", goods)),
+            "`goods` has 10001 items, over the limit of 10000"
+        );
+        let stop = spec_value()["stops"][0].clone();
+        let stops = Value::Array(vec![stop; MAX_STOPS]);
+        assert_eq!(
+            Transit::from_json(&with("/stops", stops))
+                .expect("at the limit")
+                .stops
+                .len(),
+            MAX_STOPS
+        );
+    }
+
     #[test]
     fn typo_suggestions_stay_close() {
         assert_eq!(closest("dedline", TRANSIT_FIELDS), Some("deadline"));
         assert_eq!(closest("radius", ZONE_FIELDS), Some("radius_m"));
         assert_eq!(closest("ix", ZONE_FIELDS), None);
         assert_eq!(closest("colour", STOP_FIELDS), None);
+        assert_eq!(closest(&"d".repeat(MAX_TYPO_CHARS + 1), TRANSIT_FIELDS), None);
         assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 }

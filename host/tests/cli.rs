@@ -152,6 +152,70 @@ fn unusable_input_exits_2_with_nothing_on_stdout() {
     }
 }
 
+/// Guards issue 10 items 6, 7 and 8 end to end: a line with `seal` twice, a line that is not UTF-8
+/// and a fix dated 1901 are each refused with its line and a reason, and every other fix of the file
+/// is evaluated as if they were not there.
+#[test]
+fn refused_lines_are_listed_and_the_rest_is_evaluated() {
+    let clean = stdout(&run(&check_args("clean-khorgos-almaty")));
+    let clean: serde_json::Value = serde_json::from_str(&clean).expect("JSON");
+    let good = fs::read(scenario("clean-khorgos-almaty").join("fixes.ndjson")).expect("fixes");
+    let mut lines: Vec<&[u8]> = good.split_inclusive(|&byte| byte == b'\n').collect();
+    let inserted: [&[u8]; 3] = [
+        b"{\"at\":\"2021-05-16T03:48:00Z\",\"lat\":44.1568,\"lon\":80.3973,\"seal\":\"cable_cut\",\"seal\":\"intact\"}\n",
+        b"{\"at\":\"2021-05-16T03:49:00Z\",\"lat\":44.1568,\"lon\":80.3973,\"seal_id\":\"NS-\xA7\"}\n",
+        b"{\"at\":\"1901-12-13T20:45:52Z\",\"lat\":44.1568,\"lon\":80.3973,\"seal\":\"intact\"}\n",
+    ];
+    lines.splice(2..2, inserted);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let fixes = dir.path().join("fixes.ndjson");
+    fs::write(&fixes, lines.concat()).expect("write");
+    let mut args = check_args("clean-khorgos-almaty");
+    args[4] = fixes.display().to_string();
+
+    let output = run(&args);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("JSON report");
+    assert_eq!(
+        report["rejected"],
+        serde_json::json!([
+            {"line": 3, "reason": "the key `seal` is given twice"},
+            {"line": 4, "reason": "the line is not UTF-8 (byte 0xA7 at column 72); save the file as UTF-8"},
+            {"line": 5, "reason": "`at` 1901-12-13T20:45:52Z is before the transit opened (2021-05-16T03:40:00Z)"},
+        ])
+    );
+    assert_eq!(report["fixes"]["accepted"], clean["fixes"]["accepted"]);
+    assert_eq!(report["fixes"]["rejected"], 3);
+    assert_eq!(report["findings"], clean["findings"], "the rest is evaluated as before");
+    assert_eq!(report["verdict"], "clear");
+}
+
+/// Guards issue 10 item 6: a transit whose importer is both red and green is refused, not green.
+#[test]
+fn a_transit_with_a_key_given_twice_is_unusable() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let transit = fs::read_to_string(scenario("clean-khorgos-almaty").join("transit.json")).expect("transit");
+    let value: serde_json::Value = serde_json::from_str(&transit).expect("JSON");
+    let importer = value["importer"].to_string();
+    assert!(importer.contains(r#""zone":"green""#), "{importer}");
+    let twice = value.to_string().replace(
+        &importer,
+        &importer.replace(r#""zone":"green""#, r#""zone":"red","zone":"green""#),
+    );
+    let path = dir.path().join("transit.json");
+    fs::write(&path, twice).expect("write");
+    let mut args = check_args("clean-khorgos-almaty");
+    args[2] = path.display().to_string();
+    let output = run(&args);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(output.stdout.is_empty());
+    assert!(
+        stderr(&output).contains("transit.json: `importer`: the key `zone` is given twice"),
+        "{}",
+        stderr(&output)
+    );
+}
+
 /// A policy folder of the built-in components, configured by policies.toml.
 fn policy_folder(config: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");

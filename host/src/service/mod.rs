@@ -56,7 +56,7 @@ use crate::report::{FixCounts, Report};
 use crate::sandbox::Sandbox;
 pub use crate::store::{ListFilter, StoreError, TransitSummary};
 use crate::store::{Step, Store, TransitRecord};
-use crate::telemetry::{NdjsonBatch, Rejection};
+use crate::telemetry::{NdjsonBatch, Rejection, before_opening};
 use crate::transit::{Transit, TransitError};
 use commit::{Readers, Writer};
 use known::{Known, KnownTransits};
@@ -369,8 +369,7 @@ impl Service {
     /// the transit's whole stream in its report, as if every batch had been
     /// one file.
     pub fn ingest(&self, id: &str, ndjson: &[u8]) -> Result<BatchOutcome, ServiceError> {
-        let batch = NdjsonBatch::parse(ndjson)
-            .map_err(|e| ServiceError::BadRequest(format!("the batch is not NDJSON: {e}")))?;
+        let batch = NdjsonBatch::parse(ndjson);
         let _transit = self.lock(id);
         let known = self.open_known(id)?;
         let mut record = known.record.clone();
@@ -379,6 +378,11 @@ impl Service {
         let mut candidates = Vec::new();
         for (line, parsed) in batch.candidates {
             match parsed {
+                // Refused as `escort check` refuses it, so that a stream reports as its file does.
+                Ok(fix) if fix.at < transit.opened_at => rejected.push(Rejection {
+                    line,
+                    reason: before_opening(fix.at, transit.opened_at),
+                }),
                 Ok(fix) => candidates.push(fix),
                 Err(reason) => rejected.push(Rejection { line, reason }),
             }

@@ -20,6 +20,18 @@
 //! Waypoints (`<wpt>`) and routes (`<rte>`) are plans, not recorded positions, and are not read.
 //! Elements are matched by local name without checking the namespace, since many writers declare it
 //! wrongly or not at all.
+//!
+//! Encoding: a file that declares another encoding (ISO-8859-1, UTF-16) is decoded by `xml-rs`. A file
+//! meant as UTF-8 (it says so, or says nothing) with a byte that is not UTF-8 would stop `xml-rs` at that
+//! byte and lose every point after it; such a file is decoded lossily instead, and each point with a
+//! bad byte between its `<trkpt` and its `</trkpt>` is rejected, so that no replacement character
+//! reaches a fix. Positions, not lines, decide, so that in a file written on one line a bad byte
+//! costs only its own point.
+//!
+//! Bounds: `xml-rs` bounds names, attributes and text by its configuration, and this reader bounds
+//! the nesting of elements, whose cost in `xml-rs` grows with depth (80,000 levels took 46 s). Past a
+//! bound the document is read no further: the points before it are kept and one rejection says where
+//! reading stopped.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use xml::attribute::OwnedAttribute;
@@ -27,13 +39,119 @@ use xml::common::Position;
 use xml::reader::{EventReader, ParserConfig, XmlEvent};
 
 use super::{Collector, Draft, TelemetryError, number, whole};
+use crate::excerpt::Excerpt;
 use crate::fix::Fix;
 
 /// Metres per second to kilometres per hour.
 const KMH_PER_MS: f64 = 3.6;
 
+/// The deepest nesting of elements read, the root being 1. A point's deepest field is 7 levels down
+/// (`gpx/trk/trkseg/trkpt/extensions/gpxtpx:TrackPointExtension/gpxtpx:speed`); 64 leaves room for
+/// any writer's extensions, while the time `xml-rs` spends per element, which grows with depth, stays
+/// small.
+const MAX_DEPTH: usize = 64;
+
+/// The longest element or attribute name, in bytes (`xml-rs`'s `max_name_length`). GPX names are a
+/// few dozen bytes with their prefix.
+const MAX_NAME_BYTES: usize = 1 << 10;
+
+/// The most attributes on one element (`xml-rs`'s `max_attributes`). The root carries the most:
+/// namespace declarations and a schema location, a dozen in Garmin's files.
+const MAX_ATTRIBUTES: usize = 256;
+
+/// The longest attribute value, in bytes (`xml-rs`'s `max_attribute_length`). A schema location
+/// listing every namespace is a few hundred bytes; a coordinate far less.
+const MAX_ATTRIBUTE_BYTES: usize = 64 << 10;
+
+/// The longest run of text, comment or processing instruction, in bytes (`xml-rs`'s
+/// `max_data_length`). A point's values are short; the longest text a receiver writes is a `<desc>`
+/// of a few kilobytes, so 1 MiB only stops a file that is not a track.
+const MAX_TEXT_BYTES: usize = 1 << 20;
+
+/// What `xml-rs` says when a document is over one of the bounds of its configuration.
+const XML_RS_OVER_A_LIMIT: &str = "larger/more complex than allowed by the parser's configuration";
+
 pub(super) fn read(bytes: &[u8], out: &mut Collector) -> Result<(), TelemetryError> {
-    let mut reader = EventReader::new_with_config(bytes, ParserConfig::new().cdata_to_characters(true));
+    if std::str::from_utf8(bytes).is_ok() || !meant_as_utf8(bytes) {
+        return walk(bytes, &[], out);
+    }
+    let damaged = not_utf8_at(bytes);
+    // One replacement character takes the place of each bad sequence, so positions in the decoded
+    // text are what `not_utf8_at` counted, and the lines of the points stay as in the file.
+    let text = String::from_utf8_lossy(bytes);
+    walk(text.as_bytes(), &damaged, out)
+}
+
+/// A position as `xml-rs` counts it: 0-based row (lines split at `\n`), and 0-based column in
+/// characters.
+type At = (u64, u64);
+
+/// Whether a document is to be read as UTF-8: it has no UTF-16 byte-order mark or zero bytes up front,
+/// and its XML declaration names no encoding or UTF-8 (the default XML gives it).
+fn meant_as_utf8(bytes: &[u8]) -> bool {
+    let utf16 = bytes.starts_with(b"\xFE\xFF")
+        || bytes.starts_with(b"\xFF\xFE")
+        || bytes.get(..2).is_some_and(|start| start.contains(&0));
+    if utf16 {
+        return false;
+    }
+    declared_encoding(bytes)
+        .is_none_or(|name| name.eq_ignore_ascii_case(b"utf-8") || name.eq_ignore_ascii_case(b"utf8"))
+}
+
+/// The encoding an XML declaration names (`<?xml version="1.0" encoding="UTF-8"?>`), if any.
+fn declared_encoding(bytes: &[u8]) -> Option<&[u8]> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let declaration = bytes.strip_prefix(b"<?xml")?;
+    // A declaration is short; what follows is not searched.
+    let declaration = &declaration[..declaration.len().min(1 << 10)];
+    let declaration = &declaration[..declaration.windows(2).position(|pair| pair == b"?>")?];
+    let after = declaration.windows(8).position(|word| word == b"encoding")? + 8;
+    let value = declaration[after..]
+        .trim_ascii_start()
+        .strip_prefix(b"=")?
+        .trim_ascii_start();
+    let (&quote, value) = value.split_first()?;
+    if quote != b'"' && quote != b'\'' {
+        return None;
+    }
+    Some(&value[..value.iter().position(|&byte| byte == quote)?])
+}
+
+/// Where each sequence of bytes that is not UTF-8 begins, in order, counted in the text
+/// `String::from_utf8_lossy` makes of the file (each sequence one character there).
+fn not_utf8_at(bytes: &[u8]) -> Vec<At> {
+    // `xml-rs` takes a byte-order mark as no character.
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let (mut row, mut column) = (0, 0);
+    let mut damaged = Vec::new();
+    for chunk in bytes.utf8_chunks() {
+        for character in chunk.valid().chars() {
+            if character == '\n' {
+                (row, column) = (row + 1, 0);
+            } else {
+                column += 1;
+            }
+        }
+        // An invalid sequence never holds a line break, which is ASCII.
+        if !chunk.invalid().is_empty() {
+            damaged.push((row, column));
+            column += 1;
+        }
+    }
+    damaged
+}
+
+/// Reads the document, offering each point; a point with a position of `damaged` inside is rejected
+/// instead.
+fn walk(bytes: &[u8], damaged: &[At], out: &mut Collector) -> Result<(), TelemetryError> {
+    let config = ParserConfig::new()
+        .cdata_to_characters(true)
+        .max_name_length(MAX_NAME_BYTES)
+        .max_attributes(MAX_ATTRIBUTES)
+        .max_attribute_length(MAX_ATTRIBUTE_BYTES)
+        .max_data_length(MAX_TEXT_BYTES);
+    let mut reader = EventReader::new_with_config(bytes, config);
     // Local names of the open elements, root first.
     let mut open: Vec<String> = Vec::new();
     let mut root_seen = false;
@@ -44,16 +162,26 @@ pub(super) fn read(bytes: &[u8], out: &mut Collector) -> Result<(), TelemetryErr
             Ok(event) => event,
             Err(err) if !root_seen => {
                 return Err(TelemetryError::NotGpx {
-                    reason: format!("not XML: {err}"),
+                    reason: format!("not XML: {}", Excerpt::of_message(&err.to_string())),
                 });
             }
             Err(err) => {
                 // A logger that lost power leaves a truncated file: keep the points before the break.
                 let line = err.position().row + 1;
-                out.reject(
-                    line,
-                    format!("the XML breaks off here ({err}); nothing after it is read"),
-                );
+                let message = err.to_string();
+                let reason = if message.contains(XML_RS_OVER_A_LIMIT) {
+                    format!(
+                        "a name, attribute or text here is over the limits for GPX (names {MAX_NAME_BYTES} \
+                         bytes, {MAX_ATTRIBUTES} attributes of {MAX_ATTRIBUTE_BYTES} bytes, text \
+                         {MAX_TEXT_BYTES} bytes); nothing after it is read"
+                    )
+                } else {
+                    format!(
+                        "the XML breaks off here ({}); nothing after it is read",
+                        Excerpt::of_message(&message)
+                    )
+                };
+                out.reject(line, reason);
                 return Ok(());
             }
         };
@@ -61,25 +189,47 @@ pub(super) fn read(bytes: &[u8], out: &mut Collector) -> Result<(), TelemetryErr
             XmlEvent::StartElement { name, attributes, .. } => {
                 if !root_seen {
                     if name.local_name != "gpx" {
-                        let reason = format!("the root element is <{}>, not <gpx>", name.local_name);
+                        let reason = format!("the root element is <{}>, not <gpx>", Excerpt::of(&name.local_name));
                         return Err(TelemetryError::NotGpx { reason });
                     }
                     root_seen = true;
                 }
+                if open.len() == MAX_DEPTH {
+                    out.reject(
+                        reader.position().row + 1,
+                        format!("elements nest deeper than {MAX_DEPTH} levels here; nothing after it is read"),
+                    );
+                    return Ok(());
+                }
                 if name.local_name == "trkpt" && point.is_none() && open.last().is_some_and(|parent| parent == "trkseg")
                 {
-                    point = Some(Point::open(reader.position().row + 1, open.len(), &attributes));
+                    let start = reader.position();
+                    point = Some(Point::open((start.row, start.column), open.len(), &attributes));
                 }
                 open.push(name.local_name);
                 text.clear();
             }
-            XmlEvent::Characters(characters) => text.push_str(&characters),
+            // Only a point's text is of use.
+            XmlEvent::Characters(characters) if point.is_some() => text.push_str(&characters),
             XmlEvent::EndElement { .. } => {
                 let name = open.pop().unwrap_or_default();
                 if let Some(current) = point.as_mut() {
                     if open.len() == current.depth {
                         if let Some(done) = point.take() {
-                            out.offer(done.line, done.finish());
+                            let end = reader.position();
+                            // The first bad sequence after the point's `<trkpt`, if it is before its `</trkpt`.
+                            let first = damaged.partition_point(|&at| at < done.start);
+                            match damaged.get(first) {
+                                Some(&(row, column)) if (row, column) <= (end.row, end.column) => out.reject(
+                                    done.line,
+                                    format!(
+                                        "the point is not UTF-8 (line {}, column {}); save the file as UTF-8",
+                                        row + 1,
+                                        column + 1
+                                    ),
+                                ),
+                                _ => out.offer(done.line, done.finish()),
+                            }
                         }
                     } else {
                         current.element(open.get(current.depth + 1..).unwrap_or_default(), &name, text.trim());
@@ -107,6 +257,9 @@ pub(super) fn read(bytes: &[u8], out: &mut Collector) -> Result<(), TelemetryErr
 /// that make a fix.
 #[derive(Debug, Default)]
 struct Point {
+    /// Where its `<trkpt` is.
+    start: At,
+    /// The 1-based line of its `<trkpt`.
     line: u64,
     /// Index of the `trkpt` element in the stack of open elements.
     depth: usize,
@@ -122,7 +275,7 @@ struct Point {
 }
 
 impl Point {
-    fn open(line: u64, depth: usize, attributes: &[OwnedAttribute]) -> Point {
+    fn open(start: At, depth: usize, attributes: &[OwnedAttribute]) -> Point {
         let attribute = |name: &str| {
             attributes
                 .iter()
@@ -130,7 +283,8 @@ impl Point {
                 .map(|attribute| attribute.value.clone())
         };
         Point {
-            line,
+            start,
+            line: start.0 + 1,
             depth,
             lat: attribute("lat"),
             lon: attribute("lon"),
@@ -190,7 +344,7 @@ fn utc_time(text: &str) -> Result<DateTime<Utc>, String> {
     }
     NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
         .map(|time| time.and_utc())
-        .map_err(|_| format!("`time`: {text:?} is not an ISO 8601 time"))
+        .map_err(|_| format!("`time`: {:?} is not an ISO 8601 time", Excerpt::of(text)))
 }
 
 /// GPX 1.0 and 1.1 files as receivers write them, broken points, and files that are not GPX.
@@ -198,6 +352,7 @@ fn utc_time(text: &str) -> Result<DateTime<Utc>, String> {
 mod tests {
     use super::super::tests::time;
     use super::super::{Format, Rejection, Telemetry, TelemetryError};
+    use super::{MAX_ATTRIBUTE_BYTES, MAX_DEPTH, MAX_NAME_BYTES, MAX_TEXT_BYTES, declared_encoding, meant_as_utf8};
     use crate::fix::Fix;
 
     fn parse(text: &str) -> Result<Telemetry, TelemetryError> {
@@ -364,6 +519,171 @@ mod tests {
             assert!(matches!(err, TelemetryError::NotGpx { .. }));
             assert!(err.to_string().starts_with(start), "{err}");
         }
+    }
+
+    fn rejected(telemetry: &Telemetry) -> Vec<(u64, &str)> {
+        telemetry
+            .rejected
+            .iter()
+            .map(|rejection| (rejection.line, rejection.reason.as_str()))
+            .collect()
+    }
+
+    /// Guards issue 10 item 7: `xml-rs` stopped at the first byte that is not UTF-8 and every point
+    /// after it was lost.
+    #[test]
+    fn a_point_that_is_not_utf8_is_rejected_and_the_rest_read() {
+        for declaration in [
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n",
+            "<?xml version='1.0'?>\n",
+            "\n",
+        ] {
+            let mut bytes = declaration.as_bytes().to_vec();
+            bytes.extend_from_slice(
+                b"<gpx version=\"1.1\"><metadata><name>Z\xFCrich</name></metadata><trk><trkseg>\n\
+<trkpt lat=\"44.1\" lon=\"80.1\"><time>2021-05-16T06:00:00Z</time></trkpt>\n\
+<trkpt lat=\"44.2\" lon=\"80.2\">\n\
+  <time>2021-05-16T06:01:00Z</time><name>Stra\xDFe</name>\n\
+</trkpt>\n\
+<trkpt lat=\"44.\xB3\" lon=\"80.3\"><time>2021-05-16T06:02:00Z</time></trkpt>\n\
+<trkpt lat=\"44.4\" lon=\"80.4\"><time>2021-05-16T06:03:00Z</time></trkpt>\n\
+</trkseg></trk></gpx>\n",
+            );
+            let telemetry = Telemetry::parse(Format::Gpx, &bytes).expect("a GPX with bad bytes is read");
+            assert_eq!(
+                rejected(&telemetry),
+                [
+                    (4, "the point is not UTF-8 (line 5, column 44); save the file as UTF-8"),
+                    (7, "the point is not UTF-8 (line 7, column 16); save the file as UTF-8"),
+                ],
+                "{declaration:?}"
+            );
+            let lats: Vec<f64> = telemetry.fixes.iter().map(|fix| fix.lat).collect();
+            assert_eq!(
+                lats,
+                [44.1, 44.4],
+                "{declaration:?}: a bad byte outside a point costs nothing"
+            );
+        }
+    }
+
+    /// Guards issue 10 item 7 for a file written on one line: a bad byte costs its own point only.
+    #[test]
+    fn on_one_line_only_the_damaged_point_is_rejected() {
+        let bytes = b"\xEF\xBB\xBF<gpx><trk><name>\xFC</name><trkseg>\
+<trkpt lat=\"44.1\" lon=\"80.1\"><time>2021-05-16T06:00:00Z</time></trkpt>\
+<trkpt lat=\"44.2\" lon=\"80.2\"><time>2021-05-16T06:01:00Z</time><desc>\xFC\xFC</desc></trkpt>\
+<trkpt lat=\"44.3\" lon=\"80.3\"><time>2021-05-16T06:02:00Z</time></trkpt>\
+<trkpt lat=\"44.4\" lon=\"80.4\"><time>2021-05-16T06:03:00Z\xE2\x82</time></trkpt>\
+</trkseg></trk></gpx>";
+        let telemetry = Telemetry::parse(Format::Gpx, bytes).expect("readable");
+        assert_eq!(
+            rejected(&telemetry),
+            [
+                (1, "the point is not UTF-8 (line 1, column 171); save the file as UTF-8"),
+                (1, "the point is not UTF-8 (line 1, column 313); save the file as UTF-8"),
+            ]
+        );
+        let lats: Vec<f64> = telemetry.fixes.iter().map(|fix| fix.lat).collect();
+        assert_eq!(lats, [44.1, 44.3]);
+    }
+
+    /// A file in another declared encoding is still `xml-rs`'s to decode.
+    #[test]
+    fn a_declared_latin1_file_is_decoded_as_such() {
+        let bytes = b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\n\
+<gpx version=\"1.1\"><trk><name>Z\xFCrich</name><trkseg>\n\
+<trkpt lat=\"44.1\" lon=\"80.1\"><time>2021-05-16T06:00:00Z</time><desc>\xDF</desc></trkpt>\n\
+</trkseg></trk></gpx>\n";
+        let telemetry = Telemetry::parse(Format::Gpx, bytes).expect("Latin-1 GPX");
+        assert!(telemetry.rejected.is_empty(), "{:?}", telemetry.rejected);
+        assert_eq!(telemetry.fixes.len(), 1);
+    }
+
+    /// Guards issue 10 item 11: 80,000 nested elements took 46 s in `xml-rs`.
+    #[test]
+    fn deep_nesting_stops_reading_and_keeps_the_points_before() {
+        let depth = 80_000;
+        let text = format!(
+            "<gpx version=\"1.1\"><trk><trkseg>\n\
+             <trkpt lat=\"44.1\" lon=\"80.1\"><time>2021-05-16T06:00:00Z</time></trkpt>\n\
+             {}{}\n\
+             <trkpt lat=\"44.2\" lon=\"80.2\"><time>2021-05-16T06:01:00Z</time></trkpt>\n\
+             </trkseg></trk></gpx>",
+            "<a>".repeat(depth),
+            "</a>".repeat(depth)
+        );
+        let started = std::time::Instant::now();
+        let telemetry = parse(&text).expect("read up to the bound");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(
+            rejected(&telemetry),
+            [(3, "elements nest deeper than 64 levels here; nothing after it is read")]
+        );
+        assert_eq!(telemetry.fixes.len(), 1);
+        let extensions = format!(
+            "<gpx><trk><trkseg><trkpt lat=\"44.1\" lon=\"80.1\"><time>2021-05-16T06:00:00Z</time>{}{}</trkpt></trkseg></trk></gpx>",
+            "<x>".repeat(MAX_DEPTH - 4),
+            "</x>".repeat(MAX_DEPTH - 4)
+        );
+        let telemetry = parse(&extensions).expect("readable");
+        assert_eq!(
+            (telemetry.fixes.len(), telemetry.rejected.len()),
+            (1, 0),
+            "64 levels are read"
+        );
+    }
+
+    /// Guards issue 10 item 11: names, attributes and text are bounded, and what is quoted is short.
+    #[test]
+    fn long_text_and_attributes_stop_reading_with_a_reason() {
+        let point = "<trkpt lat=\"44.1\" lon=\"80.1\"><time>2021-05-16T06:00:00Z</time></trkpt>";
+        let limit = "a name, attribute or text here is over the limits for GPX (names 1024 bytes, 256 attributes \
+                     of 65536 bytes, text 1048576 bytes); nothing after it is read";
+        for hostile in [
+            format!("<desc>{}</desc>", "d".repeat(2 * MAX_TEXT_BYTES)),
+            format!("<trkpt lat=\"{}\" lon=\"80.2\"/>", "4".repeat(2 * MAX_ATTRIBUTE_BYTES)),
+            format!("<{0}></{0}>", "n".repeat(2 * MAX_NAME_BYTES)),
+        ] {
+            let text = format!("<gpx><trk><trkseg>\n{point}\n{hostile}\n{point}</trkseg></trk></gpx>");
+            let telemetry = parse(&text).expect("read up to the bound");
+            assert_eq!(rejected(&telemetry), [(3, limit)]);
+            assert_eq!(telemetry.fixes.len(), 1);
+        }
+        let time = "9".repeat(10_000);
+        let text =
+            format!("<gpx><trk><trkseg><trkpt lat=\"1\" lon=\"1\"><time>{time}</time></trkpt></trkseg></trk></gpx>");
+        let telemetry = parse(&text).expect("readable");
+        assert_eq!(
+            rejected(&telemetry),
+            [(
+                1,
+                format!("`time`: \"{}\"… is not an ISO 8601 time", "9".repeat(60)).as_str()
+            )]
+        );
+        let err = parse(&format!("<{}/>", "k".repeat(1000))).expect_err("not GPX");
+        assert!(err.to_string().len() < 200, "{err}");
+    }
+
+    #[test]
+    fn finds_the_declared_encoding() {
+        assert_eq!(
+            declared_encoding(b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><gpx/>"),
+            Some(&b"UTF-8"[..])
+        );
+        assert_eq!(
+            declared_encoding(b"\xEF\xBB\xBF<?xml version='1.0' encoding = 'latin1' ?>"),
+            Some(&b"latin1"[..])
+        );
+        assert_eq!(declared_encoding(b"<?xml version=\"1.0\"?><gpx encoding=\"x\"/>"), None);
+        assert_eq!(declared_encoding(b"<gpx/>"), None);
+        assert!(!meant_as_utf8(b"\xFF\xFE<\0g\0"));
+        assert!(!meant_as_utf8(b"<?xml version=\"1.0\" encoding=\"windows-1252\"?>"));
+        assert!(meant_as_utf8(b"<?xml version=\"1.0\" encoding=\"utf-8\"?>"));
     }
 
     #[test]

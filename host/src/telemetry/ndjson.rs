@@ -1,39 +1,72 @@
 //! Reads NDJSON telemetry: one JSON object per line, with the fields of SPEC 1.2.
 //!
 //! Each line is parsed on its own, so a broken line is one rejection and the next line is read as
-//! usual. Unknown fields are refused, as in the transit: a misspelt `lattitude` would otherwise turn
-//! into "missing `lat`", hiding the real mistake, and a misspelt optional field (`batery`) would be
-//! dropped without a word.
+//! usual. That starts with the bytes: the file is split into lines before anything is decoded, so a
+//! line that is not UTF-8 (a logger that wrote Latin-1 once) or longer than [`MAX_LINE_BYTES`] is
+//! refused alone, unread, and the lines after it are not lost.
+//!
+//! A line is strict JSON ([`crate::json`]): a key given twice is refused, since serde_json would keep
+//! the last and `"seal":"cable_cut","seal":"intact"` would read as intact. Unknown fields are refused,
+//! as in the transit: a misspelt `lattitude` would otherwise turn into "missing `lat`", hiding the
+//! real mistake, and a misspelt optional field (`batery`) would be dropped without a word.
 
 use serde_json::Value;
 
-use super::{Collector, Draft, Field};
+use super::{Collector, Draft, Field, not_utf8, too_long};
+use crate::excerpt::Excerpt;
 use crate::fix::Fix;
+use crate::json::{self, JsonError};
+
+/// The longest line read, in bytes. A fix with every field is under 250 bytes, so 64 KiB is far
+/// beyond any logger's line, and a longer one (a 200 MB key) is refused without being parsed or
+/// copied.
+pub(crate) const MAX_LINE_BYTES: usize = 64 << 10;
 
 /// Offers every non-blank line to `out`, numbered from 1. Blank lines (an editor's trailing newline,
 /// a logger's separator) are no fixes and not mistakes, so they are skipped without a rejection.
-pub(super) fn read(text: &str, out: &mut Collector) {
-    for (line, candidate) in lines(text) {
+pub(super) fn read(bytes: &[u8], out: &mut Collector) {
+    for (line, candidate) in lines(bytes) {
         out.offer(line, candidate);
     }
 }
 
+/// The lines of a file as `str::lines` splits text: at `\n`, with a `\r` before it dropped, and no
+/// empty line after a final `\n`.
+pub(super) fn split_lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    bytes
+        .split_inclusive(|&byte| byte == b'\n')
+        .map(|line| match line.strip_suffix(b"\n") {
+            Some(line) => line.strip_suffix(b"\r").unwrap_or(line),
+            None => line,
+        })
+}
+
 /// Every non-blank line, numbered from 1, parsed.
-pub(super) fn lines(text: &str) -> impl Iterator<Item = (u64, Result<Fix, String>)> + '_ {
-    text.lines()
-        .enumerate()
-        .filter(|(_, line)| !line.trim().is_empty())
-        .map(|(index, line)| (index as u64 + 1, parse_line(line)))
+pub(super) fn lines(bytes: &[u8]) -> impl Iterator<Item = (u64, Result<Fix, String>)> + '_ {
+    split_lines(bytes).enumerate().filter_map(|(index, line)| {
+        let number = index as u64 + 1;
+        if line.len() > MAX_LINE_BYTES {
+            return Some((number, Err(too_long("the line", line.len(), MAX_LINE_BYTES))));
+        }
+        match std::str::from_utf8(line) {
+            Err(err) => Some((number, Err(not_utf8("the line", line, err.valid_up_to())))),
+            Ok(text) if text.trim().is_empty() => None,
+            Ok(text) => Some((number, parse_line(text))),
+        }
+    })
 }
 
 fn parse_line(line: &str) -> Result<Fix, String> {
-    let value: Value = serde_json::from_str(line).map_err(|err| format!("not a JSON object: {err}"))?;
+    let value = json::from_str(line).map_err(|err| match err {
+        JsonError::Syntax(err) => format!("not a JSON object: {err}"),
+        duplicate @ JsonError::DuplicateKey { .. } => duplicate.to_string(),
+    })?;
     let Value::Object(fields) = value else {
         return Err(format!("not a JSON object: found {}", kind(&value)));
     };
     // Unknown fields first, so that a misspelling is reported as itself and not as what it hides.
     if let Some(unknown) = fields.keys().find(|key| Field::from_name(key).is_none()) {
-        return Err(format!("unknown field `{unknown}`"));
+        return Err(format!("unknown field `{}`", Excerpt::of(unknown)));
     }
     let mut draft = Draft::default();
     for (key, value) in fields {
@@ -74,6 +107,7 @@ fn kind(value: &Value) -> &'static str {
 mod tests {
     use super::super::tests::time;
     use super::super::{Format, Rejection, Telemetry};
+    use super::MAX_LINE_BYTES;
     use crate::fix::{Fix, SealState};
 
     fn parse(text: &str) -> Telemetry {
@@ -181,6 +215,83 @@ mod tests {
         let telemetry = parse(&text);
         assert_eq!(telemetry.fixes.len(), 2);
         assert_eq!(telemetry.fixes[1].sats, Some(12));
+    }
+
+    /// Guards issue 10 item 6: serde_json kept the last `seal`, so a cut cable read as intact and the
+    /// transit was clear.
+    #[test]
+    fn a_line_with_a_key_given_twice_is_rejected() {
+        let text = concat!(
+            r#"{"at":"2021-05-16T06:00:00Z","lat":44.1,"lon":80.3,"seal":"cable_cut","seal":"intact"}"#,
+            "\n",
+            r#"{"at":"2021-05-16T06:01:00Z","lat":44.1,"lon":80.3,"seal":"cable_cut"}"#,
+        );
+        let telemetry = parse(text);
+        assert_eq!(reasons(text), [(1, "the key `seal` is given twice".to_owned())]);
+        assert_eq!(telemetry.fixes.len(), 1);
+        assert_eq!(telemetry.fixes[0].seal, Some(SealState::CableCut));
+    }
+
+    /// Guards issue 10 item 7: one byte that is not UTF-8 refused the whole file.
+    #[test]
+    fn a_line_that_is_not_utf8_is_rejected_and_the_rest_read() {
+        let bytes = b"\xEF\xBB\xBF{\"at\":\"2021-05-16T06:00:00Z\",\"lat\":44.1,\"lon\":80.3}\r\n\
+{\"at\":\"2021-05-16T06:01:00Z\",\"lat\":44.1,\"lon\":80.3,\"seal_id\":\"N\xE9\"}\r\n\
+\n\
+{\"at\":\"2021-05-16T06:02:00Z\",\"lat\":44.2,\"lon\":80.3}";
+        let telemetry = Telemetry::parse(Format::Ndjson, bytes).expect("NDJSON is never refused whole");
+        assert_eq!(
+            telemetry.rejected,
+            [Rejection {
+                line: 2,
+                reason: "the line is not UTF-8 (byte 0xE9 at column 64); save the file as UTF-8".into()
+            }]
+        );
+        let lats: Vec<f64> = telemetry.fixes.iter().map(|fix| fix.lat).collect();
+        assert_eq!(lats, [44.1, 44.2], "the lines before and after are read");
+    }
+
+    /// Guards issue 10 item 11: a 200 MB key was parsed and echoed whole into the report.
+    #[test]
+    fn long_lines_are_refused_unread_and_quotes_are_short() {
+        let key = "k".repeat(MAX_LINE_BYTES);
+        let long = format!(r#"{{"at":"2021-05-16T06:00:00Z","lat":44.1,"lon":80.3,"{key}":1}}"#);
+        let unknown = format!(
+            r#"{{"at":"2021-05-16T06:00:00Z","lat":44.1,"lon":80.3,"{}":1}}"#,
+            &key[..1000]
+        );
+        let time = format!(r#"{{"at":"{}","lat":44.1,"lon":80.3}}"#, "9".repeat(1000));
+        let text = [
+            long.as_str(),
+            &unknown,
+            &time,
+            r#"{"at":"2021-05-16T06:00:00Z","lat":44.1,"lon":80.3}"#,
+        ]
+        .join("\n");
+        let telemetry = parse(&text);
+        let reasons: Vec<&str> = telemetry.rejected.iter().map(|r| r.reason.as_str()).collect();
+        assert_eq!(
+            reasons,
+            [
+                format!(
+                    "the line has {} bytes, over the limit of 65536; it is not read",
+                    long.len()
+                ),
+                format!("unknown field `{}…`", "k".repeat(60)),
+                format!("`at`: \"{}\"… is not an RFC 3339 time", "9".repeat(60)),
+            ]
+        );
+        assert_eq!(telemetry.fixes.len(), 1);
+        let exactly = format!(
+            r#"{{"at":"2021-05-16T06:00:00Z","lat":44.1,"lon":80.3,"seal_id":"{}"}}"#,
+            ""
+        );
+        let padding = " ".repeat(MAX_LINE_BYTES - exactly.len());
+        assert_eq!(
+            parse(&format!("{exactly}{padding}")).fixes.len(),
+            1,
+            "a line at the limit is read"
+        );
     }
 
     #[test]

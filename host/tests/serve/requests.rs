@@ -37,14 +37,30 @@ fn malformed_requests_are_refused_with_a_message_naming_the_problem() {
     assert!(error(&answer).contains("NOBODY"), "{answer}");
 
     assert_eq!(server.put_transit("BAD-1", &transit).0, 201);
+    // A line that is not UTF-8 or dated before the opening costs only itself (issue 10 items 7, 8).
     let (status, answer) = server.json(
         "POST",
         "/v1/transits/BAD-1/fixes",
         Some(INGEST),
-        b"{\"at\": \"\xff\"}\n",
+        b"{\"at\": \"\xff\"}\n{\"at\":\"1901-12-13T20:45:52Z\",\"lat\":44.1,\"lon\":80.3}\n\
+          {\"at\":\"2021-05-16T03:45:00Z\",\"lat\":44.1,\"lon\":80.3}\n",
     );
-    assert_eq!(status, 400, "{answer}");
-    assert!(error(&answer).contains("UTF-8"), "{answer}");
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["accepted"], 1, "{answer}");
+    let reasons: Vec<&str> = answer["rejected"]
+        .as_array()
+        .expect("rejected")
+        .iter()
+        .map(|rejection| rejection["reason"].as_str().expect("reason"))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            "the line is not UTF-8 (byte 0xFF at column 9); save the file as UTF-8",
+            "`at` 1901-12-13T20:45:52Z is before the transit opened (2021-05-16T03:40:00Z)",
+        ],
+        "{answer}"
+    );
 
     for (path, problem) in [
         ("/v1/transits/BAD-1?now=yesterday", "now"),

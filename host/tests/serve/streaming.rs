@@ -6,7 +6,7 @@ use std::fs;
 use escort_host::Telemetry;
 use serde_json::{Value, json};
 
-use crate::support::{Server, Sizes, check, scenario, transit_as};
+use crate::support::{INGEST, Server, Sizes, check, scenario, transit_as};
 
 /// A GPX or CSV scenario's fixes as NDJSON, one line per fix.
 fn as_ndjson(path: &std::path::Path) -> String {
@@ -101,4 +101,56 @@ fn every_scenario_streamed_in_random_batches_reports_as_check_does() {
             assert_eq!(verdict, report["verdict"], "{name}: the stored verdict");
         }
     }
+}
+
+/// Guards issue 10 items 7 and 8: a line that is not UTF-8 and fixes dated before the opening
+/// (repeated in a later batch) are refused by the service as `escort check` refuses them in the
+/// whole file, at the same lines, and the rest of each batch is kept.
+#[test]
+fn refused_lines_stream_as_check_refuses_them() {
+    let server = Server::start(&[]);
+    let work = tempfile::tempdir().expect("a temporary folder");
+    let name = "clean-khorgos-almaty";
+    let id = "STREAM-REFUSED";
+    let transit = work.path().join("transit.json");
+    fs::write(&transit, transit_as(name, id)).expect("transit written");
+    let good = fs::read_to_string(scenario(name).join("fixes.ndjson")).expect("fixes");
+    let good: Vec<&str> = good.lines().collect();
+    let early = r#"{"at":"1901-12-13T20:45:52Z","lat":44.158,"lon":80.399}"#;
+    let twice = r#"{"at":"2021-05-16T03:44:00Z","lat":44.158,"lon":80.399,"seal":"cable_cut","seal":"intact"}"#;
+    let batches: Vec<Vec<u8>> = vec![
+        [&good[..5].join("\n"), "\n", early, "\n"].concat().into_bytes(),
+        [
+            b"{\"at\":\"2021-05-16T03:45:00Z\",\"lat\":44.1,\"lon\":80.3,\"seal_id\":\"N\xE9\"}\n".as_slice(),
+            early.as_bytes(),
+            b"\n",
+        ]
+        .concat(),
+        [&good[5..].join("\n"), "\n", twice, "\n"].concat().into_bytes(),
+    ];
+    let fixes = work.path().join("fixes.ndjson");
+    fs::write(&fixes, batches.concat()).expect("fixes written");
+    let expected = check(&transit, &fixes, None);
+    let parsed: Value = serde_json::from_str(&expected).expect("JSON");
+    let refused: Vec<u64> = parsed["rejected"]
+        .as_array()
+        .expect("rejected")
+        .iter()
+        .map(|rejection| rejection["line"].as_u64().expect("line"))
+        .collect();
+    assert_eq!(refused, [6, 7, 8, 265], "{expected}");
+
+    assert_eq!(
+        server
+            .put_transit(id, &fs::read_to_string(&transit).expect("readable"))
+            .0,
+        201
+    );
+    for batch in &batches {
+        let (status, outcome) = server.json("POST", &format!("/v1/transits/{id}/fixes"), Some(INGEST), batch);
+        assert_eq!(status, 200, "{outcome}");
+    }
+    let (status, report) = server.report(id, parsed["evaluated_at"].as_str());
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report, expected, "the streamed report differs from escort check's");
 }
