@@ -10,6 +10,8 @@
 //! state are per-policy [`Limits`](crate::Limits) instead, since a deployment
 //! may have reason to change them.
 
+use crate::excerpt::Excerpt;
+
 /// Longest id, finding code, parameter name or evidence name, bytes.
 pub const MAX_NAME_BYTES: usize = 64;
 /// Longest version a policy gives itself, bytes.
@@ -28,9 +30,6 @@ pub const MAX_EVIDENCE_TEXTS: usize = 100;
 /// Longest text of evidence, each value of a list included, bytes.
 pub const MAX_EVIDENCE_TEXT_BYTES: usize = 1_000;
 
-/// How many characters of a policy's text an error message quotes.
-const QUOTED_CHARS: usize = 60;
-
 /// Whether `name` is a snake_case identifier (`corridor`, `max_offset_m`).
 pub(crate) fn is_snake_case(name: &str) -> bool {
     let mut chars = name.chars();
@@ -43,13 +42,13 @@ pub(crate) fn is_snake_case(name: &str) -> bool {
 pub(crate) fn check_name(what: &str, name: &str) -> Result<(), String> {
     if name.len() > MAX_NAME_BYTES {
         return Err(format!(
-            "{what} {}, which has {} bytes, over the limit of {MAX_NAME_BYTES}",
-            quoted(name),
+            "{what} {:?}, which has {} bytes, over the limit of {MAX_NAME_BYTES}",
+            Excerpt::of(name),
             name.len()
         ));
     }
     if !is_snake_case(name) {
-        return Err(format!("{what} {}, which is not snake_case", quoted(name)));
+        return Err(format!("{what} {:?}, which is not snake_case", Excerpt::of(name)));
     }
     Ok(())
 }
@@ -61,18 +60,6 @@ pub(crate) fn check_length(what: &str, text: &str, max: usize) -> Result<(), Str
         return Err(format!("{what} has {} bytes, over the limit of {max}", text.len()));
     }
     Ok(())
-}
-
-/// A policy's text as an error message quotes it: at most 60 characters,
-/// in quotes, with an ellipsis when cut.
-pub(crate) fn quoted(text: &str) -> String {
-    let mut chars = text.chars();
-    let head: String = chars.by_ref().take(QUOTED_CHARS).collect();
-    if chars.next().is_some() {
-        format!("{head:?}…")
-    } else {
-        format!("{head:?}")
-    }
 }
 
 #[cfg(test)]

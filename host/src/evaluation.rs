@@ -27,8 +27,9 @@ use chrono::{DateTime, Utc};
 
 use crate::contract::{
     MAX_EVIDENCE, MAX_EVIDENCE_TEXT_BYTES, MAX_EVIDENCE_TEXTS, MAX_NAME_BYTES, MAX_SENTENCE_BYTES, check_length,
-    check_name, is_snake_case, quoted,
+    check_name, is_snake_case,
 };
+use crate::excerpt::Excerpt;
 use crate::finding::{EvidenceValue, Finding, Severity, Verdict};
 use crate::fix::{Fix, SealState};
 use crate::geodesy::RouteIndex;
@@ -601,8 +602,8 @@ fn accept_finding(policy: &Policy, finding: wit::Finding) -> Result<Finding, Str
         .is_some_and(|(area, name)| is_snake_case(area) && is_snake_case(name));
     if !code_ok {
         return Err(format!(
-            "the code {} is not `area.name` in snake_case",
-            quoted(&finding.code)
+            "the code {:?} is not `area.name` in snake_case",
+            Excerpt::of(&finding.code)
         ));
     }
     if finding.code.starts_with("policy.") {

@@ -20,8 +20,9 @@ use crate::builtin;
 use crate::bundle::{Bundle, BundleError, Trust};
 use crate::cache::content_hash;
 use crate::contract::{
-    MAX_PARAMS, MAX_SENTENCE_BYTES, MAX_TEXT_PARAM_BYTES, MAX_VERSION_BYTES, check_length, check_name, quoted,
+    MAX_PARAMS, MAX_SENTENCE_BYTES, MAX_TEXT_PARAM_BYTES, MAX_VERSION_BYTES, check_length, check_name,
 };
+use crate::excerpt::Excerpt;
 use crate::geodesy::RouteIndex;
 use crate::sandbox::{
     CallState, CompileFailure, EscortPolicy, Instances, Limits, PolicyFailure, RouteRef, Sandbox, wit,
@@ -498,7 +499,7 @@ fn check_descriptor(descriptor: &wit::Descriptor) -> Result<Vec<ParamSpec>, Stri
             return Err(format!(
                 "declared `{}` as a {kind} with the default {}",
                 spec.name,
-                quoted(&default.to_string())
+                Excerpt::of(&default.to_string())
             ));
         }
         params.push(ParamSpec {
