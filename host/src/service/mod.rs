@@ -18,8 +18,9 @@
 //! - **Memory.** The transits used last are kept as their last committed
 //!   step left them (`known.rs`), so a batch reads and parses nothing but its
 //!   own fixes; the number kept is bounded.
-//! - **One step per transit at a time.** Steps on one transit are serialised
-//!   by a lock; different transits are evaluated side by side.
+//! - **One step per transit at a time, and no transit waits for another.**
+//!   Steps on one transit are serialised by that transit's own lock
+//!   (`locks.rs`); different transits are evaluated side by side.
 //! - **Policies are swapped, never edited.** A step takes the current
 //!   [`PolicySet`] when it starts and finishes on it, whatever is published
 //!   meanwhile (`live`).
@@ -30,11 +31,11 @@ mod config;
 mod http;
 mod known;
 mod live;
+mod locks;
 mod metrics;
 
 use std::collections::HashSet;
-use std::hash::{BuildHasher, RandomState};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -60,6 +61,7 @@ use crate::telemetry::{NdjsonBatch, Rejection};
 use crate::transit::{Transit, TransitError};
 use commit::{Readers, Writer};
 use known::{Known, KnownTransits};
+use locks::{TransitGuard, TransitLocks};
 
 /// Why a request to the service failed. Each kind is one HTTP status.
 #[derive(Debug, thiserror::Error)]
@@ -164,11 +166,6 @@ impl CloseReason {
     }
 }
 
-/// How many locks transits share. Two transits that hash alike wait for each
-/// other, which only costs time; a fixed number keeps memory flat however
-/// many transits are open.
-const TRANSIT_LOCKS: usize = 1024;
-
 /// Most connections that read the database at once.
 const READERS: usize = 8;
 
@@ -192,8 +189,7 @@ pub struct Service {
     readers: Readers,
     known: KnownTransits,
     policies: LivePolicies,
-    locks: Vec<Mutex<()>>,
-    lock_hasher: RandomState,
+    locks: TransitLocks,
     metrics: Metrics,
 }
 
@@ -218,8 +214,7 @@ impl Service {
             readers: Readers::new(&path, READERS),
             known: KnownTransits::new(config.cached_transits),
             policies,
-            locks: (0..TRANSIT_LOCKS).map(|_| Mutex::new(())).collect(),
-            lock_hasher: RandomState::new(),
+            locks: TransitLocks::new(),
             metrics: Metrics::new(),
         })
     }
@@ -234,11 +229,9 @@ impl Service {
         &self.metrics
     }
 
-    fn lock(&self, id: &str) -> MutexGuard<'_, ()> {
-        let index = self.lock_hasher.hash_one(id) as usize % self.locks.len();
-        self.locks[index]
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// Takes the transit's lock, waiting for its earlier steps.
+    fn lock(&self, id: &str) -> TransitGuard<'_> {
+        self.locks.lock(id)
     }
 
     /// Runs `f` on the writing connection: for setting up access at start-up.
@@ -567,12 +560,16 @@ impl Service {
 
     /// Evaluates every open transit for the passing of time up to `now`, so
     /// that signal loss and overdue arrival appear without new fixes. Stores
-    /// only transits whose findings changed. Returns how many did.
+    /// only transits whose findings changed. Returns how many did. A transit
+    /// that another step holds is passed over, not waited for; the next tick
+    /// takes it.
     pub fn tick(&self, now: DateTime<Utc>) -> Result<usize, ServiceError> {
         let ids = self.readers.with(Store::open_transits)?;
         let mut changed = 0;
         for id in ids {
-            let _transit = self.lock(&id);
+            let Some(_transit) = self.locks.try_lock(&id) else {
+                continue;
+            };
             let Some(known) = self.known(&id)? else {
                 continue;
             };
