@@ -20,7 +20,13 @@
 //!   own fixes; the number kept is bounded.
 //! - **One step per transit at a time, and no transit waits for another.**
 //!   Steps on one transit are serialised by that transit's own lock
-//!   (`locks.rs`); different transits are evaluated side by side.
+//!   (`locks.rs`); different transits are evaluated side by side. The tick
+//!   (`tick.rs`) runs its transits on a few workers and passes over one
+//!   whose lock is held, so a transit whose policies take their whole
+//!   deadline delays its own steps only.
+//! - **A defect costs one step.** A panic outside a policy call (a policy's
+//!   own failures are `policy.error` findings) is caught, counted, and its
+//!   transit listed for review until a step of it succeeds (`panics.rs`).
 //! - **Policies are swapped, never edited.** A step takes the current
 //!   [`PolicySet`] when it starts and finishes on it, whatever is published
 //!   meanwhile (`live`).
@@ -33,6 +39,8 @@ mod known;
 mod live;
 mod locks;
 mod metrics;
+mod panics;
+mod tick;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -45,6 +53,7 @@ pub use config::{ConfigError, ServeConfig, TokenConfig};
 pub use http::serve;
 pub use live::{LivePolicies, PolicyInfo};
 pub use metrics::Metrics;
+pub use tick::{TickFailure, TickSummary};
 
 use crate::audit::{AuditEntry, digest_fixes};
 use crate::bundle::Trust;
@@ -85,6 +94,11 @@ pub enum ServiceError {
     /// The service could not start.
     #[error("{0}")]
     Setup(String),
+    /// A step panicked outside a policy call: a defect of the service
+    /// (500). What it had not committed was not kept, and sending the same
+    /// request again is safe.
+    #[error("{0}")]
+    Defect(String),
 }
 
 /// An evaluation that went through a step, ready to be stored.
@@ -190,6 +204,7 @@ pub struct Service {
     known: KnownTransits,
     policies: LivePolicies,
     locks: TransitLocks,
+    tick_workers: usize,
     metrics: Metrics,
 }
 
@@ -215,6 +230,7 @@ impl Service {
             known: KnownTransits::new(config.cached_transits),
             policies,
             locks: TransitLocks::new(),
+            tick_workers: tick::workers(),
             metrics: Metrics::new(),
         })
     }
@@ -558,34 +574,10 @@ impl Service {
         self.report(id, None)
     }
 
-    /// Evaluates every open transit for the passing of time up to `now`, so
-    /// that signal loss and overdue arrival appear without new fixes. Stores
-    /// only transits whose findings changed. Returns how many did. A transit
-    /// that another step holds is passed over, not waited for; the next tick
-    /// takes it.
-    pub fn tick(&self, now: DateTime<Utc>) -> Result<usize, ServiceError> {
-        let ids = self.readers.with(Store::open_transits)?;
-        let mut changed = 0;
-        for id in ids {
-            let Some(_transit) = self.locks.try_lock(&id) else {
-                continue;
-            };
-            let Some(known) = self.known(&id)? else {
-                continue;
-            };
-            if known.record.closed.is_some() || known.record.last_fix_at.is_some_and(|last| last > now) {
-                continue;
-            }
-            if self.pass_time(&known, now, None, "tick", false)? {
-                changed += 1;
-            }
-        }
-        Ok(changed)
-    }
-
     /// Evaluates the passing of time up to `now` (closing the transit when
-    /// `close` says why), and stores it if `always` or if the findings
-    /// changed. Returns whether it stored.
+    /// `close` says why), and stores it if `always`, or if the findings or
+    /// the verdict changed (the stored verdict can be a mark for review a
+    /// panic left, `panics.rs`). Returns whether it stored.
     fn pass_time(
         &self,
         known: &Known,
@@ -616,7 +608,9 @@ impl Service {
             .flat_map(|state| state.open)
             .collect();
         let raised_final = evaluated.evaluation.findings().len() > open.len();
-        if !(always || evaluated.replayed || raised_final || open != open_before) {
+        // What `save_step` would store, for an evaluation that resumed.
+        let verdict = record.final_verdict.max(evaluated.evaluation.verdict());
+        if !(always || evaluated.replayed || raised_final || open != open_before || verdict != record.verdict) {
             return Ok(false);
         }
         evaluated.input_digest = digest_fixes(&[]);
