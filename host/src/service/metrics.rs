@@ -1,6 +1,7 @@
 //! The service's Prometheus metrics (`GET /metrics`): requests, fixes,
-//! evaluations, policy errors and evaluation time per policy, steps that
-//! panicked, and what the ticks did.
+//! evaluations, policy errors (per policy, and per policy and kind of
+//! failure), evaluation time per policy, steps that panicked, and what the
+//! ticks did.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -10,6 +11,7 @@ use prometheus_client::registry::Registry;
 
 use super::tick::TickSummary;
 use crate::evaluation::Decision;
+use crate::finding::EvidenceValue;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -34,6 +36,12 @@ struct PolicyLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FailureLabels {
+    policy: String,
+    failure: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StepLabels {
     step: String,
 }
@@ -50,6 +58,20 @@ fn outcome_labels(outcome: &str) -> OutcomeLabels {
     }
 }
 
+/// The kind of a failed call, as its `policy.error` finding's `failure`
+/// evidence says.
+fn failure_kind(decision: &Decision) -> &str {
+    decision
+        .findings
+        .iter()
+        .filter(|finding| finding.code == "policy.error")
+        .find_map(|finding| match finding.evidence.get("failure") {
+            Some(EvidenceValue::Text(kind)) => Some(kind.as_str()),
+            _ => None,
+        })
+        .unwrap_or("unknown")
+}
+
 fn call_seconds() -> Histogram {
     // 10 µs to about 10 s: a policy call on one fix up to one near its fuel budget.
     Histogram::new(exponential_buckets(1e-5, 4.0, 11))
@@ -62,6 +84,7 @@ pub struct Metrics {
     fixes: Family<OutcomeLabels, Counter>,
     evaluations: Family<KindLabels, Counter>,
     policy_errors: Family<PolicyLabels, Counter>,
+    policy_failures: Family<FailureLabels, Counter>,
     policy_seconds: Family<PolicyLabels, Histogram, fn() -> Histogram>,
     step_panics: Family<StepLabels, Counter>,
     tick_transits: Family<OutcomeLabels, Counter>,
@@ -90,6 +113,14 @@ impl Metrics {
             "policy_errors",
             "Policy calls that failed (trap, fuel, memory, error, ill-formed answer)",
             policy_errors.clone(),
+        );
+        let policy_failures = Family::default();
+        registry.register(
+            "policy_failures",
+            "Policy calls that failed, by policy and kind of failure (out_of_fuel, geodesy_budget, timed_out, \
+             trap, error, ill_formed, host_panic: the `failure` evidence of policy.error); a series appears \
+             with its first failure",
+            policy_failures.clone(),
         );
         let policy_seconds = Family::<PolicyLabels, Histogram, fn() -> Histogram>::new_with_constructor(call_seconds);
         registry.register(
@@ -123,6 +154,7 @@ impl Metrics {
             fixes,
             evaluations,
             policy_errors,
+            policy_failures,
             policy_seconds,
             step_panics,
             tick_transits,
@@ -177,6 +209,12 @@ impl Metrics {
             let errors = self.policy_errors.get_or_create(&labels);
             if decision.fuel_used.is_none() {
                 errors.inc();
+                self.policy_failures
+                    .get_or_create(&FailureLabels {
+                        policy: decision.policy.clone(),
+                        failure: failure_kind(decision).to_owned(),
+                    })
+                    .inc();
             }
         }
     }
