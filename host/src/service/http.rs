@@ -3,7 +3,13 @@
 //!
 //! Handlers check the token first, then hand the work to a blocking thread:
 //! evaluation is CPU work in WebAssembly and storage is synchronous SQLite,
-//! neither of which belongs on the async reactor.
+//! neither of which belongs on the async reactor. A step that panics there
+//! is answered `500` and its transit marked for review (`panics.rs`).
+//!
+//! The tick starts on time every period, each on a blocking thread of its
+//! own, even while an earlier one is still busy with a slow transit; at most
+//! [`TICKS_IN_FLIGHT`] run at once, and a period that finds them all
+//! running is skipped rather than queued.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +35,11 @@ use crate::store::ListFilter;
 
 /// Most transits one page of `GET /v1/transits` lists.
 const MAX_PAGE: usize = 1000;
+
+/// Most ticks running at once. A second one takes every transit but those
+/// the first is still on; more would only pile up behind the same slow
+/// transits.
+const TICKS_IN_FLIGHT: usize = 2;
 
 struct App {
     service: Arc<Service>,
@@ -141,7 +152,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
             ServiceError::Conflict(_) => StatusCode::CONFLICT,
-            ServiceError::Store(_) | ServiceError::Setup(_) => {
+            ServiceError::Store(_) | ServiceError::Setup(_) | ServiceError::Defect(_) => {
                 eprintln!("escort: error: {error}");
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -202,6 +213,18 @@ impl App {
             .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("the request failed: {e}")))?;
         Ok(outcome?)
     }
+
+    /// Runs `work`, a `step` on transit `id`, on a blocking thread; a panic
+    /// of it is a [`ServiceError::Defect`] and marks the transit for review.
+    async fn step<T: Send + 'static>(
+        &self,
+        id: String,
+        step: &'static str,
+        work: impl FnOnce(&Service, &str) -> Result<T, ServiceError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        self.blocking(move |service| service.guarded(&id, step, || work(service, &id)))
+            .await
+    }
 }
 
 fn utf8(body: Bytes, what: &str) -> Result<String, ApiError> {
@@ -234,7 +257,7 @@ async fn put_transit(
     let Path(id) = id?;
     let declaration = utf8(body?, "transit")?;
     let admission = app
-        .blocking(move |service| service.put_transit(&id, &declaration))
+        .step(id, "admit", move |service, id| service.put_transit(id, &declaration))
         .await?;
     let status = if admission.created {
         StatusCode::CREATED
@@ -253,7 +276,9 @@ async fn post_fixes(
     app.authorise(&headers, Action::Ingest)?;
     let Path(id) = id?;
     let body = body?;
-    let outcome = app.blocking(move |service| service.ingest(&id, &body)).await?;
+    let outcome = app
+        .step(id, "observe", move |service, id| service.ingest(id, &body))
+        .await?;
     Ok(Json(outcome).into_response())
 }
 
@@ -273,7 +298,9 @@ async fn get_transit(
     let Path(id) = id?;
     let Query(query) = query?;
     let now = query.now.map(|now| parse_time("now", &now)).transpose()?;
-    let report = app.blocking(move |service| service.report(&id, now)).await?;
+    let report = app
+        .step(id, "report", move |service, id| service.report(id, now))
+        .await?;
     Ok(report_response(&report))
 }
 
@@ -367,7 +394,7 @@ async fn close_transit(
     })?;
     let at = request.at.map(|at| parse_time("at", &at)).transpose()?;
     let report = app
-        .blocking(move |service| service.close(&id, request.reason, at))
+        .step(id, "close", move |service, id| service.close(id, request.reason, at))
         .await?;
     Ok(report_response(&report))
 }
@@ -421,19 +448,41 @@ async fn count_request(State(app): State<Arc<App>>, request: Request, next: Next
     response
 }
 
-/// Evaluates open transits for the passing of time, every `period`.
+/// Evaluates open transits for the passing of time, every `period`: each
+/// tick on a blocking thread of its own, started on time whatever earlier
+/// ticks are still doing, at most [`TICKS_IN_FLIGHT`] at once.
 async fn tick(service: Arc<Service>, period: Duration) {
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(TICKS_IN_FLIGHT));
     let mut interval = tokio::time::interval(period);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     interval.tick().await;
     loop {
         interval.tick().await;
+        let Ok(running) = Arc::clone(&in_flight).try_acquire_owned() else {
+            service.metrics().count_tick_period(false);
+            eprintln!("escort: tick: skipped, {TICKS_IN_FLIGHT} earlier ticks are still running");
+            continue;
+        };
+        service.metrics().count_tick_period(true);
         let service = Arc::clone(&service);
-        match tokio::task::spawn_blocking(move || service.tick(Utc::now())).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => eprintln!("escort: tick: {e}"),
-            Err(e) => eprintln!("escort: tick: {e}"),
-        }
+        tokio::spawn(async move {
+            let outcome = tokio::task::spawn_blocking(move || service.tick(Utc::now())).await;
+            drop(running);
+            match outcome {
+                Ok(Ok(summary)) => {
+                    for failure in &summary.failures {
+                        eprintln!("escort: tick: {}", failure.reason);
+                    }
+                    let listed = summary.failures.len();
+                    let failed = summary.failed + summary.panicked;
+                    if failed > listed {
+                        eprintln!("escort: tick: and {} more transits failed", failed - listed);
+                    }
+                }
+                Ok(Err(e)) => eprintln!("escort: tick: {e}"),
+                Err(e) => eprintln!("escort: tick: {e}"),
+            }
+        });
     }
 }
 

@@ -7,7 +7,8 @@
 //! memory stays flat however many transits are open; a transit it no longer
 //! holds is read from the database, as every step did before. It is exact,
 //! not a guess: an entry is replaced only under the transit's lock, right
-//! after the step that changed it committed, and dropped when a step fails.
+//! after the step that changed it committed, and dropped when a step fails
+//! or panics.
 
 use std::collections::HashMap;
 use std::mem;

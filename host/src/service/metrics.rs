@@ -1,5 +1,7 @@
 //! The service's Prometheus metrics (`GET /metrics`): requests, fixes,
-//! evaluations, policy errors and evaluation time per policy.
+//! evaluations, policy errors (per policy, and per policy and kind of
+//! failure), evaluation time per policy, steps that panicked, and what the
+//! ticks did.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -7,7 +9,9 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use super::tick::TickSummary;
 use crate::evaluation::Decision;
+use crate::finding::EvidenceValue;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -31,6 +35,43 @@ struct PolicyLabels {
     policy: String,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FailureLabels {
+    policy: String,
+    failure: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StepLabels {
+    step: String,
+}
+
+/// The steps a panic is counted under.
+const STEPS: [&str; 5] = ["admit", "observe", "report", "close", "tick"];
+
+/// The outcomes of a transit in a tick, in the order of [`TickSummary`]'s counts.
+const TICK_OUTCOMES: [&str; 5] = ["changed", "unchanged", "busy", "failed", "panicked"];
+
+fn outcome_labels(outcome: &str) -> OutcomeLabels {
+    OutcomeLabels {
+        outcome: outcome.to_owned(),
+    }
+}
+
+/// The kind of a failed call, as its `policy.error` finding's `failure`
+/// evidence says.
+fn failure_kind(decision: &Decision) -> &str {
+    decision
+        .findings
+        .iter()
+        .filter(|finding| finding.code == "policy.error")
+        .find_map(|finding| match finding.evidence.get("failure") {
+            Some(EvidenceValue::Text(kind)) => Some(kind.as_str()),
+            _ => None,
+        })
+        .unwrap_or("unknown")
+}
+
 fn call_seconds() -> Histogram {
     // 10 µs to about 10 s: a policy call on one fix up to one near its fuel budget.
     Histogram::new(exponential_buckets(1e-5, 4.0, 11))
@@ -43,7 +84,11 @@ pub struct Metrics {
     fixes: Family<OutcomeLabels, Counter>,
     evaluations: Family<KindLabels, Counter>,
     policy_errors: Family<PolicyLabels, Counter>,
+    policy_failures: Family<FailureLabels, Counter>,
     policy_seconds: Family<PolicyLabels, Histogram, fn() -> Histogram>,
+    step_panics: Family<StepLabels, Counter>,
+    tick_transits: Family<OutcomeLabels, Counter>,
+    ticks: Family<OutcomeLabels, Counter>,
 }
 
 impl Metrics {
@@ -69,20 +114,63 @@ impl Metrics {
             "Policy calls that failed (trap, fuel, memory, error, ill-formed answer)",
             policy_errors.clone(),
         );
+        let policy_failures = Family::default();
+        registry.register(
+            "policy_failures",
+            "Policy calls that failed, by policy and kind of failure (out_of_fuel, geodesy_budget, timed_out, \
+             trap, error, ill_formed, host_panic: the `failure` evidence of policy.error); a series appears \
+             with its first failure",
+            policy_failures.clone(),
+        );
         let policy_seconds = Family::<PolicyLabels, Histogram, fn() -> Histogram>::new_with_constructor(call_seconds);
         registry.register(
             "policy_call_seconds",
             "Time of each policy call, seconds",
             policy_seconds.clone(),
         );
-        Metrics {
+        let step_panics = Family::default();
+        registry.register(
+            "step_panics",
+            "Steps that panicked outside a policy call (a defect of the service; nothing of the step is kept \
+             and its transit is listed for review), by step (admit, observe, report, close, tick)",
+            step_panics.clone(),
+        );
+        let tick_transits = Family::default();
+        registry.register(
+            "tick_transits",
+            "Open transits the ticks came to, by outcome (changed, unchanged; busy: passed over while another \
+             step held it; failed: the database; panicked)",
+            tick_transits.clone(),
+        );
+        let ticks = Family::default();
+        registry.register(
+            "ticks",
+            "Tick periods, by outcome (run; skipped: the earlier ticks allowed at once were all still running)",
+            ticks.clone(),
+        );
+        let metrics = Metrics {
             registry,
             requests,
             fixes,
             evaluations,
             policy_errors,
+            policy_failures,
             policy_seconds,
+            step_panics,
+            tick_transits,
+            ticks,
+        };
+        // Present at 0 from the start, so that a first increment shows.
+        for step in STEPS {
+            let _ = metrics.step_panics.get_or_create(&StepLabels { step: step.to_owned() });
         }
+        for outcome in TICK_OUTCOMES {
+            let _ = metrics.tick_transits.get_or_create(&outcome_labels(outcome));
+        }
+        for outcome in ["run", "skipped"] {
+            let _ = metrics.ticks.get_or_create(&outcome_labels(outcome));
+        }
+        metrics
     }
 
     pub(crate) fn count_request(&self, method: &str, route: &str, status: u16) {
@@ -101,11 +189,7 @@ impl Metrics {
             ("duplicate", duplicates),
             ("rejected", rejected),
         ] {
-            self.fixes
-                .get_or_create(&OutcomeLabels {
-                    outcome: outcome.to_owned(),
-                })
-                .inc_by(count);
+            self.fixes.get_or_create(&outcome_labels(outcome)).inc_by(count);
         }
     }
 
@@ -125,8 +209,43 @@ impl Metrics {
             let errors = self.policy_errors.get_or_create(&labels);
             if decision.fuel_used.is_none() {
                 errors.inc();
+                self.policy_failures
+                    .get_or_create(&FailureLabels {
+                        policy: decision.policy.clone(),
+                        failure: failure_kind(decision).to_owned(),
+                    })
+                    .inc();
             }
         }
+    }
+
+    /// Counts a step that panicked outside a policy call.
+    pub(crate) fn count_step_panic(&self, step: &str) {
+        self.step_panics
+            .get_or_create(&StepLabels { step: step.to_owned() })
+            .inc();
+    }
+
+    /// Counts what a tick did with each open transit.
+    pub(crate) fn count_tick(&self, summary: &TickSummary) {
+        for (outcome, count) in TICK_OUTCOMES.into_iter().zip([
+            summary.changed,
+            summary.unchanged,
+            summary.busy,
+            summary.failed,
+            summary.panicked,
+        ]) {
+            self.tick_transits
+                .get_or_create(&outcome_labels(outcome))
+                .inc_by(count as u64);
+        }
+    }
+
+    /// Counts a tick period: run, or skipped because too many ticks were
+    /// still running.
+    pub(crate) fn count_tick_period(&self, run: bool) {
+        let outcome = if run { "run" } else { "skipped" };
+        self.ticks.get_or_create(&outcome_labels(outcome)).inc();
     }
 
     /// The metrics in Prometheus' text format.

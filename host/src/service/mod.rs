@@ -18,8 +18,15 @@
 //! - **Memory.** The transits used last are kept as their last committed
 //!   step left them (`known.rs`), so a batch reads and parses nothing but its
 //!   own fixes; the number kept is bounded.
-//! - **One step per transit at a time.** Steps on one transit are serialised
-//!   by a lock; different transits are evaluated side by side.
+//! - **One step per transit at a time, and no transit waits for another.**
+//!   Steps on one transit are serialised by that transit's own lock
+//!   (`locks.rs`); different transits are evaluated side by side. The tick
+//!   (`tick.rs`) runs its transits on a few workers and passes over one
+//!   whose lock is held, so a transit whose policies take their whole
+//!   deadline delays its own steps only.
+//! - **A defect costs one step.** A panic outside a policy call (a policy's
+//!   own failures are `policy.error` findings) is caught, counted, and its
+//!   transit listed for review until a step of it succeeds (`panics.rs`).
 //! - **Policies are swapped, never edited.** A step takes the current
 //!   [`PolicySet`] when it starts and finishes on it, whatever is published
 //!   meanwhile (`live`).
@@ -30,11 +37,13 @@ mod config;
 mod http;
 mod known;
 mod live;
+mod locks;
 mod metrics;
+mod panics;
+mod tick;
 
 use std::collections::HashSet;
-use std::hash::{BuildHasher, RandomState};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -44,6 +53,7 @@ pub use config::{ConfigError, ServeConfig, TokenConfig};
 pub use http::serve;
 pub use live::{LivePolicies, PolicyInfo};
 pub use metrics::Metrics;
+pub use tick::{TickFailure, TickSummary};
 
 use crate::audit::{AuditEntry, digest_fixes};
 use crate::bundle::Trust;
@@ -60,6 +70,7 @@ use crate::telemetry::{NdjsonBatch, Rejection, before_opening};
 use crate::transit::{Transit, TransitError};
 use commit::{Readers, Writer};
 use known::{Known, KnownTransits};
+use locks::{TransitGuard, TransitLocks};
 
 /// Why a request to the service failed. Each kind is one HTTP status.
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +94,11 @@ pub enum ServiceError {
     /// The service could not start.
     #[error("{0}")]
     Setup(String),
+    /// A step panicked outside a policy call: a defect of the service
+    /// (500). What it had not committed was not kept, and sending the same
+    /// request again is safe.
+    #[error("{0}")]
+    Defect(String),
 }
 
 /// An evaluation that went through a step, ready to be stored.
@@ -164,11 +180,6 @@ impl CloseReason {
     }
 }
 
-/// How many locks transits share. Two transits that hash alike wait for each
-/// other, which only costs time; a fixed number keeps memory flat however
-/// many transits are open.
-const TRANSIT_LOCKS: usize = 1024;
-
 /// Most connections that read the database at once.
 const READERS: usize = 8;
 
@@ -192,8 +203,8 @@ pub struct Service {
     readers: Readers,
     known: KnownTransits,
     policies: LivePolicies,
-    locks: Vec<Mutex<()>>,
-    lock_hasher: RandomState,
+    locks: TransitLocks,
+    tick_workers: usize,
     metrics: Metrics,
 }
 
@@ -218,8 +229,8 @@ impl Service {
             readers: Readers::new(&path, READERS),
             known: KnownTransits::new(config.cached_transits),
             policies,
-            locks: (0..TRANSIT_LOCKS).map(|_| Mutex::new(())).collect(),
-            lock_hasher: RandomState::new(),
+            locks: TransitLocks::new(),
+            tick_workers: tick::workers(),
             metrics: Metrics::new(),
         })
     }
@@ -234,11 +245,9 @@ impl Service {
         &self.metrics
     }
 
-    fn lock(&self, id: &str) -> MutexGuard<'_, ()> {
-        let index = self.lock_hasher.hash_one(id) as usize % self.locks.len();
-        self.locks[index]
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// Takes the transit's lock, waiting for its earlier steps.
+    fn lock(&self, id: &str) -> TransitGuard<'_> {
+        self.locks.lock(id)
     }
 
     /// Runs `f` on the writing connection: for setting up access at start-up.
@@ -569,30 +578,10 @@ impl Service {
         self.report(id, None)
     }
 
-    /// Evaluates every open transit for the passing of time up to `now`, so
-    /// that signal loss and overdue arrival appear without new fixes. Stores
-    /// only transits whose findings changed. Returns how many did.
-    pub fn tick(&self, now: DateTime<Utc>) -> Result<usize, ServiceError> {
-        let ids = self.readers.with(Store::open_transits)?;
-        let mut changed = 0;
-        for id in ids {
-            let _transit = self.lock(&id);
-            let Some(known) = self.known(&id)? else {
-                continue;
-            };
-            if known.record.closed.is_some() || known.record.last_fix_at.is_some_and(|last| last > now) {
-                continue;
-            }
-            if self.pass_time(&known, now, None, "tick", false)? {
-                changed += 1;
-            }
-        }
-        Ok(changed)
-    }
-
     /// Evaluates the passing of time up to `now` (closing the transit when
-    /// `close` says why), and stores it if `always` or if the findings
-    /// changed. Returns whether it stored.
+    /// `close` says why), and stores it if `always`, or if the findings or
+    /// the verdict changed (the stored verdict can be a mark for review a
+    /// panic left, `panics.rs`). Returns whether it stored.
     fn pass_time(
         &self,
         known: &Known,
@@ -623,7 +612,9 @@ impl Service {
             .flat_map(|state| state.open)
             .collect();
         let raised_final = evaluated.evaluation.findings().len() > open.len();
-        if !(always || evaluated.replayed || raised_final || open != open_before) {
+        // What `save_step` would store, for an evaluation that resumed.
+        let verdict = record.final_verdict.max(evaluated.evaluation.verdict());
+        if !(always || evaluated.replayed || raised_final || open != open_before || verdict != record.verdict) {
             return Ok(false);
         }
         evaluated.input_digest = digest_fixes(&[]);

@@ -7,6 +7,7 @@ mod audit;
 mod bundles;
 mod durability;
 mod group_commit;
+mod isolation;
 mod languages;
 mod reload;
 mod requests;

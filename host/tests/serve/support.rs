@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 pub const INGEST: &str = "ingest-secret-for-the-tests";
@@ -262,6 +263,30 @@ pub fn transit_as(name: &str, id: &str) -> String {
     value.to_string()
 }
 
+/// A scenario's transit under another id and its first `count` fixes as
+/// NDJSON, every time in both moved by the same amount, so that the last of
+/// those fixes is at `last_fix_at`: a transit that is under way now.
+pub fn moved(name: &str, id: &str, count: usize, last_fix_at: DateTime<Utc>) -> (String, String) {
+    let mut fixes: Vec<Value> = fs::read_to_string(scenario(name).join("fixes.ndjson"))
+        .expect("fixes readable")
+        .lines()
+        .take(count)
+        .map(|line| serde_json::from_str(line).expect("a fix is JSON"))
+        .collect();
+    let time = |value: &Value| -> DateTime<Utc> { value.as_str().expect("a time").parse().expect("an RFC 3339 time") };
+    let shift = last_fix_at - time(&fixes.last().expect("a fix to take")["at"]);
+    let mut transit: Value = serde_json::from_str(&transit_as(name, id)).expect("transit is JSON");
+    for field in ["opened_at", "deadline"] {
+        transit[field] = Value::String((time(&transit[field]) + shift).to_rfc3339());
+    }
+    let mut ndjson = String::new();
+    for fix in &mut fixes {
+        fix["at"] = Value::String((time(&fix["at"]) + shift).to_rfc3339());
+        ndjson.push_str(&format!("{fix}\n"));
+    }
+    (transit.to_string(), ndjson)
+}
+
 /// What `escort check` prints for a transit and fixes, with an optional
 /// evaluation clock: the golden report the service must agree with.
 pub fn check(transit: &Path, fixes: &Path, now: Option<&str>) -> String {
@@ -291,6 +316,26 @@ pub fn audit_verify(data: &Path) -> (Option<i32>, String) {
         output.status.code(),
         String::from_utf8_lossy(&output.stdout).into_owned(),
     )
+}
+
+/// The hostile test policy as a bare component in the live policy folder
+/// of a server that is to run on `dir`, configured by `config`: the tables
+/// of `policies.toml` for it (`[hostile]` with its limits, then
+/// `[hostile.params]`).
+pub fn live_hostile(dir: &Path, config: &str) {
+    let live = dir.join("data/policies");
+    fs::create_dir_all(&live).unwrap();
+    fs::write(live.join("hostile.wasm"), hostile_component()).unwrap();
+    fs::write(live.join("policies.toml"), config).unwrap();
+}
+
+/// The value of one series in a `GET /metrics` text (`name{labels}`), if
+/// it is there.
+pub fn metric(metrics: &str, series: &str) -> Option<f64> {
+    metrics.lines().find_map(|line| {
+        let value = line.strip_prefix(series)?.strip_prefix(' ')?;
+        value.parse().ok()
+    })
 }
 
 /// Waits up to 30 s for `condition`, checking every 50 ms.
