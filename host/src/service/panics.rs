@@ -18,13 +18,13 @@
 //! panic before it was ever stored, or that the database cannot read, is
 //! not marked.
 
-use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 use super::{Service, ServiceError};
 use crate::audit::{AuditEntry, digest_fixes};
 use crate::finding::Verdict;
+use crate::sandbox::panic_message;
 use crate::store::Step;
 
 impl Service {
@@ -115,13 +115,4 @@ impl Service {
         )?;
         Ok(true)
     }
-}
-
-/// The text a panic was raised with.
-pub(super) fn panic_message(payload: &(dyn Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|text| (*text).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic without a message".to_owned())
 }

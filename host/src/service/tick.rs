@@ -20,8 +20,8 @@ use std::thread;
 use chrono::{DateTime, Utc};
 
 use super::locks::TransitLocks;
-use super::panics::panic_message;
 use super::{Service, ServiceError};
+use crate::sandbox::panic_message;
 use crate::store::Store;
 
 /// Fewest workers a tick runs on, whatever the machine: with one, a slow
