@@ -190,6 +190,8 @@ mod tests {
         }
         // The route bends, so a fix beside one segment may be nearer another:
         // the offsets run from about 58 km to 100 km, half of them over 98 km.
+        // None is farther than the 100 km it was moved, give or take the
+        // route index's quarter of a metre.
         offsets_m.sort_by(f64::total_cmp);
         assert!(offsets_m[0] > 50_000.0, "{}", offsets_m[0]);
         assert!(
@@ -198,7 +200,7 @@ mod tests {
             offsets_m[offsets_m.len() / 2]
         );
         assert!(
-            offsets_m[offsets_m.len() - 1] < 100_002.0,
+            offsets_m[offsets_m.len() - 1] < 100_000.5,
             "{}",
             offsets_m[offsets_m.len() - 1]
         );
