@@ -113,11 +113,32 @@ fn corridor_growth(c: &mut Criterion) {
     group.finish();
 }
 
+/// The corridor check on a track 100 km beside the longest route: a
+/// spoofed position must cost no more than one on the route.
+fn corridor_far_off(c: &mut Criterion) {
+    let template = template_transit();
+    let drive = Drive::along(&template, 60.0, 30);
+    let fixes = drive.fixes_aside(template.opened_at, 0, 10_000, 100_000.0);
+    let index = RouteIndex::new(&escort_host::bench::densified(&template.route, 100_000));
+    let mut group = c.benchmark_group("corridor_far_off");
+    group.throughput(Throughput::Elements(fixes.len() as u64));
+    group.bench_function(BenchmarkId::new("locate_100km_aside", 100_000), |b| {
+        b.iter(|| {
+            fixes
+                .iter()
+                .map(|fix| index.locate(fix.lat, fix.lon).offset_m)
+                .sum::<f64>()
+        })
+    });
+    group.finish();
+}
+
 criterion_group!(
     benches,
     wasm_against_native,
     call_overhead,
     rust_against_rhai,
-    corridor_growth
+    corridor_growth,
+    corridor_far_off
 );
 criterion_main!(benches);

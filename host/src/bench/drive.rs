@@ -3,6 +3,7 @@
 //! that a batch of any size is a plausible, clean track.
 
 use chrono::{DateTime, Duration, Utc};
+use geo::{Bearing, Destination, Haversine, Point};
 
 use crate::geodesy::distance_m;
 use crate::{Fix, SealState, Transit};
@@ -57,18 +58,34 @@ impl Drive {
     /// `start`. The truck goes to the end of the route and back, again and
     /// again.
     pub fn fixes(&self, start: DateTime<Utc>, first: usize, count: usize) -> Vec<Fix> {
+        self.fixes_aside(start, first, count, 0.0)
+    }
+
+    /// The fixes of [`Drive::fixes`], each moved `aside_m` metres to the left
+    /// of the truck's direction of travel (at right angles to the route
+    /// segment it is on): a track that keeps beside the route, as a spoofed
+    /// position or a parallel road draws it. Where the route bends, a fix
+    /// beside one segment may be nearer another, so `aside_m` is how far the
+    /// fixes are moved, not exactly their offset from the route.
+    pub fn fixes_aside(&self, start: DateTime<Utc>, first: usize, count: usize, aside_m: f64) -> Vec<Fix> {
         let metres_per_fix = self.speed_kmh / 3.6 * self.interval_s as f64;
         (first..first + count)
             .map(|index| {
                 let driven_m = metres_per_fix * index as f64;
                 let lap = (driven_m / self.length_m()) as u64;
                 let into_lap_m = driven_m % self.length_m();
-                let along_m = if lap.is_multiple_of(2) {
+                let outward = lap.is_multiple_of(2);
+                let along_m = if outward {
                     into_lap_m
                 } else {
                     self.length_m() - into_lap_m
                 };
-                let (lat, lon) = self.position_at(along_m);
+                let (mut lat, mut lon) = self.position_at(along_m);
+                if aside_m != 0.0 {
+                    let heading_deg = self.heading_at(along_m) + if outward { 0.0 } else { 180.0 };
+                    let beside = Haversine.destination(Point::new(lon, lat), heading_deg - 90.0, aside_m);
+                    (lat, lon) = (beside.y(), beside.x());
+                }
                 Fix {
                     at: start + Duration::seconds(self.interval_s * index as i64),
                     lat,
@@ -89,10 +106,7 @@ impl Drive {
     /// position is interpolated in degrees: segments are about a kilometre
     /// long, so the chord strays centimetres from the great circle.
     fn position_at(&self, along_m: f64) -> (f64, f64) {
-        let end = self
-            .from_start_m
-            .partition_point(|&d| d <= along_m)
-            .clamp(1, self.points.len() - 1);
+        let end = self.segment_end_at(along_m);
         let (start, stop) = (self.points[end - 1], self.points[end]);
         let span = self.from_start_m[end] - self.from_start_m[end - 1];
         let share = if span > 0.0 {
@@ -104,6 +118,22 @@ impl Drive {
             start.0 + (stop.0 - start.0) * share,
             start.1 + (stop.1 - start.1) * share,
         )
+    }
+
+    /// The initial bearing, degrees clockwise from north, of the route
+    /// segment `along_m` metres along the route.
+    fn heading_at(&self, along_m: f64) -> f64 {
+        let end = self.segment_end_at(along_m);
+        let (start, stop) = (self.points[end - 1], self.points[end]);
+        Haversine.bearing(Point::new(start.1, start.0), Point::new(stop.1, stop.0))
+    }
+
+    /// The index of the vertex that ends the segment `along_m` metres along
+    /// the route.
+    fn segment_end_at(&self, along_m: f64) -> usize {
+        self.from_start_m
+            .partition_point(|&d| d <= along_m)
+            .clamp(1, self.points.len() - 1)
     }
 }
 
@@ -142,5 +172,37 @@ mod tests {
         let whole = drive.fixes(transit.opened_at, 0, 20);
         let tail = drive.fixes(transit.opened_at, 10, 10);
         assert_eq!(&whole[10..], &tail[..]);
+    }
+
+    #[test]
+    fn a_track_aside_keeps_its_distance_from_the_route() {
+        let transit = template_transit();
+        let drive = Drive::along(&transit, 60.0, 30);
+        let route = RouteIndex::new(&transit.route);
+        let on = drive.fixes(transit.opened_at, 0, 1_000);
+        let aside = drive.fixes_aside(transit.opened_at, 0, 1_000, 100_000.0);
+        let mut offsets_m = Vec::new();
+        for (on, aside) in on.iter().zip(&aside) {
+            assert_eq!(on.at, aside.at);
+            let moved_m = distance_m(on.lat, on.lon, aside.lat, aside.lon);
+            assert!((moved_m - 100_000.0).abs() < 1.0, "{moved_m}");
+            offsets_m.push(route.locate(aside.lat, aside.lon).offset_m);
+        }
+        // The route bends, so a fix beside one segment may be nearer another:
+        // the offsets run from about 58 km to 100 km, half of them over 98 km.
+        // None is farther than the 100 km it was moved, give or take the
+        // route index's quarter of a metre.
+        offsets_m.sort_by(f64::total_cmp);
+        assert!(offsets_m[0] > 50_000.0, "{}", offsets_m[0]);
+        assert!(
+            offsets_m[offsets_m.len() / 2] > 95_000.0,
+            "{}",
+            offsets_m[offsets_m.len() / 2]
+        );
+        assert!(
+            offsets_m[offsets_m.len() - 1] < 100_000.5,
+            "{}",
+            offsets_m[offsets_m.len() - 1]
+        );
     }
 }

@@ -174,6 +174,25 @@ impl Display for Results {
                 .iter(),
             );
         }
+        writeln!(f, "{}", table.text)?;
+
+        writeln!(f, "Corridor check of a track far beside the route (one batch)")?;
+        let mut table = Table::new(&["route points", "fixes", "beside the route", "batch", "per fix"]);
+        let far = &self.corridor_far_off;
+        table.row(
+            [
+                grouped(far.route_points as f64),
+                grouped(far.fixes as f64),
+                format!(
+                    "{} km (median offset {} km)",
+                    grouped(far.aside_m / 1e3),
+                    grouped(far.median_offset_m / 1e3)
+                ),
+                format!("{:.1} ms", far.batch_ms),
+                format!("{} ns", grouped(far.ns_per_fix)),
+            ]
+            .iter(),
+        );
         write!(f, "{}", table.text)
     }
 }
