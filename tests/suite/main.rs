@@ -3,8 +3,11 @@
 //! - `golden`: every scenario in `tests/scenarios` against its snapshot, plus
 //!   what must hold across all of them (coverage of the SPEC's codes, clean
 //!   runs, determinism, streaming equal to batch);
-//! - `hostile`: policies that misbehave on purpose, built from `hostile/`.
+//! - `hostile`: policies that misbehave on purpose, built from `hostile/`;
+//! - `routes`: the default policies on routes that cross the antimeridian or
+//!   run far from a spoofed track.
 
 mod golden;
 mod hostile;
+mod routes;
 mod support;

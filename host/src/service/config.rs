@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::access::Role;
+use crate::sandbox::LoadLimits;
 
 /// The service's configuration.
 ///
@@ -51,9 +52,14 @@ pub struct ServeConfig {
     /// Largest request body, bytes (a transit or a batch of fixes).
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: usize,
-    /// Largest policy component that may be uploaded, bytes.
+    /// Largest policy upload, bytes; also the largest component the
+    /// service compiles, from an upload or the live folder.
     #[serde(default = "default_max_policy_bytes")]
     pub max_policy_bytes: usize,
+    /// Longest a policy's compilation may take, seconds; a component that
+    /// takes longer is refused (see [`crate::LoadLimits`]).
+    #[serde(default = "default_compile_timeout_seconds")]
+    pub compile_timeout_seconds: f64,
     /// How many transits the service keeps in memory as their last step
     /// left them (record, parsed declaration, policy states), so that a
     /// batch reads and parses nothing; 0 keeps none. The others are read
@@ -100,6 +106,7 @@ impl Default for ServeConfig {
             policy_poll_seconds: default_poll_seconds(),
             max_body_bytes: default_max_body_bytes(),
             max_policy_bytes: default_max_policy_bytes(),
+            compile_timeout_seconds: default_compile_timeout_seconds(),
             cached_transits: default_cached_transits(),
             trusted_keys: Vec::new(),
             tokens: Vec::new(),
@@ -156,6 +163,12 @@ impl ServeConfig {
                 self.policy_poll_seconds
             ));
         }
+        if !(self.compile_timeout_seconds.is_finite() && self.compile_timeout_seconds > 0.0) {
+            return invalid(format!(
+                "compile_timeout_seconds must be above 0, not {}",
+                self.compile_timeout_seconds
+            ));
+        }
         if self.max_body_bytes == 0 || self.max_policy_bytes == 0 {
             return invalid("max_body_bytes and max_policy_bytes must be above 0".to_owned());
         }
@@ -194,6 +207,14 @@ impl ServeConfig {
         self.cache.clone().unwrap_or_else(|| self.data.join("cache"))
     }
 
+    /// The bounds on loading the policies the service compiles.
+    pub fn load_limits(&self) -> LoadLimits {
+        LoadLimits {
+            max_component_bytes: self.max_policy_bytes,
+            compile_timeout: Duration::from_secs_f64(self.compile_timeout_seconds),
+        }
+    }
+
     /// The tick's period, or `None` when it is off.
     pub fn tick(&self) -> Option<Duration> {
         (self.tick_seconds > 0).then(|| Duration::from_secs(self.tick_seconds))
@@ -222,6 +243,10 @@ fn default_max_body_bytes() -> usize {
 
 fn default_max_policy_bytes() -> usize {
     64 << 20
+}
+
+fn default_compile_timeout_seconds() -> f64 {
+    LoadLimits::default().compile_timeout.as_secs_f64()
 }
 
 fn default_cached_transits() -> usize {

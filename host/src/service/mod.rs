@@ -221,7 +221,8 @@ impl Service {
         let path = config.data.join("escort.db");
         let writer = Writer::start(Store::open(&path)?)?;
         let sandbox = Sandbox::with_cache(ComponentCache::in_dir(config.cache_dir()))
-            .map_err(|e| setup("starting the WebAssembly engine", &e))?;
+            .map_err(|e| setup("starting the WebAssembly engine", &e))?
+            .with_load_limits(config.load_limits());
         let trust = Trust::keys(config.trusted_keys.iter().map(String::as_str)).map_err(ServiceError::Setup)?;
         let policies = LivePolicies::open(sandbox, config.policy_dir(), trust)?;
         Ok(Service {

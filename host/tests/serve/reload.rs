@@ -184,3 +184,26 @@ fn a_step_in_flight_finishes_on_the_policies_it_started_with() {
         "the report is the new set's over the whole track (the replay, then time passing to now)"
     );
 }
+
+/// Issue 10, item 10: compiling a policy is bounded in the service too
+/// (`compile_timeout_seconds`), and a policy refused for it leaves the set
+/// serving.
+#[test]
+fn a_policy_that_takes_too_long_to_compile_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = format!("{:?}", dir.path().join("cache").display().to_string());
+    // The first start compiles the built-in policies into the cache, so
+    // that the second compiles nothing before the upload.
+    drop(Server::start_in(dir.path(), &[("cache", &cache)]));
+    let server = Server::start_in(dir.path(), &[("cache", &cache), ("compile_timeout_seconds", "0.001")]);
+    let (status, answer) = server.json("PUT", "/v1/policies/hostile", Some(REGULATOR), hostile_component());
+    assert_eq!(status, 422, "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("compiling it took longer than 0.001 s"),
+        "{answer}"
+    );
+    assert!(policy(&policies(&server), "hostile").is_none());
+}
