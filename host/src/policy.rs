@@ -275,15 +275,8 @@ impl Policy {
             origin: origin.to_owned(),
             reason: failure.to_string(),
         };
-        let limit = sandbox.load_limits().max_component_bytes;
-        if bytes.len() > limit {
-            return Err(compile_failed(CompileFailure::TooLarge {
-                bytes: bytes.len(),
-                limit,
-            }));
-        }
-        let content_hash = content_hash(bytes);
-        let compiled = sandbox.compile(&content_hash, bytes).map_err(compile_failed)?;
+        let compiled = sandbox.compile(bytes).map_err(compile_failed)?;
+        let content_hash = compiled.hash.clone();
         let instances = sandbox.prepare(&compiled.component).map_err(|e| LoadError::Contract {
             origin: origin.to_owned(),
             reason: format!("{e:#}"),

@@ -1,6 +1,6 @@
 //! The sandbox policies run in: a wasmtime engine, a linker that provides
 //! exactly the contract's `geo` interface, and instances that each serve one
-//! call at a time under a fuel budget and a memory cap.
+//! call at a time under its [`Limits`].
 //!
 //! - **The linker is the capability manifest.** It holds `escort:policy/geo`
 //!   and nothing else: no WASI, so no clock, randomness, files, network or
@@ -14,7 +14,8 @@
 //!   goes back to its policy's idle list, one call at a time, and serves a
 //!   later call. One that trapped is dropped with its store: a trap stays
 //!   harmless, and a reused instance that traps gets its call run again on a
-//!   fresh one, so leftovers of earlier calls never fail a call. A policy
+//!   fresh one (with what the first attempt left of the call's limits), so
+//!   leftovers of earlier calls never fail a call. A policy
 //!   that keeps something in a global breaks the contract; the golden tests
 //!   (`crate::golden`) run every scenario twice to catch it.
 //! - **Fresh instances come from a pool.** wasmtime's pooling allocator
@@ -53,7 +54,7 @@ use wasmtime::{
     StoreLimitsBuilder, Trap, WasmFeatures,
 };
 
-use crate::cache::ComponentCache;
+use crate::cache::{ComponentCache, content_hash};
 use crate::geodesy::{RouteIndex, distance_m};
 
 /// The generated bindings of the contract, host side.
@@ -250,10 +251,11 @@ pub(crate) enum CompileFailure {
     Invalid(String),
 }
 
-/// A compiled component, and whether it still has to be cached.
+/// A compiled component, the content hash of its source, and whether it
+/// still has to be cached.
 pub(crate) struct Compiled {
     pub(crate) component: Component,
-    hash: String,
+    pub(crate) hash: String,
     fresh: bool,
 }
 
@@ -364,7 +366,7 @@ impl Sandbox {
     /// The compiled form of `bytes`: from the cache, or compiled now within
     /// the [`LoadLimits`]. It is cached by [`Sandbox::keep`] once it has
     /// loaded, so that a component that is refused leaves nothing behind.
-    pub(crate) fn compile(&self, hash: &str, bytes: &[u8]) -> Result<Compiled, CompileFailure> {
+    pub(crate) fn compile(&self, bytes: &[u8]) -> Result<Compiled, CompileFailure> {
         let limit = self.load_limits.max_component_bytes;
         if bytes.len() > limit {
             return Err(CompileFailure::TooLarge {
@@ -372,6 +374,7 @@ impl Sandbox {
                 limit,
             });
         }
+        let hash = &content_hash(bytes);
         if let Some(component) = self.cache.get(&self.engine, hash) {
             return Ok(Compiled {
                 component,
@@ -770,7 +773,6 @@ impl wit::Host for CallState {}
 mod tests {
     use super::*;
     use crate::builtin::COMPONENTS;
-    use crate::cache::content_hash;
 
     /// Issue 10, item 1: a panic of the host while it served a call (there,
     /// in the route index) killed the whole process. It fails that call.
@@ -778,7 +780,7 @@ mod tests {
     fn a_panic_of_the_host_during_a_call_fails_that_call_only() {
         let sandbox = Sandbox::with_cache(ComponentCache::disabled()).expect("the sandbox starts");
         let (_, seal) = COMPONENTS[3];
-        let compiled = sandbox.compile(&content_hash(seal), seal).expect("compiles");
+        let compiled = sandbox.compile(seal).expect("compiles");
         let instances = sandbox.prepare(&compiled.component).expect("links");
         let limits = Limits::default();
         let failure = sandbox
