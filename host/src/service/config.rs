@@ -52,8 +52,7 @@ pub struct ServeConfig {
     /// Largest request body, bytes (a transit or a batch of fixes).
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: usize,
-    /// Largest policy upload, bytes; also the largest component the
-    /// service compiles, from an upload or the live folder.
+    /// Largest policy upload, bytes.
     #[serde(default = "default_max_policy_bytes")]
     pub max_policy_bytes: usize,
     /// Longest a policy's compilation may take, seconds; a component that
@@ -207,11 +206,14 @@ impl ServeConfig {
         self.cache.clone().unwrap_or_else(|| self.data.join("cache"))
     }
 
-    /// The bounds on loading the policies the service compiles.
+    /// The bounds on loading the policies the service compiles: the
+    /// configured compile timeout, and [`LoadLimits`]'s size bound (which
+    /// the built-in policies must meet too, so it is not tied to the
+    /// upload limit).
     pub fn load_limits(&self) -> LoadLimits {
         LoadLimits {
-            max_component_bytes: self.max_policy_bytes,
             compile_timeout: Duration::from_secs_f64(self.compile_timeout_seconds),
+            ..LoadLimits::default()
         }
     }
 
