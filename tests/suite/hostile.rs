@@ -579,19 +579,25 @@ fn compiling_has_a_deadline_and_only_what_loads_is_cached() {
     assert_eq!(cached(), 1, "loaded and cached");
 }
 
+/// The evidence `name` of the hostile policy's finding `code` when it
+/// commits `behaviour`.
+fn evidence_of(behaviour: &str, code: &str, name: &str) -> Option<EvidenceValue> {
+    let report = check(&policies_with_hostile(behaviour), &transit(), &fixes(), None).expect("runs");
+    let answer = report
+        .findings
+        .into_iter()
+        .find(|f| f.code == code)
+        .expect("the policy answers");
+    answer.evidence.get(name).cloned()
+}
+
 /// Issue 10, item 13: 0/0 gave the CPU's own NaN (`fff8…` here, where the
 /// WebAssembly spec lets another CPU answer `7ff8…`); NaNs are canonical now.
 #[test]
 fn a_nan_computed_by_a_policy_has_the_same_bits_on_every_machine() {
-    let report = check(&policies_with_hostile("nan-bits"), &transit(), &fixes(), None).expect("runs");
-    let answer = report
-        .findings
-        .iter()
-        .find(|f| f.code == "hostile.nan_bits")
-        .expect("the policy answers");
     assert_eq!(
-        answer.evidence.get("bits"),
-        Some(&EvidenceValue::Text("7ff8000000000000".to_owned()))
+        evidence_of("nan-bits", "hostile.nan_bits", "bits"),
+        Some(EvidenceValue::Text("7ff8000000000000".to_owned()))
     );
 }
 
@@ -599,11 +605,8 @@ fn a_nan_computed_by_a_policy_has_the_same_bits_on_every_machine() {
 /// makes `i32::MIN` of a NaN here); it answers by its deterministic profile.
 #[test]
 fn relaxed_simd_gives_the_same_answer_on_every_machine() {
-    let report = check(&policies_with_hostile("relaxed"), &transit(), &fixes(), None).expect("runs");
-    let answer = report
-        .findings
-        .iter()
-        .find(|f| f.code == "hostile.relaxed")
-        .expect("the policy answers");
-    assert_eq!(answer.evidence.get("lane"), Some(&EvidenceValue::Text("0".to_owned())));
+    assert_eq!(
+        evidence_of("relaxed", "hostile.relaxed", "lane"),
+        Some(EvidenceValue::Text("0".to_owned()))
+    );
 }
