@@ -333,7 +333,7 @@ impl NdjsonBatch {
     }
 }
 
-/// The file without a UTF-8 byte-order mark (spreadsheet programs write one).
+/// The file without a UTF-8 byte-order mark (spreadsheet programs and some GPX writers put one).
 fn without_bom(bytes: &[u8]) -> &[u8] {
     bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
 }

@@ -38,7 +38,7 @@ use xml::attribute::OwnedAttribute;
 use xml::common::Position;
 use xml::reader::{EventReader, ParserConfig, XmlEvent};
 
-use super::{Collector, Draft, TelemetryError, number, whole};
+use super::{Collector, Draft, TelemetryError, number, whole, without_bom};
 use crate::excerpt::Excerpt;
 use crate::fix::Fix;
 
@@ -101,8 +101,7 @@ fn meant_as_utf8(bytes: &[u8]) -> bool {
 
 /// The encoding an XML declaration names (`<?xml version="1.0" encoding="UTF-8"?>`), if any.
 fn declared_encoding(bytes: &[u8]) -> Option<&[u8]> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let declaration = bytes.strip_prefix(b"<?xml")?;
+    let declaration = without_bom(bytes).strip_prefix(b"<?xml")?;
     // A declaration is short; what follows is not searched.
     let declaration = &declaration[..declaration.len().min(1 << 10)];
     let declaration = &declaration[..declaration.windows(2).position(|pair| pair == b"?>")?];
@@ -122,7 +121,7 @@ fn declared_encoding(bytes: &[u8]) -> Option<&[u8]> {
 /// `String::from_utf8_lossy` makes of the file (each sequence one character there).
 fn not_utf8_at(bytes: &[u8]) -> Vec<At> {
     // `xml-rs` takes a byte-order mark as no character.
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let bytes = without_bom(bytes);
     let (mut row, mut column) = (0, 0);
     let mut damaged = Vec::new();
     for chunk in bytes.utf8_chunks() {
