@@ -40,7 +40,9 @@ pub(crate) enum JsonError {
     },
 }
 
-fn at_path(path: &str) -> String {
+/// `path` as a message leads with it (`` `importer`: ``), or nothing for the
+/// top level: how the host names where a key is given twice.
+pub(crate) fn at_path(path: &str) -> String {
     if path.is_empty() {
         String::new()
     } else {

@@ -216,7 +216,7 @@ pub enum TransitError {
     Json(#[source] serde_json::Error),
     /// An object gives the same key twice: which value is meant is anybody's guess (serde_json would
     /// keep the last, other readers the first), so the transit is refused.
-    #[error("{}the key `{}` is given twice", in_field(.field), Excerpt::of(.key))]
+    #[error("{}the key `{}` is given twice", json::at_path(.field), Excerpt::of(.key))]
     DuplicateKey {
         /// Path of the object holding the key; empty for the transit itself.
         field: String,
@@ -351,14 +351,6 @@ pub enum TransitError {
 
 fn rfc3339(time: &DateTime<Utc>) -> String {
     time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
-}
-
-fn in_field(field: &str) -> String {
-    if field.is_empty() {
-        String::new()
-    } else {
-        format!("`{field}`: ")
-    }
 }
 
 fn did_you_mean(suggestion: Option<&'static str>) -> String {
