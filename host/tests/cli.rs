@@ -303,6 +303,31 @@ fn serve_refuses_a_configuration_with_an_unknown_setting() {
     );
 }
 
+/// Issue 10: a number of seconds no clock can count (`1e300`) or that is
+/// no time at all (`1e-300`) panicked where it was used; it is refused by
+/// name.
+#[test]
+fn serve_refuses_seconds_a_clock_cannot_count() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let config = dir.path().join("escort.toml");
+    for (setting, value) in [
+        ("compile_timeout_seconds", "1e300"),
+        ("policy_poll_seconds", "1e300"),
+        ("policy_poll_seconds", "1e-300"),
+    ] {
+        fs::write(&config, format!("listen = \"127.0.0.1:0\"\n{setting} = {value}\n")).unwrap();
+        let output = escort(&["serve", "--config", config.to_str().unwrap()]);
+        assert_eq!(output.status.code(), Some(2), "{setting} = {value}");
+        let message = stderr(&output);
+        assert!(
+            message.contains(&format!(
+                "{setting} must be above 0 and at most 18446744073709551615 seconds, not {value}"
+            )),
+            "{message}"
+        );
+    }
+}
+
 #[test]
 fn audit_verify_without_a_database_is_unusable_input() {
     let dir = tempfile::tempdir().expect("a temporary folder");

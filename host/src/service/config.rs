@@ -156,18 +156,8 @@ impl ServeConfig {
 
     fn check(&self) -> Result<(), ConfigError> {
         let invalid = |reason: String| Err(ConfigError::Invalid(reason));
-        if !(self.policy_poll_seconds.is_finite() && self.policy_poll_seconds > 0.0) {
-            return invalid(format!(
-                "policy_poll_seconds must be above 0, not {}",
-                self.policy_poll_seconds
-            ));
-        }
-        if !(self.compile_timeout_seconds.is_finite() && self.compile_timeout_seconds > 0.0) {
-            return invalid(format!(
-                "compile_timeout_seconds must be above 0, not {}",
-                self.compile_timeout_seconds
-            ));
-        }
+        seconds("policy_poll_seconds", self.policy_poll_seconds)?;
+        seconds("compile_timeout_seconds", self.compile_timeout_seconds)?;
         if self.max_body_bytes == 0 || self.max_policy_bytes == 0 {
             return invalid("max_body_bytes and max_policy_bytes must be above 0".to_owned());
         }
@@ -212,15 +202,39 @@ impl ServeConfig {
     /// upload limit).
     pub fn load_limits(&self) -> LoadLimits {
         LoadLimits {
-            compile_timeout: Duration::from_secs_f64(self.compile_timeout_seconds),
+            compile_timeout: seconds("compile_timeout_seconds", self.compile_timeout_seconds)
+                .unwrap_or(LoadLimits::default().compile_timeout),
             ..LoadLimits::default()
         }
+    }
+
+    /// How often the live policy folder is looked at.
+    pub fn policy_poll(&self) -> Duration {
+        seconds("policy_poll_seconds", self.policy_poll_seconds)
+            .unwrap_or(Duration::from_secs_f64(default_poll_seconds()))
     }
 
     /// The tick's period, or `None` when it is off.
     pub fn tick(&self) -> Option<Duration> {
         (self.tick_seconds > 0).then(|| Duration::from_secs(self.tick_seconds))
     }
+}
+
+/// A setting in seconds as a duration: above 0, and no more than a clock
+/// counts (`1e300` seconds would be no duration at all, and a panic where
+/// it is used). A configuration read from a file is refused with the
+/// setting's name; one an embedder built by hand falls back to the default
+/// where it is used.
+fn seconds(name: &str, value: f64) -> Result<Duration, ConfigError> {
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|duration| !duration.is_zero())
+        .ok_or_else(|| {
+            ConfigError::Invalid(format!(
+                "{name} must be above 0 and at most {} seconds, not {value:?}",
+                u64::MAX
+            ))
+        })
 }
 
 fn default_listen() -> SocketAddr {

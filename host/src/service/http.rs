@@ -79,10 +79,7 @@ async fn run(config: ServeConfig, service: Arc<Service>, access: Access) -> Resu
     if let Some(period) = config.tick() {
         tokio::spawn(tick(Arc::clone(&service), period));
     }
-    tokio::spawn(poll_policies(
-        Arc::clone(&service),
-        Duration::from_secs_f64(config.policy_poll_seconds),
-    ));
+    tokio::spawn(poll_policies(Arc::clone(&service), config.policy_poll()));
     let app = Arc::new(App { service, access });
     let router = router(app, &config);
     println!("escort: listening on http://{address}");
