@@ -14,6 +14,13 @@
 //! changed after signing rather than only saying that something did.
 //! A host given trusted keys ([`Trust`]) loads only bundles signed by one of
 //! them.
+//!
+//! A bundle's files are read by [`file::read`]: regular files only, never
+//! through a link, each within a bound, whoever made the bundle. A service
+//! unpacks an uploaded one with [`unpack::unpack`] first.
+
+pub mod file;
+pub mod unpack;
 
 use std::collections::BTreeMap;
 use std::fmt;
