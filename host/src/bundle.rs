@@ -32,7 +32,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::cache::content_hash;
 use crate::policy::{LoadError, ParamValue, Policy};
-use crate::sandbox::{CONTRACT_VERSION, Sandbox};
+use crate::sandbox::{CONTRACT_VERSION, LoadLimits, Sandbox};
+use file::MAX_SETTINGS_BYTES;
 
 /// The manifest's file name.
 pub const MANIFEST: &str = "policy.toml";
@@ -120,7 +121,7 @@ pub enum BundleError {
         reason: String,
     },
     /// The bundle implements another contract version.
-    #[error("{}: the bundle implements {found}; this host implements {}", dir.display(), contract())]
+    #[error("{}the bundle implements {found}; this host implements {}", place(dir), contract())]
     Contract {
         /// The bundle.
         dir: PathBuf,
@@ -131,7 +132,7 @@ pub enum BundleError {
     #[error(transparent)]
     Load(#[from] LoadError),
     /// The component and its manifest disagree.
-    #[error("{}: {reason}", dir.display())]
+    #[error("{}{reason}", place(dir))]
     Mismatch {
         /// The bundle.
         dir: PathBuf,
@@ -139,13 +140,16 @@ pub enum BundleError {
         reason: String,
     },
     /// The host trusts signed bundles only, and this one is not signed.
-    #[error("{}: the bundle is not signed, and this host loads only bundles signed by a trusted key", dir.display())]
+    #[error(
+        "{}the bundle is not signed, and this host loads only bundles signed by a trusted key",
+        place(dir)
+    )]
     Unsigned {
         /// The bundle.
         dir: PathBuf,
     },
     /// The bundle is signed by a key the host does not trust.
-    #[error("{}: the bundle is signed by key {key}, which this host does not trust", dir.display())]
+    #[error("{}the bundle is signed by key {key}, which this host does not trust", place(dir))]
     UnknownKey {
         /// The bundle.
         dir: PathBuf,
@@ -153,7 +157,7 @@ pub enum BundleError {
         key: String,
     },
     /// The signature does not hold.
-    #[error("{}: {reason}", dir.display())]
+    #[error("{}{reason}", place(dir))]
     BadSignature {
         /// The bundle.
         dir: PathBuf,
@@ -168,6 +172,26 @@ pub enum BundleError {
         /// What is wrong with it.
         reason: String,
     },
+}
+
+/// How the bundle named `name` names one of its files, `relative` to its
+/// folder: `NAME/relative`, or `relative` alone when it has no name.
+fn shown(name: &str, relative: &str) -> PathBuf {
+    if name.is_empty() || name.ends_with('/') {
+        PathBuf::from(format!("{name}{relative}"))
+    } else {
+        PathBuf::from(format!("{name}/{relative}"))
+    }
+}
+
+/// `DIR: ` to lead a message about the bundle named `dir`; nothing when it
+/// has no name (an upload, whose messages name its files alone).
+fn place(dir: &Path) -> String {
+    if dir.as_os_str().is_empty() {
+        String::new()
+    } else {
+        format!("{}: ", dir.display())
+    }
 }
 
 /// Which signers a host accepts. With no keys, bundles need no signature
@@ -209,30 +233,47 @@ struct SignatureFile {
 #[derive(Debug, Clone)]
 pub struct Bundle {
     dir: PathBuf,
+    /// How it is named in errors and in its policy's origin.
+    name: String,
     manifest: Manifest,
 }
 
 impl Bundle {
-    /// Reads a bundle's manifest; nothing is loaded yet.
+    /// Reads a bundle's manifest; nothing is loaded yet. The bundle is named
+    /// by its path.
     pub fn open(dir: &Path) -> Result<Bundle, BundleError> {
-        let path = dir.join(MANIFEST);
-        let text = fs::read_to_string(&path).map_err(|source| BundleError::Io {
+        Bundle::open_as(dir, &dir.display().to_string())
+    }
+
+    /// [`Bundle::open`], naming the bundle `name` in errors and in its
+    /// policy's origin instead of by its path (a service names a bundle of
+    /// its live folder `live speed/`, and must not show where it keeps its
+    /// files). With an empty name, errors name the bundle's files alone
+    /// (`policy.toml: …`).
+    pub fn open_as(dir: &Path, name: &str) -> Result<Bundle, BundleError> {
+        let path = shown(name, MANIFEST);
+        let text = file::read_text(&dir.join(MANIFEST), MAX_SETTINGS_BYTES).map_err(|source| BundleError::Io {
             path: path.clone(),
             source,
         })?;
-        let manifest: Manifest = toml::from_str(&text).map_err(|e| BundleError::Manifest {
-            path: path.clone(),
-            reason: e.to_string(),
-        })?;
+        let manifest = file::parse_toml(&text).map_err(|reason| BundleError::Manifest { path, reason })?;
         Ok(Bundle {
             dir: dir.to_owned(),
+            name: name.to_owned(),
             manifest,
         })
     }
 
-    /// Whether `dir` holds a bundle (a manifest).
+    /// How the bundle names one of its files, `relative` to its folder.
+    pub(crate) fn shown(&self, relative: &str) -> PathBuf {
+        shown(&self.name, relative)
+    }
+
+    /// Whether `dir` holds a bundle: it has a manifest. (Whatever the
+    /// manifest is: one that is a link or a FIFO is refused when it is read,
+    /// rather than the folder passed over in silence.)
     pub fn is_bundle(dir: &Path) -> bool {
-        dir.join(MANIFEST).is_file()
+        dir.join(MANIFEST).symlink_metadata().is_ok()
     }
 
     /// The bundle's folder.
@@ -261,21 +302,26 @@ impl Bundle {
     pub fn load_signed(&self, sandbox: &Sandbox, trust: &Trust) -> Result<(Policy, Option<String>), BundleError> {
         if self.manifest.contract != contract() {
             return Err(BundleError::Contract {
-                dir: self.dir.clone(),
+                dir: PathBuf::from(&self.name),
                 found: self.manifest.contract.clone(),
             });
         }
-        let signer = self.verify(trust)?;
-        let path = self.component_path();
-        let bytes = fs::read(&path).map_err(|source| BundleError::Io { path, source })?;
-        let policy = Policy::load(sandbox, &self.dir.display().to_string(), &bytes)?;
+        let max_component_bytes = sandbox.load_limits().max_component_bytes as u64;
+        let signer = self.verify_within(trust, max_component_bytes)?;
+        let bytes = file::read(&self.component_path(), max_component_bytes).map_err(|source| BundleError::Io {
+            path: self.shown(COMPONENT),
+            source,
+        })?;
+        // A bundle with no name is an upload: its component is what it names.
+        let origin = if self.name.is_empty() { COMPONENT } else { &self.name };
+        let policy = Policy::load(sandbox, origin, &bytes)?;
         self.check_description(&policy)?;
         Ok((policy, signer))
     }
 
     fn check_description(&self, policy: &Policy) -> Result<(), BundleError> {
         let mismatch = |reason: String| BundleError::Mismatch {
-            dir: self.dir.clone(),
+            dir: PathBuf::from(&self.name),
             reason,
         };
         let manifest = &self.manifest;
@@ -311,24 +357,36 @@ impl Bundle {
     }
 
     /// `SHA256  PATH` of the manifest, the component and every scenario
-    /// file, by path: what a signature covers.
-    fn listing(&self) -> Result<Vec<String>, BundleError> {
+    /// file, by path: what a signature covers. Each is read within its
+    /// bound: the component within `max_component_bytes`, a scenario's file
+    /// within what `escort check` reads of telemetry.
+    fn listing(&self, max_component_bytes: u64) -> Result<Vec<String>, BundleError> {
         let mut paths = vec![PathBuf::from(MANIFEST), PathBuf::from(COMPONENT)];
         let scenarios = self.dir.join(SCENARIOS);
-        if scenarios.is_dir() {
-            collect_files(&self.dir, &scenarios, &mut paths)?;
+        if scenarios.symlink_metadata().is_ok() {
+            collect_files(&self.dir, &scenarios, &mut paths).map_err(|source| BundleError::Io {
+                path: self.shown(SCENARIOS),
+                source,
+            })?;
         }
         paths.sort();
         paths
             .into_iter()
             .map(|relative| {
-                let path = self.dir.join(&relative);
-                let bytes = fs::read(&path).map_err(|source| BundleError::Io { path, source })?;
                 let name = relative
                     .components()
                     .map(|part| part.as_os_str().to_string_lossy())
                     .collect::<Vec<_>>()
                     .join("/");
+                let max_bytes = match name.as_str() {
+                    MANIFEST => MAX_SETTINGS_BYTES,
+                    COMPONENT => max_component_bytes,
+                    _ => crate::telemetry::MAX_FILE_BYTES,
+                };
+                let bytes = file::read(&self.dir.join(&relative), max_bytes).map_err(|source| BundleError::Io {
+                    path: self.shown(&name),
+                    source,
+                })?;
                 Ok(format!("{}  {name}", content_hash(&bytes)))
             })
             .collect()
@@ -336,7 +394,7 @@ impl Bundle {
 
     /// Signs the bundle with `key`, writing `policy.sig`.
     pub fn sign(&self, key: &SigningKey) -> Result<(), BundleError> {
-        let files = self.listing()?;
+        let files = self.listing(LoadLimits::default().max_component_bytes as u64)?;
         let signature = key.sign(files.join("\n").as_bytes());
         let file = SignatureFile {
             key: hex::encode(key.verifying_key().as_bytes()),
@@ -351,23 +409,30 @@ impl Bundle {
     /// Checks the signature, if there is one or `trust` asks for one.
     /// Returns the signer's public key (hex) when the bundle is signed.
     pub fn verify(&self, trust: &Trust) -> Result<Option<String>, BundleError> {
+        self.verify_within(trust, LoadLimits::default().max_component_bytes as u64)
+    }
+
+    /// [`Bundle::verify`], reading a component of up to `max_component_bytes`.
+    fn verify_within(&self, trust: &Trust, max_component_bytes: u64) -> Result<Option<String>, BundleError> {
         let path = self.dir.join(SIGNATURE);
-        if !path.is_file() {
+        if path.symlink_metadata().is_err() {
             return if trust.requires_signature() {
-                Err(BundleError::Unsigned { dir: self.dir.clone() })
+                Err(BundleError::Unsigned {
+                    dir: PathBuf::from(&self.name),
+                })
             } else {
                 Ok(None)
             };
         }
         let bad = |reason: String| BundleError::BadSignature {
-            dir: self.dir.clone(),
+            dir: PathBuf::from(&self.name),
             reason,
         };
-        let text = fs::read_to_string(&path).map_err(|source| BundleError::Io {
-            path: path.clone(),
+        let text = file::read_text(&path, MAX_SETTINGS_BYTES).map_err(|source| BundleError::Io {
+            path: self.shown(SIGNATURE),
             source,
         })?;
-        let file: SignatureFile = toml::from_str(&text).map_err(|e| bad(format!("{SIGNATURE} is unreadable: {e}")))?;
+        let file: SignatureFile = file::parse_toml(&text).map_err(|reason| bad(format!("{SIGNATURE}: {reason}")))?;
         let key = verifying_key(&file.key).map_err(|reason| bad(format!("{SIGNATURE}: the key {reason}")))?;
         let signature = hex::decode(&file.signature)
             .ok()
@@ -377,11 +442,11 @@ impl Bundle {
             .map_err(|_| bad(format!("{SIGNATURE}: the signature does not match the signed listing")))?;
         if trust.requires_signature() && !trust.keys.contains(&key) {
             return Err(BundleError::UnknownKey {
-                dir: self.dir.clone(),
+                dir: PathBuf::from(&self.name),
                 key: file.key,
             });
         }
-        let now = self.listing()?;
+        let now = self.listing(max_component_bytes)?;
         if now != file.files {
             let name = |line: &String| {
                 line.split_once("  ")
@@ -407,22 +472,20 @@ impl Bundle {
     }
 }
 
-fn collect_files(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), BundleError> {
-    let entries = fs::read_dir(dir).map_err(|source| BundleError::Io {
-        path: dir.to_owned(),
-        source,
-    })?;
-    for entry in entries {
-        let path = entry
-            .map_err(|source| BundleError::Io {
-                path: dir.to_owned(),
-                source,
-            })?
-            .path();
-        if path.is_dir() {
-            collect_files(root, &path, out)?;
+/// Every file below `dir`, relative to `root`. A link is listed as a file,
+/// never followed, so that reading it refuses it.
+fn collect_files(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let relative = |path: &Path| path.strip_prefix(root).expect("found under the root").to_owned();
+    if !dir.symlink_metadata()?.is_dir() {
+        out.push(relative(dir));
+        return Ok(());
+    }
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            collect_files(root, &entry.path(), out)?;
         } else {
-            out.push(path.strip_prefix(root).expect("found under the root").to_owned());
+            out.push(relative(&entry.path()));
         }
     }
     Ok(())

@@ -7,6 +7,10 @@
 //! What `escort test` runs and what a service runs before it takes a new
 //! bundle.
 //!
+//! A scenario's files are read as a bundle's are (`bundle::file`): regular
+//! files only, never through a link, each within its bound; a scenario
+//! folder is never entered through a link either.
+//!
 //! Each scenario runs twice, the second time on the policy instances the
 //! first run used. The host reuses instances between calls, so a policy
 //! that keeps anything between calls outside the state it returns (a
@@ -15,14 +19,16 @@
 //! fails as [`Outcome::Unrepeatable`], whatever its golden file says.
 
 use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
+use crate::bundle::file::{self, MAX_SETTINGS_BYTES};
 use crate::evaluation::check;
 use crate::policy::PolicySet;
-use crate::telemetry::Telemetry;
-use crate::transit::Transit;
+use crate::telemetry::{Format, MAX_FILE_BYTES, Telemetry};
+use crate::transit::{MAX_TRANSIT_BYTES, Transit};
 
 /// The golden file's name.
 pub const EXPECTED: &str = "expected.json";
@@ -55,10 +61,15 @@ pub enum Outcome {
 
 impl Scenario {
     /// `dir` itself when it is a scenario, else every scenario folder below
-    /// it (any depth), in path order.
+    /// it (any depth), in path order. A folder that is a link is not
+    /// entered: it is a scenario of its own, which its evaluation refuses.
     pub fn find(dir: &Path) -> Vec<Scenario> {
         let mut found = Vec::new();
-        find_into(dir, &mut found);
+        if dir.symlink_metadata().is_ok_and(|meta| meta.is_symlink()) {
+            found.push(Scenario { dir: dir.to_owned() });
+        } else {
+            find_into(dir, &mut found);
+        }
         found.sort_by(|a, b| a.dir.cmp(&b.dir));
         found
     }
@@ -77,22 +88,33 @@ impl Scenario {
     }
 
     /// The scenario's transit, fixes and evaluation clock, read from its
-    /// folder.
+    /// folder. Errors name the files relative to it.
     fn inputs(&self) -> Result<(Transit, Telemetry, Option<DateTime<Utc>>), String> {
-        let transit = Transit::from_path(&self.dir.join("transit.json")).map_err(|e| format!("transit.json: {e}"))?;
+        if self.dir.symlink_metadata().is_ok_and(|meta| meta.is_symlink()) {
+            return Err("the scenario's folder is a symbolic link, which is not followed".to_owned());
+        }
+        let read = |name: &str, max_bytes| file::read(&self.dir.join(name), max_bytes);
+        let transit = read("transit.json", MAX_TRANSIT_BYTES as u64)
+            .and_then(|bytes| String::from_utf8(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e)))
+            .map_err(|e| format!("transit.json: {e}"))?;
+        let transit = Transit::from_json(&transit).map_err(|e| format!("transit.json: {e}"))?;
         let fixes = ["fixes.ndjson", "fixes.jsonl", "fixes.gpx", "fixes.csv"]
             .into_iter()
-            .map(|name| self.dir.join(name))
-            .find(|path| path.is_file())
+            .find(|name| self.dir.join(name).symlink_metadata().is_ok())
             .ok_or("no fixes.ndjson, fixes.gpx or fixes.csv")?;
-        let telemetry = Telemetry::read_path(&fixes).map_err(|e| e.to_string())?;
-        let now = match fs::read_to_string(self.dir.join("now.txt")) {
+        let format = Format::from_path(Path::new(fixes)).expect("the fixes' names have a format");
+        let telemetry = read(fixes, MAX_FILE_BYTES)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| Telemetry::parse(format, &bytes).map_err(|e| e.to_string()))
+            .map_err(|reason| format!("{fixes}: {reason}"))?;
+        let now = match file::read_text(&self.dir.join("now.txt"), MAX_SETTINGS_BYTES) {
             Ok(text) => Some(
                 DateTime::parse_from_rfc3339(text.trim())
                     .map_err(|e| format!("now.txt: {e}"))?
                     .with_timezone(&Utc),
             ),
-            Err(_) => None,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(format!("now.txt: {e}")),
         };
         Ok((transit, telemetry, now))
     }
@@ -119,10 +141,11 @@ impl Scenario {
                 Err(e) => Outcome::Unusable(format!("{}: {e}", golden.display())),
             };
         }
-        match fs::read_to_string(&golden) {
+        match file::read_text(&golden, MAX_FILE_BYTES) {
             Ok(expected) if expected == report => Outcome::Passed,
             Ok(expected) => Outcome::Failed(diff(&expected, &report, EXPECTED, "report")),
-            Err(_) => Outcome::NoGolden,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Outcome::NoGolden,
+            Err(e) => Outcome::Unusable(format!("{EXPECTED}: {e}")),
         }
     }
 }
@@ -148,16 +171,21 @@ fn diff(old: &str, new: &str, old_name: &str, new_name: &str) -> String {
 }
 
 fn find_into(dir: &Path, found: &mut Vec<Scenario>) {
-    if dir.join("transit.json").is_file() {
+    if dir.join("transit.json").symlink_metadata().is_ok() {
         found.push(Scenario { dir: dir.to_owned() });
         return;
     }
     let Ok(entries) = fs::read_dir(dir) else { return };
     for entry in entries.flatten() {
-        let path = entry.path();
         let hidden = entry.file_name().to_string_lossy().starts_with('.');
-        if path.is_dir() && !hidden {
+        let Ok(kind) = entry.file_type() else { continue };
+        let path = entry.path();
+        if hidden {
+            continue;
+        } else if kind.is_dir() {
             find_into(&path, found);
+        } else if kind.is_symlink() && path.is_dir() {
+            found.push(Scenario { dir: path });
         }
     }
 }

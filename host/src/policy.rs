@@ -17,6 +17,7 @@ use wasmtime::Store;
 use wasmtime::component::Resource;
 
 use crate::builtin;
+use crate::bundle::file::{self, MAX_SETTINGS_BYTES};
 use crate::bundle::{Bundle, BundleError, Trust};
 use crate::cache::content_hash;
 use crate::contract::{
@@ -505,48 +506,130 @@ fn check_descriptor(descriptor: &wit::Descriptor) -> Result<Vec<ParamSpec>, Stri
     Ok(params)
 }
 
-/// Loads `dir` as one bundle when it is one; else every `*.wasm` file and
-/// every bundle (a folder with `policy.toml`) in it, in name order. A bare
-/// component has no signature, so `trust` that asks for one refuses it.
-fn read_components(sandbox: &Sandbox, dir: &Path, trust: &Trust) -> Result<Vec<Policy>, LoadError> {
-    if Bundle::is_bundle(dir) {
-        return Ok(vec![load_bundle(sandbox, dir, trust)?]);
-    }
-    let io_error = |source| LoadError::Io {
-        path: dir.to_owned(),
-        source,
-    };
-    let mut files: Vec<PathBuf> = fs::read_dir(dir)
-        .map_err(io_error)?
-        .map(|entry| entry.map(|e| e.path()))
-        .collect::<Result<_, _>>()
-        .map_err(io_error)?;
-    files.retain(|path| {
-        (path.extension().is_some_and(|ext| ext == "wasm") && path.is_file()) || Bundle::is_bundle(path)
-    });
-    files.sort();
-    files
-        .iter()
-        .map(|path| {
-            if Bundle::is_bundle(path) {
-                return load_bundle(sandbox, path, trust);
-            }
-            if trust.requires_signature() {
-                return Err(Box::new(BundleError::Unsigned { dir: path.clone() }).into());
-            }
-            let bytes = fs::read(path).map_err(|source| LoadError::Io {
-                path: path.clone(),
-                source,
-            })?;
-            Policy::load(sandbox, &path.display().to_string(), &bytes)
-        })
-        .collect()
+/// How the policies of a folder are named, in their origins and in errors.
+#[derive(Debug, Clone, Copy)]
+enum Names {
+    /// By their paths, as a command line was given them.
+    Paths,
+    /// `live NAME`, relative to a service's live folder (`live speed/`,
+    /// `live speed.wasm`): the service's answers never show where it keeps
+    /// its files.
+    Live,
 }
 
-fn load_bundle(sandbox: &Sandbox, dir: &Path, trust: &Trust) -> Result<Policy, LoadError> {
-    Bundle::open(dir)
-        .and_then(|bundle| bundle.load(sandbox, trust))
-        .map_err(|e| Box::new(e).into())
+impl Names {
+    /// How `name`, an entry of `dir` (a bundle's ends with `/`), is named.
+    fn of(self, dir: &Path, name: &str) -> String {
+        match self {
+            Names::Paths => dir.join(name.trim_end_matches('/')).display().to_string(),
+            Names::Live => live_name(name),
+        }
+    }
+}
+
+/// How a service names an entry of its live folder: `live speed/` for the
+/// bundle `speed/`, `live speed.wasm` for a bare component.
+pub(crate) fn live_name(entry: &str) -> String {
+    format!("live {entry}")
+}
+
+/// What an entry of a policy folder is to a load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum FolderEntry {
+    /// A folder with `policy.toml`.
+    Bundle(String),
+    /// A `*.wasm` file (or whatever else has that name: reading it refuses
+    /// what is not a regular file).
+    Component(String),
+    /// A link to a bundle's folder: refused, since no link is followed.
+    LinkedBundle(String),
+}
+
+impl FolderEntry {
+    /// Its file name in the folder.
+    pub(crate) fn name(&self) -> &str {
+        match self {
+            FolderEntry::Bundle(name) | FolderEntry::Component(name) | FolderEntry::LinkedBundle(name) => name,
+        }
+    }
+}
+
+/// The policies in folder `dir`, by name. Names beginning with `.` are
+/// never policies: a service stages uploads and retires old versions under
+/// such names (`service::swap`). Entries named for the policy `skip`
+/// (`ID/`, `ID.wasm`) are left out.
+pub(crate) fn folder_entries(dir: &Path, skip: Option<&str>) -> std::io::Result<Vec<FolderEntry>> {
+    let mut entries = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let skipped = skip.is_some_and(|id| name == id || name.strip_suffix(".wasm") == Some(id));
+        if name.starts_with('.') || skipped {
+            continue;
+        }
+        let kind = entry.file_type()?;
+        let path = entry.path();
+        if kind.is_dir() && Bundle::is_bundle(&path) {
+            entries.push(FolderEntry::Bundle(name));
+        } else if kind.is_symlink() && Bundle::is_bundle(&path) {
+            entries.push(FolderEntry::LinkedBundle(name));
+        } else if !kind.is_dir() && name.ends_with(".wasm") {
+            entries.push(FolderEntry::Component(name));
+        }
+    }
+    entries.sort_by(|a, b| a.name().cmp(b.name()));
+    Ok(entries)
+}
+
+/// Loads every `*.wasm` file and every bundle (a folder with `policy.toml`)
+/// in `dir`, in name order, but those named for `skip`. A bare component has
+/// no signature, so `trust` that asks for one refuses it.
+fn read_components(
+    sandbox: &Sandbox,
+    dir: &Path,
+    names: Names,
+    trust: &Trust,
+    skip: Option<&str>,
+) -> Result<Vec<Policy>, LoadError> {
+    let entries = folder_entries(dir, skip).map_err(|source| LoadError::Io {
+        path: PathBuf::from(match names {
+            Names::Paths => dir.display().to_string(),
+            Names::Live => "the live folder".to_owned(),
+        }),
+        source,
+    })?;
+    entries
+        .iter()
+        .map(|entry| match entry {
+            FolderEntry::Bundle(name) => {
+                let bundle = Bundle::open_as(&dir.join(name), &names.of(dir, &format!("{name}/")))
+                    .map_err(|e| LoadError::Bundle(Box::new(e)))?;
+                bundle.load(sandbox, trust).map_err(|e| LoadError::Bundle(Box::new(e)))
+            }
+            FolderEntry::LinkedBundle(name) => Err(LoadError::Io {
+                path: PathBuf::from(names.of(dir, name)),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "a symbolic link to a bundle, which is not followed",
+                ),
+            }),
+            FolderEntry::Component(name) => {
+                let shown = names.of(dir, name);
+                if trust.requires_signature() {
+                    return Err(Box::new(BundleError::Unsigned {
+                        dir: PathBuf::from(shown),
+                    })
+                    .into());
+                }
+                let max_bytes = sandbox.load_limits().max_component_bytes as u64;
+                let bytes = file::read(&dir.join(name), max_bytes).map_err(|source| LoadError::Io {
+                    path: PathBuf::from(&shown),
+                    source,
+                })?;
+                Policy::load(sandbox, &shown, &bytes)
+            }
+        })
+        .collect()
 }
 
 /// The policies one evaluation runs, in id order.
@@ -575,7 +658,11 @@ impl PolicySet {
     /// is a bundle), configured by `dir/policies.toml` when it exists.
     /// `trust` decides which bundles load.
     pub fn load_dir(sandbox: &Sandbox, dir: &Path, trust: &Trust) -> Result<PolicySet, LoadError> {
-        let mut set = PolicySet::new(read_components(sandbox, dir, trust)?)?;
+        if Bundle::is_bundle(dir) {
+            let bundle = Bundle::open(dir).map_err(|e| LoadError::Bundle(Box::new(e)))?;
+            return PolicySet::of_bundle(sandbox, &bundle, trust);
+        }
+        let mut set = PolicySet::new(read_components(sandbox, dir, Names::Paths, trust, None)?)?;
         if set.policies.is_empty() {
             return Err(LoadError::Empty(dir.to_owned()));
         }
@@ -583,16 +670,44 @@ impl PolicySet {
         Ok(set)
     }
 
+    /// A bundle's policy alone, configured by the bundle's own
+    /// `policies.toml` when it has one: what its golden scenarios run with.
+    pub(crate) fn of_bundle(sandbox: &Sandbox, bundle: &Bundle, trust: &Trust) -> Result<PolicySet, LoadError> {
+        let policy = bundle
+            .load(sandbox, trust)
+            .map_err(|e| LoadError::Bundle(Box::new(e)))?;
+        let mut set = PolicySet::new(vec![policy])?;
+        set.configure_from_file(&bundle.dir().join(CONFIG_FILE), bundle.shown(CONFIG_FILE))?;
+        Ok(set)
+    }
+
     /// This set with the `*.wasm` components and bundles in `dir` added, each replacing
     /// the policy with its id if there is one, then configured by
     /// `dir/policies.toml` when it exists. `dir` may be empty: a service's
-    /// live folder over the built-in set.
-    pub fn overlay_dir(mut self, sandbox: &Sandbox, dir: &Path, trust: &Trust) -> Result<PolicySet, LoadError> {
-        let overrides = PolicySet::new(read_components(sandbox, dir, trust)?)?;
-        for policy in overrides.policies {
+    /// live folder over the built-in set. What it loads is named relative to
+    /// `dir`, as `live NAME` (`live speed/`, `live speed.wasm`), in origins and
+    /// errors alike.
+    pub fn overlay_dir(self, sandbox: &Sandbox, dir: &Path, trust: &Trust) -> Result<PolicySet, LoadError> {
+        self.overlay_live(sandbox, dir, trust, None)
+    }
+
+    /// [`PolicySet::overlay_dir`] with `published` over the folder's
+    /// policies: a policy on its way into the folder, which replaces
+    /// whichever form its id has there (so the folder's `ID/` and `ID.wasm`
+    /// are not loaded), configured with the rest.
+    pub(crate) fn overlay_live(
+        mut self,
+        sandbox: &Sandbox,
+        dir: &Path,
+        trust: &Trust,
+        published: Option<Policy>,
+    ) -> Result<PolicySet, LoadError> {
+        let skip = published.as_ref().map(|policy| policy.id().to_owned());
+        let overrides = PolicySet::new(read_components(sandbox, dir, Names::Live, trust, skip.as_deref())?)?;
+        for policy in overrides.policies.into_iter().chain(published) {
             self.put(policy);
         }
-        self.configure_from_dir(dir)?;
+        self.configure_from_file(&dir.join(CONFIG_FILE), PathBuf::from(live_name(CONFIG_FILE)))?;
         Ok(self)
     }
 
@@ -610,18 +725,22 @@ impl PolicySet {
 
     /// Configures the set from `dir/policies.toml`, when that file exists.
     pub fn configure_from_dir(&mut self, dir: &Path) -> Result<(), LoadError> {
-        let config_path = dir.join(CONFIG_FILE);
-        if !config_path.is_file() {
+        let path = dir.join(CONFIG_FILE);
+        self.configure_from_file(&path, path.clone())
+    }
+
+    /// Configures the set from the `policies.toml` at `path`, when it
+    /// exists; errors name it `shown`.
+    fn configure_from_file(&mut self, path: &Path, shown: PathBuf) -> Result<(), LoadError> {
+        if path.symlink_metadata().is_err() {
             return Ok(());
         }
-        let text = fs::read_to_string(&config_path).map_err(|source| LoadError::Io {
-            path: config_path.clone(),
+        let text = file::read_text(path, MAX_SETTINGS_BYTES).map_err(|source| LoadError::Io {
+            path: shown.clone(),
             source,
         })?;
-        let config: BTreeMap<String, PolicyConfig> = toml::from_str(&text).map_err(|e| LoadError::Config {
-            path: config_path.clone(),
-            reason: e.to_string(),
-        })?;
+        let config: BTreeMap<String, PolicyConfig> =
+            file::parse_toml(&text).map_err(|reason| LoadError::Config { path: shown, reason })?;
         self.configure(&config)
     }
 
