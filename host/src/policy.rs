@@ -407,6 +407,12 @@ impl Policy {
         &self.origin
     }
 
+    /// Names where the component comes from now: a service's upload once
+    /// it is in the live folder.
+    pub(crate) fn set_origin(&mut self, origin: String) {
+        self.origin = origin;
+    }
+
     /// The resource limits of each call.
     pub fn limits(&self) -> &Limits {
         &self.limits

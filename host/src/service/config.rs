@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::access::Role;
+use super::live::DEFAULT_PUBLISH_WAIT;
 use crate::sandbox::LoadLimits;
 
 /// The service's configuration.
@@ -52,9 +53,15 @@ pub struct ServeConfig {
     /// Largest request body, bytes (a transit or a batch of fixes).
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: usize,
-    /// Largest policy upload, bytes.
+    /// Largest policy upload, bytes; also the most a bundle's archive may
+    /// unpack to.
     #[serde(default = "default_max_policy_bytes")]
     pub max_policy_bytes: usize,
+    /// Longest a publish waits for another publish (or a reload of the
+    /// live folder) to end, seconds; then it is refused with 409, and the
+    /// regulator sends it again.
+    #[serde(default = "default_publish_wait_seconds")]
+    pub publish_wait_seconds: f64,
     /// Longest a policy's compilation may take, seconds; a component that
     /// takes longer is refused (see [`crate::LoadLimits`]).
     #[serde(default = "default_compile_timeout_seconds")]
@@ -105,6 +112,7 @@ impl Default for ServeConfig {
             policy_poll_seconds: default_poll_seconds(),
             max_body_bytes: default_max_body_bytes(),
             max_policy_bytes: default_max_policy_bytes(),
+            publish_wait_seconds: default_publish_wait_seconds(),
             compile_timeout_seconds: default_compile_timeout_seconds(),
             cached_transits: default_cached_transits(),
             trusted_keys: Vec::new(),
@@ -158,6 +166,7 @@ impl ServeConfig {
         let invalid = |reason: String| Err(ConfigError::Invalid(reason));
         seconds("policy_poll_seconds", self.policy_poll_seconds)?;
         seconds("compile_timeout_seconds", self.compile_timeout_seconds)?;
+        seconds("publish_wait_seconds", self.publish_wait_seconds)?;
         if self.max_body_bytes == 0 || self.max_policy_bytes == 0 {
             return invalid("max_body_bytes and max_policy_bytes must be above 0".to_owned());
         }
@@ -214,6 +223,11 @@ impl ServeConfig {
             .unwrap_or(Duration::from_secs_f64(default_poll_seconds()))
     }
 
+    /// How long a publish waits for another to end.
+    pub fn publish_wait(&self) -> Duration {
+        seconds("publish_wait_seconds", self.publish_wait_seconds).unwrap_or(DEFAULT_PUBLISH_WAIT)
+    }
+
     /// The tick's period, or `None` when it is off.
     pub fn tick(&self) -> Option<Duration> {
         (self.tick_seconds > 0).then(|| Duration::from_secs(self.tick_seconds))
@@ -259,6 +273,10 @@ fn default_max_body_bytes() -> usize {
 
 fn default_max_policy_bytes() -> usize {
     64 << 20
+}
+
+fn default_publish_wait_seconds() -> f64 {
+    DEFAULT_PUBLISH_WAIT.as_secs_f64()
 }
 
 fn default_compile_timeout_seconds() -> f64 {

@@ -29,7 +29,8 @@
 //!   transit listed for review until a step of it succeeds (`panics.rs`).
 //! - **Policies are swapped, never edited.** A step takes the current
 //!   [`PolicySet`] when it starts and finishes on it, whatever is published
-//!   meanwhile (`live`).
+//!   meanwhile (`live`); a publish moves its files into the live folder so
+//!   that a crash leaves the old version or the new one (`swap`).
 
 mod access;
 mod commit;
@@ -40,6 +41,7 @@ mod live;
 mod locks;
 mod metrics;
 mod panics;
+mod swap;
 mod tick;
 
 use std::collections::HashSet;
@@ -85,7 +87,8 @@ pub enum ServiceError {
     /// No such transit or policy (404).
     #[error("{0}")]
     NotFound(String),
-    /// The transit is closed (409).
+    /// The transit is closed, or another publish of policies is still
+    /// under way after the publish wait (409).
     #[error("{0}")]
     Conflict(String),
     /// The database failed (500); nothing of the step was kept.
@@ -224,7 +227,8 @@ impl Service {
             .map_err(|e| setup("starting the WebAssembly engine", &e))?
             .with_load_limits(config.load_limits());
         let trust = Trust::keys(config.trusted_keys.iter().map(String::as_str)).map_err(ServiceError::Setup)?;
-        let policies = LivePolicies::open(sandbox, config.policy_dir(), trust)?;
+        let policies = LivePolicies::open(sandbox, config.policy_dir(), trust)?
+            .with_publish_bounds(config.publish_wait(), config.max_policy_bytes);
         Ok(Service {
             writer,
             readers: Readers::new(&path, READERS),
