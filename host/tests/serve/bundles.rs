@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::support::{OFFICER, REGULATOR, Server, escort, hostile_bundle, scenario, tar_of, transit_as};
+use crate::support::{OFFICER, REGULATOR, Server, copy_dir, escort, hostile_bundle, scenario, tar_of, transit_as};
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -138,18 +138,6 @@ fn signatures_name_what_changed_and_who_is_not_trusted() {
             &public,
         ]);
         assert_eq!(check.status.code(), Some(2), "{file}");
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap().flatten() {
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            fs::copy(entry.path(), target).unwrap();
-        }
     }
 }
 

@@ -9,6 +9,7 @@ mod durability;
 mod group_commit;
 mod isolation;
 mod languages;
+mod publishing;
 mod reload;
 mod requests;
 mod streaming;
