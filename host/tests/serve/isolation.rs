@@ -205,8 +205,12 @@ fn a_transit_whose_policy_fails_on_every_call_is_listed_for_review_and_counted()
         )
         .unwrap_or(0.0)
     };
-    eventually("a tick stores the victim's failure", || failed_calls(&metrics()) >= 1.0);
-    assert_eq!(listed(&server, "A-NAN")["verdict"], "review");
+    // The failure is counted during the call, before its step commits:
+    // wait for what the step stores.
+    eventually("a tick stores the victim's failure", || {
+        listed(&server, "A-NAN")["verdict"] == "review"
+    });
+    assert!(failed_calls(&metrics()) >= 1.0);
     let report = report_json(&server, "A-NAN");
     assert_eq!(report["verdict"], "review", "{report}");
     assert!(
