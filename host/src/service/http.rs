@@ -110,8 +110,7 @@ async fn run(
     access: Access,
     ticks: Arc<Semaphore>,
 ) -> Result<std::time::Instant, ServiceError> {
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
+    let listener = connections::listen(config.listen)
         .map_err(|e| ServiceError::Setup(format!("cannot listen on {}: {e}", config.listen)))?;
     let address = listener
         .local_addr()

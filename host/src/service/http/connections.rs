@@ -17,6 +17,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::{Pin, pin};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
@@ -28,7 +29,7 @@ use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{Notify, Semaphore};
 use tokio::time::Instant;
 use tower_service::Service as _;
@@ -47,10 +48,31 @@ const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// entries read while loading.
 const FILES_BESIDES_CONNECTIONS: u64 = 128;
 
+/// Connections the kernel keeps waiting to be accepted while the service is
+/// at `max_connections` (capped by `net.core.somaxconn`). The usual 128
+/// would have a flood of connections crowd out legitimate ones sooner:
+/// past the backlog, the kernel drops a client's connection attempt and
+/// the client tries again only after a second or more.
+const LISTEN_BACKLOG: u32 = 1024;
+
 /// How long the accept loop waits after the operating system refused a
 /// connection for want of resources (`EMFILE`: no file descriptor left),
 /// before it asks again.
 const ACCEPT_RETRY: Duration = Duration::from_secs(1);
+
+/// Listens on `address`, with room for [`LISTEN_BACKLOG`] connections
+/// waiting to be accepted.
+pub(super) fn listen(address: SocketAddr) -> io::Result<TcpListener> {
+    let socket = match address {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    // As a listener bound the usual way: a restart need not wait for the
+    // previous process's connections to time out.
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(LISTEN_BACKLOG)
+}
 
 /// Serves `router` on `listener` until `stop` resolves: at most
 /// `max_connections` at once, each within `timeouts`. Then it accepts no
