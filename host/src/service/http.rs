@@ -279,10 +279,23 @@ impl App {
         match tokio::time::timeout(self.body_timeout, read).await {
             Ok(Ok(body)) => Ok(body.to_bytes()),
             Ok(Err(e)) if e.is::<LengthLimitError>() => Err(too_large()),
-            Ok(Err(e)) => Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                format!("unreadable request body: {e}"),
-            )),
+            Ok(Err(e)) => {
+                // hyper's own message is only "error reading a body from
+                // connection"; the reason (a bad chunk size, the client
+                // gone) is in its sources.
+                let mut reasons = vec![e.to_string()];
+                let mut source = e.source();
+                while let Some(reason) = source {
+                    reasons.push(reason.to_string());
+                    source = reason.source();
+                }
+                // axum's error repeats the message of the hyper error it wraps.
+                reasons.dedup();
+                Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("unreadable request body: {}", reasons.join(": ")),
+                ))
+            }
             Err(_) => Err(ApiError::new(
                 StatusCode::REQUEST_TIMEOUT,
                 format!(

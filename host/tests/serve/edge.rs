@@ -481,7 +481,11 @@ fn every_error_of_the_edge_is_json_naming_the_problem() {
         b"not a chunk size\r\n\r\n",
     );
     assert_eq!(answer.status, 400, "{answer:?}");
-    assert!(answer.error().contains("unreadable request body"), "{answer:?}");
+    let error = answer.error();
+    assert!(
+        error.contains("unreadable request body") && error.contains("chunk size"),
+        "{answer:?}"
+    );
 
     let answer = exchange(
         &server,
