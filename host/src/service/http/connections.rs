@@ -134,10 +134,13 @@ pub(super) async fn serve(
         tokio::spawn(async move {
             let _slot = slot;
             let _open = Open::count(&service);
+            // Dropped (closing the socket) at the end of the task, so that
+            // a timeout is counted before the client can see it.
+            let mut connection = pin!(connection);
             tokio::select! {
                 // A connection's error is the client's going away or
                 // sending what is not HTTP; hyper answered what it could.
-                _ = connection => {}
+                _ = connection.as_mut() => {}
                 timeout = activity.timed_out(timeouts) => {
                     service.metrics().count_connection_timeout(timeout.name());
                 }
