@@ -553,3 +553,35 @@ fn a_stop_keeps_its_deadline_though_a_request_cannot_finish() {
     let (code, verified) = audit_verify(&restarted.data());
     assert_eq!(code, Some(0), "{verified}");
 }
+
+/// Issue 11, item 3: at a stop, connections that have not sent a whole
+/// request (one that sent nothing, some with half their headers) are
+/// closed at once, and so is an idle kept-alive one, however far off their
+/// timeouts and the grace period are. (Before, a connection that had sent
+/// nothing held the stop until its header timeout or the grace ran out.)
+#[test]
+fn a_stop_does_not_wait_for_connections_without_a_request() {
+    let hour = "3600";
+    let mut server = Server::start(&[
+        ("header_timeout_seconds", hour),
+        ("idle_timeout_seconds", hour),
+        ("shutdown_grace_seconds", hour),
+    ]);
+    let mut waiting = vec![connect(&server)];
+    waiting.extend(slow_connections(&server, 3));
+    let mut kept = connect(&server);
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: escort\r\n\r\n")
+        .unwrap();
+    // Accepted after the others, so they are all accepted by now.
+    assert_eq!(read_answer(&kept).status, 200);
+    waiting.push(kept);
+
+    let (status, took) = server
+        .terminate_within(HANG_GUARD)
+        .unwrap_or_else(|| panic!("still running {HANG_GUARD:?} after SIGTERM:\n{}", server.stderr()));
+    eprintln!("exited {took:?} after SIGTERM, with five connections open and no request in progress");
+    assert!(status.success(), "{status}\n{}", server.stderr());
+    for stream in &mut waiting {
+        assert_closed_by_server(stream);
+    }
+}

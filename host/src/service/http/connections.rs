@@ -13,6 +13,11 @@
 //! Past `max_connections` the loop accepts nothing: new connections wait in
 //! the kernel's backlog until one closes, and the header timeout bounds how
 //! long a connection that sends nothing useful holds its place.
+//!
+//! At a stop, hyper's graceful shutdown lets a request being answered
+//! finish and closes an idle connection once its last answer is written;
+//! a connection still waiting for a request's headers is closed at once,
+//! since nothing of that request has reached the service.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -30,7 +35,7 @@ use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Semaphore, watch};
 use tokio::time::Instant;
 use tower_service::Service as _;
 
@@ -91,8 +96,11 @@ pub(super) async fn serve(
     let slots = Arc::new(Semaphore::new(max_connections));
     let graceful = GracefulShutdown::new();
     let requests = Arc::new(Requests::default());
+    let (stopping, stopped) = watch::channel(false);
     let mut http = http1::Builder::new();
-    http.max_header_size(MAX_HEADER_BYTES);
+    // The connection's watchdog times the headers: hyper's timeout would
+    // also run while a kept-alive connection waits for its next request.
+    http.header_read_timeout(None).max_header_size(MAX_HEADER_BYTES);
     let mut stop = pin!(stop);
     loop {
         let slot = tokio::select! {
@@ -131,6 +139,7 @@ pub(super) async fn serve(
         });
         let connection = graceful.watch(http.serve_connection(io, answer));
         let service = Arc::clone(&service);
+        let stopped = stopped.clone();
         tokio::spawn(async move {
             let _slot = slot;
             let _open = Open::count(&service);
@@ -144,11 +153,13 @@ pub(super) async fn serve(
                 timeout = activity.timed_out(timeouts) => {
                     service.metrics().count_connection_timeout(timeout.name());
                 }
+                () = activity.unstarted_at_stop(stopped) => {}
             }
         });
     }
     // Connections still in the backlog are refused with the listener.
     drop(listener);
+    stopping.send_replace(true);
     let deadline = Instant::now() + timeouts.shutdown_grace;
     match requests.in_progress().len() {
         0 => eprintln!("escort: stopping: accepting no more connections"),
@@ -257,66 +268,65 @@ enum Phase {
 /// ends ([`Answering`]).
 #[derive(Debug)]
 struct Activity {
-    phase: Mutex<Phase>,
-    changed: Notify,
+    phase: watch::Sender<Phase>,
 }
 
 impl Activity {
     fn new() -> Activity {
         Activity {
-            phase: Mutex::new(Phase::Opened(Instant::now())),
-            changed: Notify::new(),
+            phase: watch::Sender::new(Phase::Opened(Instant::now())),
         }
     }
 
-    fn phase(&self) -> MutexGuard<'_, Phase> {
-        // A phase is a plain value, never left half-written.
-        self.phase.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     fn enter(&self, phase: Phase) {
-        *self.phase() = phase;
-        self.changed.notify_one();
+        self.phase.send_replace(phase);
     }
 
     /// Bytes came from the client.
     fn received(&self) {
-        let mut phase = self.phase();
-        if let Phase::Idle(_) = *phase {
-            *phase = Phase::Reading(Instant::now());
-            self.changed.notify_one();
-        }
-    }
-
-    /// When the connection is to be closed if nothing changes, and why;
-    /// `None` while a request is being answered.
-    fn deadline(&self, timeouts: EdgeTimeouts) -> Option<(Instant, Timeout)> {
-        match *self.phase() {
-            Phase::Opened(since) | Phase::Reading(since) => Some((since + timeouts.header, Timeout::Header)),
-            Phase::Idle(since) => Some((since + timeouts.idle, Timeout::Idle)),
-            Phase::Answering => None,
-        }
+        self.phase.send_if_modified(|phase| match phase {
+            Phase::Idle(_) => {
+                *phase = Phase::Reading(Instant::now());
+                true
+            }
+            _ => false,
+        });
     }
 
     /// Resolves once the connection has kept the service waiting past a
     /// timeout, and says which.
     async fn timed_out(&self, timeouts: EdgeTimeouts) -> Timeout {
+        let mut phase = self.phase.subscribe();
         loop {
-            let changed = self.changed.notified();
-            match self.deadline(timeouts) {
-                None => changed.await,
+            let deadline = match *phase.borrow_and_update() {
+                Phase::Opened(since) | Phase::Reading(since) => Some((since + timeouts.header, Timeout::Header)),
+                Phase::Idle(since) => Some((since + timeouts.idle, Timeout::Idle)),
+                Phase::Answering => None,
+            };
+            match deadline {
+                // The sender lives as long as the connection.
+                None => phase.changed().await.expect("the connection's activity is there"),
                 Some((deadline, timeout)) => {
                     tokio::select! {
-                        () = tokio::time::sleep_until(deadline) => {
-                            if self.deadline(timeouts) == Some((deadline, timeout)) {
-                                return timeout;
-                            }
-                        }
-                        () = changed => {}
+                        biased;
+                        changed = phase.changed() => changed.expect("the connection's activity is there"),
+                        () = tokio::time::sleep_until(deadline) => return timeout,
                     }
                 }
             }
         }
+    }
+
+    /// Resolves once the service is stopping (`stopped` turns true) while
+    /// the connection waits for a request's headers.
+    async fn unstarted_at_stop(&self, mut stopped: watch::Receiver<bool>) {
+        // The sender lives as long as the accept loop; without it, this is
+        // a stop too.
+        let _ = stopped.wait_for(|stopped| *stopped).await;
+        let mut phase = self.phase.subscribe();
+        let _ = phase
+            .wait_for(|phase| matches!(phase, Phase::Opened(_) | Phase::Reading(_)))
+            .await;
     }
 }
 
@@ -368,19 +378,24 @@ impl AsyncWrite for Watched {
 /// The requests being answered, by method and path, so that a stop can
 /// name those it abandons.
 #[derive(Debug, Default)]
-struct Requests {
-    /// The next request's number, and the requests in progress by number.
-    in_progress: Mutex<(u64, BTreeMap<u64, String>)>,
+struct Requests(Mutex<InProgress>);
+
+#[derive(Debug, Default)]
+struct InProgress {
+    /// The number the next request gets.
+    next: u64,
+    /// Method and path of each request being answered, by number.
+    requests: BTreeMap<u64, String>,
 }
 
 impl Requests {
-    fn lock(&self) -> MutexGuard<'_, (u64, BTreeMap<u64, String>)> {
+    fn lock(&self) -> MutexGuard<'_, InProgress> {
         // Every change is one insert or remove: never left half done.
-        self.in_progress.lock().unwrap_or_else(PoisonError::into_inner)
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn in_progress(&self) -> Vec<String> {
-        self.lock().1.values().cloned().collect()
+        self.lock().requests.values().cloned().collect()
     }
 }
 
@@ -405,10 +420,10 @@ impl Answering {
         service.metrics().count_requests_in_flight(1);
         let number = {
             let mut in_progress = requests.lock();
-            let number = in_progress.0;
-            in_progress.0 += 1;
+            let number = in_progress.next;
+            in_progress.next += 1;
             in_progress
-                .1
+                .requests
                 .insert(number, format!("{} {}", request.method(), request.uri().path()));
             number
         };
@@ -423,7 +438,7 @@ impl Answering {
 
 impl Drop for Answering {
     fn drop(&mut self) {
-        self.requests.lock().1.remove(&self.number);
+        self.requests.lock().requests.remove(&self.number);
         self.service.metrics().count_requests_in_flight(-1);
         self.activity.enter(Phase::Idle(Instant::now()));
     }
