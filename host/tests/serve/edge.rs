@@ -585,3 +585,25 @@ fn a_stop_does_not_wait_for_connections_without_a_request() {
         assert_closed_by_server(stream);
     }
 }
+
+/// The edge's settings are refused by name when they cannot work: a
+/// timeout or grace that is no time or more than a clock counts, a cap of
+/// no connection at all.
+#[test]
+fn the_edges_settings_are_refused_by_name_when_they_cannot_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("escort.toml");
+    for (setting, value, reason) in [
+        ("header_timeout_seconds", "0", "must be above 0 and at most"),
+        ("body_timeout_seconds", "1e300", "must be above 0 and at most"),
+        ("idle_timeout_seconds", "-1", "must be above 0 and at most"),
+        ("shutdown_grace_seconds", "1e-300", "must be above 0 and at most"),
+        ("max_connections", "0", "must be above 0"),
+    ] {
+        std::fs::write(&config, format!("listen = \"127.0.0.1:0\"\n{setting} = {value}\n")).unwrap();
+        let output = crate::support::escort(&["serve", "--config", config.to_str().unwrap()]);
+        assert_eq!(output.status.code(), Some(2), "{setting} = {value}");
+        let message = String::from_utf8_lossy(&output.stderr);
+        assert!(message.contains(&format!("{setting} {reason}")), "{message}");
+    }
+}
