@@ -62,6 +62,32 @@ pub struct ServeConfig {
     /// regulator sends it again.
     #[serde(default = "default_publish_wait_seconds")]
     pub publish_wait_seconds: f64,
+    /// Longest a client may take to send a request's headers, seconds:
+    /// from the connection's opening, or from the first byte of a later
+    /// request on it. A connection that takes longer is closed unanswered.
+    #[serde(default = "default_header_timeout_seconds")]
+    pub header_timeout_seconds: f64,
+    /// Longest a client may take to send a request's whole body once its
+    /// headers are in, seconds; a request that takes longer is answered
+    /// `408` and its connection closed.
+    #[serde(default = "default_body_timeout_seconds")]
+    pub body_timeout_seconds: f64,
+    /// Longest a connection may wait for its next request after an
+    /// answer, seconds; then it is closed.
+    #[serde(default = "default_idle_timeout_seconds")]
+    pub idle_timeout_seconds: f64,
+    /// Most connections open at once. Past it the service accepts no more
+    /// (they wait in the operating system's backlog) until one closes. It
+    /// is lowered at start to what the open-file limit (`ulimit -n`)
+    /// leaves room for.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Longest the service waits, seconds, once told to stop (SIGTERM,
+    /// SIGINT), for the requests in progress and a running tick to
+    /// finish; then it exits anyway, and what was still running is never
+    /// answered.
+    #[serde(default = "default_shutdown_grace_seconds")]
+    pub shutdown_grace_seconds: f64,
     /// Longest a policy's compilation may take, seconds; a component that
     /// takes longer is refused (see [`crate::LoadLimits`]).
     #[serde(default = "default_compile_timeout_seconds")]
@@ -113,6 +139,11 @@ impl Default for ServeConfig {
             max_body_bytes: default_max_body_bytes(),
             max_policy_bytes: default_max_policy_bytes(),
             publish_wait_seconds: default_publish_wait_seconds(),
+            header_timeout_seconds: default_header_timeout_seconds(),
+            body_timeout_seconds: default_body_timeout_seconds(),
+            idle_timeout_seconds: default_idle_timeout_seconds(),
+            max_connections: default_max_connections(),
+            shutdown_grace_seconds: default_shutdown_grace_seconds(),
             compile_timeout_seconds: default_compile_timeout_seconds(),
             cached_transits: default_cached_transits(),
             trusted_keys: Vec::new(),
@@ -167,8 +198,15 @@ impl ServeConfig {
         seconds("policy_poll_seconds", self.policy_poll_seconds)?;
         seconds("compile_timeout_seconds", self.compile_timeout_seconds)?;
         seconds("publish_wait_seconds", self.publish_wait_seconds)?;
+        seconds("header_timeout_seconds", self.header_timeout_seconds)?;
+        seconds("body_timeout_seconds", self.body_timeout_seconds)?;
+        seconds("idle_timeout_seconds", self.idle_timeout_seconds)?;
+        seconds("shutdown_grace_seconds", self.shutdown_grace_seconds)?;
         if self.max_body_bytes == 0 || self.max_policy_bytes == 0 {
             return invalid("max_body_bytes and max_policy_bytes must be above 0".to_owned());
+        }
+        if self.max_connections == 0 {
+            return invalid("max_connections must be above 0".to_owned());
         }
         for token in &self.tokens {
             match (&token.token, &token.token_sha256) {
@@ -228,10 +266,52 @@ impl ServeConfig {
         seconds("publish_wait_seconds", self.publish_wait_seconds).unwrap_or(DEFAULT_PUBLISH_WAIT)
     }
 
+    /// How long a client may take over a request's headers, its body, and
+    /// the wait for its next request; and how long a stop waits.
+    pub(crate) fn edge_timeouts(&self) -> EdgeTimeouts {
+        let setting = |name, value, default| seconds(name, value).unwrap_or(Duration::from_secs_f64(default));
+        EdgeTimeouts {
+            header: setting(
+                "header_timeout_seconds",
+                self.header_timeout_seconds,
+                default_header_timeout_seconds(),
+            ),
+            body: setting(
+                "body_timeout_seconds",
+                self.body_timeout_seconds,
+                default_body_timeout_seconds(),
+            ),
+            idle: setting(
+                "idle_timeout_seconds",
+                self.idle_timeout_seconds,
+                default_idle_timeout_seconds(),
+            ),
+            shutdown_grace: setting(
+                "shutdown_grace_seconds",
+                self.shutdown_grace_seconds,
+                default_shutdown_grace_seconds(),
+            ),
+        }
+    }
+
     /// The tick's period, or `None` when it is off.
     pub fn tick(&self) -> Option<Duration> {
         (self.tick_seconds > 0).then(|| Duration::from_secs(self.tick_seconds))
     }
+}
+
+/// The timeouts of the HTTP edge, from `escort.toml`'s `*_timeout_seconds`
+/// and `shutdown_grace_seconds`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct EdgeTimeouts {
+    /// For a request's headers.
+    pub header: Duration,
+    /// For a request's whole body.
+    pub body: Duration,
+    /// For the next request on a connection after an answer.
+    pub idle: Duration,
+    /// For what is in progress when the service is told to stop.
+    pub shutdown_grace: Duration,
 }
 
 /// A setting in seconds as a duration: above 0, and no more than a clock
@@ -277,6 +357,26 @@ fn default_max_policy_bytes() -> usize {
 
 fn default_publish_wait_seconds() -> f64 {
     DEFAULT_PUBLISH_WAIT.as_secs_f64()
+}
+
+fn default_header_timeout_seconds() -> f64 {
+    10.0
+}
+
+fn default_body_timeout_seconds() -> f64 {
+    60.0
+}
+
+fn default_idle_timeout_seconds() -> f64 {
+    60.0
+}
+
+fn default_max_connections() -> usize {
+    1000
+}
+
+fn default_shutdown_grace_seconds() -> f64 {
+    10.0
 }
 
 fn default_compile_timeout_seconds() -> f64 {

@@ -1,30 +1,41 @@
 //! The HTTP face of the service: the JSON API under `/v1`, `/healthz` and
 //! `/metrics`, on axum, with the tick and the policy folder's poll beside it.
+//! The connections themselves (how many, how long each may take, how they
+//! end at a stop) are `connections.rs`'s.
 //!
-//! Handlers check the token first, then hand the work to a blocking thread:
-//! evaluation is CPU work in WebAssembly and storage is synchronous SQLite,
-//! neither of which belongs on the async reactor. A step that panics there
-//! is answered `500` and its transit marked for review (`panics.rs`).
+//! Handlers check the token first, before a byte of the body is read, so
+//! that a client who may not send a body costs nothing for it; then they
+//! read the body, up to the endpoint's limit and within the body timeout,
+//! and hand the work to a blocking thread: evaluation is CPU work in
+//! WebAssembly and storage is synchronous SQLite, neither of which belongs
+//! on the async reactor. A step that panics there is answered `500` and its
+//! transit marked for review (`panics.rs`). Every error, the router's own
+//! (no such endpoint, a method it does not take) included, is answered as
+//! `{"error": MESSAGE}`.
 //!
 //! The tick starts on time every period, each on a blocking thread of its
 //! own, even while an earlier one is still busy with a slow transit; at most
 //! [`TICKS_IN_FLIGHT`] run at once, and a period that finds them all
 //! running is skipped rather than queued.
 
+mod connections;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
-use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Query, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::body::{Body, Bytes, HttpBody};
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{MatchedPath, Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post, put};
 use chrono::{DateTime, Utc};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::Deserialize;
 use serde_json::json;
+use tokio::sync::Semaphore;
 
 use super::access::{Access, Action, Denied};
 use super::config::ServeConfig;
@@ -44,11 +55,21 @@ const TICKS_IN_FLIGHT: usize = 2;
 struct App {
     service: Arc<Service>,
     access: Access,
+    /// Largest body of a transit, a batch of fixes or a close.
+    max_body_bytes: usize,
+    /// Largest policy upload.
+    max_policy_bytes: usize,
+    /// Longest a client may take to send a body once its headers are in.
+    body_timeout: Duration,
 }
 
 /// Runs `escort serve` until SIGINT or SIGTERM: opens the service, prints
 /// `escort: listening on http://ADDRESS` on stdout once it accepts
-/// connections, and serves.
+/// connections, and serves. Once told to stop, it accepts no more
+/// connections and gives the requests in progress and a running tick up to
+/// `shutdown_grace_seconds` to finish; then it returns, abandoning what is
+/// still running (a step is answered only once committed, so an abandoned
+/// one was never answered).
 ///
 /// # Errors
 /// When the service cannot start: see [`Service::open`], or the address is
@@ -66,51 +87,93 @@ pub fn serve(config: &ServeConfig) -> Result<(), ServiceError> {
         .enable_all()
         .build()
         .map_err(|e| ServiceError::Setup(format!("starting the runtime: {e}")))?;
-    runtime.block_on(run(config.clone(), service, access))
+    let ticks = Arc::new(Semaphore::new(TICKS_IN_FLIGHT));
+    let deadline = runtime.block_on(run(config.clone(), service, access, Arc::clone(&ticks)))?;
+    // Dropping the runtime would wait for every blocking thread to finish
+    // its work, however long: a stuck publish, a slow tick or reload.
+    runtime.shutdown_timeout(deadline.saturating_duration_since(std::time::Instant::now()));
+    let ticking = TICKS_IN_FLIGHT - ticks.available_permits();
+    if ticking > 0 {
+        eprintln!(
+            "escort: stopping: {ticking} ticks still running are abandoned; the transits they had stored are kept"
+        );
+    }
+    eprintln!("escort: stopped");
+    Ok(())
 }
 
-async fn run(config: ServeConfig, service: Arc<Service>, access: Access) -> Result<(), ServiceError> {
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
+/// Serves until told to stop; returns when the grace period for what was
+/// in progress ends.
+async fn run(
+    config: ServeConfig,
+    service: Arc<Service>,
+    access: Access,
+    ticks: Arc<Semaphore>,
+) -> Result<std::time::Instant, ServiceError> {
+    let listener = connections::listen(config.listen)
         .map_err(|e| ServiceError::Setup(format!("cannot listen on {}: {e}", config.listen)))?;
     let address = listener
         .local_addr()
         .map_err(|e| ServiceError::Setup(format!("cannot listen on {}: {e}", config.listen)))?;
-    if let Some(period) = config.tick() {
-        tokio::spawn(tick(Arc::clone(&service), period));
-    }
-    tokio::spawn(poll_policies(Arc::clone(&service), config.policy_poll()));
-    let app = Arc::new(App { service, access });
-    let router = router(app, &config);
+    let tick = config
+        .tick()
+        .map(|period| tokio::spawn(tick(Arc::clone(&service), period, ticks)));
+    let poll = tokio::spawn(poll_policies(Arc::clone(&service), config.policy_poll()));
+    let timeouts = config.edge_timeouts();
+    let max_connections = connections::connection_cap(config.max_connections);
+    let app = Arc::new(App {
+        service: Arc::clone(&service),
+        access,
+        max_body_bytes: config.max_body_bytes,
+        max_policy_bytes: config.max_policy_bytes,
+        body_timeout: timeouts.body,
+    });
     println!("escort: listening on http://{address}");
     eprintln!(
         "escort: data in {}, live policies in {}",
         config.data.display(),
         config.policy_dir().display()
     );
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown())
-        .await
-        .map_err(|e| ServiceError::Setup(format!("serving: {e}")))
+    let stop = async move {
+        shutdown().await;
+        // No tick or reload starts from now on; one under way has the
+        // grace period to finish.
+        if let Some(tick) = tick {
+            tick.abort();
+        }
+        poll.abort();
+    };
+    let deadline = connections::serve(listener, router(app), service, max_connections, timeouts, stop).await;
+    Ok(deadline.into_std())
 }
 
-fn router(app: Arc<App>, config: &ServeConfig) -> Router {
+fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/v1/transits", get(list_transits))
         .route("/v1/transits/{id}", put(put_transit).get(get_transit))
         .route("/v1/transits/{id}/fixes", post(post_fixes))
         .route("/v1/transits/{id}/close", post(close_transit))
         .route("/v1/policies", get(list_policies))
-        .route(
-            "/v1/policies/{id}",
-            put(put_policy).layer(DefaultBodyLimit::max(config.max_policy_bytes)),
-        )
+        .route("/v1/policies/{id}", put(put_policy))
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/metrics", get(metrics))
+        // Before the counting layer, so that these answers are counted too.
+        .method_not_allowed_fallback(method_not_allowed)
         .route_layer(middleware::from_fn_with_state(Arc::clone(&app), count_request))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint; the API is under /v1") })
-        .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .with_state(app)
+}
+
+/// A known endpoint asked with a method it does not take; the router adds
+/// the `Allow` header, which lists those it takes.
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!(
+            "{} does not take {method}; the Allow header lists the methods it takes",
+            uri.path()
+        ),
+    )
 }
 
 /// A failed request: its status and a message naming the problem, sent as
@@ -133,10 +196,21 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (self.status, Json(json!({"error": self.message}))).into_response();
+        let headers = response.headers_mut();
         if self.status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        // These are answered without reading the body, or all of it; what
+        // is left of it would be read as the next request, so the
+        // connection ends with the answer.
+        if matches!(
+            self.status,
+            StatusCode::UNAUTHORIZED
+                | StatusCode::FORBIDDEN
+                | StatusCode::REQUEST_TIMEOUT
+                | StatusCode::PAYLOAD_TOO_LARGE
+        ) {
+            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         response
     }
@@ -168,18 +242,6 @@ impl From<Denied> for ApiError {
     }
 }
 
-impl From<BytesRejection> for ApiError {
-    fn from(rejection: BytesRejection) -> ApiError {
-        let status = rejection.status();
-        let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
-            "the request body is over this endpoint's size limit (max_body_bytes, max_policy_bytes)".to_owned()
-        } else {
-            format!("unreadable request body: {}", rejection.body_text())
-        };
-        ApiError::new(status, message)
-    }
-}
-
 impl From<PathRejection> for ApiError {
     fn from(rejection: PathRejection) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, rejection.body_text())
@@ -197,6 +259,51 @@ impl App {
         let header = headers.get(header::AUTHORIZATION).and_then(|value| value.to_str().ok());
         self.access.authorise(header, action)?;
         Ok(())
+    }
+
+    /// Reads a request's body whole: at most `limit_bytes` (the setting
+    /// `setting`), within the body timeout. Call it only once the token
+    /// is checked.
+    async fn read_body(&self, body: Body, limit_bytes: usize, setting: &str) -> Result<Bytes, ApiError> {
+        let too_large = || {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the request body is over this endpoint's size limit of {limit_bytes} bytes ({setting})"),
+            )
+        };
+        // A declared length over the limit is refused before any of it is read.
+        if body.size_hint().lower() > limit_bytes as u64 {
+            return Err(too_large());
+        }
+        let read = Limited::new(body, limit_bytes).collect();
+        match tokio::time::timeout(self.body_timeout, read).await {
+            Ok(Ok(body)) => Ok(body.to_bytes()),
+            Ok(Err(e)) if e.is::<LengthLimitError>() => Err(too_large()),
+            Ok(Err(e)) => {
+                // hyper's own message is only "error reading a body from
+                // connection"; the reason (a bad chunk size, the client
+                // gone) is in its sources.
+                let mut reasons = vec![e.to_string()];
+                let mut source = e.source();
+                while let Some(reason) = source {
+                    reasons.push(reason.to_string());
+                    source = reason.source();
+                }
+                // axum's error repeats the message of the hyper error it wraps.
+                reasons.dedup();
+                Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("unreadable request body: {}", reasons.join(": ")),
+                ))
+            }
+            Err(_) => Err(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the request body did not come whole within {:?} (body_timeout_seconds)",
+                    self.body_timeout
+                ),
+            )),
+        }
     }
 
     /// Runs `work` on a blocking thread.
@@ -248,11 +355,12 @@ async fn put_transit(
     State(app): State<Arc<App>>,
     id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<Response, ApiError> {
     app.authorise(&headers, Action::Ingest)?;
     let Path(id) = id?;
-    let declaration = utf8(body?, "transit")?;
+    let body = app.read_body(body, app.max_body_bytes, "max_body_bytes").await?;
+    let declaration = utf8(body, "transit")?;
     let admission = app
         .step(id, "admit", move |service, id| service.put_transit(id, &declaration))
         .await?;
@@ -268,11 +376,11 @@ async fn post_fixes(
     State(app): State<Arc<App>>,
     id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<Response, ApiError> {
     app.authorise(&headers, Action::Ingest)?;
     let Path(id) = id?;
-    let body = body?;
+    let body = app.read_body(body, app.max_body_bytes, "max_body_bytes").await?;
     let outcome = app
         .step(id, "observe", move |service, id| service.ingest(id, &body))
         .await?;
@@ -379,11 +487,12 @@ async fn close_transit(
     State(app): State<Arc<App>>,
     id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<Response, ApiError> {
     app.authorise(&headers, Action::Ingest)?;
     let Path(id) = id?;
-    let request: CloseRequest = serde_json::from_slice(&body?).map_err(|e| {
+    let body = app.read_body(body, app.max_body_bytes, "max_body_bytes").await?;
+    let request: CloseRequest = serde_json::from_slice(&body).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             format!("the body must be {{\"reason\": \"arrived\" or \"cleared\", \"at\": optional time}}: {e}"),
@@ -406,11 +515,11 @@ async fn put_policy(
     State(app): State<Arc<App>>,
     id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<Response, ApiError> {
     app.authorise(&headers, Action::Publish)?;
     let Path(id) = id?;
-    let body = body?;
+    let body = app.read_body(body, app.max_policy_bytes, "max_policy_bytes").await?;
     let info = app
         .blocking(move |service| service.policies().publish(&id, &body))
         .await?;
@@ -447,9 +556,9 @@ async fn count_request(State(app): State<Arc<App>>, request: Request, next: Next
 
 /// Evaluates open transits for the passing of time, every `period`: each
 /// tick on a blocking thread of its own, started on time whatever earlier
-/// ticks are still doing, at most [`TICKS_IN_FLIGHT`] at once.
-async fn tick(service: Arc<Service>, period: Duration) {
-    let in_flight = Arc::new(tokio::sync::Semaphore::new(TICKS_IN_FLIGHT));
+/// ticks are still doing, at most [`TICKS_IN_FLIGHT`] at once (one permit
+/// of `in_flight` each, held until its work is done).
+async fn tick(service: Arc<Service>, period: Duration, in_flight: Arc<Semaphore>) {
     let mut interval = tokio::time::interval(period);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     interval.tick().await;
@@ -463,8 +572,11 @@ async fn tick(service: Arc<Service>, period: Duration) {
         service.metrics().count_tick_period(true);
         let service = Arc::clone(&service);
         tokio::spawn(async move {
-            let outcome = tokio::task::spawn_blocking(move || service.tick(Utc::now())).await;
-            drop(running);
+            let outcome = tokio::task::spawn_blocking(move || {
+                let _running = running;
+                service.tick(Utc::now())
+            })
+            .await;
             match outcome {
                 Ok(Ok(summary)) => {
                     for failure in &summary.failures {

@@ -1,11 +1,12 @@
 //! The service's Prometheus metrics (`GET /metrics`): requests, fixes,
 //! evaluations, policy errors (per policy, and per policy and kind of
-//! failure), evaluation time per policy, steps that panicked, and what the
-//! ticks did.
+//! failure), evaluation time per policy, steps that panicked, what the
+//! ticks did, and the HTTP edge's connections.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -46,8 +47,16 @@ struct StepLabels {
     step: String,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TimeoutLabels {
+    timeout: String,
+}
+
 /// The steps a panic is counted under.
 const STEPS: [&str; 5] = ["admit", "observe", "report", "close", "tick"];
+
+/// Why the service closes a connection that kept it waiting.
+const CONNECTION_TIMEOUTS: [&str; 2] = ["header", "idle"];
 
 /// The outcomes of a transit in a tick, in the order of [`TickSummary`]'s counts.
 const TICK_OUTCOMES: [&str; 5] = ["changed", "unchanged", "busy", "failed", "panicked"];
@@ -89,6 +98,9 @@ pub struct Metrics {
     step_panics: Family<StepLabels, Counter>,
     tick_transits: Family<OutcomeLabels, Counter>,
     ticks: Family<OutcomeLabels, Counter>,
+    connections: Gauge,
+    requests_in_flight: Gauge,
+    connection_timeouts: Family<TimeoutLabels, Counter>,
 }
 
 impl Metrics {
@@ -148,6 +160,25 @@ impl Metrics {
             "Tick periods, by outcome (run; skipped: the earlier ticks allowed at once were all still running)",
             ticks.clone(),
         );
+        let connections = Gauge::default();
+        registry.register(
+            "http_connections",
+            "HTTP connections open (at most max_connections)",
+            connections.clone(),
+        );
+        let requests_in_flight = Gauge::default();
+        registry.register(
+            "http_requests_in_flight",
+            "HTTP requests being answered, this one included",
+            requests_in_flight.clone(),
+        );
+        let connection_timeouts = Family::default();
+        registry.register(
+            "http_connections_timed_out",
+            "HTTP connections the service closed, by timeout (header: a request's headers came too slowly; \
+             idle: no request came after an answer)",
+            connection_timeouts.clone(),
+        );
         let metrics = Metrics {
             registry,
             requests,
@@ -159,6 +190,9 @@ impl Metrics {
             step_panics,
             tick_transits,
             ticks,
+            connections,
+            requests_in_flight,
+            connection_timeouts,
         };
         // Present at 0 from the start, so that a first increment shows.
         for step in STEPS {
@@ -169,6 +203,11 @@ impl Metrics {
         }
         for outcome in ["run", "skipped"] {
             let _ = metrics.ticks.get_or_create(&outcome_labels(outcome));
+        }
+        for timeout in CONNECTION_TIMEOUTS {
+            let _ = metrics.connection_timeouts.get_or_create(&TimeoutLabels {
+                timeout: timeout.to_owned(),
+            });
         }
         metrics
     }
@@ -246,6 +285,26 @@ impl Metrics {
     pub(crate) fn count_tick_period(&self, run: bool) {
         let outcome = if run { "run" } else { "skipped" };
         self.ticks.get_or_create(&outcome_labels(outcome)).inc();
+    }
+
+    /// Counts a connection opened (`1`) or closed (`-1`).
+    pub(crate) fn count_connections(&self, change: i64) {
+        self.connections.inc_by(change);
+    }
+
+    /// Counts a request begun (`1`) or answered (`-1`).
+    pub(crate) fn count_requests_in_flight(&self, change: i64) {
+        self.requests_in_flight.inc_by(change);
+    }
+
+    /// Counts a connection closed for keeping the service waiting past a
+    /// timeout (`header` or `idle`).
+    pub(crate) fn count_connection_timeout(&self, timeout: &str) {
+        self.connection_timeouts
+            .get_or_create(&TimeoutLabels {
+                timeout: timeout.to_owned(),
+            })
+            .inc();
     }
 
     /// The metrics in Prometheus' text format.

@@ -6,6 +6,7 @@ mod access;
 mod audit;
 mod bundles;
 mod durability;
+mod edge;
 mod group_commit;
 mod isolation;
 mod languages;

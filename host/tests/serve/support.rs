@@ -377,3 +377,39 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+impl Server {
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The `HOST:PORT` the server listens on, for a raw socket.
+    pub fn address(&self) -> &str {
+        self.url
+            .strip_prefix("http://")
+            .expect("the server's url is http://HOST:PORT")
+    }
+
+    /// Sends SIGTERM and waits, up to `limit`, for the server to exit; its
+    /// exit status and how long it took, or `None` if it is still running
+    /// (then it is killed when dropped).
+    pub fn terminate_within(
+        &mut self,
+        limit: std::time::Duration,
+    ) -> Option<(std::process::ExitStatus, std::time::Duration)> {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        let sent = std::time::Instant::now();
+        while sent.elapsed() < limit {
+            if let Some(status) = self.child.try_wait().expect("the server can be waited for") {
+                return Some((status, sent.elapsed()));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        None
+    }
+}
