@@ -512,7 +512,10 @@ fn run_audit_checkpoint(arg: &DatabaseArg, key: &Path) -> Result<ExitCode, Unusa
     let key = bundle::read_signing_key(key)?;
     match audit::verify_database(&database(arg)?, None, None) {
         Ok(verified) => {
-            print(&format!("{}\n", Checkpoint::sign(&verified.chain, Utc::now(), &key).to_json()))?;
+            print(&format!(
+                "{}\n",
+                Checkpoint::sign(&verified.chain, Utc::now(), &key).to_json()
+            ))?;
             Ok(ExitCode::SUCCESS)
         }
         Err(AuditError::Store(e)) => Err(Unusable(e.to_string())),

@@ -36,8 +36,11 @@ const SCHEMA_VERSION: i64 = 3;
 /// cannot do, code, in the same transaction.
 struct Migration {
     sql: &'static str,
-    then: Option<fn(&Transaction<'_>) -> Result<(), StoreError>>,
+    then: Option<MigrationCode>,
 }
+
+/// What a migration does that SQL cannot.
+type MigrationCode = fn(&Transaction<'_>) -> Result<(), StoreError>;
 
 /// From each schema version to the next, in order: a new file is made with
 /// the first schema and brought up to date by the same steps as an old one.
@@ -626,7 +629,9 @@ fn write_step(tx: &Transaction<'_>, step: &Step) -> Result<(), StoreError> {
         for (offset, fix) in step.fixes.iter().enumerate() {
             let stored = fix_row(first_seq + offset as i64, fix);
             insert.execute(params_from_iter(
-                std::iter::once(ValueRef::Integer(key)).chain(stored).map(ToSqlOutput::Borrowed),
+                std::iter::once(ValueRef::Integer(key))
+                    .chain(stored)
+                    .map(ToSqlOutput::Borrowed),
             ))?;
             fixes.row(stored);
         }
@@ -710,8 +715,11 @@ fn fix_row(seq: i64, fix: &Fix) -> [ValueRef<'_>; 11] {
         real(fix.hdop),
         fix.sats.map_or(ValueRef::Null, |sats| ValueRef::Integer(sats.into())),
         real(fix.battery_pct),
-        fix.seal.map_or(ValueRef::Null, |seal| ValueRef::Text(seal.as_str().as_bytes())),
-        fix.seal_id.as_deref().map_or(ValueRef::Null, |id| ValueRef::Text(id.as_bytes())),
+        fix.seal
+            .map_or(ValueRef::Null, |seal| ValueRef::Text(seal.as_str().as_bytes())),
+        fix.seal_id
+            .as_deref()
+            .map_or(ValueRef::Null, |id| ValueRef::Text(id.as_bytes())),
     ]
 }
 

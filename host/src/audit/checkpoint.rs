@@ -126,9 +126,8 @@ impl Checkpoint {
             .ok()
             .and_then(|bytes| Signature::from_slice(&bytes).ok())
             .ok_or_else(|| self.refused("its signature is not 128 hex digits".to_owned()))?;
-        key.verify(self.signed_text().as_bytes(), &signature).map_err(|_| {
-            self.refused("its signature does not match its content (it was forged or changed)".to_owned())
-        })
+        key.verify(self.signed_text().as_bytes(), &signature)
+            .map_err(|_| self.refused("its signature does not match its content (it was forged or changed)".to_owned()))
     }
 
     /// Checks record `seq`, the checkpoint's last, against it.

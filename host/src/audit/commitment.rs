@@ -188,10 +188,7 @@ mod tests {
         assert_ne!(digest(&[&[text("ab"), text("c")]]), digest(&[&[text("a"), text("bc")]]));
         assert_ne!(digest(&[&[ValueRef::Integer(1)]]), digest(&[&[ValueRef::Real(1.0)]]));
         assert_ne!(digest(&[&[ValueRef::Null]]), digest(&[&[text("")]]));
-        assert_ne!(
-            digest(&[&[text("a")]]),
-            digest(&[&[ValueRef::Blob(b"a")]])
-        );
+        assert_ne!(digest(&[&[text("a")]]), digest(&[&[ValueRef::Blob(b"a")]]));
         // What SQLite keeps the same is hashed the same.
         assert_eq!(digest(&[&[ValueRef::Real(-0.0)]]), digest(&[&[ValueRef::Real(0.0)]]));
         assert_eq!(digest(&[&[ValueRef::Real(f64::NAN)]]), digest(&[&[ValueRef::Null]]));

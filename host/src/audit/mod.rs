@@ -157,7 +157,8 @@ impl<'t> Appender<'t> {
             .query_row([], |row| row.get(0))
             .optional()?
             .unwrap_or_else(|| GENESIS.to_owned());
-        let insert = tx.prepare_cached("INSERT INTO audit (record, prev_hash, hash, transit) VALUES (?1, ?2, ?3, ?4)")?;
+        let insert =
+            tx.prepare_cached("INSERT INTO audit (record, prev_hash, hash, transit) VALUES (?1, ?2, ?3, ?4)")?;
         Ok(Appender { insert, prev_hash })
     }
 
@@ -331,8 +332,8 @@ fn walk(conn: &rusqlite::Connection, checkpoint: Option<&Checkpoint>) -> Result<
         }
         // The column only finds a transit's step records quickly; what a
         // record is, the hashed text says.
-        let kind: Kind = serde_json::from_str(&record)
-            .map_err(|e| broken(format!("it is not a record this build reads ({e})")))?;
+        let kind: Kind =
+            serde_json::from_str(&record).map_err(|e| broken(format!("it is not a record this build reads ({e})")))?;
         let commits_to = match kind {
             Kind { step: Some(_), row } => Some(row.and_then(|row| row.key)),
             Kind { step: None, .. } => None,

@@ -100,7 +100,8 @@ fn check_transit(conn: &Connection, key: i64, row: &TransitRow, checked: &mut Ch
         _ => format!("with key {key}"),
     };
     let differs = differs_in(&id);
-    let mut records = conn.prepare_cached("SELECT seq, record FROM audit WHERE transit = ?1 AND seq >= ?2 ORDER BY seq")?;
+    let mut records =
+        conn.prepare_cached("SELECT seq, record FROM audit WHERE transit = ?1 AND seq >= ?2 ORDER BY seq")?;
     let mut last: Option<(i64, StepRecord)> = None;
     let mut declaration: Option<(i64, String)> = None;
     let mut restarted_at = 0;
@@ -223,9 +224,7 @@ fn check_declaration(conn: &Connection, key: i64, committed: Option<(i64, String
     match (stored, committed) {
         (None, None) => Ok(()),
         (Some(_), None) => Err("its declaration is not in the audit log (it was added)".to_owned()),
-        (None, Some((seq, _))) => Err(format!(
-            "its declaration is missing (audit record {seq} committed one)"
-        )),
+        (None, Some((seq, _))) => Err(format!("its declaration is missing (audit record {seq} committed one)")),
         (Some(stored), Some((seq, digest))) if stored != digest => Err(format!(
             "its declaration differs from the one audit record {seq} committed (it was changed)"
         )),

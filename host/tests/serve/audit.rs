@@ -36,7 +36,10 @@ fn lines(name: &str) -> Vec<String> {
 /// so two replays that started its findings again).
 fn served(dir: &Path) -> PathBuf {
     let mut server = Server::start_in(dir, &[]);
-    assert_eq!(server.put_transit("AUDIT-1", &transit_as("seal-events", "AUDIT-1")).0, 201);
+    assert_eq!(
+        server.put_transit("AUDIT-1", &transit_as("seal-events", "AUDIT-1")).0,
+        201
+    );
     for (index, batch) in lines("seal-events").chunks(100).enumerate() {
         let mut batch = batch.concat();
         if index == 1 {
@@ -118,7 +121,12 @@ fn every_decision_and_step_is_chained_and_a_tampered_copy_names_its_first_broken
         .collect();
     let kinds: Vec<&str> = records.iter().step_by(8).map(|r| r["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["admit", "observe", "observe", "observe", "close"]);
-    let steps: Vec<&str> = records.iter().skip(7).step_by(8).map(|r| r["step"].as_str().unwrap()).collect();
+    let steps: Vec<&str> = records
+        .iter()
+        .skip(7)
+        .step_by(8)
+        .map(|r| r["step"].as_str().unwrap())
+        .collect();
     assert_eq!(steps, ["admit", "observe", "observe", "observe", "close"]);
     let last = &records[39];
     assert_eq!(last["transit"], "AUDIT-1");
@@ -391,12 +399,11 @@ fn a_signed_checkpoint_finds_a_cut_or_rewritten_chain_and_a_forged_one_is_refuse
     let text = checkpoint(&data, &key);
     let signed: Value = serde_json::from_str(&text).unwrap();
     let records = signed["records"].as_i64().unwrap();
+    assert_eq!(records, value::<i64>(&data, "SELECT count(*) FROM audit"), "{text}");
     assert_eq!(
-        records,
-        value::<i64>(&data, "SELECT count(*) FROM audit"),
-        "{text}"
+        signed["head"],
+        value::<String>(&data, "SELECT hash FROM audit ORDER BY seq DESC LIMIT 1")
     );
-    assert_eq!(signed["head"], value::<String>(&data, "SELECT hash FROM audit ORDER BY seq DESC LIMIT 1"));
     assert_eq!(signed["key"], public.as_str());
     let file = dir.path().join("checkpoint.json");
     fs::write(&file, &text).unwrap();
@@ -412,8 +419,14 @@ fn a_signed_checkpoint_finds_a_cut_or_rewritten_chain_and_a_forged_one_is_refuse
 
     // The service goes on after the checkpoint: the chain grows past it.
     let mut server = Server::start_in(dir.path(), &[]);
-    assert_eq!(server.put_transit("AUDIT-4", &transit_as("seal-events", "AUDIT-4")).0, 201);
-    assert_eq!(server.post_fixes("AUDIT-4", &lines("seal-events")[..50].concat()).0, 200);
+    assert_eq!(
+        server.put_transit("AUDIT-4", &transit_as("seal-events", "AUDIT-4")).0,
+        201
+    );
+    assert_eq!(
+        server.post_fixes("AUDIT-4", &lines("seal-events")[..50].concat()).0,
+        200
+    );
     server.stop();
     let (status, answer) = verify_against(&data, &file, &public);
     assert_eq!(status, Some(0), "{answer}");
@@ -454,8 +467,10 @@ fn a_signed_checkpoint_finds_a_cut_or_rewritten_chain_and_a_forged_one_is_refuse
     let rewritten = dir.path().join("rewritten");
     copy_data(&data, &rewritten);
     let db = rusqlite::Connection::open(rewritten.join("escort.db")).unwrap();
-    db.execute_batch("DROP TRIGGER audit_is_append_only_update; UPDATE transits SET verdict = 'clear' WHERE id = 'AUDIT-1';")
-        .unwrap();
+    db.execute_batch(
+        "DROP TRIGGER audit_is_append_only_update; UPDATE transits SET verdict = 'clear' WHERE id = 'AUDIT-1';",
+    )
+    .unwrap();
     let step: i64 = db
         .query_row(
             "SELECT max(seq) FROM audit WHERE transit = (SELECT key FROM transits WHERE id = 'AUDIT-1')",
@@ -518,7 +533,9 @@ fn a_signed_checkpoint_finds_a_cut_or_rewritten_chain_and_a_forged_one_is_refuse
     let (status, answer) = verify_against(&data, &other_file, &public);
     assert_eq!(status, Some(1), "{answer}");
     assert!(
-        answer.ends_with(&format!("it is signed by {other_public}, not by the trusted key {public}")),
+        answer.ends_with(&format!(
+            "it is signed by {other_public}, not by the trusted key {public}"
+        )),
         "{answer}"
     );
 }
@@ -576,7 +593,10 @@ fn a_database_of_the_previous_schema_is_adopted_and_an_edit_after_is_found() {
         answer.starts_with(&format!("audit log intact: {} records, head ", decisions + 2)),
         "{answer}"
     );
-    assert!(answer.contains("\ntables match it: 2 transits, 729 fixes, 1 refused lines, "), "{answer}");
+    assert!(
+        answer.contains("\ntables match it: 2 transits, 729 fixes, 1 refused lines, "),
+        "{answer}"
+    );
     assert_eq!(value::<i64>(&data, "PRAGMA user_version"), 3);
     let adopted: String = value(&data, "SELECT record FROM audit ORDER BY seq DESC LIMIT 1");
     let adopted: Value = serde_json::from_str(&adopted).unwrap();
@@ -595,7 +615,10 @@ fn a_database_of_the_previous_schema_is_adopted_and_an_edit_after_is_found() {
     );
 
     let mut server = Server::start_in(dir.path(), &[]);
-    assert_eq!(server.put_transit("AUDIT-5", &transit_as("seal-events", "AUDIT-5")).0, 201);
+    assert_eq!(
+        server.put_transit("AUDIT-5", &transit_as("seal-events", "AUDIT-5")).0,
+        201
+    );
     assert_eq!(server.post_fixes("AUDIT-5", &lines("seal-events").concat()).0, 200);
     server.stop();
     let (status, answer) = audit_verify(&data);
