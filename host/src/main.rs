@@ -14,9 +14,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use escort_host::audit::{self, AuditError, Checkpoint};
 use escort_host::bundle::{self, Bundle, Language, Trust};
 use escort_host::golden::{Outcome, Scenario};
-use escort_host::project;
 use escort_host::service::{self, ServeConfig};
 use escort_host::{PolicySet, Report, Sandbox, Severity, Telemetry, TelemetryError, Transit, TransitError, check};
+use escort_host::{project, reevaluation};
 
 #[derive(Parser)]
 #[command(name = "escort", version, about = "Rules engine for electronic customs escort")]
@@ -79,6 +79,10 @@ enum AuditCommand {
         /// the .pub file of `escort policy keygen`.
         #[arg(long, value_name = "HEX", requires = "checkpoint")]
         trusted_key: Option<String>,
+        /// Also evaluate every transit again from its stored fixes, with the policies
+        /// the service would load, and compare the findings with the stored ones.
+        #[arg(long)]
+        reevaluate: bool,
     },
     /// Verify, then print the chain's head signed with a key, to keep elsewhere.
     Checkpoint {
@@ -262,7 +266,8 @@ fn main() -> ExitCode {
             database,
             checkpoint,
             trusted_key,
-        }) => run_audit_verify(&database, checkpoint.as_deref(), trusted_key.as_deref()),
+            reevaluate,
+        }) => run_audit_verify(&database, checkpoint.as_deref(), trusted_key.as_deref(), reevaluate),
         Command::Audit(AuditCommand::Checkpoint { database, key }) => run_audit_checkpoint(&database, &key),
         #[cfg(feature = "bench")]
         Command::Bench(args) => run_bench(&args),
@@ -451,20 +456,23 @@ fn run_serve(arg: &ConfigArg) -> Result<ExitCode, Unusable> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn database(arg: &DatabaseArg) -> Result<PathBuf, Unusable> {
-    let data = match &arg.data {
-        Some(data) => data.clone(),
-        None => serve_config(&arg.config)?.data,
-    };
-    Ok(data.join("escort.db"))
+/// The service's configuration, with the data folder `--data` names.
+fn database_config(arg: &DatabaseArg) -> Result<ServeConfig, Unusable> {
+    let mut config = serve_config(&arg.config)?;
+    if let Some(data) = &arg.data {
+        config.data = data.clone();
+    }
+    Ok(config)
 }
 
 fn run_audit_verify(
     arg: &DatabaseArg,
     checkpoint: Option<&Path>,
     trusted_key: Option<&str>,
+    reevaluate: bool,
 ) -> Result<ExitCode, Unusable> {
-    let path = database(arg)?;
+    let config = database_config(arg)?;
+    let path = config.data.join("escort.db");
     let checkpoint = checkpoint
         .map(|file| {
             let text = std::fs::read_to_string(file).map_err(|e| Unusable(format!("{}: {e}", file.display())))?;
@@ -472,8 +480,15 @@ fn run_audit_verify(
         })
         .transpose()?;
     let trusted_key = trusted_key.map(audit::public_key).transpose()?;
-    match audit::verify_database(&path, checkpoint.as_ref(), trusted_key.as_ref()) {
-        Ok(verified) => {
+    let outcome = if reevaluate {
+        let policies = reevaluation::service_policies(&config)?;
+        reevaluation::verify_database(&path, &policies.current(), checkpoint.as_ref(), trusted_key.as_ref())
+            .map(|(verified, reevaluated)| (verified, Some(reevaluated)))
+    } else {
+        audit::verify_database(&path, checkpoint.as_ref(), trusted_key.as_ref()).map(|verified| (verified, None))
+    };
+    match outcome {
+        Ok((verified, reevaluated)) => {
             let mut text = format!(
                 "audit log intact: {} records, head {}\n\
                  tables match it: {} transits, {} fixes, {} refused lines, {} findings\n",
@@ -497,6 +512,16 @@ fn run_audit_verify(
                     checkpoint.key()
                 ));
             }
+            if let Some(reevaluated) = reevaluated {
+                text.push_str(&format!(
+                    "evaluated again: {} transits give their stored findings; {} not evaluated again, \
+                     since the policies that last evaluated them are not loaded\n",
+                    reevaluated.reevaluated, reevaluated.not_reevaluated
+                ));
+                for (transit, reason) in &reevaluated.not_reevaluated_named {
+                    text.push_str(&format!("  {transit}: {reason}\n"));
+                }
+            }
             print(&text)?;
             Ok(ExitCode::SUCCESS)
         }
@@ -510,7 +535,7 @@ fn run_audit_verify(
 
 fn run_audit_checkpoint(arg: &DatabaseArg, key: &Path) -> Result<ExitCode, Unusable> {
     let key = bundle::read_signing_key(key)?;
-    match audit::verify_database(&database(arg)?, None, None) {
+    match audit::verify_database(&database_config(arg)?.data.join("escort.db"), None, None) {
         Ok(verified) => {
             print(&format!(
                 "{}\n",

@@ -275,9 +275,12 @@ pub fn verify(
     if let Some(checkpoint) = checkpoint {
         checkpoint.check_signature(trusted_key)?;
     }
-    let snapshot = store.connection().unchecked_transaction().map_err(StoreError::from)?;
-    let chain = walk(&snapshot, checkpoint)?;
-    let tables = tables::check(&snapshot)?;
+    let conn = store.connection();
+    // A caller that reads more after this (re-evaluation) holds the
+    // snapshot already.
+    let _snapshot = conn.is_autocommit().then(|| conn.unchecked_transaction()).transpose()?;
+    let chain = walk(conn, checkpoint)?;
+    let tables = tables::check(conn)?;
     Ok(Verified {
         chain,
         transits: tables.transits,

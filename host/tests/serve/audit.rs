@@ -624,3 +624,162 @@ fn a_database_of_the_previous_schema_is_adopted_and_an_edit_after_is_found() {
     let (status, answer) = audit_verify(&data);
     assert_eq!(status, Some(0), "{answer}");
 }
+
+/// The digest a step record keeps of rows (`audit::commitment::RowsDigest`),
+/// as someone who rewrites the chain would compute it.
+fn rows_digest(rows: &[Vec<rusqlite::types::Value>]) -> String {
+    use rusqlite::types::Value as Sql;
+    let mut sha = Sha256::new();
+    for value in rows.iter().flatten() {
+        match value {
+            Sql::Null => sha.update([0]),
+            Sql::Integer(integer) => {
+                sha.update([1]);
+                sha.update(integer.to_le_bytes());
+            }
+            Sql::Real(real) => {
+                sha.update([2]);
+                sha.update((real + 0.0).to_bits().to_le_bytes());
+            }
+            Sql::Text(text) => {
+                sha.update([3]);
+                sha.update((text.len() as u64).to_le_bytes());
+                sha.update(text.as_bytes());
+            }
+            Sql::Blob(blob) => {
+                sha.update([4]);
+                sha.update((blob.len() as u64).to_le_bytes());
+                sha.update(blob);
+            }
+        }
+    }
+    hex::encode(sha.finalize())
+}
+
+fn verify_reevaluating(data: &Path) -> (Option<i32>, String) {
+    let output = escort(&["audit", "verify", "--data", data.to_str().unwrap(), "--reevaluate"]);
+    assert_ne!(
+        output.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).trim().to_owned(),
+    )
+}
+
+/// Issue 11, item 4: verify can also evaluate every transit again from its
+/// stored fixes. A finding made less serious, in its table and in the step
+/// record that committed it, with the chain rewritten from there, verifies;
+/// evaluated again, the policies give the finding as it was. A transit last
+/// evaluated by policies other than the loaded ones is counted and named,
+/// not evaluated.
+#[test]
+fn evaluated_again_a_rewritten_finding_is_found_and_a_transit_of_other_policies_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = served(dir.path());
+    let (status, answer) = verify_reevaluating(&data);
+    assert_eq!(status, Some(0), "{answer}");
+    assert!(
+        answer.ends_with(
+            "evaluated again: 2 transits give their stored findings; 0 not evaluated again, since the \
+             policies that last evaluated them are not loaded"
+        ),
+        "{answer}"
+    );
+
+    let rewritten = dir.path().join("rewritten");
+    copy_data(&data, &rewritten);
+    let db = rusqlite::Connection::open(rewritten.join("escort.db")).unwrap();
+    let one = "(SELECT key FROM transits WHERE id = 'AUDIT-1')";
+    db.execute_batch(&format!(
+        "DROP TRIGGER audit_is_append_only_update;
+         UPDATE findings SET finding = replace(finding, '\"critical\"', '\"warning\"')
+         WHERE transit = {one} AND finding LIKE '%seal.breach%';"
+    ))
+    .unwrap();
+    let breach: i64 = db
+        .query_row(
+            &format!("SELECT seq FROM findings WHERE transit = {one} AND finding LIKE '%seal.breach%'"),
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    let chain: Vec<(i64, String, String)> = db
+        .prepare(&format!(
+            "SELECT seq, record, prev_hash FROM audit WHERE seq >= (SELECT min(seq) FROM audit WHERE transit = {one} \
+             AND json_extract(record, '$.findings.first') <= {breach} \
+             AND json_extract(record, '$.findings.first') + json_extract(record, '$.findings.count') > {breach} \
+             AND seq >= (SELECT max(seq) FROM audit WHERE transit = {one} AND json_extract(record, '$.restart'))) \
+             ORDER BY seq"
+        ))
+        .unwrap()
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let mut prev_hash = chain[0].2.clone();
+    for (index, (seq, record, _)) in chain.into_iter().enumerate() {
+        let record = if index == 0 {
+            let mut record: Value = serde_json::from_str(&record).unwrap();
+            let (first, count) = (
+                record["findings"]["first"].as_i64().unwrap(),
+                record["findings"]["count"].as_i64().unwrap(),
+            );
+            let rows: Vec<Vec<rusqlite::types::Value>> = db
+                .prepare(&format!(
+                    "SELECT seq, content_hash, finding FROM findings WHERE transit = {one} AND seq >= ?1 AND seq < ?2 \
+                     ORDER BY seq"
+                ))
+                .unwrap()
+                .query_map([first, first + count], |row| (0..3).map(|i| row.get(i)).collect())
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            record["findings"]["digest"] = Value::String(rows_digest(&rows));
+            record.to_string()
+        } else {
+            record
+        };
+        let hash = chain_hash(&prev_hash, &record);
+        db.execute(
+            "UPDATE audit SET record = ?2, prev_hash = ?3, hash = ?4 WHERE seq = ?1",
+            rusqlite::params![seq, record, prev_hash, hash],
+        )
+        .unwrap();
+        prev_hash = hash;
+    }
+    drop(db);
+    let (status, answer) = audit_verify(&rewritten);
+    assert_eq!(status, Some(0), "the chain and the tables agree: {answer}");
+    let (status, answer) = verify_reevaluating(&rewritten);
+    assert_eq!(status, Some(1), "{answer}");
+    assert!(
+        answer.starts_with("transit AUDIT-1: evaluated again from its 246 fixes as of ")
+            && answer.contains("the policies give `seal.breach` (critical) from ")
+            && answer.ends_with(", which is not stored (it was changed or removed)"),
+        "{answer}"
+    );
+
+    // The speed policy configured otherwise since: neither transit was last
+    // evaluated by the policies loaded now.
+    let policies = data.join("policies");
+    fs::create_dir_all(&policies).unwrap();
+    fs::write(
+        policies.join("policies.toml"),
+        "[speed.params]\nexcessive_kmh = 150.0\n",
+    )
+    .unwrap();
+    let (status, answer) = verify_reevaluating(&data);
+    assert_eq!(status, Some(0), "{answer}");
+    let reason = "policy `speed` last evaluated it in another version or with other parameters than the one loaded";
+    assert!(
+        answer.ends_with(&format!(
+            "evaluated again: 0 transits give their stored findings; 2 not evaluated again, since the policies \
+             that last evaluated them are not loaded\n  AUDIT-1: {reason}\n  AUDIT-2: {reason}"
+        )),
+        "{answer}"
+    );
+}
