@@ -628,22 +628,17 @@ fn write_step(tx: &Transaction<'_>, step: &Step) -> Result<(), StoreError> {
         )?;
         for (offset, fix) in step.fixes.iter().enumerate() {
             let stored = fix_row(first_seq + offset as i64, fix);
-            insert.execute(params_from_iter(
-                std::iter::once(ValueRef::Integer(key))
-                    .chain(stored)
-                    .map(ToSqlOutput::Borrowed),
-            ))?;
+            insert_row(&mut insert, key, stored)?;
             fixes.row(stored);
         }
         let mut insert = tx.prepare_cached("INSERT INTO rejections (transit, line, reason) VALUES (?1, ?2, ?3)")?;
-        for rejection in &step.rejections {
-            insert.execute(params![key, rejection.line, rejection.reason])?;
-        }
-        // The verifier reads refused lines in line order.
+        // In line order, as the verifier reads them back.
         let mut by_line: Vec<&Rejection> = step.rejections.iter().collect();
         by_line.sort_by_key(|rejection| rejection.line);
         for rejection in by_line {
-            rejections.row(rejection_row(rejection));
+            let stored = rejection_row(rejection);
+            insert_row(&mut insert, key, stored)?;
+            rejections.row(stored);
         }
     }
     if step.restart {
@@ -662,8 +657,9 @@ fn write_step(tx: &Transaction<'_>, step: &Step) -> Result<(), StoreError> {
         for decision in &step.decisions {
             for finding in &decision.findings {
                 let json = serde_json::to_string(finding).expect("a finding always serializes");
-                insert.execute(params![key, next, decision.content_hash, json])?;
-                findings.row(finding_row(next, &decision.content_hash, &json));
+                let stored = finding_row(next, &decision.content_hash, &json);
+                insert_row(&mut insert, key, stored)?;
+                findings.row(stored);
                 next += 1;
             }
         }
@@ -678,15 +674,9 @@ fn write_step(tx: &Transaction<'_>, step: &Step) -> Result<(), StoreError> {
         )?;
         for (position, state) in step.states.iter().enumerate() {
             let open = serde_json::to_string(&state.open).expect("findings always serialize");
-            insert.execute(params![
-                key,
-                position,
-                state.policy,
-                state.fingerprint,
-                state.state,
-                open
-            ])?;
-            states.row(policy_state_row(position as i64, state, &open));
+            let stored = policy_state_row(position as i64, state, &open);
+            insert_row(&mut insert, key, stored)?;
+            states.row(stored);
         }
     }
     let commitment = Commitment {
@@ -699,6 +689,20 @@ fn write_step(tx: &Transaction<'_>, step: &Step) -> Result<(), StoreError> {
         policy_states: states.range(0),
     };
     audit::append(tx, &step.record.id, &step.audit, &step.decisions, commitment)
+}
+
+/// Runs `insert` on the transit's key and `values`: the values a step
+/// record's digest is taken over are the ones bound.
+fn insert_row<'v>(
+    insert: &mut rusqlite::CachedStatement<'_>,
+    key: i64,
+    values: impl IntoIterator<Item = ValueRef<'v>>,
+) -> rusqlite::Result<usize> {
+    insert.execute(params_from_iter(
+        std::iter::once(ValueRef::Integer(key))
+            .chain(values)
+            .map(ToSqlOutput::Borrowed),
+    ))
 }
 
 /// A fix's row as `fixes` stores it after the transit's key: its seq, then

@@ -143,13 +143,13 @@ pub(crate) fn append(
 }
 
 /// The end of the chain, appended to inside a writing transaction.
-pub(crate) struct Appender<'t> {
+struct Appender<'t> {
     insert: CachedStatement<'t>,
     prev_hash: String,
 }
 
 impl<'t> Appender<'t> {
-    pub(crate) fn open(tx: &'t Transaction<'_>) -> Result<Appender<'t>, StoreError> {
+    fn open(tx: &'t Transaction<'_>) -> Result<Appender<'t>, StoreError> {
         // Read inside the writing transaction: steps are appended in the
         // order they are written, which is the order they commit in.
         let prev_hash: String = tx
@@ -171,7 +171,7 @@ impl<'t> Appender<'t> {
         Ok(())
     }
 
-    pub(crate) fn push_step(&mut self, step: &StepRecord) -> Result<(), StoreError> {
+    fn push_step(&mut self, step: &StepRecord) -> Result<(), StoreError> {
         let record = serde_json::to_string(step).expect("a step record always serializes");
         self.push(&record, step.key())
     }
