@@ -7,10 +7,11 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use chrono::Utc;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::support::{INGEST, Server, audit_verify, escort, scenario, transit_as};
+use crate::support::{INGEST, OFFICER, Server, audit_verify, escort, eventually, moved, scenario, transit_as};
 
 /// A copy of a stopped server's database, to tamper with.
 fn copy_data(from: &Path, to: &Path) {
@@ -780,6 +781,50 @@ fn evaluated_again_a_rewritten_finding_is_found_and_a_transit_of_other_policies_
             "evaluated again: 0 transits give their stored findings; 2 not evaluated again, since the policies \
              that last evaluated them are not loaded\n  AUDIT-1: {reason}\n  AUDIT-2: {reason}"
         )),
+        "{answer}"
+    );
+}
+
+/// The tick's steps are committed like any other, and a transit whose last
+/// steps were ticks (signal lost, then overdue, then a late batch) is
+/// evaluated again as of its last stored evaluation with the same findings.
+#[test]
+fn steps_of_the_tick_verify_and_evaluate_again_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start_in(dir.path(), &[("tick_seconds", "1")]);
+    // Opened four hours ago, due half an hour ago, silent since its tenth fix.
+    let (transit, fixes) = moved(
+        "clean-khorgos-almaty",
+        "TICK-AUDIT",
+        20,
+        Utc::now() - chrono::Duration::hours(3),
+    );
+    let mut transit: Value = serde_json::from_str(&transit).unwrap();
+    transit["deadline"] = Value::String((Utc::now() - chrono::Duration::minutes(30)).to_rfc3339());
+    assert_eq!(server.put_transit("TICK-AUDIT", &transit.to_string()).0, 201);
+    let fixes: Vec<&str> = fixes.split_inclusive('\n').collect();
+    assert_eq!(server.post_fixes("TICK-AUDIT", &fixes[..10].concat()).0, 200);
+    eventually("a tick stores the transit in violation", || {
+        let (_, list) = server.get_json("/v1/transits?verdict=violation", OFFICER);
+        list["transits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["id"] == "TICK-AUDIT")
+    });
+    // The fixes the seal kept while silent arrive late, then more ticks.
+    assert_eq!(server.post_fixes("TICK-AUDIT", &fixes[10..].concat()).0, 200);
+    std::thread::sleep(std::time::Duration::from_millis(2_500));
+    server.stop();
+    let ticks: i64 = value(
+        &server.data(),
+        "SELECT count(*) FROM audit WHERE transit IS NOT NULL AND record LIKE '{\"step\":\"tick\"%'",
+    );
+    assert!(ticks > 0, "no tick was stored");
+    let (status, answer) = verify_reevaluating(&server.data());
+    assert_eq!(status, Some(0), "{answer}");
+    assert!(
+        answer.contains("\nevaluated again: 1 transits give their stored findings; "),
         "{answer}"
     );
 }
