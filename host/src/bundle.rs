@@ -491,7 +491,9 @@ fn collect_files(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Re
     Ok(())
 }
 
-fn verifying_key(text: &str) -> Result<VerifyingKey, String> {
+/// An Ed25519 public key from its 64 hex digits; the error says what is
+/// wrong, to follow the key's name.
+pub(crate) fn verifying_key(text: &str) -> Result<VerifyingKey, String> {
     let bytes: [u8; 32] = hex::decode(text.trim())
         .ok()
         .and_then(|bytes| bytes.try_into().ok())

@@ -19,7 +19,9 @@
 //! - [`Report`]: the outcome (SPEC 2), as JSON or text;
 //! - [`service::Service`]: transits kept open in a database while their
 //!   fixes stream in, and [`service::serve`], its HTTP API (`escort serve`);
-//! - [`audit`]: the service's hash-chained log of every decision.
+//! - [`audit`]: the service's hash-chained log of every decision and of
+//!   what each step stored, and [`reevaluation`], stored transits evaluated
+//!   again and compared.
 //!
 //! # Example
 //!
@@ -53,6 +55,7 @@ pub mod golden;
 mod json;
 mod policy;
 pub mod project;
+pub mod reevaluation;
 mod report;
 mod sandbox;
 pub mod service;

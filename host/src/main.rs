@@ -1,8 +1,9 @@
 //! The `escort` command line: parses arguments, calls `escort-host`, prints
 //! and exits. Exit status: 0 when the evaluation ran, whatever the verdict;
 //! 1 with `--fail-on` when a finding reaches that severity, or when
-//! `audit verify` finds a broken record; 2 for unusable input or options,
-//! with one line on stderr and nothing on stdout.
+//! `audit verify` or `audit checkpoint` finds the audit log broken, a table
+//! that differs from it, or a checkpoint it no longer matches; 2 for
+//! unusable input or options, with one line on stderr and nothing on stdout.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -10,12 +11,12 @@ use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use escort_host::audit::{self, AuditError};
+use escort_host::audit::{self, AuditError, Checkpoint};
 use escort_host::bundle::{self, Bundle, Language, Trust};
 use escort_host::golden::{Outcome, Scenario};
-use escort_host::project;
 use escort_host::service::{self, ServeConfig};
 use escort_host::{PolicySet, Report, Sandbox, Severity, Telemetry, TelemetryError, Transit, TransitError, check};
+use escort_host::{project, reevaluation};
 
 #[derive(Parser)]
 #[command(name = "escort", version, about = "Rules engine for electronic customs escort")]
@@ -66,14 +67,40 @@ struct ConfigArg {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Walk the hash chain and name the first broken record.
+    /// Walk the hash chain, check every table against it, and name the first difference.
     Verify {
         #[command(flatten)]
-        config: ConfigArg,
-        /// The data folder, instead of the one the configuration names.
-        #[arg(long, value_name = "DIR", conflicts_with = "config")]
-        data: Option<PathBuf>,
+        database: DatabaseArg,
+        /// Also check that the chain still holds what this checkpoint (from
+        /// `escort audit checkpoint`) recorded.
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<PathBuf>,
+        /// The public key the checkpoint must be signed by: 64 hex digits, as in
+        /// the .pub file of `escort policy keygen`.
+        #[arg(long, value_name = "HEX", requires = "checkpoint")]
+        trusted_key: Option<String>,
+        /// Also evaluate every transit again from its stored fixes, with the policies
+        /// the service would load, and compare the findings with the stored ones.
+        #[arg(long)]
+        reevaluate: bool,
     },
+    /// Verify, then print the chain's head signed with a key, to keep elsewhere.
+    Checkpoint {
+        #[command(flatten)]
+        database: DatabaseArg,
+        /// The secret key, as `escort policy keygen` wrote it.
+        #[arg(long, value_name = "KEY.key")]
+        key: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct DatabaseArg {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// The data folder, instead of the one the configuration names.
+    #[arg(long, value_name = "DIR", conflicts_with = "config")]
+    data: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -235,7 +262,13 @@ fn main() -> ExitCode {
         Command::Policy(PolicyCommand::Sign { key, dir }) => run_policy_sign(&key, &dir),
         Command::Policy(PolicyCommand::Verify { dir, trust }) => run_policy_verify(&dir, &trust),
         Command::Serve(config) => run_serve(&config),
-        Command::Audit(AuditCommand::Verify { config, data }) => run_audit_verify(&config, data),
+        Command::Audit(AuditCommand::Verify {
+            database,
+            checkpoint,
+            trusted_key,
+            reevaluate,
+        }) => run_audit_verify(&database, checkpoint.as_deref(), trusted_key.as_deref(), reevaluate),
+        Command::Audit(AuditCommand::Checkpoint { database, key }) => run_audit_checkpoint(&database, &key),
         #[cfg(feature = "bench")]
         Command::Bench(args) => run_bench(&args),
     };
@@ -423,24 +456,99 @@ fn run_serve(arg: &ConfigArg) -> Result<ExitCode, Unusable> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn run_audit_verify(arg: &ConfigArg, data: Option<PathBuf>) -> Result<ExitCode, Unusable> {
-    let data = match data {
-        Some(data) => data,
-        None => serve_config(arg)?.data,
+/// The service's configuration, with the data folder `--data` names.
+fn database_config(arg: &DatabaseArg) -> Result<ServeConfig, Unusable> {
+    let mut config = serve_config(&arg.config)?;
+    if let Some(data) = &arg.data {
+        config.data = data.clone();
+    }
+    Ok(config)
+}
+
+fn run_audit_verify(
+    arg: &DatabaseArg,
+    checkpoint: Option<&Path>,
+    trusted_key: Option<&str>,
+    reevaluate: bool,
+) -> Result<ExitCode, Unusable> {
+    let config = database_config(arg)?;
+    let path = config.data.join("escort.db");
+    let checkpoint = checkpoint
+        .map(|file| {
+            let text = std::fs::read_to_string(file).map_err(|e| Unusable(format!("{}: {e}", file.display())))?;
+            Checkpoint::from_json(&text).map_err(|e| Unusable(format!("{}: {e}", file.display())))
+        })
+        .transpose()?;
+    let trusted_key = trusted_key.map(audit::public_key).transpose()?;
+    let outcome = if reevaluate {
+        let policies = reevaluation::service_policies(&config)?;
+        reevaluation::verify_database(&path, &policies.current(), checkpoint.as_ref(), trusted_key.as_ref())
+            .map(|(verified, reevaluated)| (verified, Some(reevaluated)))
+    } else {
+        audit::verify_database(&path, checkpoint.as_ref(), trusted_key.as_ref()).map(|verified| (verified, None))
     };
-    match audit::verify_database(&data.join("escort.db")) {
-        Ok(chain) => {
+    match outcome {
+        Ok((verified, reevaluated)) => {
+            let mut text = format!(
+                "audit log intact: {} records, head {}\n\
+                 tables match it: {} transits, {} fixes, {} refused lines, {} findings\n",
+                verified.chain.records,
+                verified.chain.head,
+                verified.transits,
+                verified.fixes,
+                verified.rejections,
+                verified.findings
+            );
+            if let Some(checkpoint) = &checkpoint {
+                let by = if trusted_key.is_some() {
+                    "the trusted key"
+                } else {
+                    "a key not checked against a trusted one (give --trusted-key)"
+                };
+                text.push_str(&format!(
+                    "checkpoint of {} holds: record {} has the hash it recorded; signed by {by}, {}\n",
+                    checkpoint.at(),
+                    checkpoint.records(),
+                    checkpoint.key()
+                ));
+            }
+            if let Some(reevaluated) = reevaluated {
+                text.push_str(&format!(
+                    "evaluated again: {} transits give their stored findings; {} not evaluated again, \
+                     since the policies that last evaluated them are not loaded\n",
+                    reevaluated.reevaluated, reevaluated.not_reevaluated
+                ));
+                for (transit, reason) in &reevaluated.not_reevaluated_named {
+                    text.push_str(&format!("  {transit}: {reason}\n"));
+                }
+            }
+            print(&text)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(AuditError::Store(e)) => Err(Unusable(e.to_string())),
+        Err(found) => {
+            print(&format!("{found}\n"))?;
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn run_audit_checkpoint(arg: &DatabaseArg, key: &Path) -> Result<ExitCode, Unusable> {
+    let key = bundle::read_signing_key(key)?;
+    match audit::verify_database(&database_config(arg)?.data.join("escort.db"), None, None) {
+        Ok(verified) => {
             print(&format!(
-                "audit log intact: {} records, head {}\n",
-                chain.records, chain.head
+                "{}\n",
+                Checkpoint::sign(&verified.chain, Utc::now(), &key).to_json()
             ))?;
             Ok(ExitCode::SUCCESS)
         }
-        Err(broken @ AuditError::Broken { .. }) => {
-            print(&format!("{broken}\n"))?;
+        Err(AuditError::Store(e)) => Err(Unusable(e.to_string())),
+        Err(found) => {
+            // Nothing on stdout, where the checkpoint would have gone.
+            eprintln!("escort: the audit log does not verify, so no checkpoint was signed: {found}");
             Ok(ExitCode::from(1))
         }
-        Err(other) => Err(Unusable(other.to_string())),
     }
 }
 

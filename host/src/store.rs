@@ -18,30 +18,64 @@ use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params, params_from_iter};
 
+use crate::audit::commitment::{Commitment, RowsDigest, TransitRow, json_of};
 use crate::audit::{self, AuditEntry};
+use crate::cache::content_hash;
 use crate::evaluation::{Decision, PolicyState};
 use crate::finding::{Finding, Verdict};
 use crate::fix::{Fix, FixKey, SealState};
 use crate::telemetry::Rejection;
 
 /// The schema version this build reads and writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
+
+/// One step from a schema version to the next: SQL, then, for what SQL
+/// cannot do, code, in the same transaction.
+struct Migration {
+    sql: &'static str,
+    then: Option<MigrationCode>,
+}
+
+/// What a migration does that SQL cannot.
+type MigrationCode = fn(&Transaction<'_>) -> Result<(), StoreError>;
 
 /// From each schema version to the next, in order: a new file is made with
 /// the first schema and brought up to date by the same steps as an old one.
-const MIGRATIONS: &[&str] = &[
-    SCHEMA,
+///
+/// A migration that changes what a table committed to the audit log holds
+/// (see `audit::commitment`) must end with [`audit::adopt`], so that the
+/// chain commits to the rows as they are from then on.
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        sql: SCHEMA,
+        then: None,
+    },
     // 2: the declaration moves out of the transit's row. It is written once
     // per `PUT`, while the row changes at every step, and a row that holds it
     // spans overflow pages that every step wrote to the WAL again.
-    "CREATE TABLE declarations (
-         transit INTEGER PRIMARY KEY REFERENCES transits (key),
-         declaration TEXT NOT NULL
-     );
-     INSERT INTO declarations (transit, declaration) SELECT key, declaration FROM transits;
-     ALTER TABLE transits DROP COLUMN declaration;",
+    Migration {
+        sql: "CREATE TABLE declarations (
+                  transit INTEGER PRIMARY KEY REFERENCES transits (key),
+                  declaration TEXT NOT NULL
+              );
+              INSERT INTO declarations (transit, declaration) SELECT key, declaration FROM transits;
+              ALTER TABLE transits DROP COLUMN declaration;",
+        then: None,
+    },
+    // 3: the chain commits to the tables (issue 11): after its decisions,
+    // each step appends a step record, which `transit` marks with the
+    // transit's key so that verification reads a transit's step records in
+    // order without reading the whole chain. Decision records leave it NULL
+    // and the index out. The transits an earlier build stored are adopted:
+    // one record each commits to their rows as they are.
+    Migration {
+        sql: "ALTER TABLE audit ADD COLUMN transit INTEGER;
+              CREATE INDEX audit_steps ON audit (transit) WHERE transit IS NOT NULL;",
+        then: Some(audit::adopt),
+    },
 ];
 
 const SCHEMA: &str = "
@@ -283,7 +317,10 @@ impl Store {
         let mut store = Store { conn };
         for (from, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
             let tx = store.conn.transaction()?;
-            tx.execute_batch(migration)?;
+            tx.execute_batch(migration.sql)?;
+            if let Some(then) = migration.then {
+                then(&tx)?;
+            }
             tx.pragma_update(None, "user_version", from as i64 + 1)?;
             tx.commit()?;
         }
@@ -576,10 +613,13 @@ impl Store {
     }
 }
 
-/// Everything of one step, inside the caller's transaction.
+/// Everything of one step, inside the caller's transaction, and the step
+/// record that commits the audit log to it.
 fn write_step(tx: &Transaction<'_>, step: &Step) -> Result<(), StoreError> {
-    let key = upsert_transit(tx, &step.record, step.declaration.as_deref())?;
+    let (key, row) = upsert_transit(tx, &step.record, step.declaration.as_deref())?;
     let first_seq = step.record.counts.accepted as i64 - step.fixes.len() as i64;
+    let mut fixes = RowsDigest::new();
+    let mut rejections = RowsDigest::new();
     {
         let mut insert = tx.prepare_cached(
             "INSERT INTO fixes (transit, seq, at_ms, lat, lon, speed_kmh, course_deg, hdop, sats, battery_pct,
@@ -587,44 +627,44 @@ fn write_step(tx: &Transaction<'_>, step: &Step) -> Result<(), StoreError> {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         )?;
         for (offset, fix) in step.fixes.iter().enumerate() {
-            insert.execute(params![
-                key,
-                first_seq + offset as i64,
-                fix.at.timestamp_millis(),
-                fix.lat,
-                fix.lon,
-                fix.speed_kmh,
-                fix.course_deg,
-                fix.hdop,
-                fix.sats,
-                fix.battery_pct,
-                fix.seal.map(SealState::as_str),
-                fix.seal_id,
-            ])?;
+            let stored = fix_row(first_seq + offset as i64, fix);
+            insert_row(&mut insert, key, stored)?;
+            fixes.row(stored);
         }
         let mut insert = tx.prepare_cached("INSERT INTO rejections (transit, line, reason) VALUES (?1, ?2, ?3)")?;
-        for rejection in &step.rejections {
-            insert.execute(params![key, rejection.line, rejection.reason])?;
+        // In line order, as the verifier reads them back.
+        let mut by_line: Vec<&Rejection> = step.rejections.iter().collect();
+        by_line.sort_by_key(|rejection| rejection.line);
+        for rejection in by_line {
+            let stored = rejection_row(rejection);
+            insert_row(&mut insert, key, stored)?;
+            rejections.row(stored);
         }
     }
     if step.restart {
         tx.prepare_cached("DELETE FROM findings WHERE transit = ?1")?
             .execute([key])?;
     }
+    let mut findings = RowsDigest::new();
+    let mut first_finding = 0;
     if step.decisions.iter().any(|decision| !decision.findings.is_empty()) {
-        let mut next: i64 = tx
+        first_finding = tx
             .prepare_cached("SELECT COALESCE(MAX(seq) + 1, 0) FROM findings WHERE transit = ?1")?
             .query_row([key], |row| row.get(0))?;
         let mut insert =
             tx.prepare_cached("INSERT INTO findings (transit, seq, content_hash, finding) VALUES (?1, ?2, ?3, ?4)")?;
+        let mut next = first_finding;
         for decision in &step.decisions {
             for finding in &decision.findings {
                 let json = serde_json::to_string(finding).expect("a finding always serializes");
-                insert.execute(params![key, next, decision.content_hash, json])?;
+                let stored = finding_row(next, &decision.content_hash, &json);
+                insert_row(&mut insert, key, stored)?;
+                findings.row(stored);
                 next += 1;
             }
         }
     }
+    let mut states = RowsDigest::new();
     {
         tx.prepare_cached("DELETE FROM policy_states WHERE transit = ?1")?
             .execute([key])?;
@@ -634,28 +674,112 @@ fn write_step(tx: &Transaction<'_>, step: &Step) -> Result<(), StoreError> {
         )?;
         for (position, state) in step.states.iter().enumerate() {
             let open = serde_json::to_string(&state.open).expect("findings always serialize");
-            insert.execute(params![
-                key,
-                position,
-                state.policy,
-                state.fingerprint,
-                state.state,
-                open
-            ])?;
+            let stored = policy_state_row(position as i64, state, &open);
+            insert_row(&mut insert, key, stored)?;
+            states.row(stored);
         }
     }
-    audit::append(tx, &step.record.id, &step.audit, &step.decisions)
+    let commitment = Commitment {
+        row,
+        declaration: step.declaration.as_deref().map(|text| content_hash(text.as_bytes())),
+        fixes: fixes.range_from(first_seq),
+        rejections: rejections.range_from(step.rejections.iter().map(|r| r.line as i64).min().unwrap_or(0)),
+        restart: step.restart,
+        findings: findings.range_from(first_finding),
+        policy_states: states.range(0),
+    };
+    audit::append(tx, &step.record.id, &step.audit, &step.decisions, commitment)
 }
 
+/// Runs `insert` on the transit's key and `values`: the values a step
+/// record's digest is taken over are the ones bound.
+fn insert_row<'v>(
+    insert: &mut rusqlite::CachedStatement<'_>,
+    key: i64,
+    values: impl IntoIterator<Item = ValueRef<'v>>,
+) -> rusqlite::Result<usize> {
+    insert.execute(params_from_iter(
+        std::iter::once(ValueRef::Integer(key))
+            .chain(values)
+            .map(ToSqlOutput::Borrowed),
+    ))
+}
+
+/// A fix's row as `fixes` stores it after the transit's key: its seq, then
+/// its fields. [`FIXES_IN_ORDER`] reads these columns back in this order.
+fn fix_row(seq: i64, fix: &Fix) -> [ValueRef<'_>; 11] {
+    let real = |value: Option<f64>| value.map_or(ValueRef::Null, ValueRef::Real);
+    [
+        ValueRef::Integer(seq),
+        ValueRef::Integer(fix.at.timestamp_millis()),
+        ValueRef::Real(fix.lat),
+        ValueRef::Real(fix.lon),
+        real(fix.speed_kmh),
+        real(fix.course_deg),
+        real(fix.hdop),
+        fix.sats.map_or(ValueRef::Null, |sats| ValueRef::Integer(sats.into())),
+        real(fix.battery_pct),
+        fix.seal
+            .map_or(ValueRef::Null, |seal| ValueRef::Text(seal.as_str().as_bytes())),
+        fix.seal_id
+            .as_deref()
+            .map_or(ValueRef::Null, |id| ValueRef::Text(id.as_bytes())),
+    ]
+}
+
+/// A refused line's row, as [`REJECTIONS_IN_ORDER`] reads it.
+fn rejection_row(rejection: &Rejection) -> [ValueRef<'_>; 2] {
+    [
+        ValueRef::Integer(rejection.line as i64),
+        ValueRef::Text(rejection.reason.as_bytes()),
+    ]
+}
+
+/// A finding's row, as [`FINDINGS_IN_ORDER`] reads it.
+fn finding_row<'a>(seq: i64, content_hash: &'a str, json: &'a str) -> [ValueRef<'a>; 3] {
+    [
+        ValueRef::Integer(seq),
+        ValueRef::Text(content_hash.as_bytes()),
+        ValueRef::Text(json.as_bytes()),
+    ]
+}
+
+/// A policy state's row, as [`POLICY_STATES_IN_ORDER`] reads it.
+fn policy_state_row<'a>(position: i64, state: &'a PolicyState, open: &'a str) -> [ValueRef<'a>; 5] {
+    [
+        ValueRef::Integer(position),
+        ValueRef::Text(state.policy.as_bytes()),
+        ValueRef::Text(state.fingerprint.as_bytes()),
+        ValueRef::Blob(&state.state),
+        ValueRef::Text(open.as_bytes()),
+    ]
+}
+
+/// A transit's fixes as [`fix_row`] wrote them, by seq.
+pub(crate) const FIXES_IN_ORDER: &str = "SELECT seq, at_ms, lat, lon, speed_kmh, course_deg, hdop, sats, battery_pct, \
+                                         seal, seal_id FROM fixes WHERE transit = ?1 ORDER BY seq";
+/// A transit's refused lines as [`rejection_row`] wrote them, by line.
+pub(crate) const REJECTIONS_IN_ORDER: &str = "SELECT line, reason FROM rejections WHERE transit = ?1 ORDER BY line";
+/// A transit's findings as [`finding_row`] wrote them, by seq.
+pub(crate) const FINDINGS_IN_ORDER: &str =
+    "SELECT seq, content_hash, finding FROM findings WHERE transit = ?1 ORDER BY seq";
+/// A transit's policy states as [`policy_state_row`] wrote them, by position.
+pub(crate) const POLICY_STATES_IN_ORDER: &str =
+    "SELECT position, policy, fingerprint, state, open FROM policy_states WHERE transit = ?1 ORDER BY position";
+
 /// Writes the transit's row, and its declaration when there is a new one.
-fn upsert_transit(tx: &Transaction<'_>, record: &TransitRecord, declaration: Option<&str>) -> Result<i64, StoreError> {
+/// Returns the transit's key and its row as stored.
+fn upsert_transit(
+    tx: &Transaction<'_>,
+    record: &TransitRecord,
+    declaration: Option<&str>,
+) -> Result<(i64, TransitRow), StoreError> {
     let (closed_at, close_reason) = match &record.closed {
         Some((at, reason)) => (Some(at.timestamp_millis()), Some(reason.as_str())),
         None => (None, None),
     };
-    let key = tx
-        .prepare_cached(
-            "INSERT INTO transits (id, opened_at_ms, closed_at_ms, close_reason, verdict, evaluated_at_ms,
+    let mut upsert = tx.prepare_cached(
+        "INSERT INTO transits (id, opened_at_ms, closed_at_ms, close_reason, verdict, evaluated_at_ms,
                                accepted, rejected, duplicates, out_of_order, lines, first_fix_ms, last_fix_ms,
                                final_verdict)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
@@ -667,27 +791,27 @@ fn upsert_transit(tx: &Transaction<'_>, record: &TransitRecord, declaration: Opt
              out_of_order = excluded.out_of_order, lines = excluded.lines,
              first_fix_ms = excluded.first_fix_ms, last_fix_ms = excluded.last_fix_ms,
              final_verdict = excluded.final_verdict
-         RETURNING key",
-        )?
-        .query_row(
-            params![
-                record.id,
-                record.opened_at.timestamp_millis(),
-                closed_at,
-                close_reason,
-                record.verdict.as_str(),
-                record.evaluated_at.timestamp_millis(),
-                record.counts.accepted,
-                record.counts.rejected,
-                record.counts.duplicates,
-                record.counts.out_of_order,
-                record.counts.lines,
-                record.first_fix_at.map(|at| at.timestamp_millis()),
-                record.last_fix_at.map(|at| at.timestamp_millis()),
-                record.final_verdict.as_str(),
-            ],
-            |row| row.get(0),
-        )?;
+         RETURNING *",
+    )?;
+    let (key, row) = upsert.query_row(
+        params![
+            record.id,
+            record.opened_at.timestamp_millis(),
+            closed_at,
+            close_reason,
+            record.verdict.as_str(),
+            record.evaluated_at.timestamp_millis(),
+            record.counts.accepted,
+            record.counts.rejected,
+            record.counts.duplicates,
+            record.counts.out_of_order,
+            record.counts.lines,
+            record.first_fix_at.map(|at| at.timestamp_millis()),
+            record.last_fix_at.map(|at| at.timestamp_millis()),
+            record.final_verdict.as_str(),
+        ],
+        |row| Ok((row.get::<_, i64>("key")?, transit_row(row)?)),
+    )?;
     if let Some(declaration) = declaration {
         tx.prepare_cached(
             "INSERT INTO declarations (transit, declaration) VALUES (?1, ?2)
@@ -695,7 +819,15 @@ fn upsert_transit(tx: &Transaction<'_>, record: &TransitRecord, declaration: Opt
         )?
         .execute(params![key, declaration])?;
     }
-    Ok(key)
+    Ok((key, row))
+}
+
+/// A row of `transits` (`SELECT *` or `RETURNING *`), every column.
+pub(crate) fn transit_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TransitRow> {
+    let statement: &rusqlite::Statement<'_> = row.as_ref();
+    (0..statement.column_count())
+        .map(|column| Ok((statement.column_name(column)?.to_owned(), json_of(row.get_ref(column)?))))
+        .collect()
 }
 
 fn time(ms: i64) -> DateTime<Utc> {
@@ -740,6 +872,9 @@ mod tests {
             .pragma_query_value(None, "user_version", |row| row.get(0))
             .expect("a version");
         assert_eq!(version, SCHEMA_VERSION);
+        // The transit an earlier build stored is adopted into the audit log.
+        let verified = audit::verify(&store, None, None).expect("verifies");
+        assert_eq!((verified.chain.records, verified.transits), (1, 1));
         let mut record = store.transit("KZ-1").expect("readable").expect("kept");
         let declaration = |store: &Store| store.declaration("KZ-1").expect("readable").expect("kept");
         assert_eq!(declaration(&store), "{\"id\": \"KZ-1\"}");
@@ -770,6 +905,13 @@ mod tests {
             .save(&step(&record, Some("{\"id\": \"KZ-1\", \"changed\": true}")))
             .expect("saved");
         assert_eq!(declaration(&store), "{\"id\": \"KZ-1\", \"changed\": true}");
+        audit::verify(&store, None, None).expect("verifies after the steps");
+        store
+            .conn
+            .execute("UPDATE declarations SET declaration = '{}'", [])
+            .expect("changed by hand");
+        let found = audit::verify(&store, None, None).expect_err("a changed declaration is found");
+        assert!(found.to_string().contains("its declaration differs"), "{found}");
         drop(store);
         // Opening again changes nothing.
         Store::open(&path).expect("opens again");
@@ -824,5 +966,73 @@ mod tests {
         assert_eq!(kept.counts.lines, 1, "a refused step leaves nothing of itself");
         assert_eq!(store.fixes("A").expect("readable").len(), 1);
         assert!(store.transit("C").expect("readable").is_some());
+        // The refused step's step record went with it.
+        let verified = audit::verify(&store, None, None).expect("verifies");
+        assert_eq!((verified.chain.records, verified.transits, verified.fixes), (2, 2, 1));
+    }
+
+    #[test]
+    fn a_fix_verifies_as_stored_whatever_its_values() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let mut store = Store::open(&dir.path().join("escort.db")).expect("a database");
+        let at = DateTime::from_timestamp_millis(1_000).expect("a time");
+        let mut record = TransitRecord::opened("Z", at);
+        // SQLite keeps -0.0 as 0 and an integral REAL as an integer; what
+        // it reads back hashes as what was written.
+        let fixes = vec![
+            Fix {
+                at,
+                lat: -0.0,
+                lon: 77.0,
+                speed_kmh: Some(-0.0),
+                course_deg: None,
+                hdop: Some(0.9),
+                sats: Some(0),
+                battery_pct: None,
+                seal: Some(SealState::Intact),
+                seal_id: Some("NS-1".to_owned()),
+            },
+            Fix {
+                at: at + chrono::Duration::milliseconds(1),
+                lat: 1e-300,
+                lon: -180.0,
+                speed_kmh: None,
+                course_deg: Some(359.99999999999994),
+                hdop: None,
+                sats: None,
+                battery_pct: Some(100.0),
+                seal: None,
+                seal_id: None,
+            },
+        ];
+        record.counts.accepted = 2;
+        record.counts.lines = 3;
+        record.counts.rejected = 1;
+        store
+            .save(&Step {
+                declaration: Some("{}".to_owned()),
+                record,
+                fixes,
+                rejections: vec![Rejection {
+                    line: 2,
+                    reason: "latitude 95.1 is outside -90..90".to_owned(),
+                }],
+                restart: true,
+                decisions: Vec::new(),
+                states: vec![PolicyState {
+                    policy: "speed".to_owned(),
+                    fingerprint: "f".to_owned(),
+                    state: vec![0, 255],
+                    open: Vec::new(),
+                }],
+                audit: AuditEntry {
+                    kind: "observe",
+                    input_digest: String::new(),
+                    evaluated_at: at,
+                },
+            })
+            .expect("saved");
+        let verified = audit::verify(&store, None, None).expect("verifies");
+        assert_eq!((verified.fixes, verified.rejections), (2, 1));
     }
 }

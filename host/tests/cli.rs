@@ -335,3 +335,42 @@ fn audit_verify_without_a_database_is_unusable_input() {
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("no database at"), "{}", stderr(&output));
 }
+
+/// Issue 11: a checkpoint or key that cannot be used is unusable input
+/// (exit 2, nothing on stdout), told apart from a log that does not verify
+/// (exit 1).
+#[test]
+fn audit_checkpoints_and_keys_that_cannot_be_used_are_unusable_input() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let data = dir.path().to_str().unwrap();
+    let not_a_checkpoint = dir.path().join("checkpoint.json");
+    fs::write(&not_a_checkpoint, "{\"records\": 3}").unwrap();
+    let checkpoint = not_a_checkpoint.to_str().unwrap();
+    let key = dir.path().join("audit.key");
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["audit", "verify", "--data", data, "--checkpoint", checkpoint],
+            "checkpoint.json: not a checkpoint as `escort audit checkpoint` prints it",
+        ),
+        (
+            &["audit", "verify", "--data", data, "--trusted-key", "ab"],
+            "--checkpoint <FILE>",
+        ),
+        (
+            &["audit", "checkpoint", "--data", data, "--key", key.to_str().unwrap()],
+            "audit.key",
+        ),
+        (&["audit", "checkpoint", "--data", data], "--key <KEY.key>"),
+    ];
+    for (args, message) in cases {
+        let output = escort(args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(stdout(&output).is_empty(), "{args:?}");
+        assert!(stderr(&output).contains(message), "{args:?}: {}", stderr(&output));
+    }
+    let output = escort(&["policy", "keygen", dir.path().join("audit").to_str().unwrap()]);
+    assert!(output.status.success());
+    let output = escort(&["audit", "checkpoint", "--data", data, "--key", key.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("no database at"), "{}", stderr(&output));
+}

@@ -94,8 +94,9 @@ impl Service {
         let mut record = known.record.clone();
         record.verdict = Verdict::Review;
         let evaluated_at = record.evaluated_at;
-        // No decisions, so no findings and no audit record: the step only
-        // rewrites the transit's row and its states as they were.
+        // No decisions, so no findings and no decision record: the step only
+        // rewrites the transit's row and its states as they were, and its
+        // step record commits the audit log to that row.
         self.commit(
             Step {
                 record,
