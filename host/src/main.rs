@@ -482,7 +482,7 @@ fn run_audit_verify(
     let trusted_key = trusted_key.map(audit::public_key).transpose()?;
     let outcome = if reevaluate {
         let policies = reevaluation::service_policies(&config)?;
-        reevaluation::verify_database(&path, &policies.current(), checkpoint.as_ref(), trusted_key.as_ref())
+        reevaluation::verify_database(&path, &policies, checkpoint.as_ref(), trusted_key.as_ref())
             .map(|(verified, reevaluated)| (verified, Some(reevaluated)))
     } else {
         audit::verify_database(&path, checkpoint.as_ref(), trusted_key.as_ref()).map(|verified| (verified, None))

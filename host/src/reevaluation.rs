@@ -26,13 +26,10 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 
 use crate::audit::{self, AuditError, Checkpoint, Verified};
-use crate::bundle::Trust;
-use crate::cache::ComponentCache;
 use crate::evaluation::PolicyState;
 use crate::finding::{Finding, format_time};
 use crate::policy::PolicySet;
-use crate::sandbox::Sandbox;
-use crate::service::{LivePolicies, ServeConfig, ServiceError};
+use crate::service::{ServeConfig, ServiceError, serving_set};
 use crate::store::{ListFilter, Store, StoreError};
 
 /// Most transits a [`Reevaluation`] names one by one; its counts are exact.
@@ -56,14 +53,15 @@ pub struct Reevaluation {
 }
 
 /// The policies `escort serve` would start with on `config`: the built-in
-/// set with the live folder's over it, configured, validated, as
-/// `Service::open` loads them.
-pub fn service_policies(config: &ServeConfig) -> Result<LivePolicies, ServiceError> {
-    let sandbox = Sandbox::with_cache(ComponentCache::in_dir(config.cache_dir()))
-        .map_err(|e| ServiceError::Setup(format!("starting the WebAssembly engine: {e}")))?
-        .with_load_limits(config.load_limits());
-    let trust = Trust::keys(config.trusted_keys.iter().map(String::as_str)).map_err(ServiceError::Setup)?;
-    LivePolicies::open(sandbox, config.policy_dir(), trust)
+/// set with the live folder's over it, configured and validated, read
+/// without writing to the folder (a service may be publishing into it).
+pub fn service_policies(config: &ServeConfig) -> Result<PolicySet, ServiceError> {
+    serving_set(&config.sandbox()?, &config.policy_dir(), &config.trust()?).map_err(|reason| {
+        ServiceError::Setup(format!(
+            "the policies in {} are refused: {reason}",
+            config.policy_dir().display()
+        ))
+    })
 }
 
 /// Verifies the database at `path` as [`audit::verify_database`] does, then

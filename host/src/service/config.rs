@@ -7,9 +7,12 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::ServiceError;
 use super::access::Role;
 use super::live::DEFAULT_PUBLISH_WAIT;
-use crate::sandbox::LoadLimits;
+use crate::bundle::Trust;
+use crate::cache::ComponentCache;
+use crate::sandbox::{LoadLimits, Sandbox};
 
 /// The service's configuration.
 ///
@@ -253,6 +256,19 @@ impl ServeConfig {
                 .unwrap_or(LoadLimits::default().compile_timeout),
             ..LoadLimits::default()
         }
+    }
+
+    /// The WebAssembly engine the service's policies run in, with the
+    /// configured cache and load limits.
+    pub fn sandbox(&self) -> Result<Sandbox, ServiceError> {
+        Ok(Sandbox::with_cache(ComponentCache::in_dir(self.cache_dir()))
+            .map_err(|e| ServiceError::Setup(format!("starting the WebAssembly engine: {e}")))?
+            .with_load_limits(self.load_limits()))
+    }
+
+    /// The signers whose bundles the service loads.
+    pub fn trust(&self) -> Result<Trust, ServiceError> {
+        Trust::keys(self.trusted_keys.iter().map(String::as_str)).map_err(ServiceError::Setup)
     }
 
     /// How often the live policy folder is looked at.

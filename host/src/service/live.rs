@@ -296,6 +296,18 @@ impl LivePolicies {
     }
 }
 
+/// The set the live folder `dir` holds now (the built-in set with the
+/// folder's policies over it, configured and validated), read without
+/// writing to the folder: for a reader beside a running service
+/// (`escort audit verify --reevaluate`), which must neither finish nor
+/// undo a publish that service is still making.
+///
+/// # Errors
+/// The reason the folder's policies do not load or validate.
+pub(crate) fn serving_set(sandbox: &Sandbox, dir: &Path, trust: &Trust) -> Result<PolicySet, String> {
+    candidate(sandbox, dir, trust, None)
+}
+
 /// The built-in set, the folder's components and bundles over it,
 /// `published` (a policy, and its staged bundle's folder if it came in one)
 /// over those, configured by the folder's `policies.toml`, and validated.

@@ -53,19 +53,18 @@ use serde::Serialize;
 pub use access::{Access, Action, Denied, NewTokens, Role, token_hash};
 pub use config::{ConfigError, ServeConfig, TokenConfig};
 pub use http::serve;
+pub(crate) use live::serving_set;
 pub use live::{LivePolicies, PolicyInfo};
 pub use metrics::Metrics;
 pub use tick::{TickFailure, TickSummary};
 
 use crate::audit::{AuditEntry, digest_fixes};
-use crate::bundle::Trust;
-use crate::cache::{ComponentCache, content_hash};
+use crate::cache::content_hash;
 use crate::evaluation::{Decision, Evaluation, PolicyState, telemetry_quality};
 use crate::finding::{Finding, Verdict, format_time};
 use crate::fix::{Fix, FixKey};
 use crate::policy::PolicySet;
 use crate::report::{FixCounts, Report};
-use crate::sandbox::Sandbox;
 pub use crate::store::{ListFilter, StoreError, TransitSummary};
 use crate::store::{Step, Store, TransitRecord};
 use crate::telemetry::{NdjsonBatch, Rejection, before_opening};
@@ -223,11 +222,7 @@ impl Service {
         std::fs::create_dir_all(&config.data).map_err(|e| setup(&config.data.display().to_string(), &e))?;
         let path = config.data.join("escort.db");
         let writer = Writer::start(Store::open(&path)?)?;
-        let sandbox = Sandbox::with_cache(ComponentCache::in_dir(config.cache_dir()))
-            .map_err(|e| setup("starting the WebAssembly engine", &e))?
-            .with_load_limits(config.load_limits());
-        let trust = Trust::keys(config.trusted_keys.iter().map(String::as_str)).map_err(ServiceError::Setup)?;
-        let policies = LivePolicies::open(sandbox, config.policy_dir(), trust)?
+        let policies = LivePolicies::open(config.sandbox()?, config.policy_dir(), config.trust()?)?
             .with_publish_bounds(config.publish_wait(), config.max_policy_bytes);
         Ok(Service {
             writer,
