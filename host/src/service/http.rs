@@ -76,6 +76,10 @@ async fn run(config: ServeConfig, service: Arc<Service>, access: Access) -> Resu
     let address = listener
         .local_addr()
         .map_err(|e| ServiceError::Setup(format!("cannot listen on {}: {e}", config.listen)))?;
+    // Only for the message a second service on this folder prints.
+    if let Err(e) = service.listening(address) {
+        eprintln!("escort: cannot record the address in the data folder's lock file: {e}");
+    }
     if let Some(period) = config.tick() {
         tokio::spawn(tick(Arc::clone(&service), period));
     }

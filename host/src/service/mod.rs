@@ -34,6 +34,7 @@
 mod access;
 mod commit;
 mod config;
+mod data_lock;
 mod http;
 mod known;
 mod live;
@@ -69,6 +70,7 @@ use crate::store::{Step, Store, TransitRecord};
 use crate::telemetry::{NdjsonBatch, Rejection, before_opening};
 use crate::transit::{Transit, TransitError};
 use commit::{Readers, Writer};
+use data_lock::DataLock;
 use known::{Known, KnownTransits};
 use locks::{TransitGuard, TransitLocks};
 
@@ -206,18 +208,25 @@ pub struct Service {
     locks: TransitLocks,
     tick_workers: usize,
     metrics: Metrics,
+    /// Held for the service's life, and let go last: no other service
+    /// writes the data folder meanwhile.
+    data_lock: DataLock,
 }
 
 impl Service {
-    /// Opens the data folder (creating it), the database in it, and the live
-    /// policy set: the built-in policies with the live folder's over them.
+    /// Opens the data folder (creating it), takes its lock
+    /// (`DATA/escort.lock`, held until the service is dropped), opens the
+    /// database in it, and the live policy set: the built-in policies with
+    /// the live folder's over them.
     ///
     /// # Errors
-    /// When the folder or database cannot be set up, or the live policy
-    /// folder does not load and validate.
+    /// When another service holds the data folder (the message names it and
+    /// the lock file), when the folder or database cannot be set up, or the
+    /// live policy folder does not load and validate.
     pub fn open(config: &ServeConfig) -> Result<Service, ServiceError> {
         let setup = |what: &str, e: &dyn std::fmt::Display| ServiceError::Setup(format!("{what}: {e}"));
         std::fs::create_dir_all(&config.data).map_err(|e| setup(&config.data.display().to_string(), &e))?;
+        let data_lock = DataLock::take(&config.data, config.listen)?;
         let path = config.data.join("escort.db");
         let writer = Writer::start(Store::open(&path)?)?;
         let sandbox = Sandbox::with_cache(ComponentCache::in_dir(config.cache_dir()))
@@ -233,7 +242,14 @@ impl Service {
             locks: TransitLocks::new(),
             tick_workers: tick::workers(),
             metrics: Metrics::new(),
+            data_lock,
         })
+    }
+
+    /// Records in the data folder's lock file the address the service
+    /// listens on, once it is bound.
+    pub(crate) fn listening(&self, address: std::net::SocketAddr) -> std::io::Result<()> {
+        self.data_lock.listening(address)
     }
 
     /// The live policies.
