@@ -187,6 +187,10 @@ const READERS: usize = 8;
 
 /// Escort as a service, without HTTP.
 ///
+/// Every method that names a transit refuses an id outside the transit id
+/// rule ([`Transit::check_id`]) as [`ServiceError::BadRequest`], before it
+/// looks anything up.
+///
 /// # Examples
 /// ```no_run
 /// use escort_host::service::{ServeConfig, Service};
@@ -322,6 +326,7 @@ impl Service {
     /// Registers a transit, or updates it while it is open, and runs
     /// admission. An update evaluates the transit again from its first fix.
     pub fn put_transit(&self, id: &str, declaration: &str) -> Result<Admission, ServiceError> {
+        check_path_id(id)?;
         let transit = Transit::from_json(declaration).map_err(|e| match e {
             TransitError::Json(_) => ServiceError::BadRequest(format!("the transit is not JSON: {e}")),
             _ => ServiceError::Unprocessable(e.to_string()),
@@ -395,6 +400,7 @@ impl Service {
     /// the transit's whole stream in its report, as if every batch had been
     /// one file.
     pub fn ingest(&self, id: &str, ndjson: &[u8]) -> Result<BatchOutcome, ServiceError> {
+        check_path_id(id)?;
         let batch = NdjsonBatch::parse(ndjson);
         let _transit = self.lock(id);
         let known = self.open_known(id)?;
@@ -534,6 +540,7 @@ impl Service {
     /// `now` (default: the clock, but never before its latest fix) without
     /// storing anything; a closed one is reported as it was closed.
     pub fn report(&self, id: &str, now: Option<DateTime<Utc>>) -> Result<Report, ServiceError> {
+        check_path_id(id)?;
         let _transit = self.lock(id);
         let known = self.known(id)?.ok_or_else(|| not_found(id))?;
         let mut record = known.record.clone();
@@ -585,6 +592,7 @@ impl Service {
     /// before its latest fix): a last evaluation for the passing of time,
     /// then no more fixes.
     pub fn close(&self, id: &str, reason: CloseReason, at: Option<DateTime<Utc>>) -> Result<Report, ServiceError> {
+        check_path_id(id)?;
         {
             let _transit = self.lock(id);
             let known = self.open_known(id)?;
@@ -749,6 +757,13 @@ impl Service {
             None => Ok(known),
         }
     }
+}
+
+/// Holds an id a request names to the transit id rule ([`Transit::check_id`])
+/// before anything is looked up, so that no other spelling reaches the
+/// store, a lock or a message as a transit of its own.
+fn check_path_id(id: &str) -> Result<(), ServiceError> {
+    Transit::check_id(id).map_err(|e| ServiceError::BadRequest(format!("the transit in the path: {e}")))
 }
 
 fn parse_stored(id: &str, declaration: &str) -> Result<Transit, ServiceError> {

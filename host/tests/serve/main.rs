@@ -8,6 +8,7 @@ mod bundles;
 mod data_folder;
 mod durability;
 mod group_commit;
+mod ids;
 mod isolation;
 mod languages;
 mod reload;
