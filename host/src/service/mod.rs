@@ -46,7 +46,7 @@ mod tick;
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde::Serialize;
 
 pub use access::{Access, Action, Denied, NewTokens, Role, token_hash};
@@ -212,6 +212,8 @@ pub struct Service {
     locks: TransitLocks,
     tick_workers: usize,
     metrics: Metrics,
+    /// How far past the clock a fix or a close may be dated.
+    max_fix_lead: TimeDelta,
     /// Held for the service's life, and let go last: no other service
     /// writes the data folder meanwhile.
     data_lock: DataLock,
@@ -246,6 +248,7 @@ impl Service {
             locks: TransitLocks::new(),
             tick_workers: tick::workers(),
             metrics: Metrics::new(),
+            max_fix_lead: config.max_fix_lead(),
             data_lock,
         })
     }
@@ -402,6 +405,7 @@ impl Service {
     pub fn ingest(&self, id: &str, ndjson: &[u8]) -> Result<BatchOutcome, ServiceError> {
         check_path_id(id)?;
         let batch = NdjsonBatch::parse(ndjson);
+        let clock = Utc::now();
         let _transit = self.lock(id);
         let known = self.open_known(id)?;
         let mut record = known.record.clone();
@@ -414,6 +418,13 @@ impl Service {
                 Ok(fix) if fix.at < transit.opened_at => rejected.push(Rejection {
                     line,
                     reason: before_opening(fix.at, transit.opened_at),
+                }),
+                // A fix from the future would make every later batch a late
+                // one and a replay; the clock is the service's, so the
+                // refusal is too (`escort check` has no clock to hold it to).
+                Ok(fix) if self.ahead_of_clock(fix.at, clock) => rejected.push(Rejection {
+                    line,
+                    reason: self.after_clock("`at`", fix.at, clock),
                 }),
                 Ok(fix) => candidates.push(fix),
                 Err(reason) => rejected.push(Rejection { line, reason }),
@@ -590,9 +601,14 @@ impl Service {
 
     /// Closes an open transit as of `at` (default: the clock, but never
     /// before its latest fix): a last evaluation for the passing of time,
-    /// then no more fixes.
+    /// then no more fixes. An `at` further past the clock than a fix may be
+    /// (`max_fix_lead_seconds`) is refused.
     pub fn close(&self, id: &str, reason: CloseReason, at: Option<DateTime<Utc>>) -> Result<Report, ServiceError> {
         check_path_id(id)?;
+        let clock = Utc::now();
+        if let Some(at) = at.filter(|at| self.ahead_of_clock(*at, clock)) {
+            return Err(ServiceError::Unprocessable(self.after_clock("`at`", at, clock)));
+        }
         {
             let _transit = self.lock(id);
             let known = self.open_known(id)?;
@@ -748,6 +764,23 @@ impl Service {
             transit,
         )?;
         Ok((known, raised.into_iter().chain(open).collect()))
+    }
+
+    /// Whether `at` is further past `clock` than a fix may be.
+    fn ahead_of_clock(&self, at: DateTime<Utc>, clock: DateTime<Utc>) -> bool {
+        clock
+            .checked_add_signed(self.max_fix_lead)
+            .is_some_and(|latest| at > latest)
+    }
+
+    /// Why a time further past the clock than a fix may be is refused.
+    fn after_clock(&self, what: &str, at: DateTime<Utc>, clock: DateTime<Utc>) -> String {
+        format!(
+            "{what} {} is after the service's clock ({}) by more than max_fix_lead_seconds ({} s)",
+            format_time(&at),
+            clock.to_rfc3339_opts(SecondsFormat::Millis, true),
+            self.max_fix_lead.num_seconds()
+        )
     }
 
     fn open_known(&self, id: &str) -> Result<Arc<Known>, ServiceError> {

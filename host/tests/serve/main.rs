@@ -5,6 +5,7 @@
 mod access;
 mod audit;
 mod bundles;
+mod clock;
 mod data_folder;
 mod durability;
 mod group_commit;
