@@ -69,7 +69,7 @@ pub use crate::store::{ListFilter, StoreError, TransitSummary};
 use crate::store::{Step, Store, TransitRecord};
 use crate::telemetry::{NdjsonBatch, Rejection, before_opening};
 use crate::transit::{Transit, TransitError};
-use commit::{Readers, Writer};
+use commit::{Pending, Readers, Writer};
 use data_lock::DataLock;
 use known::{Known, KnownTransits};
 use locks::{TransitGuard, TransitLocks};
@@ -110,6 +110,14 @@ struct Evaluated<'p> {
     replayed: bool,
     /// SHA-256 of what it was given, for the audit log.
     input_digest: String,
+}
+
+/// A transit's step handed to the group commit and not settled yet
+/// ([`Service::submit`]).
+struct Submitted {
+    id: String,
+    pending: Pending,
+    transit: Arc<Transit>,
 }
 
 /// What a step received besides the passing of time.
@@ -308,19 +316,39 @@ impl Service {
     /// keeps the transit's new state in memory. Call it holding the
     /// transit's lock.
     fn commit(&self, step: Step, transit: Arc<Transit>) -> Result<Arc<Known>, ServiceError> {
-        let id = step.record.id.clone();
-        match self.writer.save(step) {
+        self.settle(self.submit(step, transit))
+    }
+
+    /// Hands a step to the group commit without waiting for it; [`settle`]
+    /// it holding the transit's lock.
+    ///
+    /// [`settle`]: Service::settle
+    fn submit(&self, step: Step, transit: Arc<Transit>) -> Submitted {
+        Submitted {
+            id: step.record.id.clone(),
+            pending: self.writer.submit(step),
+            transit,
+        }
+    }
+
+    /// Waits for a submitted step's commit and keeps the transit's new
+    /// state in memory, or forgets the transit when the step was not kept.
+    /// Call it holding the transit's lock, taken before the step was
+    /// evaluated: the cache, and the transit's next step, see committed
+    /// states only.
+    fn settle(&self, submitted: Submitted) -> Result<Arc<Known>, ServiceError> {
+        match submitted.pending.wait() {
             Ok(step) => {
                 let known = Arc::new(Known {
                     record: step.record,
-                    transit,
+                    transit: submitted.transit,
                     states: step.states,
                 });
                 self.known.put(Arc::clone(&known));
                 Ok(known)
             }
             Err(e) => {
-                self.known.forget(&id);
+                self.known.forget(&submitted.id);
                 Err(e.into())
             }
         }
@@ -614,29 +642,31 @@ impl Service {
             let known = self.open_known(id)?;
             let floor = known.record.last_fix_at.unwrap_or(known.record.opened_at);
             let now = at.unwrap_or_else(Utc::now).max(floor);
-            self.pass_time(&known, now, Some(reason), "close", true)?;
+            if let Some(step) = self.time_step(&known, now, Some(reason), "close", true)? {
+                self.commit(step, Arc::clone(&known.transit))?;
+            }
         }
         self.report(id, None)
     }
 
     /// Evaluates the passing of time up to `now` (closing the transit when
-    /// `close` says why), and stores it if `always`, or if the findings or
-    /// the verdict changed (the stored verdict can be a mark for review a
-    /// panic left, `panics.rs`). Returns whether it stored.
-    fn pass_time(
+    /// `close` says why), and returns the step that stores it: always when
+    /// `always`, else only when it changed in substance since the stored
+    /// step ([`tick::changed_in_substance`]; the stored verdict can be a
+    /// mark for review a panic left, `panics.rs`).
+    fn time_step(
         &self,
         known: &Known,
         now: DateTime<Utc>,
         close: Option<CloseReason>,
         kind: &'static str,
         always: bool,
-    ) -> Result<bool, ServiceError> {
+    ) -> Result<Option<Step>, ServiceError> {
         let mut record = known.record.clone();
         if let Some(reason) = close {
             record.closed = Some((now, reason.as_str().to_owned()));
         }
         let policies = self.policies.current();
-        let open_before: Vec<Finding> = known.states.iter().flat_map(|state| state.open.clone()).collect();
         let mut evaluated = self.evaluate(
             &policies,
             &known.transit,
@@ -646,28 +676,12 @@ impl Service {
             now,
             false,
         )?;
-        let open: Vec<Finding> = evaluated
-            .evaluation
-            .policy_states()
-            .into_iter()
-            .flat_map(|state| state.open)
-            .collect();
-        let raised_final = evaluated.evaluation.findings().len() > open.len();
-        // What `save_step` would store, for an evaluation that resumed.
-        let verdict = record.final_verdict.max(evaluated.evaluation.verdict());
-        if !(always || evaluated.replayed || raised_final || open != open_before || verdict != record.verdict) {
-            return Ok(false);
+        if !(always || tick::changed_in_substance(&evaluated, &known.states, &record)) {
+            return Ok(None);
         }
         evaluated.input_digest = digest_fixes(&[]);
-        self.save_step(
-            record,
-            Arc::clone(&known.transit),
-            evaluated,
-            now,
-            kind,
-            Received::default(),
-        )?;
-        Ok(true)
+        let (step, _) = self.step_of(record, evaluated, now, kind, Received::default());
+        Ok(Some(step))
     }
 
     /// Evaluates `batch` (new fixes, in time order) as of `now`: from the
@@ -712,19 +726,33 @@ impl Service {
         })
     }
 
-    /// Stores a step as of `now`: the record (with its verdict brought up to
-    /// date), the new fixes and refused lines, the decisions' findings, the
-    /// states and the audit records. Returns the transit as committed and
-    /// every finding the step raised or left open.
+    /// Stores a step as of `now` ([`Service::step_of`]). Returns the
+    /// transit as committed and every finding the step raised or left open.
     fn save_step(
         &self,
-        mut record: TransitRecord,
+        record: TransitRecord,
         transit: Arc<Transit>,
-        mut evaluated: Evaluated<'_>,
+        evaluated: Evaluated<'_>,
         now: DateTime<Utc>,
         kind: &'static str,
         received: Received,
     ) -> Result<(Arc<Known>, Vec<Finding>), ServiceError> {
+        let (step, raised) = self.step_of(record, evaluated, now, kind, received);
+        Ok((self.commit(step, transit)?, raised))
+    }
+
+    /// The step that stores an evaluation as of `now`: the record (with its
+    /// verdict brought up to date), the new fixes and refused lines, the
+    /// decisions' findings, the states and the audit records; and every
+    /// finding the evaluation raised or left open.
+    fn step_of(
+        &self,
+        mut record: TransitRecord,
+        mut evaluated: Evaluated<'_>,
+        now: DateTime<Utc>,
+        kind: &'static str,
+        received: Received,
+    ) -> (Step, Vec<Finding>) {
         let kind = if evaluated.replayed && kind != "admit" {
             "replay"
         } else {
@@ -746,24 +774,21 @@ impl Service {
         record.verdict = record.final_verdict.max(Verdict::of(&open));
         record.evaluated_at = now;
         self.metrics.count_decisions(kind, &decisions);
-        let known = self.commit(
-            Step {
-                record,
-                declaration: received.declaration,
-                fixes: received.fixes,
-                rejections: received.rejections,
-                restart: evaluated.replayed,
-                decisions,
-                states,
-                audit: AuditEntry {
-                    kind,
-                    input_digest: evaluated.input_digest,
-                    evaluated_at: now,
-                },
+        let step = Step {
+            record,
+            declaration: received.declaration,
+            fixes: received.fixes,
+            rejections: received.rejections,
+            restart: evaluated.replayed,
+            decisions,
+            states,
+            audit: AuditEntry {
+                kind,
+                input_digest: evaluated.input_digest,
+                evaluated_at: now,
             },
-            transit,
-        )?;
-        Ok((known, raised.into_iter().chain(open).collect()))
+        };
+        (step, raised.into_iter().chain(open).collect())
     }
 
     /// Whether `at` is further past `clock` than a fix may be.
