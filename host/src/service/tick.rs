@@ -11,6 +11,16 @@
 //! [`TickSummary`], and the tick goes on with the others. `serve` starts
 //! each tick on time even while an earlier one is still busy with a slow
 //! transit (`http.rs`).
+//!
+//! A tick stores a transit only when it changed in substance
+//! ([`changed_in_substance`]), never for an open finding that only runs on
+//! with the clock: 10,000 silent transits were stored, audit records and
+//! all, at every tick (issue 11, item 6). And its workers do not wait for
+//! each transit's commit, which held a transaction to one step per worker:
+//! they hand the step to the writer and go on, and a thread of the tick
+//! settles the steps in the order they were handed over, each transit's
+//! lock held until its step is committed, so that the known cache and the
+//! transit's next step see committed states only.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -49,7 +59,9 @@ const MAX_LISTED_FAILURES: usize = 100;
 pub struct TickSummary {
     /// Open transits the tick found.
     pub open: usize,
-    /// Transits stored because their findings or verdict changed.
+    /// Transits stored because they changed in substance
+    /// ([`Service::tick`]): an episode began, ended or changed severity, a
+    /// final finding was raised, or the verdict changed.
     pub changed: usize,
     /// Transits evaluated with nothing new to store, or with nothing to
     /// evaluate (a fix later than the tick's clock).
