@@ -6,7 +6,7 @@
 use chrono::{Duration, SecondsFormat, Utc};
 use serde_json::Value;
 
-use crate::support::{INGEST, Server, metric, moved};
+use crate::support::{INGEST, Server, metric, moved, serve_refused};
 
 /// The count of stored evaluation steps of `kind` in `GET /metrics`.
 fn evaluations(server: &Server, kind: &str) -> f64 {
@@ -77,5 +77,22 @@ fn a_fix_a_year_ahead_is_refused_and_later_batches_resume() {
             .unwrap()
             .ends_with("by more than max_fix_lead_seconds (120 s)"),
         "{answer}"
+    );
+}
+
+/// A lead no clock can add to its own is refused by name at start-up.
+#[test]
+fn a_lead_beyond_a_hundred_years_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("escort.toml"),
+        "listen = \"127.0.0.1:0\"\ndata = \"data\"\nmax_fix_lead_seconds = 9223372036854775807\n",
+    )
+    .unwrap();
+    let (status, stderr) = serve_refused(dir.path());
+    assert_eq!(status, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("max_fix_lead_seconds must be at most 3162240000 seconds, not 9223372036854775807"),
+        "{stderr}"
     );
 }
