@@ -30,6 +30,9 @@ struct Args {
     /// How many ticks to run, a minute apart.
     #[arg(long, default_value_t = 10)]
     ticks: usize,
+    /// Transits the service keeps in memory (`cached_transits`).
+    #[arg(long, default_value_t = ServeConfig::default().cached_transits)]
+    cached_transits: usize,
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -58,6 +61,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let folder = tempfile::tempdir()?;
     let config = ServeConfig {
         data: folder.path().join("data"),
+        cached_transits: args.cached_transits,
         ..ServeConfig::default()
     };
     let service = Service::open(&config)?;
