@@ -27,6 +27,9 @@
 //! - **A defect costs one step.** A panic outside a policy call (a policy's
 //!   own failures are `policy.error` findings) is caught, counted, and its
 //!   transit listed for review until a step of it succeeds (`panics.rs`).
+//! - **One service per data folder.** It holds the folder's lock for its
+//!   whole life (`data_lock.rs`): two services writing one database would
+//!   each overwrite what the other's memory does not know.
 //! - **Policies are swapped, never edited.** A step takes the current
 //!   [`PolicySet`] when it starts and finishes on it, whatever is published
 //!   meanwhile (`live`).
@@ -452,7 +455,7 @@ impl Service {
                 // refusal is too (`escort check` has no clock to hold it to).
                 Ok(fix) if self.ahead_of_clock(fix.at, clock) => rejected.push(Rejection {
                     line,
-                    reason: self.after_clock("`at`", fix.at, clock),
+                    reason: self.after_clock(fix.at, clock),
                 }),
                 Ok(fix) => candidates.push(fix),
                 Err(reason) => rejected.push(Rejection { line, reason }),
@@ -635,7 +638,7 @@ impl Service {
         check_path_id(id)?;
         let clock = Utc::now();
         if let Some(at) = at.filter(|at| self.ahead_of_clock(*at, clock)) {
-            return Err(ServiceError::Unprocessable(self.after_clock("`at`", at, clock)));
+            return Err(ServiceError::Unprocessable(self.after_clock(at, clock)));
         }
         {
             let _transit = self.lock(id);
@@ -799,9 +802,9 @@ impl Service {
     }
 
     /// Why a time further past the clock than a fix may be is refused.
-    fn after_clock(&self, what: &str, at: DateTime<Utc>, clock: DateTime<Utc>) -> String {
+    fn after_clock(&self, at: DateTime<Utc>, clock: DateTime<Utc>) -> String {
         format!(
-            "{what} {} is after the service's clock ({}) by more than max_fix_lead_seconds ({} s)",
+            "`at` {} is after the service's clock ({}) by more than max_fix_lead_seconds ({} s)",
             format_time(&at),
             clock.to_rfc3339_opts(SecondsFormat::Millis, true),
             self.max_fix_lead.num_seconds()
