@@ -74,7 +74,9 @@ pub use policy::{CONFIG_FILE, LoadError, ParamKind, ParamSpec, ParamValue, Polic
 pub use report::{FixCounts, Report};
 pub use sandbox::{CONTRACT_VERSION, Limits, LoadLimits, POOL_IN_FLIGHT, PolicyFailure, Sandbox};
 pub use telemetry::{Format, Rejection, Telemetry, TelemetryError};
-pub use transit::{AuthorisedStop, GoodsItem, Party, RiskZone, Transit, TransitError, Zone};
+pub use transit::{
+    AuthorisedStop, GoodsItem, InvalidTransitId, MAX_TRANSIT_ID_CHARS, Party, RiskZone, Transit, TransitError, Zone,
+};
 
 /// The README's embedding example, compiled and run as a doctest.
 #[doc = include_str!("../../README.md")]

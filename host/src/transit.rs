@@ -58,6 +58,15 @@ pub(crate) const MAX_GOODS: usize = 10_000;
 /// ample for any name a customs system holds.
 pub(crate) const MAX_TEXT_BYTES: usize = 256;
 
+/// The longest transit id, in characters (each one byte: see [`Transit::check_id`]). Declaration
+/// numbers are about 20 (`55501/160521/0001234`, an NCTS movement reference number's 18); 64 leaves
+/// room for a prefix a national system adds and keeps an id short enough to read in a log line.
+pub const MAX_TRANSIT_ID_CHARS: usize = 64;
+
+/// The transit id rule in words, as messages give it.
+const TRANSIT_ID_RULE: &str =
+    "a transit id is 1 to 64 characters of A-Z, 0-9, '-' and '/', beginning and ending with a letter or digit";
+
 /// The longest unknown field name for which a "did you mean" is looked for, in characters. No known
 /// field is longer than 11 characters and a suggestion is at most two edits away, so a longer name
 /// cannot match, and the edit distance of a long one costs time (15 s for a 20 MB key).
@@ -349,6 +358,17 @@ pub enum TransitError {
     },
 }
 
+/// A text that is not a transit id ([`Transit::check_id`]): which rule it breaks, quoting it with
+/// invisible and control characters escaped (`\u{200d}`), and the rule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{quoted} is not a transit id: {problem} ({TRANSIT_ID_RULE})")]
+pub struct InvalidTransitId {
+    /// The id as given, escaped and cut short for a message.
+    quoted: String,
+    /// What breaks the rule.
+    problem: String,
+}
+
 fn rfc3339(time: &DateTime<Utc>) -> String {
     time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
@@ -390,6 +410,59 @@ impl Transit {
             return Err(TransitError::NotAnObject { found: kind(&value) });
         }
         read_transit(Object::new(String::new(), value, TRANSIT_FIELDS)?)
+    }
+
+    /// Checks that `id` is a transit id: 1 to [`MAX_TRANSIT_ID_CHARS`] characters of upper-case Latin
+    /// letters `A`-`Z`, digits `0`-`9`, `-` and `/`, the first and the last a letter or a digit. The
+    /// engine ([`Transit::from_json`]) and the service (every `/v1/transits/{id}` path) hold ids to
+    /// this one rule.
+    ///
+    /// It is the alphabet of the numbers customs systems print and officers type: transit ids
+    /// (`KZ-2021-000123`), declaration numbers (`55501/160521/0001234`: office, date, serial),
+    /// movement reference numbers (`21KZ55501T0001234`). Anything wider gives one id several
+    /// spellings that look alike: NFC and NFD forms of an accented letter, a zero-width joiner, a
+    /// bidi override reordering what a screen shows, Cyrillic letters shaped like Latin ones. Each
+    /// would be a transit of its own, and a lookalike could hide one transit's fixes under
+    /// another's. They are refused rather than normalised, so that what is stored and reported is
+    /// exactly what the gateway sent, and a gateway that spells an id two ways learns it at once;
+    /// lower case likewise, or `kz-1` and `KZ-1` would be two transits or one under two names. A
+    /// separator at either end is a number cut short or padded. `/` reaches the API as `%2F` in a path.
+    ///
+    /// # Errors
+    /// [`InvalidTransitId`] naming the first thing that breaks the rule, and the rule.
+    ///
+    /// # Examples
+    /// ```
+    /// use escort_host::Transit;
+    /// assert!(Transit::check_id("KZ-2021-000123").is_ok());
+    /// assert!(Transit::check_id("55501/160521/0001234").is_ok());
+    /// let refused = Transit::check_id("kz-2021-000123").unwrap_err();
+    /// assert!(refused.to_string().starts_with("\"kz-2021-000123\" is not a transit id: character 1, 'k', "));
+    /// ```
+    pub fn check_id(id: &str) -> Result<(), InvalidTransitId> {
+        let refuse = |problem: String| {
+            Err(InvalidTransitId {
+                quoted: format!("{:?}", Excerpt::of(id)),
+                problem,
+            })
+        };
+        if let Some((position, c)) = id
+            .chars()
+            .enumerate()
+            .find(|(_, c)| !(c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '-' || *c == '/'))
+        {
+            return refuse(format!("character {}, {c:?}, is not one of them", position + 1));
+        }
+        // Every character is ASCII now, so bytes are characters.
+        match (id.bytes().next(), id.bytes().last()) {
+            (None, _) | (_, None) => refuse("it is empty".to_owned()),
+            _ if id.len() > MAX_TRANSIT_ID_CHARS => refuse(format!("it has {} characters", id.len())),
+            (Some(first), _) if !first.is_ascii_alphanumeric() => {
+                refuse(format!("it begins with '{}'", char::from(first)))
+            }
+            (_, Some(last)) if !last.is_ascii_alphanumeric() => refuse(format!("it ends with '{}'", char::from(last))),
+            _ => Ok(()),
+        }
     }
 
     /// Reads `path` and parses it with [`Transit::from_json`].
@@ -436,7 +509,7 @@ const ZONE_FIELDS: &[&str] = &["id", "name", "lat", "lon", "radius_m"];
 const STOP_FIELDS: &[&str] = &["id", "name", "lat", "lon", "radius_m", "max_minutes"];
 
 fn read_transit(mut root: Object) -> Result<Transit, TransitError> {
-    let id = root.identifier("id")?;
+    let id = root.transit_id("id")?;
     let declaration = root.optional_string("declaration")?;
     let seal_id = root.optional_string("seal_id")?;
     let vehicle = root.optional_string("vehicle")?;
@@ -728,6 +801,16 @@ impl Object {
             return Err(TransitError::Empty { field: self.path(key) });
         }
         Ok(text)
+    }
+
+    /// A transit id ([`Transit::check_id`]).
+    fn transit_id(&mut self, key: &str) -> Result<String, TransitError> {
+        let id = self.string(key)?;
+        Transit::check_id(&id).map_err(|e| TransitError::Invalid {
+            field: self.path(key),
+            reason: e.to_string(),
+        })?;
+        Ok(id)
     }
 
     /// An optional string; a blank one counts as absent, so that an exporter writing `"seal_id": ""`
@@ -1130,7 +1213,11 @@ mod tests {
     #[test]
     fn each_refusal_names_its_field() {
         let cases: Vec<(String, &str)> = vec![
-            (with("/id", "".into()), "`id` is empty"),
+            (
+                with("/id", "".into()),
+                "`id`: \"\" is not a transit id: it is empty (a transit id is 1 to 64 characters of A-Z, \
+                 0-9, '-' and '/', beginning and ending with a letter or digit)",
+            ),
             (with("/id", Value::Null), "missing `id`"),
             (with("/id", 7.into()), "`id`: expected a string, found a number"),
             (with("/importer", Value::Null), "missing `importer`"),
@@ -1341,6 +1428,50 @@ mod tests {
                 .stops
                 .len(),
             MAX_STOPS
+        );
+    }
+
+    /// Issue 11, item 11: one id, one spelling.
+    #[test]
+    fn a_transit_id_has_one_spelling() {
+        let longest = format!("KZ/{}", "0".repeat(MAX_TRANSIT_ID_CHARS - 3));
+        for id in ["KZ-2021-000123", "55501/160521/0001234", "A", "7", longest.as_str()] {
+            assert_eq!(Transit::check_id(id), Ok(()), "{id}");
+            let transit = Transit::from_json(&with("/id", id.into())).expect("a transit id");
+            assert_eq!(transit.id, id);
+        }
+        let too_long = format!("{longest}1");
+        let refused = [
+            ("KZ-\u{c9}", "character 4, 'É', is not one of them"),
+            ("KZ-E\u{301}", "character 5, '\\u{301}', is not one of them"),
+            ("KZ-2021\u{200d}-000123", "character 8, '\\u{200d}', is not one of them"),
+            ("KZ-\u{202e}321000", "character 4, '\\u{202e}', is not one of them"),
+            ("kz-2021-000123", "character 1, 'k', is not one of them"),
+            ("KZ 2021", "character 3, ' ', is not one of them"),
+            ("\u{41a}Z-1", "character 1, 'К', is not one of them"),
+            ("", "it is empty"),
+            (too_long.as_str(), "it has 65 characters"),
+            ("-KZ-1", "it begins with '-'"),
+            ("KZ-1/", "it ends with '/'"),
+        ];
+        for (id, problem) in refused {
+            let message = Transit::check_id(id).expect_err(id).to_string();
+            assert!(
+                message.ends_with(&format!("is not a transit id: {problem} ({TRANSIT_ID_RULE})")),
+                "{id:?}: {message}"
+            );
+            assert_eq!(
+                error(&with("/id", id.into())),
+                format!("`id`: {message}"),
+                "the engine refuses {id:?} by the same rule"
+            );
+        }
+        // Quoted escaped, so a message shows what is there, not what it looks like.
+        assert!(
+            Transit::check_id("KZ\u{200d}1")
+                .unwrap_err()
+                .to_string()
+                .starts_with("\"KZ\\u{200d}1\" is not a transit id")
         );
     }
 

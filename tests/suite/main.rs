@@ -4,10 +4,12 @@
 //!   what must hold across all of them (coverage of the SPEC's codes, clean
 //!   runs, determinism, streaming equal to batch);
 //! - `hostile`: policies that misbehave on purpose, built from `hostile/`;
+//! - `ids`: the transit id rule over every shipped id and other spellings;
 //! - `routes`: the default policies on routes that cross the antimeridian or
 //!   run far from a spoofed track.
 
 mod golden;
 mod hostile;
+mod ids;
 mod routes;
 mod support;

@@ -4,7 +4,9 @@
 //! database's only writing connection. A request hands its step over and
 //! waits; the writer takes every step queued meanwhile and writes them in
 //! ONE transaction, so that one sync of the WAL makes all of them durable,
-//! and only then answers each waiting request. A step is still all or
+//! and only then answers each waiting request. The tick hands its
+//! transits' steps over without waiting for each ([`Writer::submit`]), so
+//! that its transactions hold many steps, not one per tick worker. A step is still all or
 //! nothing (a transaction holds whole steps only, and a step SQLite refuses
 //! is rolled back to a savepoint without touching the others), and the
 //! audit chain follows the order the writer wrote the steps in, which is
@@ -21,7 +23,7 @@ use std::thread;
 use crate::store::{Step, Store, StoreError};
 
 /// Most steps one transaction takes; the rest wait for the next one.
-const MAX_GROUP: usize = 256;
+pub(super) const MAX_GROUP: usize = 256;
 
 /// A step handed to the writer, and where its outcome goes.
 struct Job {
@@ -48,20 +50,35 @@ impl Writer {
         Ok(Writer { queue, store })
     }
 
-    /// Writes `step` and hands it back once it is committed; `Err` when it
-    /// was not kept.
-    pub(crate) fn save(&self, step: Step) -> Result<Step, StoreError> {
+    /// Hands `step` to the writer without waiting for it: it is committed
+    /// with the steps queued beside it.
+    pub(crate) fn submit(&self, step: Step) -> Pending {
         let (done, outcome) = mpsc::sync_channel(1);
-        self.queue.send(Job { step, done }).map_err(|_| stopped())?;
-        // Without an answer the writer dropped the job: it panicked, and
-        // the transaction the step was in was rolled back.
-        outcome.recv().unwrap_or_else(|_| Err(stopped()))
+        // A writer that stopped drops the job, which `Pending::wait` tells.
+        let _ = self.queue.send(Job { step, done });
+        Pending { outcome }
     }
 
     /// The writing connection itself, for setting up at start-up. Steps
     /// wait meanwhile.
     pub(crate) fn store(&self) -> MutexGuard<'_, Store> {
         lock(&self.store)
+    }
+}
+
+/// A step handed to the writer ([`Writer::submit`]), not known to be
+/// committed yet.
+pub(crate) struct Pending {
+    outcome: Receiver<Result<Step, StoreError>>,
+}
+
+impl Pending {
+    /// Waits for the step's transaction: the step back once it is
+    /// committed; `Err` when it was not kept.
+    pub(crate) fn wait(self) -> Result<Step, StoreError> {
+        // Without an answer the writer dropped the job: it panicked (and
+        // the transaction the step was in was rolled back), or had stopped.
+        self.outcome.recv().unwrap_or_else(|_| Err(stopped()))
     }
 }
 

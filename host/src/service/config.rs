@@ -50,6 +50,14 @@ pub struct ServeConfig {
     /// time; 0 turns the tick off.
     #[serde(default = "default_tick_seconds")]
     pub tick_seconds: u64,
+    /// How far past the service's clock a fix may be dated, seconds:
+    /// receivers' clocks drift. A fix dated later is refused (one
+    /// rejection; the rest of its batch is kept), and so is a close
+    /// (`POST /v1/transits/{id}/close`) whose `at` is: one fix a year ahead
+    /// would make every later batch of its transit a late one, evaluated
+    /// again from the first fix.
+    #[serde(default = "default_max_fix_lead_seconds")]
+    pub max_fix_lead_seconds: u64,
     /// Seconds between looks at the live policy folder.
     #[serde(default = "default_poll_seconds")]
     pub policy_poll_seconds: f64,
@@ -138,6 +146,7 @@ impl Default for ServeConfig {
             policies: None,
             cache: None,
             tick_seconds: default_tick_seconds(),
+            max_fix_lead_seconds: default_max_fix_lead_seconds(),
             policy_poll_seconds: default_poll_seconds(),
             max_body_bytes: default_max_body_bytes(),
             max_policy_bytes: default_max_policy_bytes(),
@@ -205,6 +214,12 @@ impl ServeConfig {
         seconds("body_timeout_seconds", self.body_timeout_seconds)?;
         seconds("idle_timeout_seconds", self.idle_timeout_seconds)?;
         seconds("shutdown_grace_seconds", self.shutdown_grace_seconds)?;
+        if max_fix_lead(self.max_fix_lead_seconds).is_none() {
+            return invalid(format!(
+                "max_fix_lead_seconds must be at most {} seconds, not {}",
+                MAX_FIX_LEAD_SECONDS, self.max_fix_lead_seconds
+            ));
+        }
         if self.max_body_bytes == 0 || self.max_policy_bytes == 0 {
             return invalid("max_body_bytes and max_policy_bytes must be above 0".to_owned());
         }
@@ -310,6 +325,15 @@ impl ServeConfig {
         }
     }
 
+    /// How far past the service's clock a fix or a close may be dated. A
+    /// configuration built by hand with more than a clock counts (refused
+    /// from a file) falls back to the default.
+    pub fn max_fix_lead(&self) -> chrono::TimeDelta {
+        max_fix_lead(self.max_fix_lead_seconds)
+            .or_else(|| max_fix_lead(default_max_fix_lead_seconds()))
+            .unwrap_or_default()
+    }
+
     /// The tick's period, or `None` when it is off.
     pub fn tick(&self) -> Option<Duration> {
         (self.tick_seconds > 0).then(|| Duration::from_secs(self.tick_seconds))
@@ -347,6 +371,16 @@ fn seconds(name: &str, value: f64) -> Result<Duration, ConfigError> {
         })
 }
 
+/// The most `max_fix_lead_seconds` may be: a hundred years, far past any
+/// clock's drift, and a time a clock can still add to its own.
+const MAX_FIX_LEAD_SECONDS: u64 = 100 * 366 * 24 * 3600;
+
+fn max_fix_lead(seconds: u64) -> Option<chrono::TimeDelta> {
+    (seconds <= MAX_FIX_LEAD_SECONDS)
+        .then(|| chrono::TimeDelta::try_seconds(seconds as i64))
+        .flatten()
+}
+
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8080))
 }
@@ -357,6 +391,10 @@ fn default_data() -> PathBuf {
 
 fn default_tick_seconds() -> u64 {
     60
+}
+
+fn default_max_fix_lead_seconds() -> u64 {
+    300
 }
 
 fn default_poll_seconds() -> f64 {

@@ -115,6 +115,10 @@ async fn run(
     let address = listener
         .local_addr()
         .map_err(|e| ServiceError::Setup(format!("cannot listen on {}: {e}", config.listen)))?;
+    // Only for the message a second service on this folder prints.
+    if let Err(e) = service.listening(address) {
+        eprintln!("escort: cannot record the address in the data folder's lock file: {e}");
+    }
     let tick = config
         .tick()
         .map(|period| tokio::spawn(tick(Arc::clone(&service), period, ticks)));

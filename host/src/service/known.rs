@@ -9,10 +9,17 @@
 //! not a guess: an entry is replaced only under the transit's lock, right
 //! after the step that changed it committed, and dropped when a step fails
 //! or panics.
+//!
+//! It drops the transit used least recently ([`hashlink::LruCache`]). A
+//! tick goes over every open transit in turn, and so must find all of them
+//! while they fit: two generations that each held half the capacity, the
+//! older dropped whole when the younger filled, kept next to none of a
+//! cycle over as many transits as the capacity, and a tick over 10,000
+//! silent transits read and parsed every one from the database again.
 
-use std::collections::HashMap;
-use std::mem;
 use std::sync::{Arc, Mutex, MutexGuard};
+
+use hashlink::LruCache;
 
 use crate::evaluation::PolicyState;
 use crate::store::TransitRecord;
@@ -29,77 +36,49 @@ pub(crate) struct Known {
     pub states: Vec<PolicyState>,
 }
 
-/// At most `capacity` transits, the ones used last (roughly): entries live in
-/// a young and an old generation; an entry used while old moves to the young
-/// one, and when the young one is full the old one is dropped and the young
-/// one becomes old.
+/// At most `capacity` transits, the ones used last.
 pub(crate) struct KnownTransits {
-    generation: usize,
-    maps: Mutex<Generations>,
-}
-
-#[derive(Default)]
-struct Generations {
-    young: HashMap<String, Arc<Known>>,
-    old: HashMap<String, Arc<Known>>,
+    /// `None` when the capacity is 0.
+    entries: Option<Mutex<LruCache<String, Arc<Known>>>>,
 }
 
 impl KnownTransits {
     /// A cache of at most `capacity` transits; 0 keeps none.
     pub(crate) fn new(capacity: usize) -> KnownTransits {
         KnownTransits {
-            generation: capacity / 2,
-            maps: Mutex::new(Generations::default()),
+            entries: (capacity > 0).then(|| Mutex::new(LruCache::new(capacity))),
         }
     }
 
-    fn maps(&self) -> MutexGuard<'_, Generations> {
-        self.maps.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn entries(&self) -> Option<MutexGuard<'_, LruCache<String, Arc<Known>>>> {
+        self.entries
+            .as_ref()
+            .map(|entries| entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
     }
 
     /// The transit, if it is held.
     pub(crate) fn get(&self, id: &str) -> Option<Arc<Known>> {
-        let mut maps = self.maps();
-        if let Some(known) = maps.young.get(id) {
-            return Some(Arc::clone(known));
-        }
-        let (id, known) = maps.old.remove_entry(id)?;
-        self.put_young(&mut maps, id, Arc::clone(&known));
-        Some(known)
+        self.entries()?.get(id).map(Arc::clone)
     }
 
     /// Holds `known` as the transit's latest committed state.
     pub(crate) fn put(&self, known: Arc<Known>) {
-        if self.generation == 0 {
-            return;
+        if let Some(mut entries) = self.entries() {
+            entries.insert(known.record.id.clone(), known);
         }
-        let mut maps = self.maps();
-        maps.old.remove(&known.record.id);
-        self.put_young(&mut maps, known.record.id.clone(), known);
     }
 
     /// Forgets the transit: the next step reads it from the database.
     pub(crate) fn forget(&self, id: &str) {
-        let mut maps = self.maps();
-        maps.young.remove(id);
-        maps.old.remove(id);
-    }
-
-    fn put_young(&self, maps: &mut Generations, id: String, known: Arc<Known>) {
-        if self.generation == 0 {
-            return;
+        if let Some(mut entries) = self.entries() {
+            entries.remove(id);
         }
-        if maps.young.len() >= self.generation && !maps.young.contains_key(&id) {
-            maps.old = mem::take(&mut maps.young);
-        }
-        maps.young.insert(id, known);
     }
 
     /// How many transits are held.
     #[cfg(test)]
     fn len(&self) -> usize {
-        let maps = self.maps();
-        maps.young.len() + maps.old.len()
+        self.entries().map_or(0, |entries| entries.len())
     }
 }
 
@@ -132,6 +111,21 @@ mod tests {
         assert!(cache.get("T-9").is_some());
         cache.forget("T-9");
         assert!(cache.get("T-9").is_none());
+    }
+
+    /// What a tick does: every transit in turn, again and again. While
+    /// they fit, each is found at every pass.
+    #[test]
+    fn a_cycle_over_as_many_transits_as_it_holds_finds_every_one() {
+        let cache = KnownTransits::new(100);
+        for n in 0..100 {
+            cache.put(known(&format!("T-{n}")));
+        }
+        for pass in 0..3 {
+            for n in 0..100 {
+                assert!(cache.get(&format!("T-{n}")).is_some(), "T-{n} in pass {pass}");
+            }
+        }
     }
 
     #[test]

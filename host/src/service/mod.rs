@@ -27,6 +27,9 @@
 //! - **A defect costs one step.** A panic outside a policy call (a policy's
 //!   own failures are `policy.error` findings) is caught, counted, and its
 //!   transit listed for review until a step of it succeeds (`panics.rs`).
+//! - **One service per data folder.** It holds the folder's lock for its
+//!   whole life (`data_lock.rs`): two services writing one database would
+//!   each overwrite what the other's memory does not know.
 //! - **Policies are swapped, never edited.** A step takes the current
 //!   [`PolicySet`] when it starts and finishes on it, whatever is published
 //!   meanwhile (`live`); a publish moves its files into the live folder so
@@ -35,6 +38,7 @@
 mod access;
 mod commit;
 mod config;
+mod data_lock;
 mod http;
 mod known;
 mod live;
@@ -47,7 +51,7 @@ mod tick;
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde::Serialize;
 
 pub use access::{Access, Action, Denied, NewTokens, Role, token_hash};
@@ -69,7 +73,8 @@ pub use crate::store::{ListFilter, StoreError, TransitSummary};
 use crate::store::{Step, Store, TransitRecord};
 use crate::telemetry::{NdjsonBatch, Rejection, before_opening};
 use crate::transit::{Transit, TransitError};
-use commit::{Readers, Writer};
+use commit::{Pending, Readers, Writer};
+use data_lock::DataLock;
 use known::{Known, KnownTransits};
 use locks::{TransitGuard, TransitLocks};
 
@@ -110,6 +115,14 @@ struct Evaluated<'p> {
     replayed: bool,
     /// SHA-256 of what it was given, for the audit log.
     input_digest: String,
+}
+
+/// A transit's step handed to the group commit and not settled yet
+/// ([`Service::submit`]).
+struct Submitted {
+    id: String,
+    pending: Pending,
+    transit: Arc<Transit>,
 }
 
 /// What a step received besides the passing of time.
@@ -187,6 +200,10 @@ const READERS: usize = 8;
 
 /// Escort as a service, without HTTP.
 ///
+/// Every method that names a transit refuses an id outside the transit id
+/// rule ([`Transit::check_id`]) as [`ServiceError::BadRequest`], before it
+/// looks anything up.
+///
 /// # Examples
 /// ```no_run
 /// use escort_host::service::{ServeConfig, Service};
@@ -208,18 +225,27 @@ pub struct Service {
     locks: TransitLocks,
     tick_workers: usize,
     metrics: Metrics,
+    /// How far past the clock a fix or a close may be dated.
+    max_fix_lead: TimeDelta,
+    /// Held for the service's life, and let go last: no other service
+    /// writes the data folder meanwhile.
+    data_lock: DataLock,
 }
 
 impl Service {
-    /// Opens the data folder (creating it), the database in it, and the live
-    /// policy set: the built-in policies with the live folder's over them.
+    /// Opens the data folder (creating it), takes its lock
+    /// (`DATA/escort.lock`, held until the service is dropped), opens the
+    /// database in it, and the live policy set: the built-in policies with
+    /// the live folder's over them.
     ///
     /// # Errors
-    /// When the folder or database cannot be set up, or the live policy
-    /// folder does not load and validate.
+    /// When another service holds the data folder (the message names it and
+    /// the lock file), when the folder or database cannot be set up, or the
+    /// live policy folder does not load and validate.
     pub fn open(config: &ServeConfig) -> Result<Service, ServiceError> {
         let setup = |what: &str, e: &dyn std::fmt::Display| ServiceError::Setup(format!("{what}: {e}"));
         std::fs::create_dir_all(&config.data).map_err(|e| setup(&config.data.display().to_string(), &e))?;
+        let data_lock = DataLock::take(&config.data, config.listen)?;
         let path = config.data.join("escort.db");
         let writer = Writer::start(Store::open(&path)?)?;
         let policies = LivePolicies::open(config.sandbox()?, config.policy_dir(), config.trust()?)?
@@ -232,7 +258,15 @@ impl Service {
             locks: TransitLocks::new(),
             tick_workers: tick::workers(),
             metrics: Metrics::new(),
+            max_fix_lead: config.max_fix_lead(),
+            data_lock,
         })
+    }
+
+    /// Records in the data folder's lock file the address the service
+    /// listens on, once it is bound.
+    pub(crate) fn listening(&self, address: std::net::SocketAddr) -> std::io::Result<()> {
+        self.data_lock.listening(address)
     }
 
     /// The live policies.
@@ -284,19 +318,39 @@ impl Service {
     /// keeps the transit's new state in memory. Call it holding the
     /// transit's lock.
     fn commit(&self, step: Step, transit: Arc<Transit>) -> Result<Arc<Known>, ServiceError> {
-        let id = step.record.id.clone();
-        match self.writer.save(step) {
+        self.settle(self.submit(step, transit))
+    }
+
+    /// Hands a step to the group commit without waiting for it; [`settle`]
+    /// it holding the transit's lock.
+    ///
+    /// [`settle`]: Service::settle
+    fn submit(&self, step: Step, transit: Arc<Transit>) -> Submitted {
+        Submitted {
+            id: step.record.id.clone(),
+            pending: self.writer.submit(step),
+            transit,
+        }
+    }
+
+    /// Waits for a submitted step's commit and keeps the transit's new
+    /// state in memory, or forgets the transit when the step was not kept.
+    /// Call it holding the transit's lock, taken before the step was
+    /// evaluated: the cache, and the transit's next step, see committed
+    /// states only.
+    fn settle(&self, submitted: Submitted) -> Result<Arc<Known>, ServiceError> {
+        match submitted.pending.wait() {
             Ok(step) => {
                 let known = Arc::new(Known {
                     record: step.record,
-                    transit,
+                    transit: submitted.transit,
                     states: step.states,
                 });
                 self.known.put(Arc::clone(&known));
                 Ok(known)
             }
             Err(e) => {
-                self.known.forget(&id);
+                self.known.forget(&submitted.id);
                 Err(e.into())
             }
         }
@@ -305,6 +359,7 @@ impl Service {
     /// Registers a transit, or updates it while it is open, and runs
     /// admission. An update evaluates the transit again from its first fix.
     pub fn put_transit(&self, id: &str, declaration: &str) -> Result<Admission, ServiceError> {
+        check_path_id(id)?;
         let transit = Transit::from_json(declaration).map_err(|e| match e {
             TransitError::Json(_) => ServiceError::BadRequest(format!("the transit is not JSON: {e}")),
             _ => ServiceError::Unprocessable(e.to_string()),
@@ -378,7 +433,9 @@ impl Service {
     /// the transit's whole stream in its report, as if every batch had been
     /// one file.
     pub fn ingest(&self, id: &str, ndjson: &[u8]) -> Result<BatchOutcome, ServiceError> {
+        check_path_id(id)?;
         let batch = NdjsonBatch::parse(ndjson);
+        let clock = Utc::now();
         let _transit = self.lock(id);
         let known = self.open_known(id)?;
         let mut record = known.record.clone();
@@ -391,6 +448,13 @@ impl Service {
                 Ok(fix) if fix.at < transit.opened_at => rejected.push(Rejection {
                     line,
                     reason: before_opening(fix.at, transit.opened_at),
+                }),
+                // A fix from the future would make every later batch a late
+                // one and a replay; the clock is the service's, so the
+                // refusal is too (`escort check` has no clock to hold it to).
+                Ok(fix) if self.ahead_of_clock(fix.at, clock) => rejected.push(Rejection {
+                    line,
+                    reason: self.after_clock(fix.at, clock),
                 }),
                 Ok(fix) => candidates.push(fix),
                 Err(reason) => rejected.push(Rejection { line, reason }),
@@ -517,6 +581,7 @@ impl Service {
     /// `now` (default: the clock, but never before its latest fix) without
     /// storing anything; a closed one is reported as it was closed.
     pub fn report(&self, id: &str, now: Option<DateTime<Utc>>) -> Result<Report, ServiceError> {
+        check_path_id(id)?;
         let _transit = self.lock(id);
         let known = self.known(id)?.ok_or_else(|| not_found(id))?;
         let mut record = known.record.clone();
@@ -566,36 +631,44 @@ impl Service {
 
     /// Closes an open transit as of `at` (default: the clock, but never
     /// before its latest fix): a last evaluation for the passing of time,
-    /// then no more fixes.
+    /// then no more fixes. An `at` further past the clock than a fix may be
+    /// (`max_fix_lead_seconds`) is refused.
     pub fn close(&self, id: &str, reason: CloseReason, at: Option<DateTime<Utc>>) -> Result<Report, ServiceError> {
+        check_path_id(id)?;
+        let clock = Utc::now();
+        if let Some(at) = at.filter(|at| self.ahead_of_clock(*at, clock)) {
+            return Err(ServiceError::Unprocessable(self.after_clock(at, clock)));
+        }
         {
             let _transit = self.lock(id);
             let known = self.open_known(id)?;
             let floor = known.record.last_fix_at.unwrap_or(known.record.opened_at);
             let now = at.unwrap_or_else(Utc::now).max(floor);
-            self.pass_time(&known, now, Some(reason), "close", true)?;
+            if let Some(step) = self.time_step(&known, now, Some(reason), "close", true)? {
+                self.commit(step, Arc::clone(&known.transit))?;
+            }
         }
         self.report(id, None)
     }
 
     /// Evaluates the passing of time up to `now` (closing the transit when
-    /// `close` says why), and stores it if `always`, or if the findings or
-    /// the verdict changed (the stored verdict can be a mark for review a
-    /// panic left, `panics.rs`). Returns whether it stored.
-    fn pass_time(
+    /// `close` says why), and returns the step that stores it: always when
+    /// `always`, else only when it changed in substance since the stored
+    /// step ([`tick::changed_in_substance`]; the stored verdict can be a
+    /// mark for review a panic left, `panics.rs`).
+    fn time_step(
         &self,
         known: &Known,
         now: DateTime<Utc>,
         close: Option<CloseReason>,
         kind: &'static str,
         always: bool,
-    ) -> Result<bool, ServiceError> {
+    ) -> Result<Option<Step>, ServiceError> {
         let mut record = known.record.clone();
         if let Some(reason) = close {
             record.closed = Some((now, reason.as_str().to_owned()));
         }
         let policies = self.policies.current();
-        let open_before: Vec<Finding> = known.states.iter().flat_map(|state| state.open.clone()).collect();
         let mut evaluated = self.evaluate(
             &policies,
             &known.transit,
@@ -605,28 +678,12 @@ impl Service {
             now,
             false,
         )?;
-        let open: Vec<Finding> = evaluated
-            .evaluation
-            .policy_states()
-            .into_iter()
-            .flat_map(|state| state.open)
-            .collect();
-        let raised_final = evaluated.evaluation.findings().len() > open.len();
-        // What `save_step` would store, for an evaluation that resumed.
-        let verdict = record.final_verdict.max(evaluated.evaluation.verdict());
-        if !(always || evaluated.replayed || raised_final || open != open_before || verdict != record.verdict) {
-            return Ok(false);
+        if !(always || tick::changed_in_substance(&evaluated, &known.states, &record)) {
+            return Ok(None);
         }
         evaluated.input_digest = digest_fixes(&[]);
-        self.save_step(
-            record,
-            Arc::clone(&known.transit),
-            evaluated,
-            now,
-            kind,
-            Received::default(),
-        )?;
-        Ok(true)
+        let (step, _) = self.step_of(record, evaluated, now, kind, Received::default());
+        Ok(Some(step))
     }
 
     /// Evaluates `batch` (new fixes, in time order) as of `now`: from the
@@ -671,19 +728,33 @@ impl Service {
         })
     }
 
-    /// Stores a step as of `now`: the record (with its verdict brought up to
-    /// date), the new fixes and refused lines, the decisions' findings, the
-    /// states and the audit records. Returns the transit as committed and
-    /// every finding the step raised or left open.
+    /// Stores a step as of `now` ([`Service::step_of`]). Returns the
+    /// transit as committed and every finding the step raised or left open.
     fn save_step(
         &self,
-        mut record: TransitRecord,
+        record: TransitRecord,
         transit: Arc<Transit>,
-        mut evaluated: Evaluated<'_>,
+        evaluated: Evaluated<'_>,
         now: DateTime<Utc>,
         kind: &'static str,
         received: Received,
     ) -> Result<(Arc<Known>, Vec<Finding>), ServiceError> {
+        let (step, raised) = self.step_of(record, evaluated, now, kind, received);
+        Ok((self.commit(step, transit)?, raised))
+    }
+
+    /// The step that stores an evaluation as of `now`: the record (with its
+    /// verdict brought up to date), the new fixes and refused lines, the
+    /// decisions' findings, the states and the audit records; and every
+    /// finding the evaluation raised or left open.
+    fn step_of(
+        &self,
+        mut record: TransitRecord,
+        mut evaluated: Evaluated<'_>,
+        now: DateTime<Utc>,
+        kind: &'static str,
+        received: Received,
+    ) -> (Step, Vec<Finding>) {
         let kind = if evaluated.replayed && kind != "admit" {
             "replay"
         } else {
@@ -705,24 +776,38 @@ impl Service {
         record.verdict = record.final_verdict.max(Verdict::of(&open));
         record.evaluated_at = now;
         self.metrics.count_decisions(kind, &decisions);
-        let known = self.commit(
-            Step {
-                record,
-                declaration: received.declaration,
-                fixes: received.fixes,
-                rejections: received.rejections,
-                restart: evaluated.replayed,
-                decisions,
-                states,
-                audit: AuditEntry {
-                    kind,
-                    input_digest: evaluated.input_digest,
-                    evaluated_at: now,
-                },
+        let step = Step {
+            record,
+            declaration: received.declaration,
+            fixes: received.fixes,
+            rejections: received.rejections,
+            restart: evaluated.replayed,
+            decisions,
+            states,
+            audit: AuditEntry {
+                kind,
+                input_digest: evaluated.input_digest,
+                evaluated_at: now,
             },
-            transit,
-        )?;
-        Ok((known, raised.into_iter().chain(open).collect()))
+        };
+        (step, raised.into_iter().chain(open).collect())
+    }
+
+    /// Whether `at` is further past `clock` than a fix may be.
+    fn ahead_of_clock(&self, at: DateTime<Utc>, clock: DateTime<Utc>) -> bool {
+        clock
+            .checked_add_signed(self.max_fix_lead)
+            .is_some_and(|latest| at > latest)
+    }
+
+    /// Why a time further past the clock than a fix may be is refused.
+    fn after_clock(&self, at: DateTime<Utc>, clock: DateTime<Utc>) -> String {
+        format!(
+            "`at` {} is after the service's clock ({}) by more than max_fix_lead_seconds ({} s)",
+            format_time(&at),
+            clock.to_rfc3339_opts(SecondsFormat::Millis, true),
+            self.max_fix_lead.num_seconds()
+        )
     }
 
     fn open_known(&self, id: &str) -> Result<Arc<Known>, ServiceError> {
@@ -732,6 +817,13 @@ impl Service {
             None => Ok(known),
         }
     }
+}
+
+/// Holds an id a request names to the transit id rule ([`Transit::check_id`])
+/// before anything is looked up, so that no other spelling reaches the
+/// store, a lock or a message as a transit of its own.
+fn check_path_id(id: &str) -> Result<(), ServiceError> {
+    Transit::check_id(id).map_err(|e| ServiceError::BadRequest(format!("the transit in the path: {e}")))
 }
 
 fn parse_stored(id: &str, declaration: &str) -> Result<Transit, ServiceError> {

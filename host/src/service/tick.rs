@@ -11,22 +11,42 @@
 //! [`TickSummary`], and the tick goes on with the others. `serve` starts
 //! each tick on time even while an earlier one is still busy with a slow
 //! transit (`http.rs`).
+//!
+//! A tick stores a transit only when it changed in substance
+//! ([`changed_in_substance`]), never for an open finding that only runs on
+//! with the clock: 10,000 silent transits were stored, audit records and
+//! all, at every tick (issue 11, item 6). And its workers do not wait for
+//! each transit's commit, which held a transaction to one step per worker:
+//! they hand the step to the writer and go on, and a thread of the tick
+//! settles the steps in the order they were handed over, each transit's
+//! lock held until its step is committed, so that the known cache and the
+//! transit's next step see committed states only.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, SyncSender};
+use std::sync::{Arc, Mutex};
 use std::thread;
 
 use chrono::{DateTime, Utc};
 
-use super::locks::TransitLocks;
-use super::{Service, ServiceError};
+use super::commit::MAX_GROUP;
+use super::locks::{TransitGuard, TransitLocks};
+use super::{Evaluated, Service, ServiceError, Submitted};
+use crate::evaluation::PolicyState;
+use crate::finding::{Finding, Severity};
 use crate::sandbox::panic_message;
-use crate::store::Store;
+use crate::store::{Store, TransitRecord};
 
 /// Fewest workers a tick runs on, whatever the machine: with one, a slow
 /// transit would hold up the rest of the tick.
 const MIN_WORKERS: usize = 2;
+
+/// Most steps of a tick handed to the group commit and not yet committed:
+/// a full transaction being written and the next one filling. A worker
+/// that finds this many waits, so memory stays bounded however many
+/// transits a tick stores.
+const MAX_IN_FLIGHT: usize = 2 * MAX_GROUP;
 
 /// Most failures a [`TickSummary`] lists one by one; its counts are exact.
 const MAX_LISTED_FAILURES: usize = 100;
@@ -39,7 +59,9 @@ const MAX_LISTED_FAILURES: usize = 100;
 pub struct TickSummary {
     /// Open transits the tick found.
     pub open: usize,
-    /// Transits stored because their findings or verdict changed.
+    /// Transits stored because they changed in substance
+    /// ([`Service::tick`]): an episode began, ended or changed severity, a
+    /// final finding was raised, or the verdict changed.
     pub changed: usize,
     /// Transits evaluated with nothing new to store, or with nothing to
     /// evaluate (a fix later than the tick's clock).
@@ -121,17 +143,84 @@ pub(super) fn workers() -> usize {
         .max(MIN_WORKERS)
 }
 
+/// What of an open finding a tick stores a change of: which policy raised
+/// it, what it is, how serious, when it began and where. Not its `to`,
+/// message or evidence, which an open finding carries as it stands at the
+/// evaluation clock ("no fix for 47 min, and still none"): they change at
+/// every tick, and storing them stored every silent transit at every tick,
+/// forever (issue 11, item 6).
+#[derive(PartialEq)]
+struct Substance<'f> {
+    policy: &'f str,
+    policy_version: &'f str,
+    code: &'f str,
+    severity: Severity,
+    from: DateTime<Utc>,
+    lat: Option<f64>,
+    lon: Option<f64>,
+}
+
+impl<'f> Substance<'f> {
+    fn of(finding: &'f Finding) -> Substance<'f> {
+        Substance {
+            policy: &finding.policy,
+            policy_version: &finding.policy_version,
+            code: &finding.code,
+            severity: finding.severity,
+            from: finding.from,
+            lat: finding.lat,
+            lon: finding.lon,
+        }
+    }
+}
+
+/// Whether an evaluation for the passing of time changed the transit in
+/// substance since its stored step (`stored` and `record`): it was a
+/// replay (the stored states are another policy set's), it raised a final
+/// finding, an open finding began, ended or changed in substance
+/// ([`Substance`]: a severity, a new episode), or the verdict changed.
+///
+/// Anything else it would store is what the stored states give again when
+/// evaluated at a later clock, so nothing is lost by not storing it: a
+/// report evaluates the stored states as of the moment it is asked for,
+/// and the next batch resumes from them. A policy is a pure function whose
+/// stream of calls must end as one call over everything (the contract's
+/// `open`), so a call with no fixes that it was never given changes
+/// nothing of what its later calls answer; and one whose state changed
+/// with time alone without a finding showing it gets that change again at
+/// its next evaluation.
+pub(super) fn changed_in_substance(evaluated: &Evaluated<'_>, stored: &[PolicyState], record: &TransitRecord) -> bool {
+    if evaluated.replayed {
+        return true;
+    }
+    let open: Vec<Finding> = evaluated
+        .evaluation
+        .policy_states()
+        .into_iter()
+        .flat_map(|state| state.open)
+        .collect();
+    let raised_final = evaluated.evaluation.findings().len() > open.len();
+    let open_before = stored.iter().flat_map(|state| &state.open);
+    // What `Service::step_of` would store, for an evaluation that resumed.
+    let verdict = record.final_verdict.max(evaluated.evaluation.verdict());
+    raised_final || !open.iter().map(Substance::of).eq(open_before.map(Substance::of)) || verdict != record.verdict
+}
+
 impl Service {
     /// Evaluates every open transit for the passing of time up to `now`, so
     /// that signal loss and overdue arrival appear without new fixes, and
-    /// stores the transits whose findings changed.
+    /// stores the transits that changed in substance
+    /// ([`changed_in_substance`]).
     ///
     /// Transits are evaluated side by side on one worker per core (at least
     /// two, the calling thread among them). A transit that another step
     /// holds is passed over, not waited for, and a panic in one transit's
     /// step is caught: neither holds up the others, though the call returns
-    /// only once every transit it took is done. Calls may overlap; each
-    /// passes over the transits the other is on.
+    /// only once every transit it took is done. A worker hands each step to
+    /// the group commit and goes on to the next transit; each transit's
+    /// lock is let go once its step is committed, so that the transactions
+    /// hold many steps. Calls may overlap; each passes over the transits
+    /// the other is on.
     ///
     /// # Errors
     /// Only when the open transits cannot be read; a transit that fails is
@@ -143,6 +232,7 @@ impl Service {
             self.tick_workers,
             &self.locks,
             |id| self.tick_transit(id, now),
+            |submitted| self.settle(submitted).map(drop),
             |id, message| self.after_panic(id, "tick", message, true),
         );
         self.metrics.count_tick(&summary);
@@ -150,28 +240,32 @@ impl Service {
     }
 
     /// One transit's part of a tick; call it holding the transit's lock.
-    /// Returns whether it stored.
-    fn tick_transit(&self, id: &str, now: DateTime<Utc>) -> Result<bool, ServiceError> {
+    /// Returns the step it handed to the group commit, if it stores one.
+    fn tick_transit(&self, id: &str, now: DateTime<Utc>) -> Result<Option<Submitted>, ServiceError> {
         let Some(known) = self.known(id)? else {
-            return Ok(false);
+            return Ok(None);
         };
         if known.record.closed.is_some() || known.record.last_fix_at.is_some_and(|last| last > now) {
-            return Ok(false);
+            return Ok(None);
         }
-        self.pass_time(&known, now, None, "tick", false)
+        let step = self.time_step(&known, now, None, "tick", false)?;
+        Ok(step.map(|step| self.submit(step, Arc::clone(&known.transit))))
     }
 }
 
-/// Runs `step` (which returns whether it stored) on each of `ids` under the
-/// transit's lock, on `workers` threads, the calling one among them. A
-/// transit whose lock is taken is passed over; a panic in `step` is caught
-/// and handed to `on_panic`, still under the lock, which says what came of
-/// it.
-fn each_transit(
-    ids: &[String],
+/// Runs `step` on each of `ids` under the transit's lock, on `workers`
+/// threads, the calling one among them. A step that stores hands back what
+/// it submitted (`S`), which `settle` waits for on a thread of its own,
+/// still under the transit's lock, while the workers go on. A transit
+/// whose lock is taken is passed over; a panic in `step` or `settle` is
+/// caught and handed to `on_panic`, still under the lock, which says what
+/// came of it.
+fn each_transit<'t, S: Send>(
+    ids: &'t [String],
     workers: usize,
-    locks: &TransitLocks,
-    step: impl Fn(&str) -> Result<bool, ServiceError> + Sync,
+    locks: &'t TransitLocks,
+    step: impl Fn(&str) -> Result<Option<S>, ServiceError> + Sync,
+    settle: impl Fn(S) -> Result<(), ServiceError> + Sync,
     on_panic: impl Fn(&str, &str) -> ServiceError + Sync,
 ) -> TickSummary {
     let next = AtomicUsize::new(0);
@@ -179,45 +273,85 @@ fn each_transit(
         open: ids.len(),
         ..TickSummary::default()
     });
-    let one = |id: &str| -> Outcome {
-        let Some(_transit) = locks.try_lock(id) else {
-            return Outcome::Busy;
+    let count = |id: &str, outcome: Outcome| {
+        summary
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .count(id, outcome);
+    };
+    let settle_one = |id: &str, submitted: S| {
+        let outcome = match caught(id, &on_panic, || settle(submitted)) {
+            Ok(()) => Outcome::Changed,
+            Err(failed) => failed,
         };
-        match catch_unwind(AssertUnwindSafe(|| step(id))) {
-            Ok(Ok(true)) => Outcome::Changed,
-            Ok(Ok(false)) => Outcome::Unchanged,
-            Ok(Err(e)) => Outcome::Failed(e.to_string()),
-            Err(payload) => {
-                let message = panic_message(payload.as_ref());
-                // Whatever `on_panic` does, the panic has been told.
-                let told = catch_unwind(AssertUnwindSafe(|| on_panic(id, &message).to_string()));
-                Outcome::Panicked(told.unwrap_or(message))
+        count(id, outcome);
+    };
+    let (to_settle, submitted) = mpsc::sync_channel::<Submission<'t, S>>(MAX_IN_FLIGHT);
+    let work = |to_settle: SyncSender<Submission<'t, S>>| {
+        while let Some(id) = ids.get(next.fetch_add(1, Ordering::Relaxed)) {
+            let Some(transit) = locks.try_lock(id) else {
+                count(id, Outcome::Busy);
+                continue;
+            };
+            match caught(id, &on_panic, || step(id)) {
+                Ok(Some(submitted)) => {
+                    // Without the settling thread, settled here.
+                    if let Err(mpsc::SendError((_transit, id, submitted))) = to_settle.send((transit, id, submitted)) {
+                        settle_one(id, submitted);
+                    }
+                }
+                Ok(None) => count(id, Outcome::Unchanged),
+                Err(failed) => count(id, failed),
             }
         }
     };
-    let work = || {
-        while let Some(id) = ids.get(next.fetch_add(1, Ordering::Relaxed)) {
-            let outcome = one(id);
-            summary
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .count(id, outcome);
-        }
-    };
     thread::scope(|scope| {
+        // A thread the system refuses leaves its work to the others: the
+        // settling thread's to the workers, a worker's to the rest.
+        let _ = thread::Builder::new()
+            .name("escort-tick-commit".to_owned())
+            .spawn_scoped(scope, || {
+                for (_transit, id, pending) in submitted {
+                    settle_one(id, pending);
+                }
+            });
         for _ in 1..workers.min(ids.len()) {
-            // A worker the system refuses leaves the others the work.
+            let to_settle = to_settle.clone();
             if thread::Builder::new()
                 .name("escort-tick".to_owned())
-                .spawn_scoped(scope, work)
+                .spawn_scoped(scope, || work(to_settle))
                 .is_err()
             {
                 break;
             }
         }
-        work();
+        // The last sender goes with this worker, which ends the settling.
+        work(to_settle);
     });
     summary.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A transit's step handed to the group commit, the transit's lock, and
+/// its id: what a tick's worker hands the thread that settles it.
+type Submission<'t, S> = (TransitGuard<'t>, &'t str, S);
+
+/// Runs `work` for transit `id`, catching a panic: the outcome for the
+/// summary when it failed or panicked (after `on_panic`).
+fn caught<T>(
+    id: &str,
+    on_panic: &(impl Fn(&str, &str) -> ServiceError + Sync),
+    work: impl FnOnce() -> Result<T, ServiceError>,
+) -> Result<T, Outcome> {
+    match catch_unwind(AssertUnwindSafe(work)) {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(Outcome::Failed(e.to_string())),
+        Err(payload) => {
+            let message = panic_message(payload.as_ref());
+            // Whatever `on_panic` does, the panic has been told.
+            let told = catch_unwind(AssertUnwindSafe(|| on_panic(id, &message).to_string()));
+            Err(Outcome::Panicked(told.unwrap_or(message)))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -253,14 +387,15 @@ mod tests {
                         thread::sleep(Duration::from_millis(1));
                     }
                     others_done_while_hung.store(true, Ordering::SeqCst);
-                    Ok(false)
+                    Ok(None)
                 }
                 "B-PANICS" => panic!("a defect of the service, on purpose"),
                 _ => {
                     done.fetch_add(1, Ordering::SeqCst);
-                    Ok(true)
+                    Ok(Some(()))
                 }
             },
+            |()| Ok(()),
             |id, message| ServiceError::Defect(format!("{id}: {message}")),
         );
         drop(held);
@@ -285,6 +420,46 @@ mod tests {
             }]
         );
         assert!(locks.try_lock("B-PANICS").is_some(), "the panic let the lock go");
+    }
+
+    /// Issue 11, item 6: a worker hands a transit's step to the commit and
+    /// goes on to the next transit instead of waiting for it, so that one
+    /// transaction holds many transits' steps; each transit's lock is held
+    /// until its step is settled.
+    #[test]
+    fn a_worker_goes_on_while_its_steps_commit_and_each_lock_is_held_until_settled() {
+        let locks = TransitLocks::new();
+        let stepped = Mutex::new(Vec::new());
+        let settled = Mutex::new(Vec::new());
+        let names = ["A", "B", "C", "D"];
+        let summary = each_transit(
+            &ids(&names),
+            1,
+            &locks,
+            |id| {
+                stepped.lock().unwrap().push(id.to_owned());
+                Ok(Some(id.to_owned()))
+            },
+            |id| {
+                // Waiting here for every step, as a commit waits for its
+                // transaction: with one worker, the steps ran meanwhile.
+                let started = Instant::now();
+                while stepped.lock().unwrap().len() < names.len() {
+                    assert!(
+                        started.elapsed() < Duration::from_secs(30),
+                        "the worker waited for {id}'s commit"
+                    );
+                    thread::sleep(Duration::from_millis(1));
+                }
+                assert!(locks.try_lock(&id).is_none(), "{id} is still locked while it settles");
+                settled.lock().unwrap().push(id);
+                Ok(())
+            },
+            |id, message| ServiceError::Defect(format!("{id}: {message}")),
+        );
+        assert_eq!((summary.open, summary.changed), (4, 4));
+        assert_eq!(*settled.lock().unwrap(), names, "settled in the order submitted");
+        assert!(locks.try_lock("A").is_some(), "every lock was let go");
     }
 
     #[test]

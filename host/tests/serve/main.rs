@@ -5,9 +5,12 @@
 mod access;
 mod audit;
 mod bundles;
+mod clock;
+mod data_folder;
 mod durability;
 mod edge;
 mod group_commit;
+mod ids;
 mod isolation;
 mod languages;
 mod publishing;

@@ -51,7 +51,7 @@ fn every_scenario_streamed_in_random_batches_reports_as_check_does() {
     assert!(names.len() >= 18, "the golden scenarios are there");
     for (index, name) in names.iter().enumerate() {
         let dir = scenario(name);
-        let id = format!("STREAM-{name}");
+        let id = format!("STREAM-{}", name.to_uppercase());
         let transit = work.path().join(format!("{name}.json"));
         fs::write(&transit, transit_as(name, &id)).expect("transit written");
         let fixes = work.path().join(format!("{name}.ndjson"));

@@ -413,3 +413,30 @@ impl Server {
         None
     }
 }
+
+/// Runs `escort serve` on the configuration a server in `dir` was started
+/// with, expecting it to refuse to start: its exit status and stderr. One
+/// that starts instead is stopped and fails the test.
+pub fn serve_refused(dir: &Path) -> (Option<i32>, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_escort"))
+        .args(["serve", "--config"])
+        .arg(dir.join("escort.toml"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("escort serve starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout is piped"))
+        .read_line(&mut line)
+        .expect("stdout is readable");
+    if !line.is_empty() {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("a second escort serve started on {}: {line:?}", dir.display());
+    }
+    let output = child.wait_with_output().expect("the refused server is reaped");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}

@@ -6,7 +6,7 @@ use std::fs;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 
-use crate::support::{OFFICER, Server, eventually, scenario, transit_as};
+use crate::support::{OFFICER, Server, audit_verify, eventually, metric, moved, scenario, transit_as};
 
 #[test]
 fn the_tick_raises_signal_loss_and_overdue_arrival_on_its_own() {
@@ -49,4 +49,93 @@ fn the_tick_raises_signal_loss_and_overdue_arrival_on_its_own() {
         .collect();
     assert!(codes.contains(&"signal.lost"), "{codes:?}");
     assert!(codes.contains(&"transit.overdue"), "{codes:?}");
+}
+
+/// How many audit records the server's chain holds, as `escort audit
+/// verify` counts them.
+fn audit_records(server: &Server) -> u64 {
+    let (status, out) = audit_verify(&server.data());
+    assert_eq!(status, Some(0), "{out}");
+    out.split_whitespace()
+        .zip(out.split_whitespace().skip(1))
+        .find_map(|(count, word)| word.starts_with("records").then(|| count.parse().ok()).flatten())
+        .unwrap_or_else(|| panic!("no record count in {out:?}"))
+}
+
+/// The value of a `GET /metrics` series, 0 when absent.
+fn metric_of(server: &Server, series: &str) -> f64 {
+    let (_, metrics) = server.request("GET", "/metrics", None, b"");
+    metric(&metrics, series).unwrap_or(0.0)
+}
+
+/// The transit's open `signal.lost` in its report as of the clock.
+fn signal_lost(server: &Server, id: &str) -> Value {
+    let (status, report) = server.report(id, None);
+    assert_eq!(status, 200, "{report}");
+    let report: Value = serde_json::from_str(&report).unwrap();
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "signal.lost")
+        .unwrap_or_else(|| panic!("no signal.lost: {report}"))
+        .clone()
+}
+
+/// Issue 11, item 6: a silent transit's open `signal.lost` runs on at every
+/// tick (its `to`, the minutes in its message), which stored the transit,
+/// its audit records and all, at every tick, forever. A tick now stores
+/// what changed in substance only: the episode opening, not its running
+/// on, while the report, evaluated as of the clock, still shows it grow.
+#[test]
+fn a_silent_transit_is_stored_when_its_signal_loss_opens_not_at_every_tick() {
+    let server = Server::start(&[("tick_seconds", "1")]);
+    // Silent for just over 20 minutes: the first tick opens signal.lost.
+    let (transit, fixes) = moved(
+        "clean-khorgos-almaty",
+        "SILENT-1",
+        10,
+        Utc::now() - Duration::seconds(20 * 60 + 5),
+    );
+    assert_eq!(server.put_transit("SILENT-1", &transit).0, 201);
+    let (status, outcome) = server.post_fixes("SILENT-1", &fixes);
+    assert_eq!((status, &outcome["verdict"]), (200, &Value::from("clear")), "{outcome}");
+
+    eventually("a tick opens SILENT-1's signal.lost", || {
+        let (_, list) = server.get_json("/v1/transits", OFFICER);
+        list["transits"][0]["verdict"] == "review"
+    });
+    let stored_ticks = metric_of(&server, "escort_evaluations_total{kind=\"tick\"}");
+    let records = audit_records(&server);
+    let first = signal_lost(&server, "SILENT-1");
+    assert_eq!(first["severity"], "warning", "{first}");
+
+    // Three more ticks evaluate it (stored or not).
+    let evaluated = || {
+        ["changed", "unchanged"]
+            .map(|outcome| metric_of(&server, &format!("escort_tick_transits_total{{outcome=\"{outcome}\"}}")))
+            .iter()
+            .sum::<f64>()
+    };
+    let before = evaluated();
+    eventually("three more ticks evaluate SILENT-1", || evaluated() >= before + 3.0);
+    let later = signal_lost(&server, "SILENT-1");
+    eprintln!(
+        "{stored_ticks} tick steps and {records} audit records stored; then {} and {}; signal.lost {} → {}",
+        metric_of(&server, "escort_evaluations_total{kind=\"tick\"}"),
+        audit_records(&server),
+        first["message"],
+        later["message"]
+    );
+    assert_eq!(
+        metric_of(&server, "escort_evaluations_total{kind=\"tick\"}"),
+        stored_ticks,
+        "no tick stored the transit once its signal.lost had opened"
+    );
+    assert_eq!(audit_records(&server), records, "its audit records stopped growing");
+    // The episode, as reported, still grows with the clock.
+    assert_eq!(later["from"], first["from"]);
+    let to = |finding: &Value| finding["to"].as_str().unwrap().parse::<DateTime<Utc>>().unwrap();
+    assert!(to(&later) > to(&first), "{first} then {later}");
+    assert_eq!(later["severity"], "warning");
 }
