@@ -305,6 +305,11 @@ impl LivePolicies {
 /// # Errors
 /// The reason the folder's policies do not load or validate.
 pub(crate) fn serving_set(sandbox: &Sandbox, dir: &Path, trust: &Trust) -> Result<PolicySet, String> {
+    if !dir.exists() {
+        // A service creates its live folder when it starts; none holds
+        // nothing over the built-in set.
+        return PolicySet::builtin(sandbox).map_err(|e| e.to_string());
+    }
     candidate(sandbox, dir, trust, None)
 }
 
