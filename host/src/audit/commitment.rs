@@ -24,7 +24,6 @@ pub(crate) type TransitRow = Map<String, Value>;
 
 /// One step record, as it is written into the chain.
 #[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct StepRecord {
     /// The kind of step (`admit`, `observe`, `replay`, `tick`, `close`,
     /// `fault`), or `adopt` for the record a migration wrote for rows that
@@ -35,32 +34,20 @@ pub(crate) struct StepRecord {
     pub(crate) recorded_at: String,
     /// The transit's id.
     pub(crate) transit: String,
-    /// The transit's row after the step, every column as stored.
-    pub(crate) row: TransitRow,
-    /// SHA-256 of the declaration, when the step wrote one.
-    pub(crate) declaration: Option<String>,
-    /// The fixes the step added.
-    pub(crate) fixes: Option<Range>,
-    /// The refused lines the step added.
-    pub(crate) rejections: Option<Range>,
-    /// Whether the step removed the transit's findings before adding its
-    /// own (a replay).
-    pub(crate) restart: bool,
-    /// The findings the step added.
-    pub(crate) findings: Option<Range>,
-    /// Every policy state after the step.
-    pub(crate) policy_states: Range,
+    /// What the step wrote.
+    #[serde(flatten)]
+    pub(crate) wrote: Commitment,
 }
 
 impl StepRecord {
     /// The transit's key in the tables, as the row says.
     pub(crate) fn key(&self) -> Option<i64> {
-        self.row.get("key").and_then(Value::as_i64)
+        self.wrote.row.get("key").and_then(Value::as_i64)
     }
 }
 
 /// What a step wrote, as the store hands it to [`super::append`].
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Commitment {
     /// The transit's row after the step.
     pub(crate) row: TransitRow,

@@ -132,13 +132,7 @@ pub(crate) fn append(
         step: entry.kind.to_owned(),
         recorded_at,
         transit: transit.to_owned(),
-        row: commitment.row,
-        declaration: commitment.declaration,
-        fixes: commitment.fixes,
-        rejections: commitment.rejections,
-        restart: commitment.restart,
-        findings: commitment.findings,
-        policy_states: commitment.policy_states,
+        wrote: commitment,
     })
 }
 

@@ -17,7 +17,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, Row, Rows, Transaction, params};
 use serde_json::Value;
 
-use super::commitment::{Range, RowsDigest, StepRecord, TransitRow};
+use super::commitment::{Commitment, Range, RowsDigest, StepRecord, TransitRow};
 use super::{Appender, AuditError};
 use crate::cache::content_hash;
 use crate::finding::format_time;
@@ -113,16 +113,16 @@ fn check_transit(conn: &Connection, key: i64, row: &TransitRow, checked: &mut Ch
         let mut steps = records.query(params![key, 0])?;
         while let Some(step) = steps.next()? {
             let (seq, step) = step_record(step)?;
-            if let Some(range) = &step.fixes {
+            if let Some(range) = &step.wrote.fixes {
                 fixes.take(range, seq)?;
             }
-            if let Some(range) = &step.rejections {
+            if let Some(range) = &step.wrote.rejections {
                 rejections.take(range, seq)?;
             }
-            if let Some(digest) = &step.declaration {
+            if let Some(digest) = &step.wrote.declaration {
                 declaration = Some((seq, digest.clone()));
             }
-            if step.restart {
+            if step.wrote.restart {
                 restarted_at = seq;
             }
             last = Some((seq, step));
@@ -137,12 +137,12 @@ fn check_transit(conn: &Connection, key: i64, row: &TransitRow, checked: &mut Ch
             "no audit record commits to it (it was added to the table, or its key was changed)".to_owned(),
         ));
     };
-    compare_rows(row, &last.row, last_seq).map_err(&differs)?;
+    compare_rows(row, &last.wrote.row, last_seq).map_err(&differs)?;
     check_declaration(conn, key, declaration).map_err(&differs)?;
     {
         let mut states_in_order = conn.prepare_cached(POLICY_STATES.in_order)?;
         let mut states = Cursor::new(&POLICY_STATES, &id, states_in_order.query([key])?);
-        states.take(&last.policy_states, last_seq)?;
+        states.take(&last.wrote.policy_states, last_seq)?;
         states.finish()?;
     }
     let mut findings_in_order = conn.prepare_cached(FINDINGS.in_order)?;
@@ -150,7 +150,7 @@ fn check_transit(conn: &Connection, key: i64, row: &TransitRow, checked: &mut Ch
     let mut steps = records.query(params![key, restarted_at])?;
     while let Some(step) = steps.next()? {
         let (seq, step) = step_record(step)?;
-        if let Some(range) = &step.findings {
+        if let Some(range) = &step.wrote.findings {
             findings.take(range, seq)?;
         }
     }
@@ -429,15 +429,17 @@ pub(crate) fn adopt(tx: &Transaction<'_>) -> Result<(), StoreError> {
             step: "adopt".to_owned(),
             recorded_at: recorded_at.clone(),
             transit: id.clone(),
-            row: transit_row(row)?,
-            declaration: declaration_digest(tx, key)?,
-            fixes,
-            rejections,
-            // Findings an earlier step removed are gone from the table; the
-            // ones there now are all the transit has.
-            restart: true,
-            findings,
-            policy_states,
+            wrote: Commitment {
+                row: transit_row(row)?,
+                declaration: declaration_digest(tx, key)?,
+                fixes,
+                rejections,
+                // Findings an earlier step removed are gone from the table;
+                // the ones there now are all the transit has.
+                restart: true,
+                findings,
+                policy_states,
+            },
         })?;
     }
     Ok(())

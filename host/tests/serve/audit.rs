@@ -389,6 +389,38 @@ fn chain_hash(prev_hash: &str, record: &str) -> String {
     hex::encode(Sha256::digest(format!("{prev_hash}\n{record}").as_bytes()))
 }
 
+/// Edits audit record `seq` and hashes it and every record after it again,
+/// as an attacker who can write the file would: the chain stays whole, and
+/// only a checkpoint or the tables can tell.
+fn rewrite_record(db: &rusqlite::Connection, seq: i64, edit: impl FnOnce(&mut Value)) {
+    let chain: Vec<(i64, String, String)> = db
+        .prepare("SELECT seq, record, prev_hash FROM audit WHERE seq >= ?1 ORDER BY seq")
+        .unwrap()
+        .query_map([seq], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let mut prev_hash = chain[0].2.clone();
+    let mut edit = Some(edit);
+    for (at, record, _) in chain {
+        let record = match edit.take_if(|_| at == seq) {
+            Some(edit) => {
+                let mut record: Value = serde_json::from_str(&record).unwrap();
+                edit(&mut record);
+                record.to_string()
+            }
+            None => record,
+        };
+        let hash = chain_hash(&prev_hash, &record);
+        db.execute(
+            "UPDATE audit SET record = ?2, prev_hash = ?3, hash = ?4 WHERE seq = ?1",
+            rusqlite::params![at, record, prev_hash, hash],
+        )
+        .unwrap();
+        prev_hash = hash;
+    }
+}
+
 /// Issue 11, item 4: a chain cut at its end, or rewritten whole with new
 /// hashes, still verifies on its own; against a signed checkpoint it does
 /// not. A forged checkpoint, or one by another key, is refused.
@@ -479,30 +511,9 @@ fn a_signed_checkpoint_finds_a_cut_or_rewritten_chain_and_a_forged_one_is_refuse
             |row| row.get(0),
         )
         .unwrap();
-    let chain: Vec<(i64, String, String)> = db
-        .prepare("SELECT seq, record, prev_hash FROM audit WHERE seq >= ?1 ORDER BY seq")
-        .unwrap()
-        .query_map([step], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    let mut prev_hash = chain[0].2.clone();
-    for (seq, record, _) in chain {
-        let record = if seq == step {
-            let mut record: Value = serde_json::from_str(&record).unwrap();
-            record["row"]["verdict"] = Value::String("clear".to_owned());
-            record.to_string()
-        } else {
-            record
-        };
-        let hash = chain_hash(&prev_hash, &record);
-        db.execute(
-            "UPDATE audit SET record = ?2, prev_hash = ?3, hash = ?4 WHERE seq = ?1",
-            rusqlite::params![seq, record, prev_hash, hash],
-        )
-        .unwrap();
-        prev_hash = hash;
-    }
+    rewrite_record(&db, step, |record| {
+        record["row"]["verdict"] = Value::String("clear".to_owned());
+    });
     drop(db);
     let (status, answer) = audit_verify(&rewritten);
     assert_eq!(status, Some(0), "without a checkpoint the rewrite passes: {answer}");
@@ -708,50 +719,36 @@ fn evaluated_again_a_rewritten_finding_is_found_and_a_transit_of_other_policies_
             |row| row.get(0),
         )
         .unwrap();
-    let chain: Vec<(i64, String, String)> = db
-        .prepare(&format!(
-            "SELECT seq, record, prev_hash FROM audit WHERE seq >= (SELECT min(seq) FROM audit WHERE transit = {one} \
-             AND json_extract(record, '$.findings.first') <= {breach} \
-             AND json_extract(record, '$.findings.first') + json_extract(record, '$.findings.count') > {breach} \
-             AND seq >= (SELECT max(seq) FROM audit WHERE transit = {one} AND json_extract(record, '$.restart'))) \
-             ORDER BY seq"
-        ))
-        .unwrap()
-        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    let mut prev_hash = chain[0].2.clone();
-    for (index, (seq, record, _)) in chain.into_iter().enumerate() {
-        let record = if index == 0 {
-            let mut record: Value = serde_json::from_str(&record).unwrap();
-            let (first, count) = (
-                record["findings"]["first"].as_i64().unwrap(),
-                record["findings"]["count"].as_i64().unwrap(),
-            );
-            let rows: Vec<Vec<rusqlite::types::Value>> = db
-                .prepare(&format!(
-                    "SELECT seq, content_hash, finding FROM findings WHERE transit = {one} AND seq >= ?1 AND seq < ?2 \
-                     ORDER BY seq"
-                ))
-                .unwrap()
-                .query_map([first, first + count], |row| (0..3).map(|i| row.get(i)).collect())
-                .unwrap()
-                .map(Result::unwrap)
-                .collect();
-            record["findings"]["digest"] = Value::String(rows_digest(&rows));
-            record.to_string()
-        } else {
-            record
-        };
-        let hash = chain_hash(&prev_hash, &record);
-        db.execute(
-            "UPDATE audit SET record = ?2, prev_hash = ?3, hash = ?4 WHERE seq = ?1",
-            rusqlite::params![seq, record, prev_hash, hash],
+    // The step record that added the breach, since the transit's last replay.
+    let step: i64 = db
+        .query_row(
+            &format!(
+                "SELECT min(seq) FROM audit WHERE transit = {one} \
+                 AND json_extract(record, '$.findings.first') <= {breach} \
+                 AND json_extract(record, '$.findings.first') + json_extract(record, '$.findings.count') > {breach} \
+                 AND seq >= (SELECT max(seq) FROM audit WHERE transit = {one} AND json_extract(record, '$.restart'))"
+            ),
+            [],
+            |row| row.get(0),
         )
         .unwrap();
-        prev_hash = hash;
-    }
+    rewrite_record(&db, step, |record| {
+        let (first, count) = (
+            record["findings"]["first"].as_i64().unwrap(),
+            record["findings"]["count"].as_i64().unwrap(),
+        );
+        let rows: Vec<Vec<rusqlite::types::Value>> = db
+            .prepare(&format!(
+                "SELECT seq, content_hash, finding FROM findings WHERE transit = {one} AND seq >= ?1 AND seq < ?2 \
+                 ORDER BY seq"
+            ))
+            .unwrap()
+            .query_map([first, first + count], |row| (0..3).map(|i| row.get(i)).collect())
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        record["findings"]["digest"] = Value::String(rows_digest(&rows));
+    });
     drop(db);
     let (status, answer) = audit_verify(&rewritten);
     assert_eq!(status, Some(0), "the chain and the tables agree: {answer}");
