@@ -102,6 +102,24 @@ pub fn settings(overrides: &[(&str, &str)]) -> BTreeMap<String, String> {
     settings
 }
 
+/// Starts `escort serve` on `dir/escort.toml`, its stderr to `stderr`, and
+/// reads the first line it prints: `escort: listening on …` once it
+/// serves, nothing when it exits first.
+fn spawn_serve(dir: &Path, stderr: Stdio) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_escort"))
+        .args(["serve", "--config"])
+        .arg(dir.join("escort.toml"))
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .expect("escort serve starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout is piped"))
+        .read_line(&mut line)
+        .expect("stdout is readable");
+    (child, line)
+}
+
 impl Server {
     /// A server in a new temporary folder.
     pub fn start(overrides: &[(&str, &str)]) -> Server {
@@ -135,17 +153,7 @@ impl Server {
         }
         fs::write(dir.join("escort.toml"), config).expect("config written");
         let stderr = fs::File::create(dir.join("stderr.log")).expect("log file");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_escort"))
-            .args(["serve", "--config"])
-            .arg(dir.join("escort.toml"))
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .expect("escort serve starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout is piped"))
-            .read_line(&mut line)
-            .expect("stdout is readable");
+        let (mut child, line) = spawn_serve(dir, stderr.into());
         let Some(address) = line.trim().strip_prefix("escort: listening on ") else {
             let _ = child.wait();
             panic!(
@@ -418,17 +426,7 @@ impl Server {
 /// with, expecting it to refuse to start: its exit status and stderr. One
 /// that starts instead is stopped and fails the test.
 pub fn serve_refused(dir: &Path) -> (Option<i32>, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_escort"))
-        .args(["serve", "--config"])
-        .arg(dir.join("escort.toml"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("escort serve starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout is piped"))
-        .read_line(&mut line)
-        .expect("stdout is readable");
+    let (mut child, line) = spawn_serve(dir, Stdio::piped());
     if !line.is_empty() {
         let _ = child.kill();
         let _ = child.wait();
