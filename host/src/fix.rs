@@ -101,6 +101,32 @@ pub struct Fix {
 }
 
 impl Fix {
+    /// A fix with a time and a position and nothing else measured, as a
+    /// receiver that reports no speed, course, quality, battery or seal
+    /// sends it.
+    ///
+    /// # Examples
+    /// ```
+    /// use escort_host::Fix;
+    /// let at = "2021-05-16T06:05:00Z".parse().unwrap();
+    /// let fix = Fix::at_position(at, 44.16, 80.39);
+    /// assert_eq!((fix.lat, fix.lon, fix.seal), (44.16, 80.39, None));
+    /// ```
+    pub fn at_position(at: DateTime<Utc>, lat: f64, lon: f64) -> Fix {
+        Fix {
+            at,
+            lat,
+            lon,
+            speed_kmh: None,
+            course_deg: None,
+            hdop: None,
+            sats: None,
+            battery_pct: None,
+            seal: None,
+            seal_id: None,
+        }
+    }
+
     /// Checks that the fix could be real: coordinates on the globe, every number finite, and each
     /// optional measurement inside its physical range.
     ///

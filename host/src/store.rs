@@ -937,18 +937,7 @@ mod tests {
                 evaluated_at: at,
             },
         };
-        let fix = Fix {
-            at,
-            lat: 43.0,
-            lon: 77.0,
-            speed_kmh: None,
-            course_deg: None,
-            hdop: None,
-            sats: None,
-            battery_pct: None,
-            seal: None,
-            seal_id: None,
-        };
+        let fix = Fix::at_position(at, 43.0, 77.0);
         // The second step numbers its fix as the first one did: SQLite refuses it.
         let mut first = record("A");
         first.counts.accepted = 1;

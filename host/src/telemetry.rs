@@ -815,18 +815,9 @@ mod tests {
     #[test]
     fn fixes_added_by_hand_are_refused_at_line_0() {
         let mut telemetry = Telemetry::default();
-        telemetry.fixes.push(Fix {
-            at: time("2021-05-16T05:00:00Z"),
-            lat: 44.0,
-            lon: 80.0,
-            speed_kmh: None,
-            course_deg: None,
-            hdop: None,
-            sats: None,
-            battery_pct: None,
-            seal: None,
-            seal_id: None,
-        });
+        telemetry
+            .fixes
+            .push(Fix::at_position(time("2021-05-16T05:00:00Z"), 44.0, 80.0));
         let refused = telemetry.refuse_before(time("2021-05-16T06:00:00Z"));
         assert_eq!(refused.rejected[0].line, 0);
         assert!(refused.fixes.is_empty());

@@ -50,16 +50,10 @@ fn telemetry(fixes: &[Fix]) -> Telemetry {
 
 fn fix(at: DateTime<Utc>, lat: f64, lon: f64) -> Fix {
     Fix {
-        at,
-        lat,
-        lon,
         speed_kmh: Some(60.0),
-        course_deg: None,
-        hdop: None,
-        sats: None,
         battery_pct: Some(90.0),
         seal: Some(SealState::Intact),
-        seal_id: None,
+        ..Fix::at_position(at, lat, lon)
     }
 }
 

@@ -204,18 +204,11 @@ mod tests {
 
     /// A fix at `minute` at latitude `lat`; 0.01° of latitude is 1.1 km.
     fn fix(minute: i64, lat: f64) -> Fix {
-        Fix {
-            at: DateTime::from_timestamp_millis(minute * 60_000).expect("a valid time"),
+        Fix::at_position(
+            DateTime::from_timestamp_millis(minute * 60_000).expect("a valid time"),
             lat,
-            lon: 76.0,
-            speed_kmh: None,
-            course_deg: None,
-            hdop: None,
-            sats: None,
-            battery_pct: None,
-            seal: None,
-            seal_id: None,
-        }
+            76.0,
+        )
     }
 
     #[test]
