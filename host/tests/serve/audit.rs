@@ -11,7 +11,7 @@ use chrono::Utc;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::support::{INGEST, OFFICER, Server, audit_verify, escort, eventually, moved, scenario, transit_as};
+use crate::support::{OFFICER, Server, audit_verify, escort, eventually, moved, scenario, transit_as};
 
 /// A copy of a stopped server's database, to tamper with.
 fn copy_data(from: &Path, to: &Path) {
@@ -48,13 +48,7 @@ fn served(dir: &Path) -> PathBuf {
         }
         assert_eq!(server.post_fixes("AUDIT-1", &batch).0, 200);
     }
-    let (status, _) = server.request(
-        "POST",
-        "/v1/transits/AUDIT-1/close",
-        Some(INGEST),
-        b"{\"reason\": \"arrived\"}",
-    );
-    assert_eq!(status, 200);
+    assert_eq!(server.close("AUDIT-1", r#"{"reason": "arrived"}"#).0, 200);
 
     let declaration = transit_as("corridor-detour", "AUDIT-2");
     assert_eq!(server.put_transit("AUDIT-2", &declaration).0, 201);
@@ -92,13 +86,7 @@ fn every_decision_and_step_is_chained_and_a_tampered_copy_names_its_first_broken
     for batch in lines("seal-events").chunks(100) {
         assert_eq!(server.post_fixes("AUDIT-1", &batch.concat()).0, 200);
     }
-    let (status, _) = server.request(
-        "POST",
-        "/v1/transits/AUDIT-1/close",
-        Some(INGEST),
-        b"{\"reason\": \"arrived\"}",
-    );
-    assert_eq!(status, 200);
+    assert_eq!(server.close("AUDIT-1", r#"{"reason": "arrived"}"#).0, 200);
     server.stop();
     let data = server.data();
 

@@ -176,24 +176,13 @@ fn a_closed_transit_takes_no_more_changes() {
     let (first_half, second_half) = fixes.split_at(fixes.len() / 2);
     let first_half = &first_half[..=first_half.rfind('\n').unwrap()];
     assert_eq!(server.post_fixes("CLOSE-1", first_half).0, 200);
-    let (status, closed) = server.request(
-        "POST",
-        "/v1/transits/CLOSE-1/close",
-        Some(INGEST),
-        b"{\"reason\": \"cleared\"}",
-    );
+    let (status, closed) = server.close("CLOSE-1", r#"{"reason": "cleared"}"#);
     assert_eq!(status, 200, "{closed}");
     let (status, answer) = server.post_fixes("CLOSE-1", second_half);
     assert_eq!(status, 409, "{answer}");
     assert!(error(&answer).contains("closed"), "{answer}");
     assert_eq!(server.put_transit("CLOSE-1", &transit).0, 409);
-    let (status, _) = server.request(
-        "POST",
-        "/v1/transits/CLOSE-1/close",
-        Some(INGEST),
-        b"{\"reason\": \"arrived\"}",
-    );
-    assert_eq!(status, 409);
+    assert_eq!(server.close("CLOSE-1", r#"{"reason": "arrived"}"#).0, 409);
     let (_, report) = server.report("CLOSE-1", None);
     assert_eq!(report, closed, "a closed transit reports as it was closed");
     let (_, list) = server.get_json("/v1/transits?open=false", OFFICER);

@@ -249,6 +249,17 @@ impl Server {
         )
     }
 
+    /// Closes a transit with the ingest token; `body` is the close request
+    /// (`{"reason": …, "at": …}`). The answer as the exact bytes sent.
+    pub fn close(&self, id: &str, body: &str) -> (u16, String) {
+        self.request(
+            "POST",
+            &format!("/v1/transits/{id}/close"),
+            Some(INGEST),
+            body.as_bytes(),
+        )
+    }
+
     /// The report as of `now`, as the exact bytes the server sent.
     pub fn report(&self, id: &str, now: Option<&str>) -> (u16, String) {
         let query = now.map(|now| format!("?now={now}")).unwrap_or_default();
