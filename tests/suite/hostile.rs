@@ -16,7 +16,7 @@ use escort_host::{
     Severity, Telemetry, Transit, Verdict, check,
 };
 
-use escort_host::golden::{Outcome, Scenario};
+use escort_bundle::golden::{Outcome, Scenario};
 
 use crate::support::{Scenario as Inputs, sandbox, scenarios_dir};
 
@@ -74,7 +74,7 @@ fn hostile(behaviour: &str, params: &[(&str, escort_host::ParamValue)]) -> Polic
 
 /// The built-in policies plus `hostile`.
 fn with_builtin(hostile: Policy) -> PolicySet {
-    let mut policies = PolicySet::builtin(sandbox()).expect("the built-in policies load");
+    let mut policies = escort_host::builtin::policies(sandbox()).expect("the built-in policies load");
     policies.add(hostile).expect("no other policy is called hostile");
     policies
 }
@@ -250,7 +250,7 @@ fn a_policy_that_keeps_state_in_a_global_fails_its_golden_test() {
         other => panic!("{other:?}"),
     }
     assert!(
-        !dir.path().join(escort_host::golden::EXPECTED).exists(),
+        !dir.path().join(escort_bundle::golden::EXPECTED).exists(),
         "nothing blessed"
     );
     assert_eq!(scenario.test(&policies_with_hostile("well"), true), Outcome::Blessed);

@@ -11,7 +11,7 @@ use crate::support::scenarios;
 
 #[test]
 fn every_shipped_transit_id_fits_the_rule() {
-    let template = Path::new(env!("CARGO_MANIFEST_DIR")).join("../host/templates/scenario");
+    let template = Path::new(env!("CARGO_MANIFEST_DIR")).join("../host/cli/templates/scenario");
     for dir in scenarios().into_iter().chain([template]) {
         let transit =
             Transit::from_path(&dir.join("transit.json")).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));

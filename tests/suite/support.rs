@@ -21,7 +21,7 @@ pub fn sandbox() -> &'static Sandbox {
 /// The default policy set that ships with Escort.
 pub fn builtin() -> &'static PolicySet {
     static BUILTIN: OnceLock<PolicySet> = OnceLock::new();
-    BUILTIN.get_or_init(|| PolicySet::builtin(sandbox()).expect("the built-in policies load"))
+    BUILTIN.get_or_init(|| escort_host::builtin::policies(sandbox()).expect("the built-in policies load"))
 }
 
 /// The folder of golden scenarios.

@@ -1,0 +1,39 @@
+//! What the service logs, on stderr, one line per event: `escort: MESSAGE`,
+//! as the command line's own messages read. `ESCORT_LOG` filters the events
+//! as `RUST_LOG` does (`warn`, `escort_http=debug`); the default is `info`.
+
+use std::fmt;
+
+use tracing::{Event, Subscriber};
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::registry::LookupSpan;
+
+/// The variable that filters the log.
+const FILTER_VARIABLE: &str = "ESCORT_LOG";
+
+/// Sends the libraries' events to stderr for the rest of the process.
+pub fn init() {
+    let filter = EnvFilter::try_from_env(FILTER_VARIABLE).unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .event_format(Line)
+        .init();
+}
+
+/// `escort: MESSAGE`, and `FIELD=VALUE` after it for any other field.
+struct Line;
+
+impl<S, N> FormatEvent<S, N> for Line
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(&self, context: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> fmt::Result {
+        writer.write_str("escort: ")?;
+        context.field_format().format_fields(writer.by_ref(), event)?;
+        writeln!(writer)
+    }
+}

@@ -1,0 +1,648 @@
+//! The `escort` command line: parses arguments, calls the library crates, prints
+//! and exits. Exit status: 0 when the evaluation ran, whatever the verdict;
+//! 1 with `--fail-on` when a finding reaches that severity, or when
+//! `audit verify` or `audit checkpoint` finds the audit log broken, a table
+//! that differs from it, or a checkpoint it no longer matches; 2 for
+//! unusable input or options, with one line on stderr and nothing on stdout.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use escort_bundle::golden::{Outcome, Scenario};
+use escort_bundle::{self as bundle, Bundle, Language, Trust, folder};
+use escort_engine::{PolicySet, Report, Sandbox, Severity, Telemetry, TelemetryError, Transit, TransitError, check};
+use escort_service::audit::{self, AuditError, Checkpoint};
+use escort_service::{ServeConfig, Service, reevaluation};
+
+mod logging;
+mod project;
+
+#[derive(Parser)]
+#[command(name = "escort", version, about = "Rules engine for electronic customs escort")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Evaluate one transit's telemetry against the policies and print the report.
+    Check(CheckArgs),
+    /// Golden-file tests: each scenario's report against its expected.json.
+    Test(TestArgs),
+    /// Make, build, sign and inspect policies.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Run the service: the HTTP API, durable storage, the tick, hot reload.
+    Serve(ConfigArg),
+    /// Check the service's audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Measure what Escort costs on this machine (see docs/performance.md).
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Fewer, shorter samples and a smaller load: well under a minute.
+    #[arg(long)]
+    quick: bool,
+    /// Print one JSON object instead of tables.
+    #[arg(long)]
+    json: bool,
+    /// Skip the end-to-end run of `escort serve`.
+    #[arg(long)]
+    no_serve: bool,
+}
+
+#[derive(Args)]
+struct ConfigArg {
+    /// The service's configuration; every setting has a default without it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk the hash chain, check every table against it, and name the first difference.
+    Verify {
+        #[command(flatten)]
+        database: DatabaseArg,
+        /// Also check that the chain still holds what this checkpoint (from
+        /// `escort audit checkpoint`) recorded.
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<PathBuf>,
+        /// The public key the checkpoint must be signed by: 64 hex digits, as in
+        /// the .pub file of `escort policy keygen`.
+        #[arg(long, value_name = "HEX", requires = "checkpoint")]
+        trusted_key: Option<String>,
+        /// Also evaluate every transit again from its stored fixes, with the policies
+        /// the service would load, and compare the findings with the stored ones.
+        #[arg(long)]
+        reevaluate: bool,
+    },
+    /// Verify, then print the chain's head signed with a key, to keep elsewhere.
+    Checkpoint {
+        #[command(flatten)]
+        database: DatabaseArg,
+        /// The secret key, as `escort policy keygen` wrote it.
+        #[arg(long, value_name = "KEY.key")]
+        key: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct DatabaseArg {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// The data folder, instead of the one the configuration names.
+    #[arg(long, value_name = "DIR", conflicts_with = "config")]
+    data: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    /// The transit, as JSON (SPEC 1.1).
+    #[arg(long, value_name = "FILE")]
+    transit: PathBuf,
+    /// The fixes: .ndjson, .gpx or .csv.
+    #[arg(long, value_name = "FILE")]
+    fixes: PathBuf,
+    #[command(flatten)]
+    policies: PoliciesArg,
+    /// The evaluation clock (RFC 3339); defaults to the time of the latest fix.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    now: Option<DateTime<Utc>>,
+    /// Output format; JSON unless stdout is a terminal.
+    #[arg(long, value_enum)]
+    format: Option<Format>,
+    /// Exit with status 1 when a finding reaches this severity.
+    #[arg(long, value_enum, value_name = "SEVERITY")]
+    fail_on: Option<SeverityArg>,
+}
+
+#[derive(Args)]
+struct PoliciesArg {
+    /// A bundle, or a folder of policy components (*.wasm) and bundles with an
+    /// optional policies.toml; the built-in default set when absent.
+    #[arg(long, value_name = "DIR")]
+    policies: Option<PathBuf>,
+    /// Load only bundles signed by this public key (a .pub file); repeatable.
+    #[arg(long, value_name = "KEY.pub")]
+    trust: Vec<PathBuf>,
+}
+
+#[derive(Args)]
+struct TestArgs {
+    /// Bundles (tested with their own policy alone) or folders of scenarios
+    /// (tested with --policies); the current folder when none is given.
+    dirs: Vec<PathBuf>,
+    /// Write each scenario's expected.json from its report instead of comparing.
+    #[arg(long)]
+    bless: bool,
+    #[command(flatten)]
+    policies: PoliciesArg,
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// List the policies with their versions, content hashes and parameters.
+    List {
+        #[command(flatten)]
+        policies: PoliciesArg,
+    },
+    /// Make a new policy project that builds and passes `escort test` as it is.
+    New {
+        /// The policy's name, which becomes its folder and (with `-` as `_`) its id.
+        name: String,
+        /// The language to write it in.
+        #[arg(long, value_enum)]
+        lang: LanguageArg,
+        /// Where to make the project folder.
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Build a project into a bundle (writes DIR/policy.wasm).
+    Build {
+        /// The project.
+        dir: PathBuf,
+    },
+    /// Make a key pair for signing: NAME.key (secret) and NAME.pub.
+    Keygen {
+        /// The key files' path without extension.
+        name: PathBuf,
+    },
+    /// Sign a bundle (writes DIR/policy.sig).
+    Sign {
+        /// The secret key, as `escort policy keygen` wrote it.
+        #[arg(long, value_name = "KEY.key")]
+        key: PathBuf,
+        /// The bundle.
+        dir: PathBuf,
+    },
+    /// Check a bundle's signature, and that it loads.
+    Verify {
+        /// The bundle.
+        dir: PathBuf,
+        /// Require a signature by this public key (a .pub file); repeatable.
+        #[arg(long, value_name = "KEY.pub")]
+        trust: Vec<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LanguageArg {
+    Rust,
+    Python,
+    Js,
+}
+
+impl From<LanguageArg> for Language {
+    fn from(arg: LanguageArg) -> Language {
+        match arg {
+            LanguageArg::Rust => Language::Rust,
+            LanguageArg::Python => Language::Python,
+            LanguageArg::Js => Language::Js,
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Json,
+    Text,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SeverityArg {
+    Info,
+    Warning,
+    Violation,
+    Critical,
+}
+
+impl From<SeverityArg> for Severity {
+    fn from(arg: SeverityArg) -> Severity {
+        match arg {
+            SeverityArg::Info => Severity::Info,
+            SeverityArg::Warning => Severity::Warning,
+            SeverityArg::Violation => Severity::Violation,
+            SeverityArg::Critical => Severity::Critical,
+        }
+    }
+}
+
+fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.to_utc())
+        .map_err(|e| format!("not an RFC 3339 time such as 2021-05-17T10:00:00Z: {e}"))
+}
+
+/// A failure to report: unusable input or options (exit status 2).
+struct Unusable(String);
+
+impl<E: std::error::Error> From<E> for Unusable {
+    fn from(error: E) -> Self {
+        Unusable(error.to_string())
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init();
+    let outcome = match cli.command {
+        Command::Check(args) => run_check(args),
+        Command::Test(args) => run_test(args),
+        Command::Policy(PolicyCommand::List { policies }) => run_policy_list(&policies),
+        Command::Policy(PolicyCommand::New { name, lang, dir }) => run_policy_new(&dir, &name, lang.into()),
+        Command::Policy(PolicyCommand::Build { dir }) => run_policy_build(&dir),
+        Command::Policy(PolicyCommand::Keygen { name }) => run_policy_keygen(&name),
+        Command::Policy(PolicyCommand::Sign { key, dir }) => run_policy_sign(&key, &dir),
+        Command::Policy(PolicyCommand::Verify { dir, trust }) => run_policy_verify(&dir, &trust),
+        Command::Serve(config) => run_serve(&config),
+        Command::Audit(AuditCommand::Verify {
+            database,
+            checkpoint,
+            trusted_key,
+            reevaluate,
+        }) => run_audit_verify(&database, checkpoint.as_deref(), trusted_key.as_deref(), reevaluate),
+        Command::Audit(AuditCommand::Checkpoint { database, key }) => run_audit_checkpoint(&database, &key),
+        Command::Bench(args) => run_bench(&args),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(Unusable(message)) => {
+            eprintln!("escort: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn sandbox() -> Result<Sandbox, Unusable> {
+    Sandbox::new().map_err(|e| Unusable(format!("cannot start the WebAssembly engine: {e}")))
+}
+
+fn trust(keys: &[PathBuf]) -> Result<Trust, Unusable> {
+    let keys = keys
+        .iter()
+        .map(|path| bundle::read_public_key(path))
+        .collect::<Result<Vec<_>, _>>()?;
+    Trust::keys(keys.iter().map(String::as_str)).map_err(Unusable)
+}
+
+fn load_policies(arg: &PoliciesArg) -> Result<PolicySet, Unusable> {
+    let sandbox = sandbox()?;
+    Ok(match &arg.policies {
+        Some(dir) => folder::load_dir(&sandbox, dir, &trust(&arg.trust)?)?,
+        None => escort_builtin::policies(&sandbox)?,
+    })
+}
+
+fn run_test(args: TestArgs) -> Result<ExitCode, Unusable> {
+    let dirs = if args.dirs.is_empty() {
+        vec![PathBuf::from(".")]
+    } else {
+        args.dirs
+    };
+    let (mut passed, mut failed, mut blessed) = (0, 0, 0);
+    let mut text = String::new();
+    for dir in &dirs {
+        let (policies, scenarios) = if Bundle::is_bundle(dir) {
+            let policies = folder::load_dir(&sandbox()?, dir, &trust(&args.policies.trust)?)?;
+            (policies, Scenario::find(&dir.join(bundle::SCENARIOS)))
+        } else {
+            (load_policies(&args.policies)?, Scenario::find(dir))
+        };
+        if scenarios.is_empty() {
+            return Err(Unusable(format!(
+                "{}: no scenarios (folders with transit.json)",
+                dir.display()
+            )));
+        }
+        for scenario in scenarios {
+            let name = scenario.dir.display();
+            match scenario.test(&policies, args.bless) {
+                Outcome::Passed => {
+                    passed += 1;
+                    text.push_str(&format!("ok       {name}\n"));
+                }
+                Outcome::Blessed => {
+                    blessed += 1;
+                    text.push_str(&format!("blessed  {name}\n"));
+                }
+                Outcome::Failed(diff) => {
+                    failed += 1;
+                    text.push_str(&format!(
+                        "FAILED   {name}: the report differs from expected.json\n{diff}"
+                    ));
+                }
+                Outcome::NoGolden => {
+                    failed += 1;
+                    text.push_str(&format!("FAILED   {name}: no expected.json (write it with --bless)\n"));
+                }
+                Outcome::Unrepeatable(diff) => {
+                    failed += 1;
+                    text.push_str(&format!(
+                        "FAILED   {name}: run again, it gives another report; a policy keeps something \
+                         between calls outside its state\n{diff}"
+                    ));
+                }
+                Outcome::Unusable(reason) => {
+                    failed += 1;
+                    text.push_str(&format!("FAILED   {name}: {reason}\n"));
+                }
+            }
+        }
+    }
+    text.push_str(&format!(
+        "\n{}: {passed} passed, {failed} failed{}\n",
+        if failed == 0 { "ok" } else { "FAILED" },
+        if blessed > 0 {
+            format!(", {blessed} blessed")
+        } else {
+            String::new()
+        }
+    ));
+    print(&text)?;
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn run_policy_new(parent: &Path, name: &str, language: Language) -> Result<ExitCode, Unusable> {
+    let dir = project::new(parent, name, language)?;
+    print(&format!(
+        "made {}: build it with `escort policy build {0}`, test it with `escort test {0}`\n",
+        dir.display()
+    ))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_policy_build(dir: &Path) -> Result<ExitCode, Unusable> {
+    let built = project::build(dir)?;
+    let size = std::fs::metadata(&built.component).map(|m| m.len()).unwrap_or(0);
+    // Loading proves the component implements the contract and matches its manifest.
+    Bundle::open(dir)?.load(&sandbox()?, &Trust::default())?;
+    let resign = if built.unsigned {
+        "; the old signature was removed: sign it again"
+    } else {
+        ""
+    };
+    print(&format!("built {} ({size} bytes){resign}\n", built.component.display()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_policy_keygen(name: &Path) -> Result<ExitCode, Unusable> {
+    let public = bundle::keygen(name)?;
+    print(&format!(
+        "wrote {} (secret: keep it) and {} (public: give it to hosts)\npublic key {public}\n",
+        name.with_extension("key").display(),
+        name.with_extension("pub").display()
+    ))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_policy_sign(key: &Path, dir: &Path) -> Result<ExitCode, Unusable> {
+    let key = bundle::read_signing_key(key)?;
+    Bundle::open(dir)?.sign(&key)?;
+    print(&format!("signed {}\n", dir.join(bundle::SIGNATURE).display()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_policy_verify(dir: &Path, keys: &[PathBuf]) -> Result<ExitCode, Unusable> {
+    let (policy, signer) = Bundle::open(dir)?.load_signed(&sandbox()?, &trust(keys)?)?;
+    let by = signer.map_or_else(|| "not signed".to_owned(), |key| format!("signed by {key}"));
+    print(&format!("{} {}: {by}, loads\n", policy.id(), policy.version()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_check(args: CheckArgs) -> Result<ExitCode, Unusable> {
+    let transit = Transit::from_path(&args.transit).map_err(|e| match e {
+        TransitError::Io { .. } => Unusable(e.to_string()),
+        _ => Unusable(format!("{}: {e}", args.transit.display())),
+    })?;
+    let telemetry = Telemetry::read_path(&args.fixes).map_err(|e| match e {
+        TelemetryError::Read { .. } | TelemetryError::UnknownFormat { .. } => Unusable(e.to_string()),
+        _ => Unusable(format!("{}: {e}", args.fixes.display())),
+    })?;
+    let policies = load_policies(&args.policies)?;
+    let report = check(&policies, &transit, &telemetry, args.now)?;
+    let format = args.format.unwrap_or(if std::io::stdout().is_terminal() {
+        Format::Text
+    } else {
+        Format::Json
+    });
+    print(&match format {
+        Format::Json => report.to_json(),
+        Format::Text => report.to_text(),
+    })?;
+    Ok(exit_code(&report, args.fail_on.map(Severity::from)))
+}
+
+fn serve_config(arg: &ConfigArg) -> Result<ServeConfig, Unusable> {
+    match &arg.config {
+        Some(path) => ServeConfig::from_path(path).map_err(|e| Unusable(format!("{}: {e}", path.display()))),
+        None => Ok(ServeConfig::default()),
+    }
+}
+
+/// Runs `escort serve` until SIGINT or SIGTERM (see `escort_http::serve`).
+fn run_serve(arg: &ConfigArg) -> Result<ExitCode, Unusable> {
+    let config = serve_config(arg)?;
+    let service = Arc::new(Service::open(&config)?);
+    let (access, created) = service.establish_access(&config)?;
+    if let Some(created) = created {
+        tracing::info!(
+            "created one access token per role (ingest, officer, regulator) in {}",
+            created.path.display()
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Unusable(format!("starting the runtime: {e}")))?;
+    let stopped = runtime.block_on(escort_http::serve(
+        &config,
+        service,
+        access,
+        escort_http::shutdown_signal(),
+    ))?;
+    // Dropping the runtime would wait for every blocking thread to finish
+    // its work, however long: a stuck publish, a slow tick or reload.
+    runtime.shutdown_timeout(
+        stopped
+            .grace_deadline
+            .saturating_duration_since(std::time::Instant::now()),
+    );
+    if stopped.ticks_running > 0 {
+        tracing::warn!(
+            "stopping: {} ticks still running are abandoned; the transits they had stored are kept",
+            stopped.ticks_running
+        );
+    }
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The service's configuration, with the data folder `--data` names.
+fn database_config(arg: &DatabaseArg) -> Result<ServeConfig, Unusable> {
+    let mut config = serve_config(&arg.config)?;
+    if let Some(data) = &arg.data {
+        config.data = data.clone();
+    }
+    Ok(config)
+}
+
+fn run_audit_verify(
+    arg: &DatabaseArg,
+    checkpoint: Option<&Path>,
+    trusted_key: Option<&str>,
+    reevaluate: bool,
+) -> Result<ExitCode, Unusable> {
+    let config = database_config(arg)?;
+    let path = config.data.join("escort.db");
+    let checkpoint = checkpoint
+        .map(|file| {
+            let text = std::fs::read_to_string(file).map_err(|e| Unusable(format!("{}: {e}", file.display())))?;
+            Checkpoint::from_json(&text).map_err(|e| Unusable(format!("{}: {e}", file.display())))
+        })
+        .transpose()?;
+    let trusted_key = trusted_key.map(audit::public_key).transpose()?;
+    let outcome = if reevaluate {
+        let policies = reevaluation::service_policies(&config)?;
+        reevaluation::verify_database(&path, &policies, checkpoint.as_ref(), trusted_key.as_ref())
+            .map(|(verified, reevaluated)| (verified, Some(reevaluated)))
+    } else {
+        audit::verify_database(&path, checkpoint.as_ref(), trusted_key.as_ref()).map(|verified| (verified, None))
+    };
+    match outcome {
+        Ok((verified, reevaluated)) => {
+            let mut text = format!(
+                "audit log intact: {} records, head {}\n\
+                 tables match it: {} transits, {} fixes, {} refused lines, {} findings\n",
+                verified.chain.records,
+                verified.chain.head,
+                verified.transits,
+                verified.fixes,
+                verified.rejections,
+                verified.findings
+            );
+            if let Some(checkpoint) = &checkpoint {
+                let by = if trusted_key.is_some() {
+                    "the trusted key"
+                } else {
+                    "a key not checked against a trusted one (give --trusted-key)"
+                };
+                text.push_str(&format!(
+                    "checkpoint of {} holds: record {} has the hash it recorded; signed by {by}, {}\n",
+                    checkpoint.at(),
+                    checkpoint.records(),
+                    checkpoint.key()
+                ));
+            }
+            if let Some(reevaluated) = reevaluated {
+                text.push_str(&format!(
+                    "evaluated again: {} transits give their stored findings; {} not evaluated again, \
+                     since the policies that last evaluated them are not loaded\n",
+                    reevaluated.reevaluated, reevaluated.not_reevaluated
+                ));
+                for (transit, reason) in &reevaluated.not_reevaluated_named {
+                    text.push_str(&format!("  {transit}: {reason}\n"));
+                }
+            }
+            print(&text)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(AuditError::Store(e)) => Err(Unusable(e.to_string())),
+        Err(found) => {
+            print(&format!("{found}\n"))?;
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn run_audit_checkpoint(arg: &DatabaseArg, key: &Path) -> Result<ExitCode, Unusable> {
+    let key = bundle::read_signing_key(key)?;
+    match audit::verify_database(&database_config(arg)?.data.join("escort.db"), None, None) {
+        Ok(verified) => {
+            print(&format!(
+                "{}\n",
+                Checkpoint::sign(&verified.chain, Utc::now(), &key).to_json()
+            ))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(AuditError::Store(e)) => Err(Unusable(e.to_string())),
+        Err(found) => {
+            // Nothing on stdout, where the checkpoint would have gone.
+            eprintln!("escort: the audit log does not verify, so no checkpoint was signed: {found}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn exit_code(report: &Report, fail_on: Option<Severity>) -> ExitCode {
+    let reached = fail_on.is_some_and(|threshold| report.findings.iter().any(|f| f.severity >= threshold));
+    if reached { ExitCode::from(1) } else { ExitCode::SUCCESS }
+}
+
+fn run_policy_list(arg: &PoliciesArg) -> Result<ExitCode, Unusable> {
+    let policies = load_policies(arg)?;
+    let mut text = String::new();
+    for policy in policies.policies() {
+        text.push_str(&format!(
+            "{} {}  {}\n  {}\n",
+            policy.id(),
+            policy.version(),
+            policy.summary(),
+            display_origin(policy.origin(), policy.content_hash())
+        ));
+        for ((name, value), spec) in policy.param_values().into_iter().zip(policy.params()) {
+            text.push_str(&format!("    {name} = {value} ({})  {}\n", spec.kind, spec.doc));
+        }
+    }
+    print(&text)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn display_origin(origin: &str, hash: &str) -> String {
+    let name = Path::new(origin)
+        .file_name()
+        .map_or(origin.into(), |n| n.to_string_lossy());
+    format!("{name}, sha256 {hash}")
+}
+
+/// Writes to stdout; a closed pipe (`escort check ... | head`) is not an error
+/// worth a panic.
+fn print(text: &str) -> Result<(), Unusable> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Unusable(format!("cannot write the report: {e}"))),
+        _ => Ok(()),
+    }
+}
+
+fn run_bench(args: &BenchArgs) -> Result<ExitCode, Unusable> {
+    let options = escort_bench::Options {
+        quick: args.quick,
+        cache: escort_engine::ComponentCache::user_default(),
+        speed_bundles: escort_bench::Options::shipped_speed_bundles(Path::new(".")),
+        server: (!args.no_serve)
+            .then(std::env::current_exe)
+            .transpose()
+            .map_err(|e| Unusable(format!("cannot find the escort binary to serve: {e}")))?,
+    };
+    let results = escort_bench::run(&options).map_err(|e| Unusable(e.to_string()))?;
+    if args.json {
+        let json = serde_json::to_string_pretty(&results).map_err(|e| Unusable(e.to_string()))?;
+        print(&format!("{json}\n"))?;
+    } else {
+        print(&format!("{results}\n"))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

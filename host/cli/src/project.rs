@@ -1,0 +1,279 @@
+//! Policy projects: what `escort policy new` makes and `escort policy build`
+//! turns into a bundle.
+//!
+//! A project is a bundle folder with sources in it: `policy.toml`, the
+//! sources of its language, one golden scenario (`scenarios/example/`) and a
+//! README. Building writes `policy.wasm` beside the manifest, so a built
+//! project is a bundle as it stands.
+//!
+//! Each language's packager is installed on first build into the project's
+//! own `.escort/` folder from its registry (componentize-py from PyPI,
+//! componentize-js from npm), so nothing is installed system-wide and the
+//! versions are the ones this host was tested with. Every build asks for no
+//! WASI at all: a policy's only import is the host's `geo`.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use escort_bundle::{self as bundle, Bundle, BundleError, Language, Manifest};
+use escort_engine::contract::is_snake_case;
+
+/// The componentize-py release builds are made with.
+pub const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
+/// The componentize-js release builds are made with, and the shim it imports
+/// without declaring it (a later shim breaks it).
+pub const COMPONENTIZE_JS: [&str; 2] = [
+    "@bytecodealliance/componentize-js@0.23.0",
+    "@bytecodealliance/preview2-shim@0.25.0",
+];
+
+/// The contract's WIT, as the host was built with it.
+const WIT: &str = include_str!("../../../wit/since_v0.1.0/policy.wit");
+
+/// Why a project could not be made or built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProjectError {
+    /// The name cannot be a policy id.
+    #[error("`{0}` cannot name a policy: use lowercase letters, digits and `_` or `-`, starting with a letter")]
+    BadName(String),
+    /// The folder exists already.
+    #[error("{} exists already", .0.display())]
+    Exists(PathBuf),
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+    /// The manifest is unusable.
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
+    /// A build step failed.
+    #[error("{0}")]
+    Build(String),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ProjectError + '_ {
+    move |source| ProjectError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+fn write(path: &Path, text: &str) -> Result<(), ProjectError> {
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).map_err(io(parent))?;
+    }
+    fs::write(path, text).map_err(io(path))
+}
+
+/// Makes a new project `parent/name` for `language` that builds and passes
+/// `escort test` as it is. Returns its folder.
+pub fn new(parent: &Path, name: &str, language: Language) -> Result<PathBuf, ProjectError> {
+    let id = name.replace('-', "_");
+    if !is_snake_case(&id) {
+        return Err(ProjectError::BadName(name.to_owned()));
+    }
+    let dir = parent.join(name);
+    if dir.exists() {
+        return Err(ProjectError::Exists(dir));
+    }
+    let fill = |template: &str| template.replace("{{id}}", &id).replace("{{crate}}", name);
+    let manifest = Manifest {
+        id: id.clone(),
+        version: "0.1.0".to_owned(),
+        description: "Warns when a fix reports the seal's battery below a threshold.".to_owned(),
+        contract: bundle::contract(),
+        language,
+        authors: Vec::new(),
+        params: [("min_battery_pct".to_owned(), escort_engine::ParamValue::Float(20.0))].into(),
+    };
+    write(
+        &dir.join(bundle::MANIFEST),
+        &toml::to_string(&manifest).expect("a manifest always serializes"),
+    )?;
+    match language {
+        Language::Rust => {
+            let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies/sdk");
+            let sdk = sdk.canonicalize().unwrap_or(sdk);
+            write(
+                &dir.join("Cargo.toml"),
+                &fill(include_str!("../templates/rust/Cargo.toml")).replace("{{sdk}}", &sdk.display().to_string()),
+            )?;
+            write(&dir.join("src/lib.rs"), &fill(include_str!("../templates/rust/lib.rs")))?;
+        }
+        Language::Python => write(&dir.join("app.py"), &fill(include_str!("../templates/python/app.py")))?,
+        Language::Js => write(&dir.join("policy.js"), &fill(include_str!("../templates/js/policy.js")))?,
+    }
+    let example = dir.join(bundle::SCENARIOS).join("example");
+    write(
+        &example.join("transit.json"),
+        include_str!("../templates/scenario/transit.json"),
+    )?;
+    write(
+        &example.join("fixes.ndjson"),
+        include_str!("../templates/scenario/fixes.ndjson"),
+    )?;
+    write(
+        &example.join("expected.json"),
+        &fill(include_str!("../templates/scenario/expected.json")),
+    )?;
+    write(
+        &example.join("README.md"),
+        include_str!("../templates/scenario/README.md"),
+    )?;
+    write(
+        &dir.join("README.md"),
+        &fill(include_str!("../templates/README.md")).replace("{{language}}", language.as_str()),
+    )?;
+    write(
+        &dir.join(".gitignore"),
+        "/.escort/\n/target/\n/policy.wasm\n__pycache__/\n",
+    )?;
+    Ok(dir)
+}
+
+/// A finished build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Built {
+    /// The component written.
+    pub component: PathBuf,
+    /// Whether a signature of the previous build was removed: a new
+    /// component needs a new signature.
+    pub unsigned: bool,
+}
+
+/// Builds the project at `dir` into `dir/policy.wasm`, installing the
+/// language's packager into `dir/.escort` first when it is missing.
+pub fn build(dir: &Path) -> Result<Built, ProjectError> {
+    // The packagers run in the project folder: every path they get must not
+    // depend on where escort was started.
+    let dir = &dir.canonicalize().map_err(io(dir))?;
+    let project = Bundle::open(dir)?;
+    let component = project.component_path();
+    let signature = dir.join(bundle::SIGNATURE);
+    let unsigned = signature.is_file();
+    if unsigned {
+        fs::remove_file(&signature).map_err(io(&signature))?;
+    }
+    match project.manifest().language {
+        Language::Rust => escort_policy_build::build_project(dir, &crate_name(dir)?, &component)
+            .map_err(|e| ProjectError::Build(e.to_string()))?,
+        Language::Python => build_python(dir, &component)?,
+        Language::Js => build_js(dir, &component)?,
+    }
+    Ok(Built { component, unsigned })
+}
+
+/// The `[package] name` of a Rust project's `Cargo.toml`.
+fn crate_name(dir: &Path) -> Result<String, ProjectError> {
+    let path = dir.join("Cargo.toml");
+    let text = fs::read_to_string(&path).map_err(io(&path))?;
+    let cargo: toml::Table =
+        toml::from_str(&text).map_err(|e| ProjectError::Build(format!("{}: {e}", path.display())))?;
+    cargo
+        .get("package")
+        .and_then(|package| package.get("name"))
+        .and_then(|name| name.as_str())
+        .map(str::to_owned)
+        .ok_or_else(|| ProjectError::Build(format!("{}: no [package] name", path.display())))
+}
+
+/// Writes the contract's WIT where the packagers read it.
+fn write_wit(dir: &Path) -> Result<PathBuf, ProjectError> {
+    let wit = dir.join(".escort/wit");
+    write(&wit.join("policy.wit"), WIT)?;
+    Ok(wit)
+}
+
+fn build_python(dir: &Path, component: &Path) -> Result<(), ProjectError> {
+    let packages = dir.join(".escort/python");
+    if !packages.join("componentize_py").is_dir() {
+        run(Command::new("python3")
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--target",
+            ])
+            .arg(&packages)
+            .arg(COMPONENTIZE_PY))?;
+    }
+    // componentize-py puts the machine's own site-packages on the
+    // component's module path unless a virtual environment says otherwise:
+    // an empty one keeps the component to the project's own modules.
+    let no_site = dir.join(".escort/no-site");
+    let site_packages = no_site.join("lib/site-packages");
+    fs::create_dir_all(&site_packages).map_err(io(&site_packages))?;
+    let wit = write_wit(dir)?;
+    run(Command::new("python3")
+        .current_dir(dir)
+        .env("VIRTUAL_ENV", &no_site)
+        .env("PYTHONPATH", &packages)
+        .arg(packages.join("bin/componentize-py"))
+        .arg("-q")
+        .arg("-d")
+        .arg(&wit)
+        .args([
+            "-w",
+            "escort-policy",
+            "componentize",
+            "app",
+            "-p",
+            ".",
+            "--stub-wasi",
+            "-o",
+        ])
+        .arg(component))
+}
+
+fn build_js(dir: &Path, component: &Path) -> Result<(), ProjectError> {
+    let node = dir.join(".escort/node");
+    if !node.join("node_modules/@bytecodealliance/componentize-js").is_dir() {
+        run(Command::new("npm")
+            .args([
+                "install",
+                "--silent",
+                "--no-audit",
+                "--no-fund",
+                "--save-exact",
+                "--prefix",
+            ])
+            .arg(&node)
+            .args(COMPONENTIZE_JS))?;
+    }
+    let wit = write_wit(dir)?;
+    let script = node.join("build.mjs");
+    write(&script, include_str!("../templates/js/build.mjs"))?;
+    run(Command::new("node")
+        .current_dir(dir)
+        .arg(&script)
+        .arg(dir.join("policy.js"))
+        .arg(&wit)
+        .arg(component))
+}
+
+/// Runs a packager, keeping its output for the error: unlike a cargo build,
+/// pip, npm and the componentizers say nothing useful on success.
+fn run(command: &mut Command) -> Result<(), ProjectError> {
+    let line = escort_policy_build::command_line(command);
+    let output = command
+        .output()
+        .map_err(|e| ProjectError::Build(format!("`{line}` did not start: {e}")))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(ProjectError::Build(format!(
+            "`{line}` failed ({}):\n{}{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )))
+    }
+}

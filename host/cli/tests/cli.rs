@@ -1,0 +1,376 @@
+//! The `escort` binary as a user runs it: arguments, output formats, policy
+//! folders and exit statuses (SPEC 4). Evaluation itself is tested in
+//! `tests/suite`; here only what the command line adds.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn scenario(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/scenarios")
+        .join(name)
+}
+
+fn escort(args: &[&str]) -> Output {
+    let cache = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/escort-test-cache");
+    Command::new(env!("CARGO_BIN_EXE_escort"))
+        .args(args)
+        .env("ESCORT_CACHE_DIR", cache)
+        .output()
+        .expect("escort runs")
+}
+
+fn check_args(name: &str) -> Vec<String> {
+    let dir = scenario(name);
+    vec![
+        "check".into(),
+        "--transit".into(),
+        dir.join("transit.json").display().to_string(),
+        "--fixes".into(),
+        dir.join("fixes.ndjson").display().to_string(),
+    ]
+}
+
+fn run(args: &[String]) -> Output {
+    escort(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).expect("UTF-8 output")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).expect("UTF-8 output")
+}
+
+#[test]
+fn prints_json_when_stdout_is_not_a_terminal() {
+    let output = run(&check_args("clean-khorgos-almaty"));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("JSON report");
+    assert_eq!(report["verdict"], "clear");
+    assert_eq!(report["transit"], "KZ-2021-000123");
+}
+
+#[test]
+fn prints_text_on_request() {
+    let mut args = check_args("seal-events");
+    args.extend(["--format".into(), "text".into()]);
+    let output = run(&args);
+    assert_eq!(output.status.code(), Some(0));
+    let text = stdout(&output);
+    assert!(
+        text.lines().next().expect("a verdict line").contains(": VIOLATION at "),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|line| line.contains("critical") && line.contains("seal.breach")),
+        "{text}"
+    );
+}
+
+#[test]
+fn fail_on_sets_the_exit_status() {
+    let mut args = check_args("dwell-stops");
+    args.extend(["--fail-on".into(), "violation".into()]);
+    assert_eq!(run(&args).status.code(), Some(1));
+
+    let mut args = check_args("clean-khorgos-almaty");
+    args.extend(["--fail-on".into(), "warning".into()]);
+    assert_eq!(run(&args).status.code(), Some(0));
+}
+
+#[test]
+fn now_moves_the_evaluation_clock() {
+    // Long after the deadline, a transit that stopped reporting is overdue.
+    let dir = scenario("overdue");
+    let mut args = check_args("overdue");
+    let now = fs::read_to_string(dir.join("now.txt")).expect("now.txt");
+    args.extend(["--now".into(), now.trim().to_owned()]);
+    let output = run(&args);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("JSON");
+    assert_eq!(report["evaluated_at"], now.trim());
+    let codes: Vec<_> = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| f["code"].clone())
+        .collect();
+    assert!(codes.contains(&"transit.overdue".into()), "{codes:?}");
+}
+
+#[test]
+fn unusable_input_exits_2_with_nothing_on_stdout() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let transit = dir.path().join("transit.json");
+    fs::write(&transit, r#"{"id": "KZ-1", "dedline": "2021-05-18T06:00:00Z"}"#).expect("write");
+    let fixes = scenario("clean-khorgos-almaty").join("fixes.ndjson");
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec![
+                "check".into(),
+                "--transit".into(),
+                transit.display().to_string(),
+                "--fixes".into(),
+                fixes.display().to_string(),
+            ],
+            "transit.json: unknown field `dedline` (did you mean `deadline`?)",
+        ),
+        (
+            {
+                let mut args = check_args("clean-khorgos-almaty");
+                args.extend(["--now".into(), "yesterday".into()]);
+                args
+            },
+            "RFC 3339",
+        ),
+        (
+            {
+                let mut args = check_args("clean-khorgos-almaty");
+                args.extend(["--now".into(), "2021-05-16T07:00:00Z".into()]);
+                args
+            },
+            "earlier than the fix",
+        ),
+        (
+            {
+                let mut args = check_args("clean-khorgos-almaty");
+                args.extend(["--policies".into(), dir.path().display().to_string()]);
+                args
+            },
+            "no policy components",
+        ),
+    ];
+    for (args, expected) in cases {
+        let output = run(&args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(output.stdout.is_empty(), "{args:?}: {}", stdout(&output));
+        assert!(stderr(&output).contains(expected), "{args:?}: {}", stderr(&output));
+    }
+}
+
+/// Guards issue 10 items 6, 7 and 8 end to end: a line with `seal` twice, a line that is not UTF-8
+/// and a fix dated 1901 are each refused with its line and a reason, and every other fix of the file
+/// is evaluated as if they were not there.
+#[test]
+fn refused_lines_are_listed_and_the_rest_is_evaluated() {
+    let clean = stdout(&run(&check_args("clean-khorgos-almaty")));
+    let clean: serde_json::Value = serde_json::from_str(&clean).expect("JSON");
+    let good = fs::read(scenario("clean-khorgos-almaty").join("fixes.ndjson")).expect("fixes");
+    let mut lines: Vec<&[u8]> = good.split_inclusive(|&byte| byte == b'\n').collect();
+    let inserted: [&[u8]; 3] = [
+        b"{\"at\":\"2021-05-16T03:48:00Z\",\"lat\":44.1568,\"lon\":80.3973,\"seal\":\"cable_cut\",\"seal\":\"intact\"}\n",
+        b"{\"at\":\"2021-05-16T03:49:00Z\",\"lat\":44.1568,\"lon\":80.3973,\"seal_id\":\"NS-\xA7\"}\n",
+        b"{\"at\":\"1901-12-13T20:45:52Z\",\"lat\":44.1568,\"lon\":80.3973,\"seal\":\"intact\"}\n",
+    ];
+    lines.splice(2..2, inserted);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let fixes = dir.path().join("fixes.ndjson");
+    fs::write(&fixes, lines.concat()).expect("write");
+    let mut args = check_args("clean-khorgos-almaty");
+    args[4] = fixes.display().to_string();
+
+    let output = run(&args);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("JSON report");
+    assert_eq!(
+        report["rejected"],
+        serde_json::json!([
+            {"line": 3, "reason": "the key `seal` is given twice"},
+            {"line": 4, "reason": "the line is not UTF-8 (byte 0xA7 at column 72); save the file as UTF-8"},
+            {"line": 5, "reason": "`at` 1901-12-13T20:45:52Z is before the transit opened (2021-05-16T03:40:00Z)"},
+        ])
+    );
+    assert_eq!(report["fixes"]["accepted"], clean["fixes"]["accepted"]);
+    assert_eq!(report["fixes"]["rejected"], 3);
+    assert_eq!(report["findings"], clean["findings"], "the rest is evaluated as before");
+    assert_eq!(report["verdict"], "clear");
+}
+
+/// Guards issue 10 item 6: a transit whose importer is both red and green is refused, not green.
+#[test]
+fn a_transit_with_a_key_given_twice_is_unusable() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let transit = fs::read_to_string(scenario("clean-khorgos-almaty").join("transit.json")).expect("transit");
+    let value: serde_json::Value = serde_json::from_str(&transit).expect("JSON");
+    let importer = value["importer"].to_string();
+    assert!(importer.contains(r#""zone":"green""#), "{importer}");
+    let twice = value.to_string().replace(
+        &importer,
+        &importer.replace(r#""zone":"green""#, r#""zone":"red","zone":"green""#),
+    );
+    let path = dir.path().join("transit.json");
+    fs::write(&path, twice).expect("write");
+    let mut args = check_args("clean-khorgos-almaty");
+    args[2] = path.display().to_string();
+    let output = run(&args);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(output.stdout.is_empty());
+    assert!(
+        stderr(&output).contains("transit.json: `importer`: the key `zone` is given twice"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+/// A policy folder of the built-in components, configured by policies.toml.
+fn policy_folder(config: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (id, bytes) in escort_builtin::COMPONENTS.iter().copied() {
+        fs::write(dir.path().join(format!("{id}.wasm")), bytes).expect("write component");
+    }
+    fs::write(dir.path().join(escort_bundle::folder::CONFIG_FILE), config).expect("write config");
+    dir
+}
+
+#[test]
+fn a_policy_folder_is_configured_by_policies_toml() {
+    // A 10 km corridor turns the 8 km excursion of the detour into nothing.
+    let folder = policy_folder("[corridor.params]\ncorridor_m = 10000\n");
+    let mut args = check_args("corridor-detour");
+    let builtin: serde_json::Value = serde_json::from_str(&stdout(&run(&args))).expect("JSON");
+    args.extend(["--policies".into(), folder.path().display().to_string()]);
+    let output = run(&args);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let configured: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("JSON");
+    let deviations = |report: &serde_json::Value| {
+        report["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .filter(|f| f["code"] == "corridor.deviation")
+            .count()
+    };
+    assert_eq!(deviations(&builtin), 2);
+    assert_eq!(deviations(&configured), 1);
+}
+
+#[test]
+fn a_misconfigured_policy_folder_names_the_mistake() {
+    for (config, expected) in [
+        (
+            "[corridor.params]\ncorridor_km = 10\n",
+            "policy `corridor`: no parameter `corridor_km`; it takes corridor_m",
+        ),
+        (
+            "[corridor.params]\ncorridor_m = \"wide\"\n",
+            "parameter `corridor_m` must be a float, found \"wide\"",
+        ),
+        (
+            "[coridor.params]\ncorridor_m = 3000\n",
+            "configuration for `coridor`, but no policy has that id",
+        ),
+    ] {
+        let folder = policy_folder(config);
+        let mut args = check_args("clean-khorgos-almaty");
+        args.extend(["--policies".into(), folder.path().display().to_string()]);
+        let output = run(&args);
+        assert_eq!(output.status.code(), Some(2), "{config}");
+        assert!(stderr(&output).contains(expected), "{config}: {}", stderr(&output));
+    }
+}
+
+#[test]
+fn policy_list_shows_versions_hashes_and_parameters() {
+    let output = escort(&["policy", "list"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    for id in ["corridor", "dwell", "eligibility", "seal", "signal", "speed", "transit"] {
+        assert!(
+            text.lines().any(|line| line.starts_with(&format!("{id} 0.1.0 "))),
+            "{id} missing:\n{text}"
+        );
+    }
+    assert!(text.contains("corridor_m = 5000 (float)"), "{text}");
+    assert!(text.contains("sha256 "), "{text}");
+}
+
+#[test]
+fn serve_refuses_a_configuration_with_an_unknown_setting() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let config = dir.path().join("escort.toml");
+    fs::write(&config, "listen = \"127.0.0.1:0\"\ntick_second = 5\n").unwrap();
+    let output = escort(&["serve", "--config", config.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stdout(&output).is_empty());
+    let message = stderr(&output);
+    assert!(
+        message.contains("escort.toml") && message.contains("tick_second"),
+        "{message}"
+    );
+}
+
+/// Issue 10: a number of seconds no clock can count (`1e300`) or that is
+/// no time at all (`1e-300`) panicked where it was used; it is refused by
+/// name.
+#[test]
+fn serve_refuses_seconds_a_clock_cannot_count() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let config = dir.path().join("escort.toml");
+    for (setting, value) in [
+        ("compile_timeout_seconds", "1e300"),
+        ("policy_poll_seconds", "1e300"),
+        ("policy_poll_seconds", "1e-300"),
+    ] {
+        fs::write(&config, format!("listen = \"127.0.0.1:0\"\n{setting} = {value}\n")).unwrap();
+        let output = escort(&["serve", "--config", config.to_str().unwrap()]);
+        assert_eq!(output.status.code(), Some(2), "{setting} = {value}");
+        let message = stderr(&output);
+        assert!(
+            message.contains(&format!(
+                "{setting} must be above 0 and at most 18446744073709551615 seconds, not {value}"
+            )),
+            "{message}"
+        );
+    }
+}
+
+#[test]
+fn audit_verify_without_a_database_is_unusable_input() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let output = escort(&["audit", "verify", "--data", dir.path().to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("no database at"), "{}", stderr(&output));
+}
+
+/// Issue 11: a checkpoint or key that cannot be used is unusable input
+/// (exit 2, nothing on stdout), told apart from a log that does not verify
+/// (exit 1).
+#[test]
+fn audit_checkpoints_and_keys_that_cannot_be_used_are_unusable_input() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let data = dir.path().to_str().unwrap();
+    let not_a_checkpoint = dir.path().join("checkpoint.json");
+    fs::write(&not_a_checkpoint, "{\"records\": 3}").unwrap();
+    let checkpoint = not_a_checkpoint.to_str().unwrap();
+    let key = dir.path().join("audit.key");
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["audit", "verify", "--data", data, "--checkpoint", checkpoint],
+            "checkpoint.json: not a checkpoint as `escort audit checkpoint` prints it",
+        ),
+        (
+            &["audit", "verify", "--data", data, "--trusted-key", "ab"],
+            "--checkpoint <FILE>",
+        ),
+        (
+            &["audit", "checkpoint", "--data", data, "--key", key.to_str().unwrap()],
+            "audit.key",
+        ),
+        (&["audit", "checkpoint", "--data", data], "--key <KEY.key>"),
+    ];
+    for (args, message) in cases {
+        let output = escort(args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(stdout(&output).is_empty(), "{args:?}");
+        assert!(stderr(&output).contains(message), "{args:?}: {}", stderr(&output));
+    }
+    let output = escort(&["policy", "keygen", dir.path().join("audit").to_str().unwrap()]);
+    assert!(output.status.success());
+    let output = escort(&["audit", "checkpoint", "--data", data, "--key", key.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("no database at"), "{}", stderr(&output));
+}

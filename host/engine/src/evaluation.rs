@@ -1,0 +1,763 @@
+//! Evaluating a transit: admission when it opens, observation of each batch
+//! of fixes and of passing time, and the findings that accumulate.
+//!
+//! An [`Evaluation`] holds, per policy, the opaque state the policy returned
+//! last and its *open* findings: episodes still in progress at the last
+//! evaluation (a stop, an excursion, a gap with no fix yet). Each call's open
+//! findings replace the previous call's; findings about what is over are final
+//! and accumulate. That is what lets a stream of batches end with the same
+//! findings as one batch of everything, even when a late fix shows that a
+//! provisional gap never was one.
+//!
+//! A service keeps an evaluation between batches as [`PolicyState`]s (the
+//! opaque state and the open findings of each policy) and resumes it with
+//! [`PolicySet::resume`]; every policy call leaves a [`Decision`] behind for
+//! its audit log.
+//!
+//! Evaluation fails closed: when a policy traps, runs out of fuel or memory,
+//! answers `err` or answers something ill-formed, its result is discarded, a
+//! `policy.error` warning takes its place (so the verdict is at least
+//! `review`), and the other policies run as usual.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+
+use crate::contract::{
+    MAX_EVIDENCE, MAX_EVIDENCE_TEXT_BYTES, MAX_EVIDENCE_TEXTS, MAX_NAME_BYTES, MAX_SENTENCE_BYTES, check_length,
+    check_name, is_snake_case,
+};
+use crate::excerpt::Excerpt;
+use crate::finding::{EvidenceValue, Finding, Severity, Verdict};
+use crate::fix::{Fix, SealState};
+use crate::geodesy::RouteIndex;
+use crate::policy::{Policy, PolicySet};
+use crate::report::{FixCounts, Report};
+use crate::sandbox::{PolicyFailure, wit};
+use crate::telemetry::Telemetry;
+use crate::transit::{RiskZone, Transit, Zone};
+
+/// The pseudo-policy under which the host reports its own telemetry checks.
+pub const TELEMETRY_CHECKS: &str = "telemetry";
+/// The version of the host's telemetry checks.
+pub const TELEMETRY_CHECKS_VERSION: &str = "0.1.0";
+/// Most fixes one policy call is handed. [`Evaluation::observe`] cuts a
+/// longer batch into batches of this size, which policies judge exactly as
+/// the whole (streaming equals batch), so that a large file never takes a
+/// policy past its memory or fuel: 10,000 fixes are 720 KB of columns.
+pub const MAX_FIXES_PER_CALL: usize = 10_000;
+
+/// Why a batch could not be observed. These are mistakes of the caller, not
+/// of a policy: nothing was evaluated.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ObserveError {
+    /// The fixes of a batch must be in time order.
+    #[error("fix {index} ({at}) is earlier than the fix before it; sort the batch")]
+    OutOfOrder {
+        /// Index in the batch.
+        index: usize,
+        /// Its time.
+        at: DateTime<Utc>,
+    },
+    /// A batch may not go back before fixes already observed.
+    #[error("fix at {at} is earlier than the last fix already observed ({last})")]
+    BeforeObserved {
+        /// The fix's time.
+        at: DateTime<Utc>,
+        /// The last observed fix's time.
+        last: DateTime<Utc>,
+    },
+    /// The evaluation clock may not stand before the fixes it evaluates.
+    #[error("the evaluation time {now} is earlier than the fix at {last}")]
+    NowBeforeFix {
+        /// The evaluation clock.
+        now: DateTime<Utc>,
+        /// The latest fix.
+        last: DateTime<Utc>,
+    },
+}
+
+/// What one policy call decided: the unit of the service's audit log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    /// The policy's id.
+    pub policy: String,
+    /// Its version, from `describe()`.
+    pub policy_version: String,
+    /// SHA-256 of its component, hex.
+    pub content_hash: String,
+    /// Fuel the call used, or `None` when it failed.
+    pub fuel_used: Option<u64>,
+    /// How long the call took.
+    pub elapsed: Duration,
+    /// Final findings the call raised; a failure's `policy.error` among them.
+    pub findings: Vec<Finding>,
+    /// The policy's open findings after the call.
+    pub open: Vec<Finding>,
+}
+
+/// What the host keeps of one policy's evaluation of one transit between
+/// batches.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyState {
+    /// The policy's id.
+    pub policy: String,
+    /// [`Policy::fingerprint`] of the configured policy that wrote `state`;
+    /// another component or other parameters cannot read it.
+    pub fingerprint: String,
+    /// The policy's opaque state.
+    pub state: Vec<u8>,
+    /// The policy's open findings.
+    pub open: Vec<Finding>,
+}
+
+/// Why stored [`PolicyState`]s do not fit a policy set. The caller evaluates
+/// the transit again from its first fix instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ResumeError {
+    /// The set's policies are not the ones that wrote the states.
+    #[error("the policies changed since the last evaluation (`{policy}` differs)")]
+    PoliciesChanged {
+        /// The first policy that differs (added, removed, new component or new parameters).
+        policy: String,
+    },
+}
+
+/// One transit under evaluation by one policy set.
+///
+/// # Examples
+/// ```no_run
+/// use escort_engine::{Sandbox, Telemetry, Transit};
+/// use std::path::Path;
+///
+/// let sandbox = Sandbox::new()?;
+/// let policies = escort_builtin::policies(&sandbox)?;
+/// let transit = Transit::from_path(Path::new("transit.json"))?;
+/// let mut evaluation = policies.open(&transit); // runs admission
+/// for batch in ["monday.ndjson", "tuesday.ndjson"] {
+///     let telemetry = Telemetry::read_path(Path::new(batch))?;
+///     let now = telemetry.fixes.last().map_or(transit.opened_at, |fix| fix.at);
+///     evaluation.observe(&telemetry.fixes, now)?;
+/// }
+/// println!("{:?}", evaluation.verdict());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Evaluation<'s> {
+    policies: &'s PolicySet,
+    transit: wit::Transit,
+    route: Option<Arc<RouteIndex>>,
+    /// Per policy, in set order: its state and its open findings.
+    states: Vec<Vec<u8>>,
+    open: Vec<Vec<Finding>>,
+    /// Final findings, in the order they were raised.
+    findings: Vec<Finding>,
+    /// Calls made since the caller last took them.
+    decisions: Vec<Decision>,
+    last_fix_at: Option<DateTime<Utc>>,
+}
+
+impl PolicySet {
+    /// Opens a transit: indexes its route and runs every policy's admission.
+    pub fn open(&self, transit: &Transit) -> Evaluation<'_> {
+        let mut evaluation = Evaluation {
+            policies: self,
+            transit: wit_transit(transit),
+            route: route_index(transit),
+            states: vec![Vec::new(); self.policies().len()],
+            open: vec![Vec::new(); self.policies().len()],
+            findings: Vec::new(),
+            decisions: Vec::new(),
+            last_fix_at: None,
+        };
+        evaluation.admit(transit.opened_at);
+        evaluation
+    }
+
+    /// Resumes an evaluation from the states [`Evaluation::policy_states`]
+    /// returned, after fixes up to `last_fix_at`. The findings that were
+    /// final before are the caller's to keep; this evaluation holds only
+    /// what it raises from now on.
+    ///
+    /// # Errors
+    /// [`ResumeError::PoliciesChanged`] when the states were written by other
+    /// policies or parameters than this set's.
+    pub fn resume(
+        &self,
+        transit: &Transit,
+        states: Vec<PolicyState>,
+        last_fix_at: Option<DateTime<Utc>>,
+    ) -> Result<Evaluation<'_>, ResumeError> {
+        let mut stored = states.into_iter();
+        let mut kept_states = Vec::with_capacity(self.policies().len());
+        let mut kept_open = Vec::with_capacity(self.policies().len());
+        for policy in self.policies() {
+            let state = stored
+                .next()
+                .filter(|state| state.policy == policy.id() && state.fingerprint == policy.fingerprint())
+                .ok_or_else(|| ResumeError::PoliciesChanged {
+                    policy: policy.id().to_owned(),
+                })?;
+            kept_states.push(state.state);
+            kept_open.push(state.open);
+        }
+        if let Some(extra) = stored.next() {
+            return Err(ResumeError::PoliciesChanged { policy: extra.policy });
+        }
+        Ok(Evaluation {
+            policies: self,
+            transit: wit_transit(transit),
+            route: route_index(transit),
+            states: kept_states,
+            open: kept_open,
+            findings: Vec::new(),
+            decisions: Vec::new(),
+            last_fix_at,
+        })
+    }
+}
+
+/// The transit's route indexed for the `geo` imports, when it has one.
+pub fn route_index(transit: &Transit) -> Option<Arc<RouteIndex>> {
+    (transit.route.len() >= 2).then(|| Arc::new(RouteIndex::new(&transit.route)))
+}
+
+impl Evaluation<'_> {
+    fn admit(&mut self, opened_at: DateTime<Utc>) {
+        for (index, policy) in self.policies.policies().iter().enumerate() {
+            let started = Instant::now();
+            let outcome = policy
+                .call(self.route.as_ref(), |store, instance, route| {
+                    instance
+                        .escort_policy_policy()
+                        .call_admit(store, &self.transit, route, policy.values())
+                })
+                .and_then(|(answer, fuel)| Ok((answer.map_err(PolicyFailure::Error)?, fuel)))
+                .and_then(|(findings, fuel)| Ok((accept_findings(policy, findings)?, fuel)));
+            let (findings, fuel_used) = match outcome {
+                Ok((findings, fuel)) => (findings, Some(fuel)),
+                Err(failure) => (
+                    vec![failure_finding(policy, &failure, "admitting the transit", opened_at)],
+                    None,
+                ),
+            };
+            self.record(index, started, fuel_used, findings);
+        }
+    }
+
+    /// Keeps a call's final findings and notes the decision.
+    fn record(&mut self, index: usize, started: Instant, fuel_used: Option<u64>, findings: Vec<Finding>) {
+        let policies = self.policies;
+        let policy = &policies.policies()[index];
+        let open = self.open[index].clone();
+        self.findings.extend(findings.iter().cloned());
+        self.decisions.push(Decision {
+            policy: policy.id().to_owned(),
+            policy_version: policy.version().to_owned(),
+            content_hash: policy.content_hash().to_owned(),
+            fuel_used,
+            elapsed: started.elapsed(),
+            findings,
+            open,
+        });
+    }
+
+    /// Evaluates a batch of new fixes, in time order, as of `now`. An empty
+    /// batch tells the policies only that time has passed (signal loss,
+    /// overdue arrival). A batch of more than [`MAX_FIXES_PER_CALL`] fixes
+    /// reaches the policies in calls of that many.
+    pub fn observe(&mut self, fixes: &[Fix], now: DateTime<Utc>) -> Result<(), ObserveError> {
+        if let Some(index) = fixes.windows(2).position(|pair| pair[1].at < pair[0].at) {
+            return Err(ObserveError::OutOfOrder {
+                index: index + 1,
+                at: fixes[index + 1].at,
+            });
+        }
+        if let (Some(first), Some(last)) = (fixes.first(), self.last_fix_at)
+            && first.at < last
+        {
+            return Err(ObserveError::BeforeObserved { at: first.at, last });
+        }
+        if let Some(last) = fixes.last().map(|f| f.at).or(self.last_fix_at)
+            && now < last
+        {
+            return Err(ObserveError::NowBeforeFix { now, last });
+        }
+        let mut chunks = fixes.chunks(MAX_FIXES_PER_CALL).peekable();
+        if chunks.peek().is_none() {
+            self.observe_call(&[], now);
+        }
+        while let Some(chunk) = chunks.next() {
+            // Each call but the last is evaluated as of its own last fix, as
+            // a stream of batches would be.
+            let chunk_now = match chunks.peek() {
+                Some(_) => chunk.last().map_or(now, |fix| fix.at),
+                None => now,
+            };
+            self.observe_call(chunk, chunk_now);
+        }
+        Ok(())
+    }
+
+    /// Hands one batch of at most [`MAX_FIXES_PER_CALL`] checked fixes to
+    /// every policy, as of `now`.
+    fn observe_call(&mut self, fixes: &[Fix], now: DateTime<Utc>) {
+        let batch = wit_fixes(fixes);
+        let now_ms = now.timestamp_millis();
+        for (index, policy) in self.policies.policies().iter().enumerate() {
+            let started = Instant::now();
+            let state = &self.states[index];
+            let outcome = policy
+                .call(self.route.as_ref(), |store, instance, route| {
+                    instance.escort_policy_policy().call_observe(
+                        store,
+                        &self.transit,
+                        route,
+                        policy.values(),
+                        &batch,
+                        now_ms,
+                        state,
+                    )
+                })
+                .and_then(|(answer, fuel)| Ok((answer.map_err(PolicyFailure::Error)?, fuel)))
+                .and_then(|(observation, fuel)| {
+                    if observation.state.len() > policy.limits().max_state_bytes {
+                        return Err(PolicyFailure::IllFormed(format!(
+                            "a state of {} bytes, over the limit of {}",
+                            observation.state.len(),
+                            policy.limits().max_state_bytes
+                        )));
+                    }
+                    let findings = accept_findings(policy, observation.findings)?;
+                    let open = accept_findings(policy, observation.open)?;
+                    Ok((findings, open, observation.state, fuel))
+                });
+            match outcome {
+                Ok((findings, open, state, fuel)) => {
+                    self.open[index] = open;
+                    self.states[index] = state;
+                    self.record(index, started, Some(fuel), findings);
+                }
+                // The policy keeps its state and open findings from before:
+                // the batch is lost to it, which the failure finding says.
+                Err(failure) => {
+                    let phase = format!(
+                        "observing {} fix{}",
+                        fixes.len(),
+                        if fixes.len() == 1 { "" } else { "es" }
+                    );
+                    let failure = failure_finding(policy, &failure, &phase, now);
+                    self.record(index, started, None, vec![failure]);
+                }
+            }
+        }
+        if let Some(last) = fixes.last() {
+            self.last_fix_at = Some(last.at);
+        }
+    }
+
+    /// Adds findings raised outside the policies (the host's telemetry checks).
+    pub fn add_findings(&mut self, findings: impl IntoIterator<Item = Finding>) {
+        self.findings.extend(findings);
+    }
+
+    /// The findings so far, final and open, in report order.
+    pub fn findings(&self) -> Vec<Finding> {
+        let mut findings: Vec<Finding> = self
+            .findings
+            .iter()
+            .chain(self.open.iter().flatten())
+            .cloned()
+            .collect();
+        findings.sort_by(Finding::report_order);
+        findings
+    }
+
+    /// What the findings so far add up to.
+    pub fn verdict(&self) -> Verdict {
+        Verdict::of(self.findings.iter().chain(self.open.iter().flatten()))
+    }
+
+    /// Takes the final findings raised since the last take (or since the
+    /// evaluation began): what a caller that stores findings appends.
+    pub fn take_findings(&mut self) -> Vec<Finding> {
+        std::mem::take(&mut self.findings)
+    }
+
+    /// Takes the policy calls made since the last take, in call order.
+    pub fn take_decisions(&mut self) -> Vec<Decision> {
+        std::mem::take(&mut self.decisions)
+    }
+
+    /// Each policy's state and open findings, in set order: what
+    /// [`PolicySet::resume`] takes back.
+    pub fn policy_states(&self) -> Vec<PolicyState> {
+        self.policies
+            .policies()
+            .iter()
+            .zip(self.states.iter().zip(&self.open))
+            .map(|(policy, (state, open))| PolicyState {
+                policy: policy.id().to_owned(),
+                fingerprint: policy.fingerprint().to_owned(),
+                state: state.clone(),
+                open: open.clone(),
+            })
+            .collect()
+    }
+
+    /// The time of the latest fix observed, if any.
+    pub fn last_fix_at(&self) -> Option<DateTime<Utc>> {
+        self.last_fix_at
+    }
+}
+
+/// Why `check` could not evaluate.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CheckError {
+    /// `--now` stands before the transit opened.
+    #[error("the evaluation time {now} is before the transit opened ({opened_at})")]
+    NowBeforeOpening {
+        /// The evaluation clock.
+        now: DateTime<Utc>,
+        /// When the transit opened.
+        opened_at: DateTime<Utc>,
+    },
+    /// The batch could not be observed.
+    #[error(transparent)]
+    Observe(#[from] ObserveError),
+}
+
+/// Evaluates a whole track at once: what `escort check` does.
+///
+/// `now` is the evaluation clock; without it, the time of the latest fix (or
+/// the opening of the transit when there are no fixes). Fixes dated before
+/// the transit opened are refused, each a rejection at its line, and the
+/// rest is evaluated.
+///
+/// # Examples
+/// ```no_run
+/// use escort_engine::{check, Sandbox, Telemetry, Transit};
+/// use std::path::Path;
+///
+/// let sandbox = Sandbox::new()?;
+/// let policies = escort_builtin::policies(&sandbox)?;
+/// let transit = Transit::from_path(Path::new("transit.json"))?;
+/// let telemetry = Telemetry::read_path(Path::new("fixes.ndjson"))?;
+/// let report = check(&policies, &transit, &telemetry, None)?;
+/// print!("{}", report.to_json());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn check(
+    policies: &PolicySet,
+    transit: &Transit,
+    telemetry: &Telemetry,
+    now: Option<DateTime<Utc>>,
+) -> Result<Report, CheckError> {
+    // A fix dated before the opening (a receiver that lost its GPS week, a GPX file dated 1901) is
+    // refused with its line, as the service refuses it, and the rest is evaluated.
+    let telemetry = &*telemetry.refuse_before(transit.opened_at);
+    let now = now
+        .or(telemetry.fixes.last().map(|f| f.at))
+        .unwrap_or(transit.opened_at);
+    if now < transit.opened_at {
+        return Err(CheckError::NowBeforeOpening {
+            now,
+            opened_at: transit.opened_at,
+        });
+    }
+    if let Some(last) = telemetry.fixes.last()
+        && now < last.at
+    {
+        return Err(ObserveError::NowBeforeFix { now, last: last.at }.into());
+    }
+    let mut evaluation = policies.open(transit);
+    if let (Some(first), Some(last)) = (telemetry.fixes.first(), telemetry.fixes.last()) {
+        evaluation.add_findings(telemetry_quality(
+            telemetry.out_of_order,
+            telemetry.duplicates,
+            first.at,
+            last.at,
+        ));
+    }
+    evaluation.observe(&telemetry.fixes, now)?;
+    let findings = evaluation.findings();
+    Ok(Report {
+        transit: transit.id.clone(),
+        verdict: Verdict::of(&findings),
+        evaluated_at: now,
+        fixes: FixCounts {
+            accepted: telemetry.fixes.len(),
+            rejected: telemetry.rejected.len(),
+            duplicates: telemetry.duplicates,
+        },
+        findings,
+        rejected: telemetry.rejected.clone(),
+    })
+}
+
+/// The host's own data-quality finding: what reading the telemetry had to
+/// repair, over fixes from `first` to `last`. Policies only ever see the
+/// repaired, ordered batch.
+pub fn telemetry_quality(
+    out_of_order: usize,
+    duplicates: usize,
+    first: DateTime<Utc>,
+    last: DateTime<Utc>,
+) -> Option<Finding> {
+    let fixes = |count: usize| {
+        if count == 1 {
+            "1 fix".to_owned()
+        } else {
+            format!("{count} fixes")
+        }
+    };
+    let mut evidence = BTreeMap::new();
+    let mut repairs = Vec::new();
+    if out_of_order > 0 {
+        repairs.push(format!("{} out of time order (sorted)", fixes(out_of_order)));
+        evidence.insert(
+            "out_of_order_fixes".to_owned(),
+            EvidenceValue::Text(out_of_order.to_string()),
+        );
+    }
+    if duplicates > 0 {
+        repairs.push(format!("{} repeating an earlier one (dropped)", fixes(duplicates)));
+        evidence.insert(
+            "duplicate_fixes".to_owned(),
+            EvidenceValue::Text(duplicates.to_string()),
+        );
+    }
+    if repairs.is_empty() {
+        return None;
+    }
+    Some(Finding {
+        policy: TELEMETRY_CHECKS.to_owned(),
+        policy_version: TELEMETRY_CHECKS_VERSION.to_owned(),
+        code: "telemetry.quality".to_owned(),
+        severity: Severity::Info,
+        message: repairs.join("; "),
+        from: first,
+        to: last,
+        lat: None,
+        lon: None,
+        evidence,
+    })
+}
+
+/// The `policy.error` finding that replaces a failed call's result.
+fn failure_finding(policy: &Policy, failure: &PolicyFailure, phase: &str, at: DateTime<Utc>) -> Finding {
+    Finding {
+        policy: policy.id().to_owned(),
+        policy_version: policy.version().to_owned(),
+        code: "policy.error".to_owned(),
+        severity: Severity::Warning,
+        message: format!(
+            "policy `{}` failed while {phase} and its findings are missing: {failure}",
+            policy.id()
+        ),
+        from: at,
+        to: at,
+        lat: None,
+        lon: None,
+        evidence: BTreeMap::from([
+            ("failure".to_owned(), EvidenceValue::Text(failure.kind().to_owned())),
+            (
+                "content_hash".to_owned(),
+                EvidenceValue::Text(policy.content_hash().to_owned()),
+            ),
+        ]),
+    }
+}
+
+/// Checks a policy's findings against the contract and converts them. One
+/// ill-formed finding discards the whole answer: a policy that breaks the
+/// contract once cannot be trusted for the rest.
+fn accept_findings(policy: &Policy, findings: Vec<wit::Finding>) -> Result<Vec<Finding>, PolicyFailure> {
+    if findings.len() > policy.limits().max_findings {
+        return Err(PolicyFailure::IllFormed(format!(
+            "{} findings, over the limit of {}",
+            findings.len(),
+            policy.limits().max_findings
+        )));
+    }
+    findings
+        .into_iter()
+        .enumerate()
+        .map(|(index, finding)| {
+            accept_finding(policy, finding)
+                .map_err(|reason| PolicyFailure::IllFormed(format!("finding {index}: {reason}")))
+        })
+        .collect()
+}
+
+/// One finding, held to the bounds of `crate::contract`.
+fn accept_finding(policy: &Policy, finding: wit::Finding) -> Result<Finding, String> {
+    check_length("the code", &finding.code, MAX_NAME_BYTES)?;
+    let code_ok = finding
+        .code
+        .split_once('.')
+        .is_some_and(|(area, name)| is_snake_case(area) && is_snake_case(name));
+    if !code_ok {
+        return Err(format!(
+            "the code {:?} is not `area.name` in snake_case",
+            Excerpt::of(&finding.code)
+        ));
+    }
+    if finding.code.starts_with("policy.") {
+        return Err(format!("the code `{}` is kept for the host", finding.code));
+    }
+    if finding.message.trim().is_empty() {
+        return Err("the message is empty".to_owned());
+    }
+    check_length("the message", &finding.message, MAX_SENTENCE_BYTES)?;
+    let time = |ms: i64, name: &str| {
+        DateTime::from_timestamp_millis(ms).ok_or_else(|| format!("`{name}` ({ms} ms) is not a representable time"))
+    };
+    let (from, to) = (time(finding.from, "from")?, time(finding.to, "to")?);
+    if to < from {
+        return Err("`to` is before `from`".to_owned());
+    }
+    let (lat, lon) = match finding.position {
+        Some(p) if (-90.0..=90.0).contains(&p.lat) && (-180.0..=180.0).contains(&p.lon) => (Some(p.lat), Some(p.lon)),
+        Some(p) => return Err(format!("the position ({}, {}) is not a WGS 84 position", p.lat, p.lon)),
+        None => (None, None),
+    };
+    if finding.evidence.len() > MAX_EVIDENCE {
+        return Err(format!(
+            "{} pieces of evidence, over the limit of {MAX_EVIDENCE}",
+            finding.evidence.len()
+        ));
+    }
+    let mut evidence = BTreeMap::new();
+    for item in finding.evidence {
+        check_name("the evidence name", &item.name)?;
+        let what = format!("the evidence `{}`", item.name);
+        let value = match item.value {
+            wit::EvidenceValue::Text(text) => {
+                check_length(&what, &text, MAX_EVIDENCE_TEXT_BYTES)?;
+                EvidenceValue::Text(text)
+            }
+            wit::EvidenceValue::Texts(texts) => {
+                if texts.len() > MAX_EVIDENCE_TEXTS {
+                    return Err(format!(
+                        "{what} lists {} texts, over the limit of {MAX_EVIDENCE_TEXTS}",
+                        texts.len()
+                    ));
+                }
+                for text in &texts {
+                    check_length(&what, text, MAX_EVIDENCE_TEXT_BYTES)?;
+                }
+                EvidenceValue::Texts(texts)
+            }
+        };
+        if evidence.insert(item.name.clone(), value).is_some() {
+            return Err(format!("the evidence `{}` is given twice", item.name));
+        }
+    }
+    Ok(Finding {
+        policy: policy.id().to_owned(),
+        policy_version: policy.version().to_owned(),
+        code: finding.code,
+        severity: match finding.severity {
+            wit::Severity::Info => Severity::Info,
+            wit::Severity::Warning => Severity::Warning,
+            wit::Severity::Violation => Severity::Violation,
+            wit::Severity::Critical => Severity::Critical,
+        },
+        message: finding.message,
+        from,
+        to,
+        lat,
+        lon,
+        evidence,
+    })
+}
+
+fn wit_zone(zone: &Zone) -> wit::Zone {
+    wit::Zone {
+        id: zone.id.clone(),
+        name: zone.name.clone(),
+        center: wit::Position {
+            lat: zone.lat,
+            lon: zone.lon,
+        },
+        radius_m: zone.radius_m,
+    }
+}
+
+fn wit_party(party: &crate::transit::Party) -> wit::Party {
+    wit::Party {
+        bin: party.bin.clone(),
+        name: party.name.clone(),
+        zone: match party.zone {
+            RiskZone::Green => wit::RiskZone::Green,
+            RiskZone::Yellow => wit::RiskZone::Yellow,
+            RiskZone::Red => wit::RiskZone::Red,
+        },
+    }
+}
+
+/// The transit as the contract's record.
+pub fn wit_transit(transit: &Transit) -> wit::Transit {
+    wit::Transit {
+        id: transit.id.clone(),
+        declaration: transit.declaration.clone(),
+        seal_id: transit.seal_id.clone(),
+        vehicle: transit.vehicle.clone(),
+        importer: wit_party(&transit.importer),
+        carrier: transit.carrier.as_ref().map(wit_party),
+        goods: transit
+            .goods
+            .iter()
+            .map(|item| wit::GoodsItem {
+                hs: item.hs.clone(),
+                description: item.description.clone(),
+                value_usd: item.value_usd,
+                excise: item.excise,
+            })
+            .collect(),
+        departure: wit_zone(&transit.departure),
+        destination: wit_zone(&transit.destination),
+        stops: transit
+            .stops
+            .iter()
+            .map(|stop| wit::AuthorisedStop {
+                zone: wit_zone(&stop.zone),
+                max_minutes: stop.max_minutes,
+            })
+            .collect(),
+        corridor_m: transit.corridor_m,
+        opened_at: transit.opened_at.timestamp_millis(),
+        deadline: transit.deadline.map(|d| d.timestamp_millis()),
+    }
+}
+
+/// The batch as the contract's columns; absent numbers become NaN.
+pub fn wit_fixes(fixes: &[Fix]) -> wit::Fixes {
+    let column = |value: fn(&Fix) -> Option<f64>| fixes.iter().map(|f| value(f).unwrap_or(f64::NAN)).collect();
+    wit::Fixes {
+        at: fixes.iter().map(|f| f.at.timestamp_millis()).collect(),
+        lat: fixes.iter().map(|f| f.lat).collect(),
+        lon: fixes.iter().map(|f| f.lon).collect(),
+        speed_kmh: column(|f| f.speed_kmh),
+        course_deg: column(|f| f.course_deg),
+        hdop: column(|f| f.hdop),
+        sats: column(|f| f.sats.map(f64::from)),
+        battery_pct: column(|f| f.battery_pct),
+        seal: fixes
+            .iter()
+            .map(|f| match f.seal {
+                None => wit::SealState::Unknown,
+                Some(SealState::Intact) => wit::SealState::Intact,
+                Some(SealState::Opened) => wit::SealState::Opened,
+                Some(SealState::CableCut) => wit::SealState::CableCut,
+                Some(SealState::HousingBreached) => wit::SealState::HousingBreached,
+                Some(SealState::Fault) => wit::SealState::Fault,
+            })
+            .collect(),
+    }
+}

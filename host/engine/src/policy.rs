@@ -1,0 +1,577 @@
+//! Policies and policy sets: loading components, asking them who they are,
+//! and validating the parameters they are given.
+//!
+//! A [`Policy`] is a compiled, linked component plus everything the host
+//! needs to call it: its `describe()` answer, its parameter values (already
+//! checked against that answer) and its resource [`Limits`]. A [`PolicySet`]
+//! is the policies one evaluation runs, in id order.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use wasmtime::Store;
+use wasmtime::component::Resource;
+
+use crate::cache::content_hash;
+use crate::contract::{
+    MAX_PARAMS, MAX_SENTENCE_BYTES, MAX_TEXT_PARAM_BYTES, MAX_VERSION_BYTES, check_length, check_name,
+};
+use crate::excerpt::Excerpt;
+use crate::geodesy::RouteIndex;
+use crate::sandbox::{
+    CallState, CompileFailure, EscortPolicy, Instances, Limits, PolicyFailure, RouteRef, Sandbox, wit,
+};
+
+/// Ids the host keeps for findings of its own: `policy.error` and the
+/// telemetry checks.
+const RESERVED_IDS: [&str; 2] = ["policy", "telemetry"];
+
+/// The type of a parameter's values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ParamKind {
+    /// A number with a fraction, such as a distance in metres.
+    Float,
+    /// A whole number.
+    Integer,
+    /// `true` or `false`.
+    Boolean,
+    /// A text, such as a list of HS prefixes.
+    Text,
+}
+
+impl fmt::Display for ParamKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ParamKind::Float => "float",
+            ParamKind::Integer => "integer",
+            ParamKind::Boolean => "boolean",
+            ParamKind::Text => "text",
+        })
+    }
+}
+
+/// A parameter value, as written in `policies.toml` or shown in a listing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ParamValue {
+    /// `true` or `false`.
+    Boolean(bool),
+    /// A whole number.
+    Integer(i64),
+    /// A number with a fraction.
+    Float(f64),
+    /// A text.
+    Text(String),
+}
+
+impl ParamValue {
+    /// The value as `kind`, if it is one (a whole number is also a float).
+    fn as_kind(&self, kind: ParamKind) -> Option<ParamValue> {
+        match (kind, self) {
+            (ParamKind::Float, ParamValue::Float(v)) => Some(ParamValue::Float(*v)),
+            (ParamKind::Float, ParamValue::Integer(v)) => Some(ParamValue::Float(*v as f64)),
+            (ParamKind::Integer, ParamValue::Integer(_))
+            | (ParamKind::Boolean, ParamValue::Boolean(_))
+            | (ParamKind::Text, ParamValue::Text(_)) => Some(self.clone()),
+            _ => None,
+        }
+    }
+
+    fn to_wit(&self) -> wit::ParamValue {
+        match self {
+            ParamValue::Boolean(v) => wit::ParamValue::Boolean(*v),
+            ParamValue::Integer(v) => wit::ParamValue::Integer(*v),
+            ParamValue::Float(v) => wit::ParamValue::Float(*v),
+            ParamValue::Text(v) => wit::ParamValue::Text(v.clone()),
+        }
+    }
+
+    fn from_wit(value: &wit::ParamValue) -> ParamValue {
+        match value {
+            wit::ParamValue::Boolean(v) => ParamValue::Boolean(*v),
+            wit::ParamValue::Integer(v) => ParamValue::Integer(*v),
+            wit::ParamValue::Float(v) => ParamValue::Float(*v),
+            wit::ParamValue::Text(v) => ParamValue::Text(v.clone()),
+        }
+    }
+}
+
+impl fmt::Display for ParamValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParamValue::Boolean(v) => write!(f, "{v}"),
+            ParamValue::Integer(v) => write!(f, "{v}"),
+            ParamValue::Float(v) => write!(f, "{v}"),
+            ParamValue::Text(v) => write!(f, "{v:?}"),
+        }
+    }
+}
+
+/// A parameter a policy declares in `describe()`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ParamSpec {
+    /// snake_case name with its unit, such as `corridor_m`.
+    pub name: String,
+    /// The type of its values.
+    pub kind: ParamKind,
+    /// The value used when none is configured.
+    pub default: ParamValue,
+    /// One sentence for the regulator who sets it.
+    pub doc: String,
+}
+
+/// How one policy of a folder is configured (a table of `policies.toml`).
+///
+/// ```toml
+/// [corridor]
+/// fuel = 4_000_000_000
+/// memory_mib = 32
+/// geodesy_positions = 4_000_000
+/// deadline_ms = 20_000
+/// [corridor.params]
+/// corridor_m = 3000
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// Parameter values by name; the rest keep their defaults.
+    #[serde(default)]
+    pub params: BTreeMap<String, ParamValue>,
+    /// Fuel for one call, instead of [`Limits::default`]'s.
+    pub fuel: Option<u64>,
+    /// Memory cap in MiB, instead of [`Limits::default`]'s.
+    pub memory_mib: Option<usize>,
+    /// Positions one call may ask the host's geodesy about, instead of
+    /// [`Limits::default`]'s.
+    pub geodesy_positions: Option<u64>,
+    /// One call's deadline by the clock in milliseconds, instead of
+    /// [`Limits::default`]'s.
+    pub deadline_ms: Option<u64>,
+}
+
+/// Why a policy or a policy set could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// The bytes are not a valid component, or too large to compile, or
+    /// took too long compiling (see [`LoadLimits`](crate::LoadLimits)).
+    #[error("{origin}: {reason}")]
+    Compile {
+        /// Where the component came from.
+        origin: String,
+        /// Why it was not compiled.
+        reason: String,
+    },
+    /// The component does not fit the contract (imports more than `geo`, or
+    /// does not export `policy`).
+    #[error("{origin}: does not implement escort:policy@{version}: {reason}", version = crate::CONTRACT_VERSION)]
+    Contract {
+        /// Where the component came from.
+        origin: String,
+        /// What does not fit.
+        reason: String,
+    },
+    /// `describe()` failed or answered something the contract forbids.
+    #[error("{origin}: describe() {reason}")]
+    Describe {
+        /// Where the component came from.
+        origin: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// Two components claim the same id.
+    #[error("two policies have the id `{id}`: {first} and {second}")]
+    DuplicateId {
+        /// The id.
+        id: String,
+        /// The first component.
+        first: String,
+        /// The second component.
+        second: String,
+    },
+    /// The configuration names a policy that is not in the set.
+    #[error("configuration for `{id}`, but no policy has that id (policies: {known})")]
+    UnknownPolicy {
+        /// The id in the configuration.
+        id: String,
+        /// The ids that exist.
+        known: String,
+    },
+    /// A parameter is unknown or has a value of the wrong type.
+    #[error("policy `{policy}`: {reason}")]
+    Param {
+        /// The policy's id.
+        policy: String,
+        /// What is wrong with which parameter.
+        reason: String,
+    },
+}
+
+/// A loaded policy, ready to evaluate transits.
+pub struct Policy {
+    id: String,
+    version: String,
+    summary: String,
+    params: Vec<ParamSpec>,
+    values: Vec<wit::Param>,
+    limits: Limits,
+    content_hash: String,
+    /// Kept up to date by `configure`: every resumed batch compares it.
+    fingerprint: String,
+    origin: String,
+    sandbox: Sandbox,
+    instances: Instances,
+}
+
+impl fmt::Debug for Policy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Policy")
+            .field("id", &self.id)
+            .field("version", &self.version)
+            .field("content_hash", &self.content_hash)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Policy {
+    /// Compiles (or takes from the cache), links and describes a component.
+    /// `origin` names it in errors, e.g. its file name. Only a component that
+    /// loads is cached.
+    pub fn load(sandbox: &Sandbox, origin: &str, bytes: &[u8]) -> Result<Policy, LoadError> {
+        let compile_failed = |failure: CompileFailure| LoadError::Compile {
+            origin: origin.to_owned(),
+            reason: failure.to_string(),
+        };
+        let compiled = sandbox.compile(bytes).map_err(compile_failed)?;
+        let content_hash = compiled.hash.clone();
+        let instances = sandbox.prepare(&compiled.component).map_err(|e| LoadError::Contract {
+            origin: origin.to_owned(),
+            reason: format!("{e:#}"),
+        })?;
+        let describe_failed = |reason: String| LoadError::Describe {
+            origin: origin.to_owned(),
+            reason,
+        };
+        let (descriptor, _fuel) = sandbox
+            .call(&instances, &Limits::default(), None, |store, policy, _| {
+                policy.escort_policy_policy().call_describe(store)
+            })
+            .map_err(|failure| describe_failed(failure.to_string()))?;
+        let params = check_descriptor(&descriptor).map_err(describe_failed)?;
+        sandbox.keep(&compiled);
+        let values: Vec<wit::Param> = params
+            .iter()
+            .map(|p| wit::Param {
+                name: p.name.clone(),
+                value: p.default.to_wit(),
+            })
+            .collect();
+        let fingerprint = fingerprint(&content_hash, &values);
+        Ok(Policy {
+            id: descriptor.id,
+            version: descriptor.version,
+            summary: descriptor.summary,
+            params,
+            values,
+            limits: Limits::default(),
+            content_hash,
+            fingerprint,
+            origin: origin.to_owned(),
+            sandbox: sandbox.clone(),
+            instances,
+        })
+    }
+
+    /// Sets parameters and limits. Every named parameter must exist and have
+    /// a value of its kind; the others keep their current values.
+    pub fn configure(&mut self, config: &PolicyConfig) -> Result<(), LoadError> {
+        let param_error = |reason: String| LoadError::Param {
+            policy: self.id.clone(),
+            reason,
+        };
+        let mut values = self.values.clone();
+        for (name, value) in &config.params {
+            let Some(index) = self.params.iter().position(|p| &p.name == name) else {
+                let known: Vec<_> = self.params.iter().map(|p| p.name.as_str()).collect();
+                return Err(param_error(format!(
+                    "no parameter `{name}`; it takes {}",
+                    if known.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        known.join(", ")
+                    }
+                )));
+            };
+            let spec = &self.params[index];
+            let checked = value
+                .as_kind(spec.kind)
+                .ok_or_else(|| param_error(format!("parameter `{name}` must be a {}, found {value}", spec.kind)))?;
+            if let ParamValue::Text(text) = &checked {
+                check_length(&format!("parameter `{name}`"), text, MAX_TEXT_PARAM_BYTES).map_err(param_error)?;
+            }
+            values[index].value = checked.to_wit();
+        }
+        self.fingerprint = fingerprint(&self.content_hash, &values);
+        self.values = values;
+        if let Some(fuel) = config.fuel {
+            self.limits.fuel = fuel;
+        }
+        if let Some(mib) = config.memory_mib {
+            self.limits.memory_bytes = mib.saturating_mul(1 << 20);
+        }
+        if let Some(positions) = config.geodesy_positions {
+            self.limits.geodesy_positions = positions;
+        }
+        if let Some(ms) = config.deadline_ms {
+            self.limits.deadline = std::time::Duration::from_millis(ms);
+        }
+        Ok(())
+    }
+
+    /// The policy's id, from `describe()`.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The policy's version, from `describe()`.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// What the policy checks, in one sentence.
+    pub fn summary(&self) -> &str {
+        &self.summary
+    }
+
+    /// The parameters the policy declares.
+    pub fn params(&self) -> &[ParamSpec] {
+        &self.params
+    }
+
+    /// The value each parameter will be called with, in declaration order.
+    pub fn param_values(&self) -> Vec<(&str, ParamValue)> {
+        self.values
+            .iter()
+            .map(|p| (p.name.as_str(), ParamValue::from_wit(&p.value)))
+            .collect()
+    }
+
+    /// The hex SHA-256 of the component.
+    pub fn content_hash(&self) -> &str {
+        &self.content_hash
+    }
+
+    /// What identifies the configured policy: SHA-256 over its component's
+    /// hash and its parameter values, hex. State that one configuration
+    /// wrote is only ever read back by the same configuration.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    /// Where the component came from.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// Names where the component comes from now: a service's upload once
+    /// it is in the live folder.
+    pub fn set_origin(&mut self, origin: String) {
+        self.origin = origin;
+    }
+
+    /// The resource limits of each call.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Replaces the resource limits of each call.
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
+    }
+
+    /// Calls the policy under its limits; see [`Sandbox::call`].
+    pub fn call<R>(
+        &self,
+        route: Option<&Arc<RouteIndex>>,
+        call: impl FnMut(&mut Store<CallState>, &EscortPolicy, Option<Resource<RouteRef>>) -> wasmtime::Result<R>,
+    ) -> Result<(R, u64), PolicyFailure> {
+        self.sandbox.call(&self.instances, &self.limits, route, call)
+    }
+
+    /// The parameter values as the contract passes them.
+    pub fn values(&self) -> &[wit::Param] {
+        &self.values
+    }
+}
+
+/// SHA-256 over a component's hash and its parameter values, hex: see
+/// [`Policy::fingerprint`].
+fn fingerprint(component_hash: &str, values: &[wit::Param]) -> String {
+    let mut identity = component_hash.to_owned();
+    for param in values {
+        let value = ParamValue::from_wit(&param.value);
+        identity.push_str(&format!("\n{}={value:?}", param.name));
+    }
+    content_hash(identity.as_bytes())
+}
+
+/// Checks what a policy says about itself against the contract's bounds
+/// (`crate::contract`) and returns its parameters.
+fn check_descriptor(descriptor: &wit::Descriptor) -> Result<Vec<ParamSpec>, String> {
+    check_name("gave the id", &descriptor.id)?;
+    if RESERVED_IDS.contains(&descriptor.id.as_str()) {
+        return Err(format!(
+            "gave the id `{}`, which the host keeps for itself",
+            descriptor.id
+        ));
+    }
+    if descriptor.version.trim().is_empty() {
+        return Err("gave an empty version".to_owned());
+    }
+    check_length("gave a version that", &descriptor.version, MAX_VERSION_BYTES)?;
+    check_length("gave a summary that", &descriptor.summary, MAX_SENTENCE_BYTES)?;
+    if descriptor.params.len() > MAX_PARAMS {
+        return Err(format!(
+            "declared {} parameters, over the limit of {MAX_PARAMS}",
+            descriptor.params.len()
+        ));
+    }
+    let mut names = HashSet::with_capacity(descriptor.params.len());
+    let mut params: Vec<ParamSpec> = Vec::with_capacity(descriptor.params.len());
+    for spec in &descriptor.params {
+        check_name("declared the parameter", &spec.name)?;
+        if !names.insert(spec.name.as_str()) {
+            return Err(format!("declared the parameter `{}` twice", spec.name));
+        }
+        check_length(
+            &format!("declared `{}` with a doc that", spec.name),
+            &spec.doc,
+            MAX_SENTENCE_BYTES,
+        )?;
+        let kind = match spec.kind {
+            wit::ParamKind::Float => ParamKind::Float,
+            wit::ParamKind::Integer => ParamKind::Integer,
+            wit::ParamKind::Boolean => ParamKind::Boolean,
+            wit::ParamKind::Text => ParamKind::Text,
+        };
+        let default = ParamValue::from_wit(&spec.default);
+        if let ParamValue::Text(text) = &default {
+            check_length(
+                &format!("declared `{}` with a default that", spec.name),
+                text,
+                MAX_TEXT_PARAM_BYTES,
+            )?;
+        }
+        if default.as_kind(kind) != Some(default.clone()) {
+            return Err(format!(
+                "declared `{}` as a {kind} with the default {}",
+                spec.name,
+                Excerpt::of(&default.to_string())
+            ));
+        }
+        params.push(ParamSpec {
+            name: spec.name.clone(),
+            kind,
+            default,
+            doc: spec.doc.clone(),
+        });
+    }
+    Ok(params)
+}
+
+/// The policies one evaluation runs, in id order.
+#[derive(Debug, Default)]
+pub struct PolicySet {
+    policies: Vec<Policy>,
+}
+
+impl PolicySet {
+    /// Adds a policy, or replaces the one with its id; returns the replaced one.
+    pub fn put(&mut self, policy: Policy) -> Option<Policy> {
+        let replaced = self
+            .policies
+            .iter()
+            .position(|p| p.id == policy.id)
+            .map(|index| self.policies.remove(index));
+        self.policies.push(policy);
+        self.policies.sort_by(|a, b| a.id.cmp(&b.id));
+        replaced
+    }
+
+    /// A set of already loaded policies. Ids must be unique.
+    pub fn new(mut policies: Vec<Policy>) -> Result<PolicySet, LoadError> {
+        policies.sort_by(|a, b| a.id.cmp(&b.id));
+        if let Some(pair) = policies.windows(2).find(|pair| pair[0].id == pair[1].id) {
+            return Err(LoadError::DuplicateId {
+                id: pair[0].id.clone(),
+                first: pair[0].origin.clone(),
+                second: pair[1].origin.clone(),
+            });
+        }
+        Ok(PolicySet { policies })
+    }
+
+    /// Adds a policy. Its id must not be in the set already.
+    pub fn add(&mut self, policy: Policy) -> Result<(), LoadError> {
+        if let Some(existing) = self.policies.iter().find(|p| p.id == policy.id) {
+            return Err(LoadError::DuplicateId {
+                id: policy.id.clone(),
+                first: existing.origin.clone(),
+                second: policy.origin.clone(),
+            });
+        }
+        self.policies.push(policy);
+        self.policies.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(())
+    }
+
+    /// Configures policies by id. An id that is not in the set is an error.
+    pub fn configure(&mut self, config: &BTreeMap<String, PolicyConfig>) -> Result<(), LoadError> {
+        for (id, policy_config) in config {
+            let known = || {
+                self.policies
+                    .iter()
+                    .map(|p| p.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let Some(index) = self.policies.iter().position(|p| &p.id == id) else {
+                return Err(LoadError::UnknownPolicy {
+                    id: id.clone(),
+                    known: known(),
+                });
+            };
+            self.policies[index].configure(policy_config)?;
+        }
+        Ok(())
+    }
+
+    /// The policies, in id order.
+    pub fn policies(&self) -> &[Policy] {
+        &self.policies
+    }
+
+    /// The policies, in id order, taken out of the set.
+    pub fn into_policies(self) -> Vec<Policy> {
+        self.policies
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whole_numbers_are_floats_but_not_the_reverse() {
+        assert_eq!(
+            ParamValue::Integer(3000).as_kind(ParamKind::Float),
+            Some(ParamValue::Float(3000.0))
+        );
+        assert_eq!(ParamValue::Float(3000.5).as_kind(ParamKind::Integer), None);
+        assert_eq!(ParamValue::Text("3km".into()).as_kind(ParamKind::Float), None);
+    }
+}

@@ -1,0 +1,908 @@
+//! The service: transits that stay open while their fixes stream in, each
+//! batch evaluated as it arrives and kept durably, behind an HTTP API
+//! (`escort serve`).
+//!
+//! [`Service`] is the whole of it without HTTP, for a backend that embeds
+//! Escort; [`serve`] puts the HTTP API of `docs/service.md` in front of it.
+//!
+//! - **Streaming equals batch.** A batch is evaluated from the policy states
+//!   the previous one left (kept in the store, SQLite), so
+//!   policies see only new fixes, and the findings equal `escort check` over
+//!   the whole track. When that cannot hold by resuming (a fix older than one
+//!   already evaluated, a changed transit, changed policies) the transit is
+//!   evaluated again from its first stored fix: a replay.
+//! - **Durability.** A step (admission, batch, tick, close) is answered only
+//!   after its fixes, findings, states and audit records are committed. One
+//!   writer thread commits the steps waiting for it together, one sync for
+//!   all (`commit.rs`); reads use their own connections.
+//! - **Memory.** The transits used last are kept as their last committed
+//!   step left them (`known.rs`), so a batch reads and parses nothing but its
+//!   own fixes; the number kept is bounded.
+//! - **One step per transit at a time, and no transit waits for another.**
+//!   Steps on one transit are serialised by that transit's own lock
+//!   (`locks.rs`); different transits are evaluated side by side. The tick
+//!   (`tick.rs`) runs its transits on a few workers and passes over one
+//!   whose lock is held, so a transit whose policies take their whole
+//!   deadline delays its own steps only.
+//! - **A defect costs one step.** A panic outside a policy call (a policy's
+//!   own failures are `policy.error` findings) is caught, counted, and its
+//!   transit listed for review until a step of it succeeds (`panics.rs`).
+//! - **One service per data folder.** It holds the folder's lock for its
+//!   whole life (`data_lock.rs`): two services writing one database would
+//!   each overwrite what the other's memory does not know.
+//! - **Policies are swapped, never edited.** A step takes the current
+//!   [`PolicySet`] when it starts and finishes on it, whatever is published
+//!   meanwhile (`live`); a publish moves its files into the live folder so
+//!   that a crash leaves the old version or the new one (`swap`).
+
+mod access;
+pub mod audit;
+mod commit;
+mod config;
+mod data_lock;
+mod known;
+mod live;
+mod locks;
+mod metrics;
+mod panics;
+pub mod reevaluation;
+mod store;
+mod swap;
+mod tick;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use serde::Serialize;
+
+pub use access::{Access, Action, Denied, NewTokens, Role, TokenConfig, token_hash};
+pub use config::{ConfigError, EdgeTimeouts, ServeConfig};
+pub(crate) use live::serving_set;
+pub use live::{LivePolicies, PolicyInfo};
+pub use metrics::Metrics;
+pub use tick::{TickFailure, TickSummary};
+
+use crate::audit::{AuditEntry, digest_fixes};
+pub use crate::store::{ListFilter, StoreError, TransitSummary};
+use crate::store::{Step, Store, TransitRecord};
+use commit::{Pending, Readers, Writer};
+use data_lock::DataLock;
+use escort_engine::PolicySet;
+use escort_engine::content_hash;
+use escort_engine::{Decision, Evaluation, PolicyState, telemetry_quality};
+use escort_engine::{Finding, Verdict, format_time};
+use escort_engine::{Fix, FixKey};
+use escort_engine::{FixCounts, Report};
+use escort_engine::{NdjsonBatch, Rejection, before_opening};
+use escort_engine::{Transit, TransitError};
+use known::{Known, KnownTransits};
+use locks::{TransitGuard, TransitLocks};
+
+/// Why a request to the service failed. Each kind is one HTTP status; the
+/// enum is exhaustive so that `escort-http` must map a new kind.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The request cannot be read at all (400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The request is readable but wrong: a transit field, a refused policy (422).
+    #[error("{0}")]
+    Unprocessable(String),
+    /// No such transit or policy (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// The transit is closed, or another publish of policies is still
+    /// under way after the publish wait (409).
+    #[error("{0}")]
+    Conflict(String),
+    /// The database failed (500); nothing of the step was kept.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The service could not start.
+    #[error("{0}")]
+    Setup(String),
+    /// A step panicked outside a policy call: a defect of the service
+    /// (500). What it had not committed was not kept, and sending the same
+    /// request again is safe.
+    #[error("{0}")]
+    Defect(String),
+}
+
+/// An evaluation that went through a step, ready to be stored.
+struct Evaluated<'p> {
+    evaluation: Evaluation<'p>,
+    /// Whether it began again from the transit's first fix.
+    replayed: bool,
+    /// SHA-256 of what it was given, for the audit log.
+    input_digest: String,
+}
+
+/// A transit's step handed to the group commit and not settled yet
+/// ([`Service::submit`]).
+struct Submitted {
+    id: String,
+    pending: Pending,
+    transit: Arc<Transit>,
+}
+
+/// What a step received besides the passing of time.
+#[derive(Default)]
+struct Received {
+    /// New fixes, in the order received.
+    fixes: Vec<Fix>,
+    /// New refused lines, numbered across the transit's stream.
+    rejections: Vec<Rejection>,
+    /// A declaration (`PUT`): the transit is new or changed.
+    declaration: Option<String>,
+}
+
+impl Received {
+    fn declaration(text: &str) -> Received {
+        Received {
+            declaration: Some(text.to_owned()),
+            ..Received::default()
+        }
+    }
+}
+
+/// What `PUT /v1/transits/{id}` answers.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Admission {
+    /// The transit's id.
+    pub transit: String,
+    /// Whether the transit is new (201) rather than updated or repeated (200).
+    #[serde(skip)]
+    pub created: bool,
+    /// Its verdict now.
+    pub verdict: Verdict,
+    /// The findings of the admission policies (eligibility, deadline).
+    pub findings: Vec<Finding>,
+}
+
+/// What `POST /v1/transits/{id}/fixes` answers.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BatchOutcome {
+    /// The transit's id.
+    pub transit: String,
+    /// Fixes stored.
+    pub accepted: u64,
+    /// Fixes dropped as repeats of stored ones.
+    pub duplicates: u64,
+    /// Refused lines, numbered within this batch.
+    pub rejected: Vec<Rejection>,
+    /// Findings that were not in the transit's report before this batch.
+    pub findings: Vec<Finding>,
+    /// The transit's verdict now.
+    pub verdict: Verdict,
+}
+
+/// How a transit ends (`POST /v1/transits/{id}/close`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CloseReason {
+    /// The goods reached the office of destination.
+    Arrived,
+    /// Customs cleared the transit.
+    Cleared,
+}
+
+impl CloseReason {
+    fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::Arrived => "arrived",
+            CloseReason::Cleared => "cleared",
+        }
+    }
+}
+
+/// Most connections that read the database at once.
+const READERS: usize = 8;
+
+/// Escort as a service, without HTTP.
+///
+/// Every method that names a transit refuses an id outside the transit id
+/// rule ([`Transit::check_id`]) as [`ServiceError::BadRequest`], before it
+/// looks anything up.
+///
+/// # Examples
+/// ```no_run
+/// use escort_service::{ServeConfig, Service};
+///
+/// let service = Service::open(&ServeConfig::default())?;
+/// let transit = std::fs::read_to_string("transit.json")?;
+/// service.put_transit("KZ-2021-000123", &transit)?;
+/// let outcome = service.ingest("KZ-2021-000123", std::fs::read("fixes.ndjson")?.as_slice())?;
+/// println!("{} fixes, verdict {:?}", outcome.accepted, outcome.verdict);
+/// let report = service.report("KZ-2021-000123", None)?;
+/// print!("{}", report.to_json());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Service {
+    writer: Writer,
+    readers: Readers,
+    known: KnownTransits,
+    policies: LivePolicies,
+    locks: TransitLocks,
+    tick_workers: usize,
+    metrics: Metrics,
+    /// How far past the clock a fix or a close may be dated.
+    max_fix_lead: TimeDelta,
+    /// Held for the service's life, and let go last: no other service
+    /// writes the data folder meanwhile.
+    data_lock: DataLock,
+}
+
+impl Service {
+    /// Opens the data folder (creating it), takes its lock
+    /// (`DATA/escort.lock`, held until the service is dropped), opens the
+    /// database in it, and the live policy set: the built-in policies with
+    /// the live folder's over them.
+    ///
+    /// # Errors
+    /// When another service holds the data folder (the message names it and
+    /// the lock file), when the folder or database cannot be set up, or the
+    /// live policy folder does not load and validate.
+    pub fn open(config: &ServeConfig) -> Result<Service, ServiceError> {
+        let setup = |what: &str, e: &dyn std::fmt::Display| ServiceError::Setup(format!("{what}: {e}"));
+        std::fs::create_dir_all(&config.data).map_err(|e| setup(&config.data.display().to_string(), &e))?;
+        let data_lock = DataLock::take(&config.data, config.listen)?;
+        let path = config.data.join("escort.db");
+        let writer = Writer::start(Store::open(&path)?)?;
+        let policies = LivePolicies::open(config.sandbox()?, config.policy_dir(), config.trust()?)?
+            .with_publish_bounds(config.publish_wait(), config.max_policy_bytes);
+        Ok(Service {
+            writer,
+            readers: Readers::new(&path, READERS),
+            known: KnownTransits::new(config.cached_transits),
+            policies,
+            locks: TransitLocks::new(),
+            tick_workers: tick::workers(),
+            metrics: Metrics::new(),
+            max_fix_lead: config.max_fix_lead(),
+            data_lock,
+        })
+    }
+
+    /// Records in the data folder's lock file the address the service
+    /// listens on, once it is bound: a second service started on the folder
+    /// names it when it refuses to start.
+    pub fn listening(&self, address: std::net::SocketAddr) -> std::io::Result<()> {
+        self.data_lock.listening(address)
+    }
+
+    /// The live policies.
+    pub fn policies(&self) -> &LivePolicies {
+        &self.policies
+    }
+
+    /// The service's counters, for `GET /metrics`.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Takes the transit's lock, waiting for its earlier steps.
+    fn lock(&self, id: &str) -> TransitGuard<'_> {
+        self.locks.lock(id)
+    }
+
+    /// Who may do what: the tokens `config` names, or with none there
+    /// those the database keeps; on a first start with neither, one new
+    /// token per role, written to a file in the data folder that only its
+    /// owner may read (returned as [`NewTokens`], to tell the operator).
+    pub fn establish_access(&self, config: &ServeConfig) -> Result<(Access, Option<NewTokens>), ServiceError> {
+        Access::establish(&config.tokens, &mut self.writer.store(), &config.data)
+    }
+
+    /// The transit as its last committed step left it: from memory, or read
+    /// and parsed. Call it holding the transit's lock.
+    fn known(&self, id: &str) -> Result<Option<Arc<Known>>, ServiceError> {
+        if let Some(known) = self.known.get(id) {
+            return Ok(Some(known));
+        }
+        let stored = self.readers.with(|store| {
+            let Some(record) = store.transit(id)? else {
+                return Ok(None);
+            };
+            let declaration = store.declaration(id)?.unwrap_or_default();
+            Ok(Some((record, declaration, store.policy_states(id)?)))
+        })?;
+        let Some((record, declaration, states)) = stored else {
+            return Ok(None);
+        };
+        let known = Arc::new(Known {
+            transit: Arc::new(parse_stored(id, &declaration)?),
+            record,
+            states,
+        });
+        self.known.put(Arc::clone(&known));
+        Ok(Some(known))
+    }
+
+    /// Writes a step (through the group commit) and, once it is committed,
+    /// keeps the transit's new state in memory. Call it holding the
+    /// transit's lock.
+    fn commit(&self, step: Step, transit: Arc<Transit>) -> Result<Arc<Known>, ServiceError> {
+        self.settle(self.submit(step, transit))
+    }
+
+    /// Hands a step to the group commit without waiting for it; [`settle`]
+    /// it holding the transit's lock.
+    ///
+    /// [`settle`]: Service::settle
+    fn submit(&self, step: Step, transit: Arc<Transit>) -> Submitted {
+        Submitted {
+            id: step.record.id.clone(),
+            pending: self.writer.submit(step),
+            transit,
+        }
+    }
+
+    /// Waits for a submitted step's commit and keeps the transit's new
+    /// state in memory, or forgets the transit when the step was not kept.
+    /// Call it holding the transit's lock, taken before the step was
+    /// evaluated: the cache, and the transit's next step, see committed
+    /// states only.
+    fn settle(&self, submitted: Submitted) -> Result<Arc<Known>, ServiceError> {
+        match submitted.pending.wait() {
+            Ok(step) => {
+                let known = Arc::new(Known {
+                    record: step.record,
+                    transit: submitted.transit,
+                    states: step.states,
+                });
+                self.known.put(Arc::clone(&known));
+                Ok(known)
+            }
+            Err(e) => {
+                self.known.forget(&submitted.id);
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Registers a transit, or updates it while it is open, and runs
+    /// admission. An update evaluates the transit again from its first fix.
+    pub fn put_transit(&self, id: &str, declaration: &str) -> Result<Admission, ServiceError> {
+        check_path_id(id)?;
+        let transit = Transit::from_json(declaration).map_err(|e| match e {
+            TransitError::Json(_) => ServiceError::BadRequest(format!("the transit is not JSON: {e}")),
+            _ => ServiceError::Unprocessable(e.to_string()),
+        })?;
+        if transit.id != id {
+            return Err(ServiceError::Unprocessable(format!(
+                "the transit's id `{}` is not the `{id}` of the path",
+                transit.id
+            )));
+        }
+        let _transit = self.lock(id);
+        let policies = self.policies.current();
+        // Admission is a pure function of the transit, so asking again
+        // answers what the stored evaluation was given; a new transit's
+        // evaluation goes on from this one.
+        let opened = policies.open(&transit);
+        let admission = opened.findings();
+        let answer = |created, verdict| Admission {
+            transit: id.to_owned(),
+            created,
+            verdict,
+            findings: admission.clone(),
+        };
+        match self.known(id)? {
+            Some(known) => {
+                if let Some((closed_at, _)) = &known.record.closed {
+                    return Err(closed(id, closed_at));
+                }
+                if *known.transit == transit {
+                    return Ok(answer(false, known.record.verdict));
+                }
+                let mut record = known.record.clone();
+                let now = record.last_fix_at.unwrap_or(transit.opened_at).max(transit.opened_at);
+                let evaluated = self.evaluate(&policies, &transit, &record, known.states.clone(), &[], now, true)?;
+                record.opened_at = transit.opened_at;
+                let (known, _) = self.save_step(
+                    record,
+                    Arc::new(transit),
+                    evaluated,
+                    now,
+                    "replay",
+                    Received::declaration(declaration),
+                )?;
+                Ok(answer(false, known.record.verdict))
+            }
+            None => {
+                let record = TransitRecord::opened(id, transit.opened_at);
+                let evaluated = Evaluated {
+                    evaluation: opened,
+                    replayed: true,
+                    input_digest: content_hash(declaration.as_bytes()),
+                };
+                let opened_at = transit.opened_at;
+                let (known, _) = self.save_step(
+                    record,
+                    Arc::new(transit),
+                    evaluated,
+                    opened_at,
+                    "admit",
+                    Received::declaration(declaration),
+                )?;
+                Ok(answer(true, known.record.verdict))
+            }
+        }
+    }
+
+    /// Takes a batch of fixes as NDJSON (SPEC 1.2), stores the good ones and
+    /// evaluates them. Returns once everything is on disk.
+    ///
+    /// Refused lines are numbered within the batch in the answer, and across
+    /// the transit's whole stream in its report, as if every batch had been
+    /// one file.
+    pub fn ingest(&self, id: &str, ndjson: &[u8]) -> Result<BatchOutcome, ServiceError> {
+        check_path_id(id)?;
+        let batch = NdjsonBatch::parse(ndjson);
+        let clock = Utc::now();
+        let _transit = self.lock(id);
+        let known = self.open_known(id)?;
+        let mut record = known.record.clone();
+        let transit = Arc::clone(&known.transit);
+        let mut rejected = Vec::new();
+        let mut candidates = Vec::new();
+        for (line, parsed) in batch.candidates {
+            match parsed {
+                // Refused as `escort check` refuses it, so that a stream reports as its file does.
+                Ok(fix) if fix.at < transit.opened_at => rejected.push(Rejection {
+                    line,
+                    reason: before_opening(fix.at, transit.opened_at),
+                }),
+                // A fix from the future would make every later batch a late
+                // one and a replay; the clock is the service's, so the
+                // refusal is too (`escort check` has no clock to hold it to).
+                Ok(fix) if self.ahead_of_clock(fix.at, clock) => rejected.push(Rejection {
+                    line,
+                    reason: self.after_clock(fix.at, clock),
+                }),
+                Ok(fix) => candidates.push(fix),
+                Err(reason) => rejected.push(Rejection { line, reason }),
+            }
+        }
+        let (fresh, duplicates) = self.drop_duplicates(&record, candidates)?;
+        let accepted = fresh.len() as u64;
+        self.metrics.count_fixes(accepted, duplicates, rejected.len() as u64);
+        let open_before: Vec<Finding> = known.states.iter().flat_map(|state| state.open.clone()).collect();
+        let mut sorted = fresh.clone();
+        sorted.sort_by_key(|fix| fix.at);
+        let now = record.last_fix_at.into_iter().chain(sorted.last().map(|f| f.at)).max();
+        let policies = self.policies.current();
+        let evaluated = match now {
+            Some(now) if !fresh.is_empty() => Some((
+                self.evaluate(&policies, &transit, &record, known.states.clone(), &sorted, now, false)?,
+                now,
+            )),
+            _ => None,
+        };
+
+        let stream_rejections: Vec<Rejection> = rejected
+            .iter()
+            .map(|r| Rejection {
+                line: record.counts.lines + r.line,
+                reason: r.reason.clone(),
+            })
+            .collect();
+        let counts = &mut record.counts;
+        counts.lines += batch.line_count;
+        counts.rejected += rejected.len() as u64;
+        counts.duplicates += duplicates;
+        counts.accepted += accepted;
+        for fix in &fresh {
+            match record.last_fix_at {
+                Some(latest) if fix.at < latest => counts.out_of_order += 1,
+                _ => record.last_fix_at = Some(fix.at),
+            }
+        }
+        record.first_fix_at = record
+            .first_fix_at
+            .into_iter()
+            .chain(sorted.first().map(|f| f.at))
+            .min();
+
+        let (verdict, findings) = match evaluated {
+            Some((evaluated, now)) => {
+                let (known, raised) = self.save_step(
+                    record,
+                    transit,
+                    evaluated,
+                    now,
+                    "observe",
+                    Received {
+                        fixes: fresh,
+                        rejections: stream_rejections,
+                        declaration: None,
+                    },
+                )?;
+                let mut new: Vec<Finding> = raised.into_iter().filter(|f| !open_before.contains(f)).collect();
+                new.sort_by(Finding::report_order);
+                (known.record.verdict, new)
+            }
+            None => {
+                // Nothing to evaluate; the counts and refused lines still count.
+                let evaluated_at = record.evaluated_at;
+                let known = self.commit(
+                    Step {
+                        record,
+                        declaration: None,
+                        fixes: Vec::new(),
+                        rejections: stream_rejections,
+                        restart: false,
+                        decisions: Vec::new(),
+                        states: known.states.clone(),
+                        audit: AuditEntry {
+                            kind: "observe",
+                            input_digest: digest_fixes(&[]),
+                            evaluated_at,
+                        },
+                    },
+                    transit,
+                )?;
+                (known.record.verdict, Vec::new())
+            }
+        };
+        Ok(BatchOutcome {
+            transit: id.to_owned(),
+            accepted,
+            duplicates,
+            rejected,
+            findings,
+            verdict,
+        })
+    }
+
+    /// The fixes of a batch that repeat neither a stored fix nor an earlier
+    /// one of the batch, in the order received, and how many did repeat.
+    fn drop_duplicates(&self, record: &TransitRecord, candidates: Vec<Fix>) -> Result<(Vec<Fix>, u64), ServiceError> {
+        let span = (
+            candidates.iter().map(|f| f.at).min(),
+            candidates.iter().map(|f| f.at).max(),
+        );
+        let mut seen: HashSet<FixKey> = match span {
+            // Every stored fix is at or before the latest one, so a batch
+            // that begins after it repeats none: no need to look.
+            (Some(from), Some(to)) if record.last_fix_at.is_some_and(|last| from <= last) => self
+                .readers
+                .with(|store| store.fix_keys_between(&record.id, from, to))?
+                .into_iter()
+                .collect(),
+            _ => HashSet::new(),
+        };
+        let total = candidates.len();
+        let fresh: Vec<Fix> = candidates
+            .into_iter()
+            .filter(|fix| seen.insert(FixKey::of(fix)))
+            .collect();
+        let duplicates = (total - fresh.len()) as u64;
+        Ok((fresh, duplicates))
+    }
+
+    /// The transit's report (SPEC 2). An open transit is evaluated as of
+    /// `now` (default: the clock, but never before its latest fix) without
+    /// storing anything; a closed one is reported as it was closed.
+    pub fn report(&self, id: &str, now: Option<DateTime<Utc>>) -> Result<Report, ServiceError> {
+        check_path_id(id)?;
+        let _transit = self.lock(id);
+        let known = self.known(id)?.ok_or_else(|| not_found(id))?;
+        let mut record = known.record.clone();
+        let (finals, rejections) = self
+            .readers
+            .with(|store| Ok((store.findings(id)?, store.rejections(id)?)))?;
+        if record.closed.is_some() {
+            let open = known.states.iter().flat_map(|state| state.open.clone());
+            return Ok(build_report(
+                &record,
+                finals.into_iter().chain(open).collect(),
+                rejections,
+            ));
+        }
+        let floor = record.last_fix_at.unwrap_or(record.opened_at);
+        let now = match now {
+            Some(now) if now < floor => {
+                return Err(ServiceError::Unprocessable(format!(
+                    "`now` ({}) is before the transit's latest fix or opening ({})",
+                    format_time(&now),
+                    format_time(&floor)
+                )));
+            }
+            Some(now) => now,
+            None => Utc::now().max(floor),
+        };
+        let policies = self.policies.current();
+        let evaluated = self.evaluate(
+            &policies,
+            &known.transit,
+            &record,
+            known.states.clone(),
+            &[],
+            now,
+            false,
+        )?;
+        let mut findings = if evaluated.replayed { Vec::new() } else { finals };
+        findings.extend(evaluated.evaluation.findings());
+        record.evaluated_at = now;
+        Ok(build_report(&record, findings, rejections))
+    }
+
+    /// Transits with their verdicts as of their last stored evaluation.
+    pub fn list(&self, filter: &ListFilter) -> Result<Vec<TransitSummary>, ServiceError> {
+        Ok(self.readers.with(|store| store.list(filter))?)
+    }
+
+    /// Closes an open transit as of `at` (default: the clock, but never
+    /// before its latest fix): a last evaluation for the passing of time,
+    /// then no more fixes. An `at` further past the clock than a fix may be
+    /// (`max_fix_lead_seconds`) is refused.
+    pub fn close(&self, id: &str, reason: CloseReason, at: Option<DateTime<Utc>>) -> Result<Report, ServiceError> {
+        check_path_id(id)?;
+        let clock = Utc::now();
+        if let Some(at) = at.filter(|at| self.ahead_of_clock(*at, clock)) {
+            return Err(ServiceError::Unprocessable(self.after_clock(at, clock)));
+        }
+        {
+            let _transit = self.lock(id);
+            let known = self.open_known(id)?;
+            let floor = known.record.last_fix_at.unwrap_or(known.record.opened_at);
+            let now = at.unwrap_or_else(Utc::now).max(floor);
+            if let Some(step) = self.time_step(&known, now, Some(reason), "close", true)? {
+                self.commit(step, Arc::clone(&known.transit))?;
+            }
+        }
+        self.report(id, None)
+    }
+
+    /// Evaluates the passing of time up to `now` (closing the transit when
+    /// `close` says why), and returns the step that stores it: always when
+    /// `always`, else only when it changed in substance since the stored
+    /// step ([`tick::changed_in_substance`]; the stored verdict can be a
+    /// mark for review a panic left, `panics.rs`).
+    fn time_step(
+        &self,
+        known: &Known,
+        now: DateTime<Utc>,
+        close: Option<CloseReason>,
+        kind: &'static str,
+        always: bool,
+    ) -> Result<Option<Step>, ServiceError> {
+        let mut record = known.record.clone();
+        if let Some(reason) = close {
+            record.closed = Some((now, reason.as_str().to_owned()));
+        }
+        let policies = self.policies.current();
+        let mut evaluated = self.evaluate(
+            &policies,
+            &known.transit,
+            &record,
+            known.states.clone(),
+            &[],
+            now,
+            false,
+        )?;
+        if !(always || tick::changed_in_substance(&evaluated, &known.states, &record)) {
+            return Ok(None);
+        }
+        evaluated.input_digest = digest_fixes(&[]);
+        let (step, _) = self.step_of(record, evaluated, now, kind, Received::default());
+        Ok(Some(step))
+    }
+
+    /// Evaluates `batch` (new fixes, in time order) as of `now`: from the
+    /// stored states when they fit `policies` and no fix of the batch is
+    /// older than one already evaluated; otherwise, or when `replay` is
+    /// asked for, from the transit's first stored fix with the batch among
+    /// them, as `escort check` would over the whole track.
+    #[allow(clippy::too_many_arguments)]
+    fn evaluate<'p>(
+        &self,
+        policies: &'p PolicySet,
+        transit: &Transit,
+        record: &TransitRecord,
+        states: Vec<PolicyState>,
+        batch: &[Fix],
+        now: DateTime<Utc>,
+        replay: bool,
+    ) -> Result<Evaluated<'p>, ServiceError> {
+        let late = record
+            .last_fix_at
+            .is_some_and(|last| batch.first().is_some_and(|first| first.at < last));
+        let resumed = (!replay && !late)
+            .then(|| policies.resume(transit, states, record.last_fix_at).ok())
+            .flatten();
+        let (mut evaluation, fixes, replayed) = match resumed {
+            Some(evaluation) => (evaluation, batch.to_vec(), false),
+            None => {
+                let mut all = self.readers.with(|store| store.fixes(&record.id))?;
+                all.extend_from_slice(batch);
+                // Stable: fixes with the same time keep the order received.
+                all.sort_by_key(|fix| fix.at);
+                (policies.open(transit), all, true)
+            }
+        };
+        evaluation
+            .observe(&fixes, now)
+            .map_err(|e| ServiceError::Unprocessable(e.to_string()))?;
+        Ok(Evaluated {
+            evaluation,
+            replayed,
+            input_digest: digest_fixes(&fixes),
+        })
+    }
+
+    /// Stores a step as of `now` ([`Service::step_of`]). Returns the
+    /// transit as committed and every finding the step raised or left open.
+    fn save_step(
+        &self,
+        record: TransitRecord,
+        transit: Arc<Transit>,
+        evaluated: Evaluated<'_>,
+        now: DateTime<Utc>,
+        kind: &'static str,
+        received: Received,
+    ) -> Result<(Arc<Known>, Vec<Finding>), ServiceError> {
+        let (step, raised) = self.step_of(record, evaluated, now, kind, received);
+        Ok((self.commit(step, transit)?, raised))
+    }
+
+    /// The step that stores an evaluation as of `now`: the record (with its
+    /// verdict brought up to date), the new fixes and refused lines, the
+    /// decisions' findings, the states and the audit records; and every
+    /// finding the evaluation raised or left open.
+    fn step_of(
+        &self,
+        mut record: TransitRecord,
+        mut evaluated: Evaluated<'_>,
+        now: DateTime<Utc>,
+        kind: &'static str,
+        received: Received,
+    ) -> (Step, Vec<Finding>) {
+        let kind = if evaluated.replayed && kind != "admit" {
+            "replay"
+        } else {
+            kind
+        };
+        let decisions: Vec<Decision> = evaluated.evaluation.take_decisions();
+        let states = evaluated.evaluation.policy_states();
+        let open: Vec<Finding> = states.iter().flat_map(|state| state.open.clone()).collect();
+        let raised: Vec<Finding> = decisions.iter().flat_map(|d| d.findings.clone()).collect();
+        // Final findings only accumulate (a replay starts them again), so
+        // the verdict is that of the final findings so far and of what is
+        // open now.
+        let raised_verdict = Verdict::of(&raised);
+        record.final_verdict = if evaluated.replayed {
+            raised_verdict
+        } else {
+            record.final_verdict.max(raised_verdict)
+        };
+        record.verdict = record.final_verdict.max(Verdict::of(&open));
+        record.evaluated_at = now;
+        self.metrics.count_decisions(kind, &decisions);
+        let step = Step {
+            record,
+            declaration: received.declaration,
+            fixes: received.fixes,
+            rejections: received.rejections,
+            restart: evaluated.replayed,
+            decisions,
+            states,
+            audit: AuditEntry {
+                kind,
+                input_digest: evaluated.input_digest,
+                evaluated_at: now,
+            },
+        };
+        (step, raised.into_iter().chain(open).collect())
+    }
+
+    /// Whether `at` is further past `clock` than a fix may be.
+    fn ahead_of_clock(&self, at: DateTime<Utc>, clock: DateTime<Utc>) -> bool {
+        clock
+            .checked_add_signed(self.max_fix_lead)
+            .is_some_and(|latest| at > latest)
+    }
+
+    /// Why a time further past the clock than a fix may be is refused.
+    fn after_clock(&self, at: DateTime<Utc>, clock: DateTime<Utc>) -> String {
+        format!(
+            "`at` {} is after the service's clock ({}) by more than max_fix_lead_seconds ({} s)",
+            format_time(&at),
+            clock.to_rfc3339_opts(SecondsFormat::Millis, true),
+            self.max_fix_lead.num_seconds()
+        )
+    }
+
+    fn open_known(&self, id: &str) -> Result<Arc<Known>, ServiceError> {
+        let known = self.known(id)?.ok_or_else(|| not_found(id))?;
+        match &known.record.closed {
+            Some((closed_at, _)) => Err(closed(id, closed_at)),
+            None => Ok(known),
+        }
+    }
+}
+
+/// Holds an id a request names to the transit id rule ([`Transit::check_id`])
+/// before anything is looked up, so that no other spelling reaches the
+/// store, a lock or a message as a transit of its own.
+fn check_path_id(id: &str) -> Result<(), ServiceError> {
+    Transit::check_id(id).map_err(|e| ServiceError::BadRequest(format!("the transit in the path: {e}")))
+}
+
+fn parse_stored(id: &str, declaration: &str) -> Result<Transit, ServiceError> {
+    Transit::from_json(declaration).map_err(|e| StoreError::Corrupt(format!("transit `{id}` as stored: {e}")).into())
+}
+
+fn not_found(id: &str) -> ServiceError {
+    ServiceError::NotFound(format!("no transit `{id}`; register it with PUT /v1/transits/{id}"))
+}
+
+fn closed(id: &str, closed_at: &DateTime<Utc>) -> ServiceError {
+    ServiceError::Conflict(format!(
+        "transit `{id}` was closed at {}; it takes no more changes",
+        format_time(closed_at)
+    ))
+}
+
+/// The report of SPEC 2 from what the store holds.
+fn build_report(record: &TransitRecord, mut findings: Vec<Finding>, rejected: Vec<Rejection>) -> Report {
+    if let (Some(first), Some(last)) = (record.first_fix_at, record.last_fix_at) {
+        findings.extend(telemetry_quality(
+            record.counts.out_of_order as usize,
+            record.counts.duplicates as usize,
+            first,
+            last,
+        ));
+    }
+    findings.sort_by(Finding::report_order);
+    Report {
+        transit: record.id.clone(),
+        verdict: Verdict::of(&findings),
+        evaluated_at: record.evaluated_at,
+        fixes: FixCounts {
+            accepted: record.counts.accepted as usize,
+            rejected: record.counts.rejected as usize,
+            duplicates: record.counts.duplicates as usize,
+        },
+        findings,
+        rejected,
+    }
+}
+
+/// A short evaluation the live policies must pass before they serve: a
+/// small transit with a few fixes, on which no policy may fail.
+pub(crate) fn validate(policies: &PolicySet) -> Result<(), String> {
+    const TRANSIT: &str = r#"{
+        "id": "VALIDATION", "seal_id": "NS-1",
+        "importer": {"bin": "990240000111", "name": "Validation LLP", "zone": "green"},
+        "goods": [{"hs": "847130", "description": "portable computers", "value_usd": 1000, "excise": false}],
+        "departure": {"id": "A", "lat": 43.30, "lon": 76.90, "radius_m": 1000},
+        "destination": {"id": "B", "lat": 43.30, "lon": 77.10, "radius_m": 1000},
+        "route": {"type": "LineString", "coordinates": [[76.90, 43.30], [77.10, 43.30]]},
+        "opened_at": "2021-05-16T06:00:00Z", "deadline": "2021-05-17T06:00:00Z"
+    }"#;
+    let transit = Transit::from_json(TRANSIT).expect("the validation transit is well formed");
+    let fixes: Vec<Fix> = (0..=12)
+        .map(|step| Fix {
+            at: transit.opened_at + chrono::Duration::minutes(step * 5),
+            lat: 43.30,
+            lon: 76.90 + 0.2 * step as f64 / 12.0,
+            speed_kmh: Some(25.0),
+            course_deg: Some(90.0),
+            hdop: Some(0.9),
+            sats: Some(11),
+            battery_pct: Some(90.0),
+            seal: Some(escort_engine::SealState::Intact),
+            seal_id: None,
+        })
+        .collect();
+    let mut evaluation = policies.open(&transit);
+    let now = fixes.last().map(|f| f.at).unwrap_or(transit.opened_at);
+    evaluation.observe(&fixes, now).map_err(|e| e.to_string())?;
+    match evaluation.findings().into_iter().find(|f| f.code == "policy.error") {
+        Some(failure) => Err(failure.message),
+        None => Ok(()),
+    }
+}
