@@ -21,7 +21,7 @@
 //! ```
 //!
 //! ```sh
-//! cargo build --release -p escort-host --bin escort --example loadgen
+//! cargo build --release -p escort-cli -p escort-bench --example loadgen
 //! target/release/escort serve --config escort.toml   # prints its address
 //! target/release/examples/loadgen --url http://127.0.0.1:PORT --token load-generator-secret-0001 \
 //!     --transits 64 --concurrency 16 --batch 100 --batches 20 [--json]
