@@ -5,11 +5,13 @@
 //!   runs, determinism, streaming equal to batch);
 //! - `hostile`: policies that misbehave on purpose, built from `hostile/`;
 //! - `ids`: the transit id rule over every shipped id and other spellings;
+//! - `reference`: `docs/reference.md`'s finding codes against the golden files;
 //! - `routes`: the default policies on routes that cross the antimeridian or
 //!   run far from a spoofed track.
 
 mod golden;
 mod hostile;
 mod ids;
+mod reference;
 mod routes;
 mod support;

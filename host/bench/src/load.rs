@@ -207,7 +207,7 @@ fn agent() -> ureq::Agent {
         .into()
 }
 
-/// Fixes as an NDJSON request body (SPEC 1.2).
+/// Fixes as an NDJSON request body (`docs/reference.md` § Fixes).
 fn ndjson(fixes: &[Fix]) -> String {
     fixes
         .iter()

@@ -1,5 +1,5 @@
-//! Golden-file tests (SPEC 5): a scenario's report against the report it
-//! is expected to give.
+//! Golden-file tests (`docs/reference.md` § Golden files): a scenario's report against
+//! the report it is expected to give.
 //!
 //! A scenario is a folder with `transit.json`, fixes (`fixes.ndjson`,
 //! `fixes.gpx` or `fixes.csv`), optionally `now.txt` (the evaluation clock),

@@ -106,7 +106,7 @@ struct DatabaseArg {
 
 #[derive(Args)]
 struct CheckArgs {
-    /// The transit, as JSON (SPEC 1.1).
+    /// The transit, as JSON (see docs/reference.md).
     #[arg(long, value_name = "FILE")]
     transit: PathBuf,
     /// The fixes: .ndjson, .gpx or .csv.

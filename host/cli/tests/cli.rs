@@ -1,5 +1,5 @@
 //! The `escort` binary as a user runs it: arguments, output formats, policy
-//! folders and exit statuses (SPEC 4). Evaluation itself is tested in
+//! folders and exit statuses (`docs/reference.md` § The command line). Evaluation itself is tested in
 //! `tests/suite`; here only what the command line adds.
 
 use std::fs;
@@ -373,4 +373,75 @@ fn audit_checkpoints_and_keys_that_cannot_be_used_are_unusable_input() {
     let output = escort(&["audit", "checkpoint", "--data", data, "--key", key.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("no database at"), "{}", stderr(&output));
+}
+
+/// Issue 12: `docs/reference.md` names every subcommand and flag the binary
+/// has, and no other. Under its `## The command line`, each ``### `escort …` ``
+/// heading is a command and each table row beginning with `` `--`` one of
+/// its flags; the binary's are what `escort … --help` lists, walked from the
+/// top through every `Commands:` list.
+#[test]
+fn the_reference_lists_every_subcommand_and_flag() {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    type Commands = BTreeMap<Vec<String>, BTreeSet<String>>;
+
+    /// The names that start the lines of a `--help` section (`Commands:`, `Options:`).
+    fn section<'a>(help: &'a str, title: &str) -> impl Iterator<Item = &'a str> {
+        help.lines()
+            .skip_while(move |line| *line != title)
+            .skip(1)
+            .take_while(|line| !line.trim().is_empty())
+            .filter_map(|line| {
+                line.split_whitespace()
+                    .find(|word| !word.starts_with('-') || word.starts_with("--"))
+            })
+    }
+
+    fn walk(path: Vec<String>, into: &mut Commands) {
+        let output = Command::new(env!("CARGO_BIN_EXE_escort"))
+            .args(&path)
+            .arg("--help")
+            .output()
+            .expect("escort runs");
+        assert_eq!(output.status.code(), Some(0), "escort {path:?} --help");
+        let help = String::from_utf8(output.stdout).expect("UTF-8 help");
+        let subcommands: Vec<&str> = section(&help, "Commands:").filter(|name| *name != "help").collect();
+        for name in &subcommands {
+            walk(path.iter().cloned().chain([name.to_string()]).collect(), into);
+        }
+        if subcommands.is_empty() {
+            let flags = section(&help, "Options:")
+                .filter_map(|word| word.strip_prefix("--"))
+                .filter(|flag| !["help", "version"].contains(flag))
+                .map(|flag| format!("--{flag}"))
+                .collect();
+            into.insert(path, flags);
+        }
+    }
+
+    let reference = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/reference.md"))
+        .expect("docs/reference.md exists");
+    let command_line = reference
+        .split("\n## ")
+        .find(|section| section.starts_with("The command line\n"))
+        .expect("docs/reference.md has a `## The command line` section");
+    let mut listed = Commands::new();
+    for block in command_line.split("\n### ") {
+        let Some(command) = block.strip_prefix("`escort ").and_then(|rest| rest.split_once('`')) else {
+            continue;
+        };
+        let flags = block
+            .lines()
+            .filter_map(|line| line.strip_prefix("| `--"))
+            .map(|row| format!("--{}", row.split([' ', '`']).next().unwrap_or_default()))
+            .collect();
+        listed.insert(command.0.split(' ').map(str::to_owned).collect(), flags);
+    }
+    let mut actual = Commands::new();
+    walk(Vec::new(), &mut actual);
+    assert_eq!(
+        listed, actual,
+        "docs/reference.md (left) and `escort --help` (right) differ"
+    );
 }

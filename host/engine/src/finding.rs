@@ -1,4 +1,5 @@
-//! Findings, their severities and the verdict they add up to (SPEC 2 and 3).
+//! Findings, their severities and the verdict they add up to (`docs/reference.md` § The
+//! report, § Finding codes).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -59,8 +60,9 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    /// The verdict of a set of findings (SPEC 2). A failed policy raises a
-    /// `policy.error` warning, so a failure can never leave a transit clear.
+    /// The verdict of a set of findings (`docs/reference.md` § The report). A failed
+    /// policy raises a `policy.error` warning, so a failure can never leave a
+    /// transit clear.
     pub fn of<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> Verdict {
         findings
             .into_iter()
@@ -140,7 +142,8 @@ pub struct Finding {
 }
 
 impl Finding {
-    /// The order of the report: by `from`, then policy, then code (SPEC 2);
+    /// The order of the report: by `from`, then policy, then code (`docs/reference.md`
+    /// § The report);
     /// then by `to` and message, so that the order is total and the bytes of
     /// a report never depend on the order policies ran in.
     pub fn report_order(&self, other: &Finding) -> std::cmp::Ordering {

@@ -2,15 +2,15 @@
 //!
 //! A `Fix` is what every reader in [`crate::telemetry`] produces and every policy consumes, whatever
 //! file it came from. Readers build a `Fix` from the wire and then ask `Fix::check` whether it is
-//! physically possible, so the rules of SPEC 1.2 ("latitude outside ±90", "negative speed", …) live in
-//! one place and word their rejections the same way for NDJSON, GPX and CSV.
+//! physically possible, so the rules of `docs/reference.md` § Fixes ("latitude outside ±90", "negative speed", …)
+//! live in one place and word their rejections the same way for NDJSON, GPX and CSV.
 
 use std::fmt;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// The state of the seal's cable and housing as the seal itself reports it (SPEC 1.2, `seal`).
+/// The state of the seal's cable and housing as the seal itself reports it (`docs/reference.md` § Fixes, `seal`).
 ///
 /// On the wire these are the snake_case names `intact`, `opened`, `cable_cut`, `housing_breached` and
 /// `fault`. A fix without a `seal` field has an unknown state, which is `None` in [`Fix::seal`], not a
@@ -31,7 +31,7 @@ pub enum SealState {
 }
 
 impl SealState {
-    /// Every state, in the order SPEC 1.2 lists them.
+    /// Every state, in the order `docs/reference.md` § Fixes lists them.
     pub const ALL: [SealState; 5] = [
         SealState::Intact,
         SealState::Opened,
@@ -72,7 +72,7 @@ impl fmt::Display for SealState {
     }
 }
 
-/// One position report from a navigation seal (SPEC 1.2).
+/// One position report from a navigation seal (`docs/reference.md` § Fixes).
 ///
 /// Every optional field is `None` when the source did not report it; readers never invent defaults,
 /// because a policy must be able to tell "0 satellites" from "satellites not reported".
@@ -179,8 +179,8 @@ fn at_least_zero(name: &str, value: f64) -> Result<(), String> {
 }
 
 /// Checks of the plausibility rules and the seal-state names; readers' tests are in `telemetry`.
-/// What makes two fixes the same report (SPEC 1.2 duplicates): time,
-/// position and seal state. A repeat with another seal state is not a
+/// What makes two fixes the same report (duplicates, `docs/reference.md` § Fixes):
+/// time, position and seal state. A repeat with another seal state is not a
 /// duplicate: dropping it could hide a breach behind an earlier `intact`
 /// from the same time and place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

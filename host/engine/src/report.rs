@@ -1,5 +1,5 @@
-//! The report of SPEC section 2: what `escort check` prints, as JSON for
-//! machines and as text for a person.
+//! The report (`docs/reference.md` § The report): what `escort check` prints, as JSON
+//! for machines and as text for a person.
 
 use std::fmt::Write;
 

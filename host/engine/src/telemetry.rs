@@ -1,6 +1,6 @@
 //! Reads fixes from NDJSON, GPX and CSV, rejects bad lines, drops duplicates, sorts: [`Telemetry`].
 //!
-//! SPEC 1.2 asks that one malformed fix never costs the rest of the file, so there are two kinds of
+//! One malformed fix never costs the rest of the file (`docs/reference.md` § Fixes), so there are two kinds of
 //! failure, kept apart: a line that cannot be a fix becomes a [`Rejection`] (with its line number and a
 //! reason naming the field and value) and reading goes on; only a file that cannot be read as its
 //! format at all (unreadable, too large, not GPX, a CSV without a usable header) is a
@@ -43,7 +43,8 @@ pub const MAX_FILE_BYTES: u64 = 1 << 30;
 /// A telemetry file format, chosen by file extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Format {
-    /// One JSON object per line (`.ndjson`, `.jsonl`, `.json`), fields as in SPEC 1.2.
+    /// One JSON object per line (`.ndjson`, `.jsonl`, `.json`), fields as in `docs/reference.md`
+    /// § Fixes.
     Ndjson,
     /// GPX 1.0 or 1.1 track (`.gpx`): every `trk/trkseg/trkpt`.
     Gpx,
@@ -353,7 +354,8 @@ fn too_long(what: &str, bytes: usize, limit: usize) -> String {
     format!("{what} has {bytes} bytes, over the limit of {limit}; it is not read")
 }
 
-/// A field of a fix as it is named on the wire (SPEC 1.2): the NDJSON keys and the CSV columns.
+/// A field of a fix as it is named on the wire (`docs/reference.md` § Fixes): the NDJSON keys and the CSV
+/// columns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Field {
     At,

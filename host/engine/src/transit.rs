@@ -1,9 +1,9 @@
-//! A transit as declared (SPEC 1.1), parsed and checked: [`Transit`], built by [`Transit::from_json`]
-//! or [`Transit::from_path`], and the [`TransitError`] that refuses a malformed one.
+//! A transit as declared (`docs/reference.md` § Transit), parsed and checked: [`Transit`], built by
+//! [`Transit::from_json`] or [`Transit::from_path`], and the [`TransitError`] that refuses a malformed one.
 //!
 //! The JSON is read into a `serde_json::Value` and then taken apart field by field by a small private
-//! `Object` reader that knows each field's full path, instead of `#[derive(Deserialize)]`. SPEC 1.1
-//! requires a refusal to name the field, and serde's own messages do not: "invalid type: string,
+//! `Object` reader that knows each field's full path, instead of `#[derive(Deserialize)]`. A refusal
+//! must name the field (`docs/reference.md` § Transit), and serde's own messages do not: "invalid type: string,
 //! expected f64" does not say which of a transit's many latitudes is wrong, and "missing field `lat`"
 //! does not say whether it is the departure's or a stop's. Unknown fields are refused, as
 //! `deny_unknown_fields` would, because a misspelt optional field (`dedline`) would otherwise vanish
@@ -35,7 +35,7 @@ use serde_json::{Map, Value};
 use crate::excerpt::Excerpt;
 use crate::json::{self, JsonError};
 
-/// The largest `transit.json` read, in bytes. The SPEC example is under 1 KiB and a route of
+/// The largest `transit.json` read, in bytes. The reference's example is under 1 KiB and a route of
 /// [`MAX_ROUTE_POINTS`] positions about 4 MB, so 16 MiB is room for any real declaration while a
 /// file or request body of gigabytes is refused before it is parsed. (The service's default request
 /// limit, 8 MiB, is lower still.)
@@ -72,7 +72,8 @@ const TRANSIT_ID_RULE: &str =
 /// cannot match, and the edit distance of a long one costs time (15 s for a 20 MB key).
 const MAX_TYPO_CHARS: usize = 32;
 
-/// Risk category of a party in the customs risk management system (SPEC 1.1, `zone`).
+/// Risk category of a party in the customs risk management system (`docs/reference.md` § Transit,
+/// `zone`).
 ///
 /// On the wire: `green`, `yellow`, `red`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -161,7 +162,7 @@ pub struct AuthorisedStop {
     pub max_minutes: Option<u32>,
 }
 
-/// A transit as declared (SPEC 1.1), parsed and checked.
+/// A transit as declared (`docs/reference.md` § Transit), parsed and checked.
 ///
 /// Everything here has passed the checks listed on [`TransitError`]; fields that may be absent are
 /// `Option`s (or an empty `route`) and left for the policies to judge.
@@ -387,7 +388,8 @@ impl Transit {
     /// [`TransitError::TooLarge`] for a text over 16 MiB, [`TransitError::Json`] for
     /// one that is not JSON, [`TransitError::DuplicateKey`] for an object with a key given twice; else
     /// a [`TransitError`] naming the first field that is missing, unknown, of the wrong type or out of
-    /// range; fields are checked in the order of SPEC 1.1, unknown fields of an object before its others.
+    /// range; fields are checked in the order of `docs/reference.md` § Transit, unknown fields of an
+    /// object before its others.
     ///
     /// # Examples
     /// ```
@@ -976,12 +978,13 @@ fn edit_distance(a: &str, b: &str) -> usize {
     previous[b.len()]
 }
 
-/// Parsing the SPEC 1.1 example, and one test per refusal showing that its message names the field.
+/// Parsing the example of `docs/reference.md` § Transit, and one test per refusal showing that its message
+/// names the field.
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// The transit of SPEC 1.1, verbatim.
+    /// The example transit of `docs/reference.md` § Transit, verbatim.
     const SPEC_EXAMPLE: &str = r#"{
   "id": "KZ-2021-000123",
   "declaration": "55501/160521/0001234",
@@ -1003,7 +1006,7 @@ mod tests {
         serde_json::from_str(SPEC_EXAMPLE).expect("the SPEC example is JSON")
     }
 
-    /// The SPEC example with one field replaced (or removed, for `Value::Null`), at a `/`-separated path.
+    /// The reference's example with one field replaced (or removed, for `Value::Null`), at a `/`-separated path.
     fn with(pointer: &str, replacement: Value) -> String {
         let mut value = spec_value();
         let (parent, key) = pointer.rsplit_once('/').expect("pointer has a parent");

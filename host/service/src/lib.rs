@@ -431,8 +431,8 @@ impl Service {
         }
     }
 
-    /// Takes a batch of fixes as NDJSON (SPEC 1.2), stores the good ones and
-    /// evaluates them. Returns once everything is on disk.
+    /// Takes a batch of fixes as NDJSON (`docs/reference.md` § Fixes), stores the good
+    /// ones and evaluates them. Returns once everything is on disk.
     ///
     /// Refused lines are numbered within the batch in the answer, and across
     /// the transit's whole stream in its report, as if every batch had been
@@ -582,7 +582,7 @@ impl Service {
         Ok((fresh, duplicates))
     }
 
-    /// The transit's report (SPEC 2). An open transit is evaluated as of
+    /// The transit's report (`docs/reference.md` § The report). An open transit is evaluated as of
     /// `now` (default: the clock, but never before its latest fix) without
     /// storing anything; a closed one is reported as it was closed.
     pub fn report(&self, id: &str, now: Option<DateTime<Utc>>) -> Result<Report, ServiceError> {
@@ -846,7 +846,7 @@ fn closed(id: &str, closed_at: &DateTime<Utc>) -> ServiceError {
     ))
 }
 
-/// The report of SPEC 2 from what the store holds.
+/// The report (`docs/reference.md` § The report) from what the store holds.
 fn build_report(record: &TransitRecord, mut findings: Vec<Finding>, rejected: Vec<Rejection>) -> Report {
     if let (Some(first), Some(last)) = (record.first_fix_at, record.last_fix_at) {
         findings.extend(telemetry_quality(

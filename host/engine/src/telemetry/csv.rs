@@ -1,5 +1,5 @@
-//! Reads CSV telemetry: a header row naming the NDJSON fields of SPEC 1.2, in any order, then one fix
-//! per record.
+//! Reads CSV telemetry: a header row naming the NDJSON fields of `docs/reference.md` § Fixes, in any order,
+//! then one fix per record.
 //!
 //! The header is held to the same standard as NDJSON keys: a column that is not a fix field makes the
 //! whole file unusable, because a misnamed column (`lattitude`, `battery_pct`) would otherwise be

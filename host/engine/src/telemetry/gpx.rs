@@ -3,9 +3,9 @@
 //! This walks the XML with `xml-rs` (the parser underneath the `gpx` crate) instead of using the `gpx`
 //! crate itself, because `gpx` 0.10 reads a document all or nothing and refuses whole files that
 //! ordinary receivers write: a GPX 1.0 `<course>` (Garmin units, GPSBabel), a `<magvar>`, a `<speed>` in
-//! a GPX 1.1 file, a single point with a latitude beyond ±90 or a longitude of exactly 180. SPEC 1.2
-//! wants such a point rejected with its line number and every other point evaluated, and `gpx` keeps
-//! no line numbers.
+//! a GPX 1.1 file, a single point with a latitude beyond ±90 or a longitude of exactly 180. The
+//! reference (`docs/reference.md` § Fixes) rejects such a point with its line number and evaluates every other
+//! point, and `gpx` keeps no line numbers.
 //!
 //! What a point gives:
 //! - `lat` and `lon` attributes, required.

@@ -1,4 +1,4 @@
-//! Reads NDJSON telemetry: one JSON object per line, with the fields of SPEC 1.2.
+//! Reads NDJSON telemetry: one JSON object per line, with the fields of `docs/reference.md` § Fixes.
 //!
 //! Each line is parsed on its own, so a broken line is one rejection and the next line is read as
 //! usual. That starts with the bytes: the file is split into lines before anything is decoded, so a

@@ -1,0 +1,76 @@
+//! `docs/reference.md` kept true to the golden files: the finding codes its
+//! table lists are exactly the codes the golden files hold, so a code that a
+//! policy starts raising, or stops raising, cannot go unnoticed in the
+//! reference. (Its command line is held to the binary by
+//! `host/cli/tests/cli.rs`.)
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+fn repository() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The codes of the table under `## Finding codes`: the first cell of each
+/// row, when it is a code in backticks.
+fn listed_codes(reference: &str) -> BTreeSet<String> {
+    let section = reference
+        .split("\n## ")
+        .find(|section| section.starts_with("Finding codes\n"))
+        .expect("docs/reference.md has a `## Finding codes` section");
+    section
+        .lines()
+        .filter_map(|line| line.strip_prefix("| `"))
+        .filter_map(|row| row.split_once('`'))
+        .map(|(code, _)| code.to_owned())
+        .filter(|code| code.contains('.'))
+        .collect()
+}
+
+/// Every `"code": "…"` of a report in `text`. A message or an evidence text
+/// that quotes such a thing has its quotes escaped, so it never matches.
+fn golden_codes(text: &str, into: &mut BTreeSet<String>) {
+    for after in text.split("\"code\": \"").skip(1) {
+        into.extend(after.split('"').next().map(str::to_owned));
+    }
+}
+
+/// The golden files: each scenario's `expected.json` and the suite's
+/// snapshots.
+fn golden_files() -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in fs::read_dir(repository().join("tests/scenarios")).expect("tests/scenarios exists") {
+        let expected = entry.expect("readable entry").path().join("expected.json");
+        if expected.is_file() {
+            files.push(expected);
+        }
+    }
+    for entry in fs::read_dir(repository().join("tests/suite/snapshots")).expect("tests/suite/snapshots exists") {
+        let path = entry.expect("readable entry").path();
+        if path.extension().is_some_and(|extension| extension == "snap") {
+            files.push(path);
+        }
+    }
+    files
+}
+
+#[test]
+fn the_reference_lists_exactly_the_codes_of_the_golden_files() {
+    let reference = fs::read_to_string(repository().join("docs/reference.md")).expect("docs/reference.md exists");
+    let listed = listed_codes(&reference);
+    let mut golden = BTreeSet::new();
+    for file in golden_files() {
+        golden_codes(&fs::read_to_string(&file).expect("readable golden file"), &mut golden);
+    }
+    let unraised: Vec<_> = listed.difference(&golden).collect();
+    assert!(
+        unraised.is_empty(),
+        "docs/reference.md lists codes no golden file raises: {unraised:?}"
+    );
+    let unlisted: Vec<_> = golden.difference(&listed).collect();
+    assert!(
+        unlisted.is_empty(),
+        "golden files raise codes docs/reference.md does not list: {unlisted:?}"
+    );
+}
