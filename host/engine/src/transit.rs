@@ -1208,6 +1208,16 @@ mod tests {
         // A misspelt required field is reported as the typo, not as the field it should have been.
         let text = SPEC_EXAMPLE.replace(r#""opened_at""#, r#""opend_at""#);
         assert_eq!(error(&text), "unknown field `opend_at` (did you mean `opened_at`?)");
+        let text = with("/goods/0/valeu_usd", 1.into());
+        assert_eq!(
+            error(&text),
+            "unknown field `goods[0].valeu_usd` (did you mean `value_usd`?)"
+        );
+        let text = with("/departure/radius", 1.into());
+        assert_eq!(
+            error(&text),
+            "unknown field `departure.radius` (did you mean `radius_m`?)"
+        );
     }
 
     #[test]
@@ -1274,6 +1284,22 @@ mod tests {
             ),
             (with("/destination/id", Value::Null), "missing `destination.id`"),
             (with("/stops/0/lat", 91.into()), "`stops[0].lat` is 91, outside -90..90"),
+            (
+                with("/stops/0/lat", "44".into()),
+                "`stops[0].lat`: expected a number, found a string",
+            ),
+            (
+                with("/stops/0/max_minutes", true.into()),
+                "`stops[0].max_minutes`: expected a number, found a boolean",
+            ),
+            (
+                with("/carrier/name", serde_json::json!([])),
+                "`carrier.name`: expected a string, found an array",
+            ),
+            (
+                with("/goods/0", Value::Null),
+                "`goods[0]`: expected an object, found null",
+            ),
             (
                 with("/stops/0/max_minutes", 12.5.into()),
                 "`stops[0].max_minutes`: 12.5 is not a whole number >= 0",
@@ -1483,5 +1509,76 @@ mod tests {
         assert_eq!(closest("colour", STOP_FIELDS), None);
         assert_eq!(closest(&"d".repeat(MAX_TYPO_CHARS + 1), TRANSIT_FIELDS), None);
         assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+}
+
+/// Parse time of the largest transits the bounds allow: printed, not asserted (speed is for
+/// measurements). Run with `cargo test -p escort-engine --lib transit::measure -- --ignored --nocapture`.
+#[cfg(test)]
+mod measure {
+    use super::*;
+
+    fn route(points: usize) -> Vec<[f64; 2]> {
+        (0..points)
+            .map(|i| {
+                [
+                    80.123_456_789_012 - i as f64 * 3e-5,
+                    44.123_456_789_012 - i as f64 * 1e-5,
+                ]
+            })
+            .collect()
+    }
+
+    fn base() -> Value {
+        serde_json::json!({
+            "id": "KZ-2021-000123", "seal_id": "NS-778812",
+            "importer": {"bin": "990240000111", "name": "Alatau Trade LLP", "zone": "green"},
+            "goods": [{"hs": "847130", "description": "portable computers", "value_usd": 125000, "excise": false}],
+            "departure": {"id": "NUR-ZHOLY", "lat": 44.158, "lon": 80.399, "radius_m": 2000},
+            "destination": {"id": "ALMATY-TC", "lat": 43.30, "lon": 76.95, "radius_m": 1500},
+            "opened_at": "2021-05-16T06:00:00Z",
+        })
+    }
+
+    fn time(label: &str, text: &str) {
+        let runs = 5;
+        let started = std::time::Instant::now();
+        for _ in 0..runs {
+            Transit::from_json(text).expect("a valid transit");
+        }
+        println!(
+            "{label}: {} bytes, {:?} per parse",
+            text.len(),
+            started.elapsed() / runs
+        );
+    }
+
+    #[test]
+    #[ignore = "a measurement, run by hand with --nocapture"]
+    fn parse_time_of_the_largest_transits() {
+        let mut transit = base();
+        transit["route"] = serde_json::json!({"type": "LineString", "coordinates": route(MAX_ROUTE_POINTS)});
+        time("a 100,000-point route", &transit.to_string());
+
+        let description = "d".repeat(MAX_TEXT_BYTES);
+        transit["goods"] = (0..MAX_GOODS)
+            .map(|i| serde_json::json!({"hs": "847130", "description": description, "value_usd": i, "excise": false}))
+            .collect();
+        let name = "n".repeat(MAX_TEXT_BYTES);
+        transit["stops"] = (0..MAX_STOPS)
+            .map(|i| serde_json::json!({"id": format!("STOP-{i}"), "name": name, "lat": 44.0, "lon": 78.0, "radius_m": 800}))
+            .collect();
+        // A Feature's properties are the transit's only free-form part: the rest of 16 MiB goes there,
+        // as a survey of points as long as the route's.
+        let mut with_survey = |points: usize| {
+            transit["route"] = serde_json::json!({"type": "Feature", "properties": {"survey": route(points)},
+                "geometry": {"type": "LineString", "coordinates": route(MAX_ROUTE_POINTS)}});
+            transit.to_string()
+        };
+        let (empty, sample) = (with_survey(0).len(), with_survey(10_000).len());
+        let points = (MAX_TRANSIT_BYTES - 10_000 - empty) * 10_000 / (sample - empty);
+        let text = with_survey(points);
+        assert!(text.len() <= MAX_TRANSIT_BYTES, "{} bytes", text.len());
+        time("a transit of 16 MiB", &text);
     }
 }
