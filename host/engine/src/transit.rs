@@ -1534,6 +1534,35 @@ mod tests {
         );
     }
 
+    /// The lists the suggestions come from, and that tell an unknown field from a known one of the
+    /// wrong type, name exactly the fields of their wire structs, as serde lists them.
+    #[test]
+    fn the_field_lists_are_the_wire_structs_fields() {
+        fn listed<T: for<'de> Deserialize<'de>>(fields: &[&str]) {
+            let err = serde_json::from_str::<T>(r#"{"?": 1}"#)
+                .err()
+                .expect("an unknown field");
+            let listed: Vec<String> = fields.iter().map(|field| format!("`{field}`")).collect();
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "unknown field `?`, expected one of {} at line 1 column 4",
+                    listed.join(", ")
+                )
+            );
+        }
+        let without_route: Vec<&str> = TRANSIT_FIELDS
+            .iter()
+            .copied()
+            .filter(|&field| field != "route")
+            .collect();
+        listed::<WireTransit>(&without_route);
+        listed::<WireParty>(PARTY_FIELDS);
+        listed::<WireGoods>(GOODS_FIELDS);
+        listed::<WireZone>(ZONE_FIELDS);
+        listed::<WireStop>(STOP_FIELDS);
+    }
+
     #[test]
     fn typo_suggestions_stay_close() {
         assert_eq!(closest("dedline", TRANSIT_FIELDS), Some("deadline"));
