@@ -1,16 +1,20 @@
 //! A transit as declared (`docs/reference.md` § Transit), parsed and checked: [`Transit`], built by
 //! [`Transit::from_json`] or [`Transit::from_path`], and the [`TransitError`] that refuses a malformed one.
 //!
-//! The JSON is read into a `serde_json::Value` and then taken apart field by field by a small private
-//! `Object` reader that knows each field's full path, instead of `#[derive(Deserialize)]`. A refusal
-//! must name the field (`docs/reference.md` § Transit), and serde's own messages do not: "invalid type: string,
-//! expected f64" does not say which of a transit's many latitudes is wrong, and "missing field `lat`"
-//! does not say whether it is the departure's or a stop's. Unknown fields are refused, as
-//! `deny_unknown_fields` would, because a misspelt optional field (`dedline`) would otherwise vanish
-//! silently and the transit would be evaluated without its deadline.
+//! Reading goes in three steps. The text is read strictly into a `serde_json::Value` ([`crate::json`]):
+//! a key given twice anywhere is refused, since serde_json would keep the last one silently and
+//! `"zone": "red", "zone": "green"` would read green. Its shape is then read into private wire
+//! structs by `#[derive(Deserialize)]` with `deny_unknown_fields`, because a misspelt optional field
+//! (`dedline`) would otherwise vanish silently and the transit would be evaluated without its
+//! deadline. Last, plain code checks what is not about shape, field by field in the order of
+//! `docs/reference.md` § Transit: required fields, bounds, ranges, times, ids, and the route, which geojson reads.
 //!
-//! The JSON is read strictly ([`crate::json`]): a key given twice anywhere is refused, since serde_json
-//! would keep the last one silently and `"zone": "red", "zone": "green"` would read green.
+//! A refusal must name the field (`docs/reference.md` § Transit), and serde's own messages do not: "invalid type:
+//! string, expected f64" does not say which of a transit's many latitudes is wrong. serde_path_to_error
+//! gives the path of what serde refused, which becomes the message's `departure.lat` or
+//! `stops[0].colour`, and an unknown field gets the known one it most resembles (`strsim`). Every wire
+//! field is an `Option`, so that `null` reads as absent and a missing field is named by the checks,
+//! in the reference's order, rather than by serde at the end of its object.
 //!
 //! Every input is bounded, and the bounds are named constants below: the size of the document
 //! ([`MAX_TRANSIT_BYTES`]), the points of the route, the stops and the goods lines, and the nesting
@@ -30,7 +34,8 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use geojson::{GeoJson, GeometryValue};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
+use serde_path_to_error::Segment;
 
 use crate::excerpt::Excerpt;
 use crate::json::{self, JsonError};
@@ -387,9 +392,9 @@ impl Transit {
     /// # Errors
     /// [`TransitError::TooLarge`] for a text over 16 MiB, [`TransitError::Json`] for
     /// one that is not JSON, [`TransitError::DuplicateKey`] for an object with a key given twice; else
-    /// a [`TransitError`] naming the first field that is missing, unknown, of the wrong type or out of
-    /// range; fields are checked in the order of `docs/reference.md` § Transit, unknown fields of an
-    /// object before its others.
+    /// a [`TransitError`] naming a field: first one that is unknown or of the wrong type (the first
+    /// met, each object's keys in alphabetical order), then the first that is missing or out of
+    /// range, in the order of `docs/reference.md` § Transit.
     ///
     /// # Examples
     /// ```
@@ -404,14 +409,17 @@ impl Transit {
             });
         }
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        let value = json::from_str(text).map_err(|err| match err {
+        let mut document = json::from_str(text).map_err(|err| match err {
             JsonError::Syntax(err) => TransitError::Json(err),
             JsonError::DuplicateKey { path, key } => TransitError::DuplicateKey { field: path, key },
         })?;
-        if !value.is_object() {
-            return Err(TransitError::NotAnObject { found: kind(&value) });
-        }
-        read_transit(Object::new(String::new(), value, TRANSIT_FIELDS)?)
+        let route = match document.as_object_mut() {
+            // geojson reads the route from the document itself, so it is taken out before the rest
+            // is read into the wire structs, and not copied.
+            Some(fields) => fields.remove("route").filter(|route| !route.is_null()),
+            None => return Err(TransitError::NotAnObject { found: kind(&document) }),
+        };
+        read_transit(read_shape(&document)?, route)
     }
 
     /// Checks that `id` is a transit id: 1 to [`MAX_TRANSIT_ID_CHARS`] characters of upper-case Latin
@@ -489,6 +497,73 @@ impl Transit {
     }
 }
 
+/// The transit as written: the shape serde checks (kinds of values, unknown fields), before the
+/// checks of [`read_transit`]. Every field is an `Option`, so that `null` reads as absent (as it
+/// does for serde's `Option`) and a missing field is named by [`read_transit`] in the order of
+/// `docs/reference.md` § Transit, not at the end of its object as serde would. Times and risk zones are texts here, so
+/// that a wrong one is refused quoting it and with the form it should take.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "an object")]
+struct WireTransit {
+    id: Option<String>,
+    declaration: Option<String>,
+    seal_id: Option<String>,
+    vehicle: Option<String>,
+    importer: Option<WireParty>,
+    carrier: Option<WireParty>,
+    goods: Option<Vec<WireGoods>>,
+    departure: Option<WireZone>,
+    destination: Option<WireZone>,
+    // No `route`: geojson reads it from the document itself ([`Transit::from_json`]).
+    corridor_m: Option<f64>,
+    stops: Option<Vec<WireStop>>,
+    opened_at: Option<String>,
+    deadline: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "an object")]
+struct WireParty {
+    bin: Option<String>,
+    name: Option<String>,
+    zone: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "an object")]
+struct WireGoods {
+    hs: Option<String>,
+    description: Option<String>,
+    value_usd: Option<f64>,
+    excise: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "an object")]
+struct WireZone {
+    id: Option<String>,
+    name: Option<String>,
+    lat: Option<f64>,
+    lon: Option<f64>,
+    radius_m: Option<f64>,
+}
+
+/// One flat object on the wire, so the [`WireZone`] fields are spelt out again rather than
+/// flattened: `#[serde(flatten)]` does not go with `deny_unknown_fields`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "an object")]
+struct WireStop {
+    id: Option<String>,
+    name: Option<String>,
+    lat: Option<f64>,
+    lon: Option<f64>,
+    radius_m: Option<f64>,
+    /// Read as any number, so that 12.5 is refused as "not a whole number", not as a wrong type.
+    max_minutes: Option<f64>,
+}
+
+// The field names of each wire struct, for the "did you mean" of an unknown one: serde keeps its own
+// lists private.
 const TRANSIT_FIELDS: &[&str] = &[
     "id",
     "declaration",
@@ -510,37 +585,127 @@ const GOODS_FIELDS: &[&str] = &["hs", "description", "value_usd", "excise"];
 const ZONE_FIELDS: &[&str] = &["id", "name", "lat", "lon", "radius_m"];
 const STOP_FIELDS: &[&str] = &["id", "name", "lat", "lon", "radius_m", "max_minutes"];
 
-fn read_transit(mut root: Object) -> Result<Transit, TransitError> {
-    let id = root.transit_id("id")?;
-    let declaration = root.optional_string("declaration")?;
-    let seal_id = root.optional_string("seal_id")?;
-    let vehicle = root.optional_string("vehicle")?;
-    let importer = read_party(root.object("importer", PARTY_FIELDS)?)?;
-    let carrier = root
-        .optional_object("carrier", PARTY_FIELDS)?
-        .map(read_party)
-        .transpose()?;
-    let goods = root
-        .array("goods", GOODS_FIELDS, MAX_GOODS)?
+/// Reads the shape of the transit from its document, naming the field serde refused.
+fn read_shape(document: &Value) -> Result<WireTransit, TransitError> {
+    serde_path_to_error::deserialize(document).map_err(|err| {
+        let segments: Vec<&Segment> = err.path().iter().collect();
+        let field = field_path(&segments);
+        // An unknown key is refused as it is read, before its value, so the path ends with it.
+        if let Some((Segment::Map { key }, object)) = segments.split_last()
+            && let Some(known) = fields_of(object)
+            && !known.contains(&key.as_str())
+        {
+            return TransitError::UnknownField {
+                field,
+                suggestion: closest(key, known),
+            };
+        }
+        let message = err.inner().to_string();
+        match (expected_kind(&message), value_at(document, &segments)) {
+            (Some(expected), Some(value)) => TransitError::WrongType {
+                field,
+                expected,
+                found: kind(value),
+            },
+            // Not a refusal the wire structs can make; kept readable rather than lost.
+            _ => TransitError::Invalid {
+                field,
+                reason: Excerpt::of_message(&message).to_string(),
+            },
+        }
+    })
+}
+
+/// A path as messages name a field: `stops[0].lat`.
+fn field_path(segments: &[&Segment]) -> String {
+    let mut field = String::new();
+    for segment in segments {
+        match segment {
+            Segment::Map { key } => field = join(&field, key),
+            Segment::Seq { index } => field.push_str(&format!("[{index}]")),
+            // The wire structs have no enums, and JSON keys are strings.
+            Segment::Enum { .. } | Segment::Unknown => {}
+        }
+    }
+    field
+}
+
+/// The fields an object of the transit may hold, by its path.
+fn fields_of(object: &[&Segment]) -> Option<&'static [&'static str]> {
+    let keys: Vec<&str> = object
+        .iter()
+        .filter_map(|segment| match segment {
+            Segment::Map { key } => Some(key.as_str()),
+            _ => None,
+        })
+        .collect();
+    match keys.as_slice() {
+        [] => Some(TRANSIT_FIELDS),
+        ["importer" | "carrier"] => Some(PARTY_FIELDS),
+        ["goods"] => Some(GOODS_FIELDS),
+        ["departure" | "destination"] => Some(ZONE_FIELDS),
+        ["stops"] => Some(STOP_FIELDS),
+        _ => None,
+    }
+}
+
+/// The kind a wrong value should have had, from the end of serde's "invalid type: …, expected …",
+/// in the words of [`kind`].
+fn expected_kind(message: &str) -> Option<&'static str> {
+    let (_, expected) = message.rsplit_once(", expected ")?;
+    match expected {
+        "a string" => Some("a string"),
+        "f64" => Some("a number"),
+        "a boolean" => Some("true or false"),
+        "a sequence" => Some("an array"),
+        "an object" => Some("an object"),
+        _ => None,
+    }
+}
+
+/// The value at a path of the document.
+fn value_at<'a>(document: &'a Value, segments: &[&Segment]) -> Option<&'a Value> {
+    segments.iter().try_fold(document, |value, segment| match segment {
+        Segment::Map { key } => value.get(key.as_str()),
+        Segment::Seq { index } => value.get(*index),
+        Segment::Enum { .. } | Segment::Unknown => None,
+    })
+}
+
+/// The checks that are not about shape, in the order of `docs/reference.md` § Transit: required fields, bounds, ranges,
+/// forms and ids. `route` is the document's own, read by geojson.
+fn read_transit(wire: WireTransit, route: Option<Value>) -> Result<Transit, TransitError> {
+    let root = Object("");
+    let id = root.text("id", wire.id)?;
+    Transit::check_id(&id).map_err(|e| TransitError::Invalid {
+        field: root.path("id"),
+        reason: e.to_string(),
+    })?;
+    let declaration = root.optional_text("declaration", wire.declaration)?;
+    let seal_id = root.optional_text("seal_id", wire.seal_id)?;
+    let vehicle = root.optional_text("vehicle", wire.vehicle)?;
+    let importer = read_party("importer", root.required("importer", wire.importer)?)?;
+    let carrier = wire.carrier.map(|carrier| read_party("carrier", carrier)).transpose()?;
+    let goods = root.bounded_list("goods", root.required("goods", wire.goods)?, MAX_GOODS)?;
+    let goods = goods
         .into_iter()
-        .map(read_goods)
+        .enumerate()
+        .map(|(index, item)| read_goods(&format!("goods[{index}]"), item))
         .collect::<Result<_, _>>()?;
-    let departure = read_zone(root.object("departure", ZONE_FIELDS)?)?;
-    let destination = read_zone(root.object("destination", ZONE_FIELDS)?)?;
-    let route = match root.take("route") {
-        Some(value) => read_route(value)?,
-        None => Vec::new(),
-    };
-    let corridor_m = root.optional_number("corridor_m")?;
-    if let Some(width) = corridor_m {
+    let departure = read_zone("departure", root.required("departure", wire.departure)?)?;
+    let destination = read_zone("destination", root.required("destination", wire.destination)?)?;
+    let route = route.map(read_route).transpose()?.unwrap_or_default();
+    if let Some(width) = wire.corridor_m {
         positive(root.path("corridor_m"), width)?;
     }
-    let stops = match root.optional_array("stops", STOP_FIELDS, MAX_STOPS)? {
-        Some(stops) => stops.into_iter().map(read_stop).collect::<Result<_, _>>()?,
-        None => Vec::new(),
-    };
-    let opened_at = root.time("opened_at")?;
-    let deadline = root.optional_time("deadline")?;
+    let stops = root.bounded_list("stops", wire.stops.unwrap_or_default(), MAX_STOPS)?;
+    let stops = stops
+        .into_iter()
+        .enumerate()
+        .map(|(index, stop)| read_stop(&format!("stops[{index}]"), stop))
+        .collect::<Result<_, _>>()?;
+    let opened_at = root.time("opened_at", root.text("opened_at", wire.opened_at)?)?;
+    let deadline = wire.deadline.map(|text| root.time("deadline", text)).transpose()?;
     if let Some(deadline) = deadline
         && deadline <= opened_at
     {
@@ -558,16 +723,17 @@ fn read_transit(mut root: Object) -> Result<Transit, TransitError> {
         destination,
         stops,
         route,
-        corridor_m,
+        corridor_m: wire.corridor_m,
         opened_at,
         deadline,
     })
 }
 
-fn read_party(mut party: Object) -> Result<Party, TransitError> {
-    let bin = party.identifier("bin")?;
-    let name = party.string("name")?;
-    let zone_text = party.string("zone")?;
+fn read_party(path: &str, wire: WireParty) -> Result<Party, TransitError> {
+    let party = Object(path);
+    let bin = party.identifier("bin", wire.bin)?;
+    let name = party.text("name", wire.name)?;
+    let zone_text = party.text("zone", wire.zone)?;
     let zone = RiskZone::from_name(&zone_text).ok_or_else(|| TransitError::Invalid {
         field: party.path("zone"),
         reason: format!("{:?} is not one of green, yellow, red", Excerpt::of(&zone_text)),
@@ -575,8 +741,9 @@ fn read_party(mut party: Object) -> Result<Party, TransitError> {
     Ok(Party { bin, name, zone })
 }
 
-fn read_goods(mut item: Object) -> Result<GoodsItem, TransitError> {
-    let hs = item.string("hs")?;
+fn read_goods(path: &str, wire: WireGoods) -> Result<GoodsItem, TransitError> {
+    let item = Object(path);
+    let hs = item.text("hs", wire.hs)?;
     if !(2..=10).contains(&hs.len()) || !hs.bytes().all(|byte| byte.is_ascii_digit()) {
         return Err(TransitError::Invalid {
             field: item.path("hs"),
@@ -586,15 +753,15 @@ fn read_goods(mut item: Object) -> Result<GoodsItem, TransitError> {
             ),
         });
     }
-    let description = item.optional_string("description")?.unwrap_or_default();
-    let value_usd = item.number("value_usd")?;
+    let description = item.optional_text("description", wire.description)?.unwrap_or_default();
+    let value_usd = item.required("value_usd", wire.value_usd)?;
     if value_usd < 0.0 {
         return Err(TransitError::Negative {
             field: item.path("value_usd"),
             value: value_usd,
         });
     }
-    let excise = item.boolean("excise")?;
+    let excise = item.required("excise", wire.excise)?;
     Ok(GoodsItem {
         hs,
         description,
@@ -603,15 +770,16 @@ fn read_goods(mut item: Object) -> Result<GoodsItem, TransitError> {
     })
 }
 
-fn read_zone(mut zone: Object) -> Result<Zone, TransitError> {
-    let id = zone.identifier("id")?;
+fn read_zone(path: &str, wire: WireZone) -> Result<Zone, TransitError> {
+    let zone = Object(path);
+    let id = zone.identifier("id", wire.id)?;
     // Policies name places in their messages; an officer reads the id sooner than nothing.
-    let name = zone.optional_string("name")?.unwrap_or_else(|| id.clone());
-    let lat = zone.number("lat")?;
+    let name = zone.optional_text("name", wire.name)?.unwrap_or_else(|| id.clone());
+    let lat = zone.required("lat", wire.lat)?;
     latitude(zone.path("lat"), lat)?;
-    let lon = zone.number("lon")?;
+    let lon = zone.required("lon", wire.lon)?;
     longitude(zone.path("lon"), lon)?;
-    let radius_m = zone.number("radius_m")?;
+    let radius_m = zone.required("radius_m", wire.radius_m)?;
     positive(zone.path("radius_m"), radius_m)?;
     Ok(Zone {
         id,
@@ -622,10 +790,20 @@ fn read_zone(mut zone: Object) -> Result<Zone, TransitError> {
     })
 }
 
-fn read_stop(mut stop: Object) -> Result<AuthorisedStop, TransitError> {
-    let max_minutes = stop.optional_whole("max_minutes")?;
+fn read_stop(path: &str, wire: WireStop) -> Result<AuthorisedStop, TransitError> {
+    let max_minutes = wire
+        .max_minutes
+        .map(|minutes| Object(path).whole("max_minutes", minutes))
+        .transpose()?;
+    let zone = WireZone {
+        id: wire.id,
+        name: wire.name,
+        lat: wire.lat,
+        lon: wire.lon,
+        radius_m: wire.radius_m,
+    };
     Ok(AuthorisedStop {
-        zone: read_zone(stop)?,
+        zone: read_zone(path, zone)?,
         max_minutes,
     })
 }
@@ -723,69 +901,28 @@ fn kind(value: &Value) -> &'static str {
     }
 }
 
-/// A JSON object of the transit being taken apart field by field. It knows its own path (`stops[1]`)
-/// so that every error can name the field in full, and the fields it may hold, so that a misspelt one
-/// is refused before anything else is read (and reported as the typo, not as the field it hides).
-struct Object {
-    path: String,
-    fields: Map<String, Value>,
-    known: &'static [&'static str],
-}
+/// An object of the transit by its path (`stops[1]`; empty for the transit itself), so that every
+/// check names the field in full.
+#[derive(Clone, Copy)]
+struct Object<'a>(&'a str);
 
-impl Object {
-    fn new(path: String, value: Value, known: &'static [&'static str]) -> Result<Object, TransitError> {
-        let fields = match value {
-            Value::Object(fields) => fields,
-            other => {
-                return Err(TransitError::WrongType {
-                    field: path,
-                    expected: "an object",
-                    found: kind(&other),
-                });
-            }
-        };
-        // `Map` iterates in key order, so with several unknown fields the same one is always reported.
-        if let Some(unknown) = fields.keys().find(|key| !known.contains(&key.as_str())) {
-            return Err(TransitError::UnknownField {
-                field: join(&path, unknown),
-                suggestion: closest(unknown, known),
-            });
-        }
-        Ok(Object { path, fields, known })
+impl Object<'_> {
+    fn path(self, key: &str) -> String {
+        join(self.0, key)
     }
 
-    fn path(&self, key: &str) -> String {
-        join(&self.path, key)
+    /// A required field; `null` counts as absent, as it does for serde's `Option`.
+    fn required<T>(self, key: &str, value: Option<T>) -> Result<T, TransitError> {
+        value.ok_or_else(|| TransitError::Missing { field: self.path(key) })
     }
 
-    /// Removes a field; `null` counts as absent, as it does for serde's `Option`.
-    fn take(&mut self, key: &str) -> Option<Value> {
-        debug_assert!(self.known.contains(&key), "`{key}` is read but not listed as known");
-        self.fields.remove(key).filter(|value| !value.is_null())
+    /// A required text, at most [`MAX_TEXT_BYTES`] long.
+    fn text(self, key: &str, value: Option<String>) -> Result<String, TransitError> {
+        let text = self.required(key, value)?;
+        self.bounded(key, text)
     }
 
-    fn require(&mut self, key: &str) -> Result<Value, TransitError> {
-        self.take(key)
-            .ok_or_else(|| TransitError::Missing { field: self.path(key) })
-    }
-
-    fn wrong_type(&self, key: &str, expected: &'static str, found: &Value) -> TransitError {
-        TransitError::WrongType {
-            field: self.path(key),
-            expected,
-            found: kind(found),
-        }
-    }
-
-    fn string(&mut self, key: &str) -> Result<String, TransitError> {
-        match self.require(key)? {
-            Value::String(text) => self.bounded(key, text),
-            other => Err(self.wrong_type(key, "a string", &other)),
-        }
-    }
-
-    /// `text`, if it is at most [`MAX_TEXT_BYTES`] long.
-    fn bounded(&self, key: &str, text: String) -> Result<String, TransitError> {
+    fn bounded(self, key: &str, text: String) -> Result<String, TransitError> {
         if text.len() > MAX_TEXT_BYTES {
             return Err(TransitError::TooLong {
                 field: self.path(key),
@@ -796,86 +933,26 @@ impl Object {
         Ok(text)
     }
 
-    /// A required string that identifies something, so blank is as bad as missing.
-    fn identifier(&mut self, key: &str) -> Result<String, TransitError> {
-        let text = self.string(key)?;
+    /// A required text that identifies something, so blank is as bad as missing.
+    fn identifier(self, key: &str, value: Option<String>) -> Result<String, TransitError> {
+        let text = self.text(key, value)?;
         if text.trim().is_empty() {
             return Err(TransitError::Empty { field: self.path(key) });
         }
         Ok(text)
     }
 
-    /// A transit id ([`Transit::check_id`]).
-    fn transit_id(&mut self, key: &str) -> Result<String, TransitError> {
-        let id = self.string(key)?;
-        Transit::check_id(&id).map_err(|e| TransitError::Invalid {
-            field: self.path(key),
-            reason: e.to_string(),
-        })?;
-        Ok(id)
-    }
-
-    /// An optional string; a blank one counts as absent, so that an exporter writing `"seal_id": ""`
+    /// An optional text; a blank one counts as absent, so that an exporter writing `"seal_id": ""`
     /// gets the same "no seal id" finding as one that leaves the field out, not a refused transit.
-    fn optional_string(&mut self, key: &str) -> Result<Option<String>, TransitError> {
-        match self.take(key) {
+    fn optional_text(self, key: &str, value: Option<String>) -> Result<Option<String>, TransitError> {
+        match value {
+            Some(text) if text.trim().is_empty() => Ok(None),
+            Some(text) => self.bounded(key, text).map(Some),
             None => Ok(None),
-            Some(Value::String(text)) if text.trim().is_empty() => Ok(None),
-            Some(Value::String(text)) => self.bounded(key, text).map(Some),
-            Some(other) => Err(self.wrong_type(key, "a string", &other)),
         }
     }
 
-    fn number(&mut self, key: &str) -> Result<f64, TransitError> {
-        let value = self.require(key)?;
-        self.to_number(key, value)
-    }
-
-    fn optional_number(&mut self, key: &str) -> Result<Option<f64>, TransitError> {
-        self.take(key).map(|value| self.to_number(key, value)).transpose()
-    }
-
-    fn to_number(&self, key: &str, value: Value) -> Result<f64, TransitError> {
-        // serde_json (without `arbitrary_precision`) yields `Some` for every number, and JSON cannot
-        // spell NaN or infinity, so a number here is always finite.
-        value.as_f64().ok_or_else(|| self.wrong_type(key, "a number", &value))
-    }
-
-    fn optional_whole(&mut self, key: &str) -> Result<Option<u32>, TransitError> {
-        let Some(value) = self.take(key) else { return Ok(None) };
-        let number = self.to_number(key, value)?;
-        if number.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&number) {
-            // In range and whole, so the cast is exact.
-            Ok(Some(number as u32))
-        } else {
-            Err(TransitError::Invalid {
-                field: self.path(key),
-                reason: format!("{number} is not a whole number >= 0"),
-            })
-        }
-    }
-
-    fn boolean(&mut self, key: &str) -> Result<bool, TransitError> {
-        match self.require(key)? {
-            Value::Bool(flag) => Ok(flag),
-            other => Err(self.wrong_type(key, "true or false", &other)),
-        }
-    }
-
-    fn time(&mut self, key: &str) -> Result<DateTime<Utc>, TransitError> {
-        let text = self.string(key)?;
-        self.to_time(key, text)
-    }
-
-    fn optional_time(&mut self, key: &str) -> Result<Option<DateTime<Utc>>, TransitError> {
-        match self.take(key) {
-            None => Ok(None),
-            Some(Value::String(text)) => self.to_time(key, text).map(Some),
-            Some(other) => Err(self.wrong_type(key, "a string", &other)),
-        }
-    }
-
-    fn to_time(&self, key: &str, text: String) -> Result<DateTime<Utc>, TransitError> {
+    fn time(self, key: &str, text: String) -> Result<DateTime<Utc>, TransitError> {
         match DateTime::parse_from_rfc3339(&text) {
             Ok(time) => Ok(time.to_utc()),
             Err(_) => Err(TransitError::Time {
@@ -885,58 +962,28 @@ impl Object {
         }
     }
 
-    fn object(&mut self, key: &str, known: &'static [&'static str]) -> Result<Object, TransitError> {
-        let value = self.require(key)?;
-        Object::new(self.path(key), value, known)
+    fn whole(self, key: &str, number: f64) -> Result<u32, TransitError> {
+        if number.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&number) {
+            // In range and whole, so the cast is exact.
+            Ok(number as u32)
+        } else {
+            Err(TransitError::Invalid {
+                field: self.path(key),
+                reason: format!("{number} is not a whole number >= 0"),
+            })
+        }
     }
 
-    fn optional_object(&mut self, key: &str, known: &'static [&'static str]) -> Result<Option<Object>, TransitError> {
-        self.take(key)
-            .map(|value| Object::new(self.path(key), value, known))
-            .transpose()
-    }
-
-    /// An array of objects, each checked for unknown fields with its index in the path (`goods[2]`).
-    /// At most `limit` of them.
-    fn array(&mut self, key: &str, known: &'static [&'static str], limit: usize) -> Result<Vec<Object>, TransitError> {
-        let value = self.require(key)?;
-        self.to_objects(key, value, known, limit)
-    }
-
-    fn optional_array(
-        &mut self,
-        key: &str,
-        known: &'static [&'static str],
-        limit: usize,
-    ) -> Result<Option<Vec<Object>>, TransitError> {
-        self.take(key)
-            .map(|value| self.to_objects(key, value, known, limit))
-            .transpose()
-    }
-
-    fn to_objects(
-        &self,
-        key: &str,
-        value: Value,
-        known: &'static [&'static str],
-        limit: usize,
-    ) -> Result<Vec<Object>, TransitError> {
-        let Value::Array(items) = value else {
-            return Err(self.wrong_type(key, "an array", &value));
-        };
-        let path = self.path(key);
+    /// A list of at most `limit` items.
+    fn bounded_list<T>(self, key: &str, items: Vec<T>, limit: usize) -> Result<Vec<T>, TransitError> {
         if items.len() > limit {
             return Err(TransitError::TooMany {
-                field: path,
+                field: self.path(key),
                 count: items.len(),
                 limit,
             });
         }
-        items
-            .into_iter()
-            .enumerate()
-            .map(|(index, item)| Object::new(format!("{path}[{index}]"), item, known))
-            .collect()
+        Ok(items)
     }
 }
 
@@ -957,25 +1004,10 @@ fn closest(unknown: &str, known: &[&'static str]) -> Option<&'static str> {
     }
     known
         .iter()
-        .map(|&candidate| (edit_distance(unknown, candidate), candidate))
+        .map(|&candidate| (strsim::levenshtein(unknown, candidate), candidate))
         .filter(|&(distance, candidate)| distance <= 2 && distance * 2 < candidate.len())
         .min_by_key(|&(distance, _)| distance)
         .map(|(_, candidate)| candidate)
-}
-
-/// Levenshtein distance, counted in chars.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    for (i, a_char) in a.chars().enumerate() {
-        let mut current = vec![i + 1; b.len() + 1];
-        for (j, &b_char) in b.iter().enumerate() {
-            let substitution = previous[j] + usize::from(a_char != b_char);
-            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
-        }
-        previous = current;
-    }
-    previous[b.len()]
 }
 
 /// Parsing the example of `docs/reference.md` § Transit, and one test per refusal showing that its message
@@ -1211,6 +1243,16 @@ mod tests {
         // A misspelt required field is reported as the typo, not as the field it should have been.
         let text = SPEC_EXAMPLE.replace(r#""opened_at""#, r#""opend_at""#);
         assert_eq!(error(&text), "unknown field `opend_at` (did you mean `opened_at`?)");
+        let text = with("/goods/0/valeu_usd", 1.into());
+        assert_eq!(
+            error(&text),
+            "unknown field `goods[0].valeu_usd` (did you mean `value_usd`?)"
+        );
+        let text = with("/departure/radius", 1.into());
+        assert_eq!(
+            error(&text),
+            "unknown field `departure.radius` (did you mean `radius_m`?)"
+        );
     }
 
     #[test]
@@ -1277,6 +1319,22 @@ mod tests {
             ),
             (with("/destination/id", Value::Null), "missing `destination.id`"),
             (with("/stops/0/lat", 91.into()), "`stops[0].lat` is 91, outside -90..90"),
+            (
+                with("/stops/0/lat", "44".into()),
+                "`stops[0].lat`: expected a number, found a string",
+            ),
+            (
+                with("/stops/0/max_minutes", true.into()),
+                "`stops[0].max_minutes`: expected a number, found a boolean",
+            ),
+            (
+                with("/carrier/name", serde_json::json!([])),
+                "`carrier.name`: expected a string, found an array",
+            ),
+            (
+                with("/goods/0", Value::Null),
+                "`goods[0]`: expected an object, found null",
+            ),
             (
                 with("/stops/0/max_minutes", 12.5.into()),
                 "`stops[0].max_minutes`: 12.5 is not a whole number >= 0",
@@ -1478,6 +1536,35 @@ mod tests {
         );
     }
 
+    /// The lists the suggestions come from, and that tell an unknown field from a known one of the
+    /// wrong type, name exactly the fields of their wire structs, as serde lists them.
+    #[test]
+    fn the_field_lists_are_the_wire_structs_fields() {
+        fn listed<T: for<'de> Deserialize<'de>>(fields: &[&str]) {
+            let err = serde_json::from_str::<T>(r#"{"?": 1}"#)
+                .err()
+                .expect("an unknown field");
+            let listed: Vec<String> = fields.iter().map(|field| format!("`{field}`")).collect();
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "unknown field `?`, expected one of {} at line 1 column 4",
+                    listed.join(", ")
+                )
+            );
+        }
+        let without_route: Vec<&str> = TRANSIT_FIELDS
+            .iter()
+            .copied()
+            .filter(|&field| field != "route")
+            .collect();
+        listed::<WireTransit>(&without_route);
+        listed::<WireParty>(PARTY_FIELDS);
+        listed::<WireGoods>(GOODS_FIELDS);
+        listed::<WireZone>(ZONE_FIELDS);
+        listed::<WireStop>(STOP_FIELDS);
+    }
+
     #[test]
     fn typo_suggestions_stay_close() {
         assert_eq!(closest("dedline", TRANSIT_FIELDS), Some("deadline"));
@@ -1485,6 +1572,76 @@ mod tests {
         assert_eq!(closest("ix", ZONE_FIELDS), None);
         assert_eq!(closest("colour", STOP_FIELDS), None);
         assert_eq!(closest(&"d".repeat(MAX_TYPO_CHARS + 1), TRANSIT_FIELDS), None);
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+}
+
+/// Parse time of the largest transits the bounds allow: printed, not asserted (speed is for
+/// measurements). Run with `cargo test -p escort-engine --lib transit::measure -- --ignored --nocapture`.
+#[cfg(test)]
+mod measure {
+    use super::*;
+
+    fn route(points: usize) -> Vec<[f64; 2]> {
+        (0..points)
+            .map(|i| {
+                [
+                    80.123_456_789_012 - i as f64 * 3e-5,
+                    44.123_456_789_012 - i as f64 * 1e-5,
+                ]
+            })
+            .collect()
+    }
+
+    fn base() -> Value {
+        serde_json::json!({
+            "id": "KZ-2021-000123", "seal_id": "NS-778812",
+            "importer": {"bin": "990240000111", "name": "Alatau Trade LLP", "zone": "green"},
+            "goods": [{"hs": "847130", "description": "portable computers", "value_usd": 125000, "excise": false}],
+            "departure": {"id": "NUR-ZHOLY", "lat": 44.158, "lon": 80.399, "radius_m": 2000},
+            "destination": {"id": "ALMATY-TC", "lat": 43.30, "lon": 76.95, "radius_m": 1500},
+            "opened_at": "2021-05-16T06:00:00Z",
+        })
+    }
+
+    fn time(label: &str, text: &str) {
+        let runs = 5;
+        let started = std::time::Instant::now();
+        for _ in 0..runs {
+            Transit::from_json(text).expect("a valid transit");
+        }
+        println!(
+            "{label}: {} bytes, {:?} per parse",
+            text.len(),
+            started.elapsed() / runs
+        );
+    }
+
+    #[test]
+    #[ignore = "a measurement, run by hand with --nocapture"]
+    fn parse_time_of_the_largest_transits() {
+        let mut transit = base();
+        transit["route"] = serde_json::json!({"type": "LineString", "coordinates": route(MAX_ROUTE_POINTS)});
+        time("a 100,000-point route", &transit.to_string());
+
+        let description = "d".repeat(MAX_TEXT_BYTES);
+        transit["goods"] = (0..MAX_GOODS)
+            .map(|i| serde_json::json!({"hs": "847130", "description": description, "value_usd": i, "excise": false}))
+            .collect();
+        let name = "n".repeat(MAX_TEXT_BYTES);
+        transit["stops"] = (0..MAX_STOPS)
+            .map(|i| serde_json::json!({"id": format!("STOP-{i}"), "name": name, "lat": 44.0, "lon": 78.0, "radius_m": 800}))
+            .collect();
+        // A Feature's properties are the transit's only free-form part: the rest of 16 MiB goes there,
+        // as a survey of points as long as the route's.
+        let mut with_survey = |points: usize| {
+            transit["route"] = serde_json::json!({"type": "Feature", "properties": {"survey": route(points)},
+                "geometry": {"type": "LineString", "coordinates": route(MAX_ROUTE_POINTS)}});
+            transit.to_string()
+        };
+        let (empty, sample) = (with_survey(0).len(), with_survey(10_000).len());
+        let points = (MAX_TRANSIT_BYTES - 10_000 - empty) * 10_000 / (sample - empty);
+        let text = with_survey(points);
+        assert!(text.len() <= MAX_TRANSIT_BYTES, "{} bytes", text.len());
+        time("a transit of 16 MiB", &text);
     }
 }
