@@ -500,8 +500,8 @@ impl Transit {
 /// The transit as written: the shape serde checks (kinds of values, unknown fields), before the
 /// checks of [`read_transit`]. Every field is an `Option`, so that `null` reads as absent (as it
 /// does for serde's `Option`) and a missing field is named by [`read_transit`] in the order of
-/// `docs/reference.md` § Transit, not at the end of its object as serde would. Times and risk zones are texts here, so
-/// that a wrong one is refused quoting it and with the form it should take.
+/// `docs/reference.md` § Transit, not at the end of its object as serde would. Times and risk
+/// zones are texts here, so that a wrong one is refused quoting it and with the form it should take.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, expecting = "an object")]
 struct WireTransit {
@@ -672,8 +672,8 @@ fn value_at<'a>(document: &'a Value, segments: &[&Segment]) -> Option<&'a Value>
     })
 }
 
-/// The checks that are not about shape, in the order of `docs/reference.md` § Transit: required fields, bounds, ranges,
-/// forms and ids. `route` is the document's own, read by geojson.
+/// The checks that are not about shape, in the order of `docs/reference.md` § Transit: required
+/// fields, bounds, ranges, forms and ids. `route` is the document's own, read by geojson.
 fn read_transit(wire: WireTransit, route: Option<Value>) -> Result<Transit, TransitError> {
     let root = Object("");
     let id = root.text("id", wire.id)?;
