@@ -5,6 +5,7 @@
 //!   runs, determinism, streaming equal to batch);
 //! - `hostile`: policies that misbehave on purpose, built from `hostile/`;
 //! - `ids`: the transit id rule over every shipped id and other spellings;
+//! - `modules`: no import cycle between the modules of a host crate;
 //! - `reference`: `docs/reference.md`'s finding codes against the golden files;
 //! - `routes`: the default policies on routes that cross the antimeridian or
 //!   run far from a spoofed track.
@@ -12,6 +13,7 @@
 mod golden;
 mod hostile;
 mod ids;
+mod modules;
 mod reference;
 mod routes;
 mod support;
