@@ -1,4 +1,7 @@
-//! Policy bundles: how a policy travels from its author to a host.
+//! Policy bundles, how a policy travels from its author to a host, and the
+//! policy folders they are loaded from: manifests, signing and verification,
+//! reading a bundle's files within bounds, unpacking uploads, folders with
+//! `policies.toml` ([`folder`]), and golden-file tests ([`golden`]).
 //!
 //! A bundle is a folder holding the component (`policy.wasm`), its manifest
 //! (`policy.toml`: id, version, description, contract version, language,
