@@ -26,7 +26,11 @@ fn sources(src: &Path, dir: &Path, out: &mut Vec<(String, String)>) {
         if path.is_dir() {
             sources(src, &path, out);
         } else if path.extension().is_some_and(|ext| ext == "rs") {
-            let relative = path.strip_prefix(src).expect("under src").to_string_lossy().into_owned();
+            let relative = path
+                .strip_prefix(src)
+                .expect("under src")
+                .to_string_lossy()
+                .into_owned();
             out.push((relative, fs::read_to_string(&path).expect("a readable source")));
         }
     }
@@ -117,7 +121,12 @@ fn dependencies(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
     sources(src, src, &mut files);
     let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (relative, text) in files {
-        let module = relative.split('/').next().unwrap_or_default().trim_end_matches(".rs").to_owned();
+        let module = relative
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .trim_end_matches(".rs")
+            .to_owned();
         if !modules.contains(&module) {
             continue;
         }
@@ -161,7 +170,12 @@ fn no_module_of_a_host_crate_depends_on_itself_through_others() {
     for src in crates() {
         let graph = dependencies(&src);
         edges += graph.values().map(BTreeSet::len).sum::<usize>();
-        let name = src.parent().and_then(Path::file_name).unwrap_or_default().to_string_lossy().into_owned();
+        let name = src
+            .parent()
+            .and_then(Path::file_name)
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
         for module in graph.keys() {
             if let Some(cycle) = cycle_through(&graph, module) {
                 cycles.push(format!("{name}: {}", cycle.join(" -> ")));

@@ -439,7 +439,8 @@ fn languages(
     }];
     for (language, dir) in bundles {
         let loaded = Bundle::open(dir)
-            .and_then(|bundle| bundle.load(sandbox, &Trust::default()))
+            .and_then(|bundle| escort_bundle::folder::load_policy(sandbox, &bundle, &Trust::default()))
+            .map(|(policy, _signer)| policy)
             .map_err(|e| e.to_string());
         let row = match loaded {
             Ok(policy) => {

@@ -2,7 +2,7 @@
 //! as one [`PolicySet`] and configured by the folder's `policies.toml`.
 //!
 //! This is where bundles and the engine's policies meet: a bundle is
-//! verified and its component loaded ([`Bundle::load`]), a bare component is
+//! verified and its component loaded ([`load_policy`]), a bare component is
 //! loaded from its bytes ([`Policy::load`]), and the set is put together
 //! here. Names beginning with `.` are never policies: a service stages
 //! uploads and retires old versions under such names.
@@ -88,7 +88,8 @@ pub fn load_dir(sandbox: &Sandbox, dir: &Path, trust: &Trust) -> Result<PolicySe
 /// A bundle's policy alone, configured by the bundle's own `policies.toml`
 /// when it has one: what its golden scenarios run with.
 pub fn load_bundle(sandbox: &Sandbox, bundle: &Bundle, trust: &Trust) -> Result<PolicySet, FolderError> {
-    let mut set = PolicySet::new(vec![bundle.load(sandbox, trust)?])?;
+    let (policy, _signer) = load_policy(sandbox, bundle, trust)?;
+    let mut set = PolicySet::new(vec![policy])?;
     configure_from_file(&mut set, &bundle.dir().join(CONFIG_FILE), bundle.shown(CONFIG_FILE))?;
     Ok(set)
 }
@@ -115,6 +116,17 @@ pub fn overlay_live(
     }
     configure_from_file(&mut set, &dir.join(CONFIG_FILE), PathBuf::from(live_name(CONFIG_FILE)))?;
     Ok(set)
+}
+
+/// The policy of `bundle`, verified as `trust` asks, loaded, and checked
+/// against its manifest; with who signed it (their public key, hex), if
+/// anyone did.
+pub fn load_policy(sandbox: &Sandbox, bundle: &Bundle, trust: &Trust) -> Result<(Policy, Option<String>), BundleError> {
+    let max_component_bytes = sandbox.load_limits().max_component_bytes as u64;
+    let verified = bundle.verified_component(trust, max_component_bytes)?;
+    let policy = Policy::load(sandbox, &verified.origin, &verified.component)?;
+    bundle.check_description(&policy)?;
+    Ok((policy, verified.signer))
 }
 
 /// Configures `set` from `dir/policies.toml`, when that file exists.
@@ -235,7 +247,7 @@ fn read_components(
         .map(|entry| match entry {
             FolderEntry::Bundle(name) => {
                 let bundle = Bundle::open_as(&dir.join(name), &names.of(dir, &format!("{name}/")))?;
-                Ok(bundle.load(sandbox, trust)?)
+                Ok(load_policy(sandbox, &bundle, trust)?.0)
             }
             FolderEntry::LinkedBundle(name) => Err(FolderError::Io {
                 path: PathBuf::from(names.of(dir, name)),

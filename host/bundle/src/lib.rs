@@ -35,7 +35,7 @@ use std::path::{Path, PathBuf};
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
-use escort_engine::{CONTRACT_VERSION, LoadError, LoadLimits, ParamValue, Policy, Sandbox, content_hash};
+use escort_engine::{CONTRACT_VERSION, LoadError, LoadLimits, ParamValue, Policy, content_hash};
 use file::MAX_SETTINGS_BYTES;
 
 /// The manifest's file name.
@@ -197,6 +197,18 @@ fn place(dir: &Path) -> String {
     }
 }
 
+/// A bundle's component, for this host's contract and signed as the host's
+/// [`Trust`] asks, not loaded yet.
+#[derive(Debug)]
+pub struct Verified {
+    /// The component's bytes.
+    pub component: Vec<u8>,
+    /// Who signed the bundle (their public key, hex), if anyone did.
+    pub signer: Option<String>,
+    /// How the component is named in its policy's origin and in errors.
+    pub origin: String,
+}
+
 /// Which signers a host accepts. With no keys, bundles need no signature
 /// (a signature that is there is still checked).
 #[derive(Debug, Clone, Default)]
@@ -294,35 +306,34 @@ impl Bundle {
         self.dir.join(COMPONENT)
     }
 
-    /// Checks the signature as `trust` asks, then loads the component and
-    /// checks that it is what the manifest says.
-    pub fn load(&self, sandbox: &Sandbox, trust: &Trust) -> Result<Policy, BundleError> {
-        self.load_signed(sandbox, trust).map(|(policy, _signer)| policy)
-    }
-
-    /// [`Bundle::load`], also returning who signed the bundle (their public
-    /// key, hex), if anyone did.
-    pub fn load_signed(&self, sandbox: &Sandbox, trust: &Trust) -> Result<(Policy, Option<String>), BundleError> {
+    /// The bundle's component, once the bundle is for this host's contract
+    /// and its signature holds as `trust` asks; read within
+    /// `max_component_bytes`. Loading it is the caller's
+    /// ([`folder::load_policy`] loads it and checks it against the manifest).
+    pub fn verified_component(&self, trust: &Trust, max_component_bytes: u64) -> Result<Verified, BundleError> {
         if self.manifest.contract != contract() {
             return Err(BundleError::Contract {
                 dir: PathBuf::from(&self.name),
                 found: self.manifest.contract.clone(),
             });
         }
-        let max_component_bytes = sandbox.load_limits().max_component_bytes as u64;
         let signer = self.verify_within(trust, max_component_bytes)?;
-        let bytes = file::read(&self.component_path(), max_component_bytes).map_err(|source| BundleError::Io {
+        let component = file::read(&self.component_path(), max_component_bytes).map_err(|source| BundleError::Io {
             path: self.shown(COMPONENT),
             source,
         })?;
         // A bundle with no name is an upload: its component is what it names.
         let origin = if self.name.is_empty() { COMPONENT } else { &self.name };
-        let policy = Policy::load(sandbox, origin, &bytes)?;
-        self.check_description(&policy)?;
-        Ok((policy, signer))
+        Ok(Verified {
+            component,
+            signer,
+            origin: origin.to_owned(),
+        })
     }
 
-    fn check_description(&self, policy: &Policy) -> Result<(), BundleError> {
+    /// Checks that `policy`, loaded from this bundle's component, is what
+    /// the manifest says: its id, version and parameters with their defaults.
+    pub fn check_description(&self, policy: &Policy) -> Result<(), BundleError> {
         let mismatch = |reason: String| BundleError::Mismatch {
             dir: PathBuf::from(&self.name),
             reason,

@@ -388,7 +388,7 @@ fn run_policy_build(dir: &Path) -> Result<ExitCode, Unusable> {
     let built = project::build(dir)?;
     let size = std::fs::metadata(&built.component).map(|m| m.len()).unwrap_or(0);
     // Loading proves the component implements the contract and matches its manifest.
-    Bundle::open(dir)?.load(&sandbox()?, &Trust::default())?;
+    folder::load_policy(&sandbox()?, &Bundle::open(dir)?, &Trust::default())?;
     let resign = if built.unsigned {
         "; the old signature was removed: sign it again"
     } else {
@@ -416,7 +416,7 @@ fn run_policy_sign(key: &Path, dir: &Path) -> Result<ExitCode, Unusable> {
 }
 
 fn run_policy_verify(dir: &Path, keys: &[PathBuf]) -> Result<ExitCode, Unusable> {
-    let (policy, signer) = Bundle::open(dir)?.load_signed(&sandbox()?, &trust(keys)?)?;
+    let (policy, signer) = folder::load_policy(&sandbox()?, &Bundle::open(dir)?, &trust(keys)?)?;
     let by = signer.map_or_else(|| "not signed".to_owned(), |key| format!("signed by {key}"));
     print(&format!("{} {}: {by}, loads\n", policy.id(), policy.version()))?;
     Ok(ExitCode::SUCCESS)

@@ -235,7 +235,8 @@ impl LivePolicies {
                     refusal => refused(refusal.to_string()),
                 })?;
                 Bundle::open_as(staging.path(), "")
-                    .and_then(|bundle| bundle.load(&self.sandbox, &self.trust))
+                    .and_then(|bundle| folder::load_policy(&self.sandbox, &bundle, &self.trust))
+                    .map(|(policy, _signer)| policy)
                     .map_err(|e| refused(e.to_string()))?
             }
         };
