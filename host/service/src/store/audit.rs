@@ -66,11 +66,11 @@ pub(super) fn append(
     decisions: &[DecisionRecord],
     commitment: Commitment,
 ) -> Result<(), StoreError> {
-    push(tx, audit::step_records(transit, entry, decisions, commitment))
+    Ok(push(tx, audit::step_records(transit, entry, decisions, commitment))?)
 }
 
 /// Appends `links` to the chain, in order.
-fn push(tx: &Transaction<'_>, links: impl IntoIterator<Item = Link>) -> Result<(), StoreError> {
+fn push(tx: &Transaction<'_>, links: impl IntoIterator<Item = Link>) -> rusqlite::Result<()> {
     // Read inside the writing transaction: steps are appended in the
     // order they are written, which is the order they commit in.
     let head: Option<String> = tx
@@ -210,9 +210,8 @@ fn check_transit(conn: &Connection, key: i64, row: &TransitRow, checked: &mut Ch
 }
 
 /// SHA-256 of the transit's declaration, if it has one.
-fn declaration_digest(conn: &Connection, key: i64) -> Result<Option<String>, StoreError> {
-    Ok(conn
-        .prepare_cached("SELECT declaration FROM declarations WHERE transit = ?1")?
+fn declaration_digest(conn: &Connection, key: i64) -> rusqlite::Result<Option<String>> {
+    conn.prepare_cached("SELECT declaration FROM declarations WHERE transit = ?1")?
         .query_row([key], |row| {
             Ok(match row.get_ref(0)? {
                 ValueRef::Text(text) => content_hash(text),
@@ -220,7 +219,7 @@ fn declaration_digest(conn: &Connection, key: i64) -> Result<Option<String>, Sto
                 _ => String::new(),
             })
         })
-        .optional()?)
+        .optional()
 }
 
 /// Rows in any table that belong to no transit of the table: a transit row
@@ -263,7 +262,7 @@ fn check_strays(conn: &Connection) -> Result<(), AuditError> {
 /// they are. A migration does this for the transits an earlier build
 /// stored without step records, so that the chain covers them from then
 /// on: what was changed before cannot be found, what is changed after can.
-pub(super) fn adopt(tx: &Transaction<'_>) -> Result<(), StoreError> {
+pub(super) fn adopt(tx: &Transaction<'_>) -> rusqlite::Result<()> {
     let recorded_at = format_time(&chrono::Utc::now());
     let mut links = Vec::new();
     let mut transits = tx.prepare("SELECT * FROM transits ORDER BY key")?;
@@ -271,9 +270,9 @@ pub(super) fn adopt(tx: &Transaction<'_>) -> Result<(), StoreError> {
     while let Some(row) = rows.next()? {
         let key: i64 = row.get("key")?;
         let id: String = row.get("id")?;
-        let rest = |table: &'static Table| -> Result<Option<audit::commitment::Range>, StoreError> {
+        let rest = |table: &'static Table| -> rusqlite::Result<Option<audit::commitment::Range>> {
             let mut in_order = tx.prepare_cached(in_order(table))?;
-            Ok(Cursor::new(table, &id, in_order.query([key])?).take_rest()?)
+            Cursor::new(table, &id, in_order.query([key])?).take_rest()
         };
         let (fixes, rejections, findings) = (rest(&FIXES)?, rest(&REJECTIONS)?, rest(&FINDINGS)?);
         let policy_states = rest(&POLICY_STATES)?.unwrap_or_else(|| RowsDigest::new().range(0));

@@ -21,6 +21,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::config::DbConfig;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params, params_from_iter};
+use rusqlite_migration::{M, Migrations};
 
 mod audit;
 
@@ -35,51 +36,43 @@ use escort_engine::{Fix, FixKey, SealState};
 /// The schema version this build reads and writes (`PRAGMA user_version`).
 const SCHEMA_VERSION: i64 = 3;
 
-/// One step from a schema version to the next: SQL, then, for what SQL
-/// cannot do, code, in the same transaction.
-struct Migration {
-    sql: &'static str,
-    then: Option<MigrationCode>,
-}
-
-/// What a migration does that SQL cannot.
-type MigrationCode = fn(&Transaction<'_>) -> Result<(), StoreError>;
-
 /// From each schema version to the next, in order: a new file is made with
-/// the first schema and brought up to date by the same steps as an old one.
+/// the first schema and brought up to date by the same steps as an old one,
+/// all of them in one transaction. The last one's number is
+/// [`SCHEMA_VERSION`].
 ///
 /// A migration that changes what a table committed to the audit log holds
 /// (see `audit::commitment`) must end with `audit::adopt`, so that the
 /// chain commits to the rows as they are from then on.
-const MIGRATIONS: &[Migration] = &[
-    Migration {
-        sql: SCHEMA,
-        then: None,
-    },
-    // 2: the declaration moves out of the transit's row. It is written once
-    // per `PUT`, while the row changes at every step, and a row that holds it
-    // spans overflow pages that every step wrote to the WAL again.
-    Migration {
-        sql: "CREATE TABLE declarations (
-                  transit INTEGER PRIMARY KEY REFERENCES transits (key),
-                  declaration TEXT NOT NULL
-              );
-              INSERT INTO declarations (transit, declaration) SELECT key, declaration FROM transits;
-              ALTER TABLE transits DROP COLUMN declaration;",
-        then: None,
-    },
-    // 3: the chain commits to the tables (issue 11): after its decisions,
-    // each step appends a step record, which `transit` marks with the
-    // transit's key so that verification reads a transit's step records in
-    // order without reading the whole chain. Decision records leave it NULL
-    // and the index out. The transits an earlier build stored are adopted:
-    // one record each commits to their rows as they are.
-    Migration {
-        sql: "ALTER TABLE audit ADD COLUMN transit INTEGER;
-              CREATE INDEX audit_steps ON audit (transit) WHERE transit IS NOT NULL;",
-        then: Some(audit::adopt),
-    },
-];
+fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![
+        M::up(SCHEMA),
+        // 2: the declaration moves out of the transit's row. It is written
+        // once per `PUT`, while the row changes at every step, and a row
+        // that holds it spans overflow pages that every step wrote to the
+        // WAL again.
+        M::up(
+            "CREATE TABLE declarations (
+                 transit INTEGER PRIMARY KEY REFERENCES transits (key),
+                 declaration TEXT NOT NULL
+             );
+             INSERT INTO declarations (transit, declaration) SELECT key, declaration FROM transits;
+             ALTER TABLE transits DROP COLUMN declaration;",
+        ),
+        // 3: the chain commits to the tables (issue 11): after its
+        // decisions, each step appends a step record, which `transit` marks
+        // with the transit's key so that verification reads a transit's step
+        // records in order without reading the whole chain. Decision records
+        // leave it NULL and the index out. The transits an earlier build
+        // stored are adopted: one record each commits to their rows as they
+        // are.
+        M::up_with_hook(
+            "ALTER TABLE audit ADD COLUMN transit INTEGER;
+             CREATE INDEX audit_steps ON audit (transit) WHERE transit IS NOT NULL;",
+            |tx: &Transaction<'_>| Ok(audit::adopt(tx)?),
+        ),
+    ])
+}
 
 const SCHEMA: &str = "
 CREATE TABLE transits (
@@ -164,6 +157,9 @@ pub enum StoreError {
     /// SQLite refused.
     #[error("database: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// Bringing the schema up to date failed.
+    #[error("database: {0}")]
+    Migration(#[from] rusqlite_migration::Error),
     /// There is no database where one was expected.
     #[error("no database at {}", .0.display())]
     Missing(std::path::PathBuf),
@@ -325,15 +321,7 @@ impl Store {
             )));
         }
         let mut store = Store { conn };
-        for (from, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            let tx = store.conn.transaction()?;
-            tx.execute_batch(migration.sql)?;
-            if let Some(then) = migration.then {
-                then(&tx)?;
-            }
-            tx.pragma_update(None, "user_version", from as i64 + 1)?;
-            tx.commit()?;
-        }
+        migrations().to_latest(&mut store.conn)?;
         Ok(store)
     }
 
@@ -880,6 +868,16 @@ mod tests {
     /// Writes one step in a transaction of its own.
     fn save(store: &mut Store, step: &Step) -> Result<(), StoreError> {
         store.save_all(&[step])?.pop().expect("one outcome per step")
+    }
+
+    #[test]
+    fn the_migrations_end_at_the_schema_version() {
+        let mut conn = Connection::open_in_memory().expect("a database");
+        migrations().to_latest(&mut conn).expect("migrated");
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .expect("a version");
+        assert_eq!(version, SCHEMA_VERSION);
     }
 
     #[test]
