@@ -64,7 +64,8 @@ pub fn service_policies(config: &ServeConfig) -> Result<PolicySet, ServiceError>
     })
 }
 
-/// Verifies the database at `path` as [`crate::verification::verify_database`] does, then
+/// Verifies the database at `path` as
+/// [`crate::verification::verify_database`] does (reading only), then
 /// evaluates every transit again with `policies` and compares, in one
 /// snapshot. The first transit whose findings differ is an
 /// [`AuditError::Differs`].
