@@ -16,7 +16,7 @@ use escort_bundle::golden::{Outcome, Scenario};
 use escort_bundle::{self as bundle, Bundle, Language, Trust, folder};
 use escort_engine::{PolicySet, Report, Sandbox, Severity, Telemetry, TelemetryError, Transit, TransitError, check};
 use escort_service::audit::{self, AuditError, Checkpoint};
-use escort_service::{ServeConfig, Service, reevaluation};
+use escort_service::{ServeConfig, Service, reevaluation, verification};
 
 mod logging;
 mod project;
@@ -519,7 +519,7 @@ fn run_audit_verify(
         reevaluation::verify_database(&path, &policies, checkpoint.as_ref(), trusted_key.as_ref())
             .map(|(verified, reevaluated)| (verified, Some(reevaluated)))
     } else {
-        audit::verify_database(&path, checkpoint.as_ref(), trusted_key.as_ref()).map(|verified| (verified, None))
+        verification::verify_database(&path, checkpoint.as_ref(), trusted_key.as_ref()).map(|verified| (verified, None))
     };
     match outcome {
         Ok((verified, reevaluated)) => {
@@ -569,7 +569,7 @@ fn run_audit_verify(
 
 fn run_audit_checkpoint(arg: &DatabaseArg, key: &Path) -> Result<ExitCode, Unusable> {
     let key = bundle::read_signing_key(key)?;
-    match audit::verify_database(&database_config(arg)?.data.join("escort.db"), None, None) {
+    match verification::verify_database(&database_config(arg)?.data.join("escort.db"), None, None) {
         Ok(verified) => {
             print(&format!(
                 "{}\n",

@@ -17,8 +17,8 @@ use std::time::Instant;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use clap::Parser;
-use escort_service::audit;
-use escort_service::{ServeConfig, Service};
+
+use escort_service::{ServeConfig, Service, verification};
 use serde_json::Value;
 
 #[derive(Parser)]
@@ -89,7 +89,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "{} silent transits registered in {:.1} s: {} audit records, {:.1} MB",
         args.transits,
         started.elapsed().as_secs_f64(),
-        audit::verify_database(&database, None, None)?.chain.records,
+        verification::verify_database(&database, None, None)?.chain.records,
         bytes(&config.data) as f64 / 1e6
     );
     println!("tick  ms      stored  unchanged  audit records  database MB");
@@ -104,7 +104,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             took_ms,
             summary.changed,
             summary.unchanged,
-            audit::verify_database(&database, None, None)?.chain.records,
+            verification::verify_database(&database, None, None)?.chain.records,
             bytes(&config.data) as f64 / 1e6
         );
     }

@@ -49,6 +49,7 @@ pub mod reevaluation;
 mod store;
 mod swap;
 mod tick;
+pub mod verification;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -63,7 +64,7 @@ pub use live::{LivePolicies, PolicyInfo};
 pub use metrics::Metrics;
 pub use tick::{TickFailure, TickSummary};
 
-use crate::audit::{AuditEntry, digest_fixes};
+use crate::audit::{AuditEntry, DecisionRecord, digest_fixes};
 pub use crate::store::{ListFilter, StoreError, TransitSummary};
 use crate::store::{Step, Store, TransitRecord};
 use commit::{Pending, Readers, Writer};
@@ -787,7 +788,7 @@ impl Service {
             fixes: received.fixes,
             rejections: received.rejections,
             restart: evaluated.replayed,
-            decisions,
+            decisions: decisions.into_iter().map(DecisionRecord::from).collect(),
             states,
             audit: AuditEntry {
                 kind,

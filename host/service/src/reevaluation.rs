@@ -25,8 +25,8 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 
-use crate::audit::{self, AuditError, Checkpoint, Verified};
-use crate::store::{ListFilter, Store, StoreError};
+use crate::audit::{AuditError, Checkpoint, Verified};
+use crate::store::{ListFilter, Store};
 use crate::{ServeConfig, ServiceError, serving_set};
 use escort_engine::PolicySet;
 use escort_engine::PolicyState;
@@ -64,7 +64,8 @@ pub fn service_policies(config: &ServeConfig) -> Result<PolicySet, ServiceError>
     })
 }
 
-/// Verifies the database at `path` as [`audit::verify_database`] does, then
+/// Verifies the database at `path` as
+/// [`crate::verification::verify_database`] does (reading only), then
 /// evaluates every transit again with `policies` and compares, in one
 /// snapshot. The first transit whose findings differ is an
 /// [`AuditError::Differs`].
@@ -74,13 +75,11 @@ pub fn verify_database(
     checkpoint: Option<&Checkpoint>,
     trusted_key: Option<&ed25519_dalek::VerifyingKey>,
 ) -> Result<(Verified, Reevaluation), AuditError> {
-    if !path.is_file() {
-        return Err(StoreError::Missing(path.to_owned()).into());
-    }
-    let store = Store::open(path)?;
-    let _snapshot = store.connection().unchecked_transaction()?;
-    let verified = audit::verify(&store, checkpoint, trusted_key)?;
-    Ok((verified, reevaluate(&store, policies)?))
+    let store = Store::open_verified_reader(path)?;
+    store.in_snapshot(|store| {
+        let verified = store.verify_audit(checkpoint, trusted_key)?;
+        Ok((verified, reevaluate(store, policies)?))
+    })
 }
 
 fn reevaluate(store: &Store, policies: &PolicySet) -> Result<Reevaluation, AuditError> {

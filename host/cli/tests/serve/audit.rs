@@ -6,6 +6,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use chrono::Utc;
 use serde_json::Value;
@@ -578,14 +579,25 @@ fn as_schema_2(data: &Path) {
 }
 
 /// Issue 11, item 2: a database of the previous schema has no step
-/// records. Opening it adopts each transit's rows into the chain, so it
-/// verifies, an edit made after is found, and the service goes on with it.
+/// records. The service opening it adopts each transit's rows into the
+/// chain, so it verifies, an edit made after is found, and the service goes
+/// on with it. `escort audit verify` does not migrate it (issue 12).
 #[test]
 fn a_database_of_the_previous_schema_is_adopted_and_an_edit_after_is_found() {
     let dir = tempfile::tempdir().unwrap();
     let data = served(dir.path());
     let decisions: i64 = value(&data, "SELECT count(*) FROM audit WHERE transit IS NULL");
     as_schema_2(&data);
+    // Verification only reads: it names the migration the database needs
+    // and leaves it to `escort serve`.
+    let (status, refused) = audit_verify_refused(&data);
+    assert_eq!(status, Some(2), "{refused}");
+    assert!(
+        refused.contains("schema version 2 is older than 3, the one this build reads; start `escort serve`"),
+        "{refused}"
+    );
+    assert_eq!(value::<i64>(&data, "PRAGMA user_version"), 2);
+    Server::start_in(dir.path(), &[]).stop();
     let (status, answer) = audit_verify(&data);
     assert_eq!(status, Some(0), "{answer}");
     // Every decision record, then one adopt record per transit.
@@ -623,6 +635,79 @@ fn a_database_of_the_previous_schema_is_adopted_and_an_edit_after_is_found() {
     server.stop();
     let (status, answer) = audit_verify(&data);
     assert_eq!(status, Some(0), "{answer}");
+}
+
+/// `escort audit verify` on `data` when it is refused: its exit status and
+/// what it said on stderr.
+fn audit_verify_refused(data: &Path) -> (Option<i32>, String) {
+    let output = escort(&["audit", "verify", "--data", data.to_str().unwrap()]);
+    assert!(output.stdout.is_empty());
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// A file's bytes and when it was last modified; `None` for a folder.
+type Content = Option<(Vec<u8>, SystemTime)>;
+
+/// Every file of a data folder, its bytes and when it was last modified;
+/// for a folder, its name. Not `escort.db-shm`: SQLite's index of the WAL
+/// in shared memory, which every reader marks its place in and SQLite
+/// rebuilds from the WAL; what the database holds is in the other two.
+fn files_of(data: &Path) -> Vec<(PathBuf, Content)> {
+    let mut files: Vec<_> = fs::read_dir(data)
+        .unwrap()
+        .filter(|entry| entry.as_ref().unwrap().file_name() != "escort.db-shm")
+        .map(|entry| {
+            let path = entry.unwrap().path();
+            let content = path.is_file().then(|| {
+                (
+                    fs::read(&path).unwrap(),
+                    fs::metadata(&path).unwrap().modified().unwrap(),
+                )
+            });
+            (path, content)
+        })
+        .collect();
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    files
+}
+
+/// Issue 12, item 2: `escort audit verify` opens the database read-only and
+/// writes nothing, whether the database verifies, holds a difference, or is
+/// of a schema it would have migrated before: the database and its WAL keep
+/// their bytes and times, and no other file changes. A WAL that was not
+/// there may be, empty: SQLite makes one for a reader of a WAL database.
+#[test]
+fn verification_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = served(dir.path());
+    let edited = dir.path().join("edited");
+    copy_data(&data, &edited);
+    sql(&edited, "UPDATE fixes SET lat = lat + 1 WHERE seq = 3");
+    let old = dir.path().join("old");
+    copy_data(&data, &old);
+    as_schema_2(&old);
+    for (data, expected) in [(&data, Some(0)), (&edited, Some(1)), (&old, Some(2))] {
+        let before = files_of(data);
+        let (status, _) = audit_verify(data);
+        assert_eq!(status, expected, "{}", data.display());
+        let after = files_of(data);
+        let changed: Vec<_> = before
+            .iter()
+            .filter(|file| !after.contains(file))
+            .chain(after.iter().filter(|file| !before.contains(file)))
+            .filter(|(path, content)| {
+                let made_empty = path.ends_with("escort.db-wal")
+                    && content.as_ref().is_some_and(|(bytes, _)| bytes.is_empty())
+                    && before.iter().all(|(was, _)| was != path);
+                !made_empty
+            })
+            .map(|(path, _)| path)
+            .collect();
+        assert!(changed.is_empty(), "audit verify changed {changed:?}");
+    }
 }
 
 /// The digest a step record keeps of rows (`audit::commitment::RowsDigest`),

@@ -5,9 +5,9 @@
 //! records off its end, or rewrite it from some record on with new hashes,
 //! and the chain alone still verifies. A checkpoint kept somewhere else,
 //! signed with a key the database never sees, is what such a chain no
-//! longer matches: [`super::verify`] checks that record N still has the
-//! hash the checkpoint recorded. The key files are those of
-//! `escort policy keygen` (`bundle::keygen`).
+//! longer matches: verification ([`crate::verification::verify_database`])
+//! checks that record N still has the hash the checkpoint recorded. The key
+//! files are those of `escort policy keygen` (`bundle::keygen`).
 
 use chrono::{DateTime, Utc};
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
@@ -59,7 +59,7 @@ impl Checkpoint {
     }
 
     /// Reads a checkpoint as [`Checkpoint::to_json`] wrote it. The signature
-    /// is checked by [`super::verify`].
+    /// is checked by [`crate::verification::verify_database`].
     pub fn from_json(text: &str) -> Result<Checkpoint, CheckpointError> {
         let checkpoint: Checkpoint =
             serde_json::from_str(text).map_err(|e| CheckpointError::Unreadable(e.to_string()))?;

@@ -46,7 +46,7 @@ impl StepRecord {
     }
 }
 
-/// What a step wrote, as the store hands it to [`super::append`].
+/// What a step wrote, as the store hands it to [`super::step_records`].
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Commitment {
     /// The transit's row after the step.

@@ -16,28 +16,33 @@
 //! follows the order they are written in, which is the order they commit
 //! in), and triggers refuse `UPDATE` and `DELETE` on the table.
 //!
-//! [`verify`] walks the chain, then checks every table against the step
-//! records (`tables.rs`), so an edited verdict, finding or fix is found
-//! although the chain itself was not touched.
+//! Verification walks the chain ([`ChainWalk`]), then checks every table
+//! against the step records (`tables.rs`), so an edited verdict, finding or
+//! fix is found although the chain itself was not touched.
+//!
+//! This module is pure: records, chain hashes, and checks over the rows it
+//! is given. The store owns the SQL: it appends the records this module
+//! makes and reads the rows back for its checks (`store/audit.rs`), and
+//! [`crate::verification`] puts the two together for `escort audit verify`.
 //!
 //! No secret goes into the chain, so it cannot prove that nothing was cut
 //! off its end, nor that it was not rewritten whole. A [`Checkpoint`] closes
 //! that gap: the head as of some moment, signed with a key kept away from
-//! the database, which `verify` then checks the chain still contains.
+//! the database, which verification then checks the chain still contains.
 
 mod checkpoint;
 pub(crate) mod commitment;
 mod tables;
 
 use chrono::{DateTime, Utc};
-use ed25519_dalek::VerifyingKey;
-use rusqlite::{CachedStatement, OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
 
 pub use checkpoint::{Checkpoint, CheckpointError, public_key};
-pub(crate) use tables::adopt;
+pub(crate) use tables::{
+    Checked, Cursor, FINDINGS, FIXES, POLICY_STATES, REJECTIONS, StoredRows, Table, check_row_and_declaration, removed,
+    step_record, stray, transit_name, uncommitted,
+};
 
-use crate::store::{Store, StoreError};
 use commitment::{Commitment, StepRecord};
 use escort_engine::Decision;
 use escort_engine::Fix;
@@ -84,90 +89,130 @@ pub fn digest_fixes(fixes: &[Fix]) -> String {
     content_hash(text.as_bytes())
 }
 
+/// One policy call of a step, as its decision record holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecisionRecord {
+    /// The policy's id.
+    pub policy: String,
+    /// Its version.
+    pub policy_version: String,
+    /// SHA-256 of its component.
+    pub content_hash: String,
+    /// The fuel the call used, when it was counted.
+    pub fuel_used: Option<u64>,
+    /// The final findings the call raised.
+    pub findings: Vec<Finding>,
+    /// The findings it left open.
+    pub open: Vec<Finding>,
+}
+
+impl From<Decision> for DecisionRecord {
+    fn from(decision: Decision) -> DecisionRecord {
+        DecisionRecord {
+            policy: decision.policy,
+            policy_version: decision.policy_version,
+            content_hash: decision.content_hash,
+            fuel_used: decision.fuel_used,
+            findings: decision.findings,
+            open: decision.open,
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct Record<'a> {
-    recorded_at: String,
+    recorded_at: &'a str,
     transit: &'a str,
     kind: &'a str,
     policy: &'a str,
     policy_version: &'a str,
     content_hash: &'a str,
     input_digest: &'a str,
-    evaluated_at: String,
+    evaluated_at: &'a str,
     fuel_used: Option<u64>,
     findings: &'a [Finding],
     open: &'a [Finding],
 }
 
-/// Appends one record per decision to the chain, then the step record of
-/// what the step wrote (`commitment`), inside the step's transaction.
-pub(crate) fn append(
-    tx: &Transaction<'_>,
+/// The records of one step, in chain order: one per decision, then the
+/// step record of what the step wrote (`commitment`).
+pub(crate) fn step_records(
     transit: &str,
     entry: &AuditEntry,
-    decisions: &[Decision],
+    decisions: &[DecisionRecord],
     commitment: Commitment,
-) -> Result<(), StoreError> {
-    let mut chain = Appender::open(tx)?;
+) -> Vec<Link> {
     let recorded_at = format_time(&Utc::now());
     let evaluated_at = format_time(&entry.evaluated_at);
-    for decision in decisions {
-        let record = serde_json::to_string(&Record {
-            recorded_at: recorded_at.clone(),
-            transit,
-            kind: entry.kind,
-            policy: &decision.policy,
-            policy_version: &decision.policy_version,
-            content_hash: &decision.content_hash,
-            input_digest: &entry.input_digest,
-            evaluated_at: evaluated_at.clone(),
-            fuel_used: decision.fuel_used,
-            findings: &decision.findings,
-            open: &decision.open,
+    let mut records: Vec<Link> = decisions
+        .iter()
+        .map(|decision| Link {
+            text: serde_json::to_string(&Record {
+                recorded_at: &recorded_at,
+                transit,
+                kind: entry.kind,
+                policy: &decision.policy,
+                policy_version: &decision.policy_version,
+                content_hash: &decision.content_hash,
+                input_digest: &entry.input_digest,
+                evaluated_at: &evaluated_at,
+                fuel_used: decision.fuel_used,
+                findings: &decision.findings,
+                open: &decision.open,
+            })
+            .expect("a record always serializes"),
+            transit: None,
         })
-        .expect("a record always serializes");
-        chain.push(&record, None)?;
-    }
-    chain.push_step(&StepRecord {
+        .collect();
+    records.push(Link::step(&StepRecord {
         step: entry.kind.to_owned(),
         recorded_at,
         transit: transit.to_owned(),
         wrote: commitment,
-    })
+    }));
+    records
 }
 
-/// The end of the chain, appended to inside a writing transaction.
-struct Appender<'t> {
-    insert: CachedStatement<'t>,
+/// A record's text and, for a step record, the key of the transit it
+/// commits to, which the store files it under.
+#[derive(Debug)]
+pub(crate) struct Link {
+    /// The record, as it is hashed.
+    pub(crate) text: String,
+    /// The transit's key, for a step record; `None` for a decision record.
+    pub(crate) transit: Option<i64>,
+}
+
+impl Link {
+    /// A step record's link.
+    pub(crate) fn step(step: &StepRecord) -> Link {
+        Link {
+            text: serde_json::to_string(step).expect("a step record always serializes"),
+            transit: step.key(),
+        }
+    }
+}
+
+/// The end of the chain: the hash the next record follows.
+#[derive(Debug)]
+pub(crate) struct ChainEnd {
     prev_hash: String,
 }
 
-impl<'t> Appender<'t> {
-    fn open(tx: &'t Transaction<'_>) -> Result<Appender<'t>, StoreError> {
-        // Read inside the writing transaction: steps are appended in the
-        // order they are written, which is the order they commit in.
-        let prev_hash: String = tx
-            .prepare_cached("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1")?
-            .query_row([], |row| row.get(0))
-            .optional()?
-            .unwrap_or_else(|| GENESIS.to_owned());
-        let insert =
-            tx.prepare_cached("INSERT INTO audit (record, prev_hash, hash, transit) VALUES (?1, ?2, ?3, ?4)")?;
-        Ok(Appender { insert, prev_hash })
+impl ChainEnd {
+    /// The end of a chain whose last record has hash `head` (`None` for an
+    /// empty chain).
+    pub(crate) fn after(head: Option<String>) -> ChainEnd {
+        ChainEnd {
+            prev_hash: head.unwrap_or_else(|| GENESIS.to_owned()),
+        }
     }
 
-    /// Appends a record; `transit` is the key of the transit a step record
-    /// commits to, `None` for a decision record.
-    fn push(&mut self, record: &str, transit: Option<i64>) -> Result<(), StoreError> {
+    /// Appends `record`: returns the hash it follows and its own hash.
+    pub(crate) fn append(&mut self, record: &str) -> (String, String) {
         let hash = chain_hash(&self.prev_hash, record);
-        self.insert.execute(params![record, self.prev_hash, hash, transit])?;
-        self.prev_hash = hash;
-        Ok(())
-    }
-
-    fn push_step(&mut self, step: &StepRecord) -> Result<(), StoreError> {
-        let record = serde_json::to_string(step).expect("a step record always serializes");
-        self.push(&record, step.key())
+        let prev_hash = std::mem::replace(&mut self.prev_hash, hash.clone());
+        (prev_hash, hash)
     }
 }
 
@@ -231,57 +276,11 @@ pub enum AuditError {
         /// What is wrong.
         reason: String,
     },
-    /// The log could not be read.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-impl From<rusqlite::Error> for AuditError {
-    fn from(error: rusqlite::Error) -> AuditError {
-        AuditError::Store(error.into())
-    }
-}
-
-/// Verifies the service database at `path` (`DATA/escort.db`), and, given a
-/// checkpoint, that its signature holds (by `trusted_key` when given) and
-/// the chain still holds what it recorded.
-pub fn verify_database(
-    path: &std::path::Path,
-    checkpoint: Option<&Checkpoint>,
-    trusted_key: Option<&VerifyingKey>,
-) -> Result<Verified, AuditError> {
-    if !path.is_file() {
-        return Err(StoreError::Missing(path.to_owned()).into());
-    }
-    verify(&Store::open(path)?, checkpoint, trusted_key)
-}
-
-/// Walks the whole chain from the first record, naming the first record
-/// that does not follow from the ones before it; checks it against the
-/// checkpoint, if one is given; then checks every table against the step
-/// records. All of it reads one snapshot of the database, so a service
-/// writing meanwhile does not make it differ.
-pub fn verify(
-    store: &Store,
-    checkpoint: Option<&Checkpoint>,
-    trusted_key: Option<&VerifyingKey>,
-) -> Result<Verified, AuditError> {
-    if let Some(checkpoint) = checkpoint {
-        checkpoint.check_signature(trusted_key)?;
-    }
-    let conn = store.connection();
-    // A caller that reads more after this (re-evaluation) holds the
-    // snapshot already.
-    let _snapshot = conn.is_autocommit().then(|| conn.unchecked_transaction()).transpose()?;
-    let chain = walk(conn, checkpoint)?;
-    let tables = tables::check(conn)?;
-    Ok(Verified {
-        chain,
-        transits: tables.transits,
-        fixes: tables.fixes,
-        rejections: tables.rejections,
-        findings: tables.findings,
-    })
+    /// The log could not be read: the store's error (a `StoreError`),
+    /// kept opaque here because the store reads for the log, not the log
+    /// for itself.
+    #[error("{0}")]
+    Store(Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// What a record says it is, read from its hashed text: a step record has a
@@ -297,32 +296,50 @@ struct RowKey {
     key: Option<i64>,
 }
 
-fn walk(conn: &rusqlite::Connection, checkpoint: Option<&Checkpoint>) -> Result<VerifiedChain, AuditError> {
-    let mut statement = conn
-        .prepare("SELECT seq, record, prev_hash, hash, transit FROM audit ORDER BY seq")
-        .map_err(StoreError::from)?;
-    let mut rows = statement.query([]).map_err(StoreError::from)?;
-    let mut head = GENESIS.to_owned();
-    let mut records = 0u64;
-    let mut last_seq = 0i64;
-    while let Some(row) = rows.next().map_err(StoreError::from)? {
-        let seq: i64 = row.get(0).map_err(StoreError::from)?;
-        let record: String = row.get(1).map_err(StoreError::from)?;
-        let prev_hash: String = row.get(2).map_err(StoreError::from)?;
-        let hash: String = row.get(3).map_err(StoreError::from)?;
-        let transit: Option<i64> = row.get(4).map_err(StoreError::from)?;
+/// The walk of the chain from its first record, fed one row of the table
+/// at a time in `seq` order: names the first record that does not follow
+/// from the ones before it, and checks the chain against a checkpoint.
+pub(crate) struct ChainWalk<'c> {
+    checkpoint: Option<&'c Checkpoint>,
+    head: String,
+    records: u64,
+    last_seq: i64,
+}
+
+impl<'c> ChainWalk<'c> {
+    /// A walk that will check the chain against `checkpoint`, if given.
+    pub(crate) fn new(checkpoint: Option<&'c Checkpoint>) -> ChainWalk<'c> {
+        ChainWalk {
+            checkpoint,
+            head: GENESIS.to_owned(),
+            records: 0,
+            last_seq: 0,
+        }
+    }
+
+    /// Checks the next record: its number, the hash it follows, its own
+    /// hash, and the transit it is filed under (`transit`).
+    pub(crate) fn record(
+        &mut self,
+        seq: i64,
+        record: &str,
+        prev_hash: &str,
+        hash: &str,
+        transit: Option<i64>,
+    ) -> Result<(), AuditError> {
         let broken = |reason: String| AuditError::Broken { seq, reason };
+        let last_seq = self.last_seq;
         if seq != last_seq + 1 {
             return Err(broken(format!(
                 "it follows record {last_seq}; the records between are missing"
             )));
         }
-        if prev_hash != head {
+        if prev_hash != self.head {
             return Err(broken(
                 "it does not follow the record before it (that record was changed or removed)".to_owned(),
             ));
         }
-        if chain_hash(&prev_hash, &record) != hash {
+        if chain_hash(prev_hash, record) != hash {
             return Err(broken(
                 "its content does not match its hash (it was changed)".to_owned(),
             ));
@@ -330,7 +347,7 @@ fn walk(conn: &rusqlite::Connection, checkpoint: Option<&Checkpoint>) -> Result<
         // The column only finds a transit's step records quickly; what a
         // record is, the hashed text says.
         let kind: Kind =
-            serde_json::from_str(&record).map_err(|e| broken(format!("it is not a record this build reads ({e})")))?;
+            serde_json::from_str(record).map_err(|e| broken(format!("it is not a record this build reads ({e})")))?;
         let commits_to = match kind {
             Kind { step: Some(_), row } => Some(row.and_then(|row| row.key)),
             Kind { step: None, .. } => None,
@@ -341,15 +358,26 @@ fn walk(conn: &rusqlite::Connection, checkpoint: Option<&Checkpoint>) -> Result<
                     .to_owned(),
             ));
         }
-        if let Some(checkpoint) = checkpoint.filter(|checkpoint| checkpoint.records() == records + 1) {
-            checkpoint.check_record(seq, &hash)?;
+        if let Some(checkpoint) = self
+            .checkpoint
+            .filter(|checkpoint| checkpoint.records() == self.records + 1)
+        {
+            checkpoint.check_record(seq, hash)?;
         }
-        head = hash;
-        records += 1;
-        last_seq = seq;
+        self.head = hash.to_owned();
+        self.records += 1;
+        self.last_seq = seq;
+        Ok(())
     }
-    if let Some(checkpoint) = checkpoint {
-        checkpoint.check_length(records)?;
+
+    /// The chain walked, once it is not shorter than the checkpoint's.
+    pub(crate) fn finish(self) -> Result<VerifiedChain, AuditError> {
+        if let Some(checkpoint) = self.checkpoint {
+            checkpoint.check_length(self.records)?;
+        }
+        Ok(VerifiedChain {
+            records: self.records,
+            head: self.head,
+        })
     }
-    Ok(VerifiedChain { records, head })
 }

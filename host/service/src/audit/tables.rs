@@ -1,174 +1,128 @@
 //! The tables an officer's answer is built from, checked against the step
-//! records of the chain (`commitment.rs`); and the step records a migration
-//! writes for rows an earlier build stored without them.
+//! records of the chain (`commitment.rs`), over rows the store reads and
+//! hands over; and the step records a migration writes for rows an earlier
+//! build stored without them.
 //!
-//! One transit at a time, in key order: its step records in chain order
-//! beside each of its tables in place order (fixes by seq, refused lines by
-//! line, findings by seq, policy states by position), each range a record
-//! claims taken from the front of its table. Memory holds a row and a record
-//! at a time, whatever the size of the database. Findings are the one table
-//! a step empties (a replay raises them again from the first fix), so they
-//! are checked against the records from the last such step on, in a second
-//! pass over the transit's records; the row, the declaration and the policy
-//! states against the last record that wrote them.
+//! The store walks one transit at a time, in key order: its step records in
+//! chain order beside each of its tables in place order (fixes by seq,
+//! refused lines by line, findings by seq, policy states by position), each
+//! range a record claims taken from the front of its table by a [`Cursor`].
+//! Memory holds a row and a record at a time, whatever the size of the
+//! database. Findings are the one table a step empties (a replay raises them
+//! again from the first fix), so they are checked against the records from
+//! the last such step on, in a second pass over the transit's records; the
+//! row, the declaration and the policy states against the last record that
+//! wrote them.
 
-use chrono::Utc;
 use rusqlite::types::ValueRef;
-use rusqlite::{Connection, OptionalExtension, Row, Rows, Transaction, params};
 use serde_json::Value;
 
-use super::commitment::{Commitment, Range, RowsDigest, StepRecord, TransitRow};
-use super::{Appender, AuditError};
-use crate::store::{self, StoreError, transit_row};
-use escort_engine::content_hash;
+use super::AuditError;
+use super::commitment::{Range, RowsDigest, StepRecord, TransitRow};
 use escort_engine::format_time;
 
-/// A table a step record commits to, in words and in SQL.
-struct Table {
+/// A table a step record commits to, in words.
+#[derive(Debug)]
+pub(crate) struct Table {
     /// The table's name.
-    name: &'static str,
+    pub(crate) name: &'static str,
     /// One row, in words.
     one: &'static str,
     /// Several rows, in words.
-    many: &'static str,
+    pub(crate) many: &'static str,
     /// Whether the places of a step's rows follow one another (seqs,
     /// positions) or leave gaps (refused lines among good ones).
     contiguous: bool,
-    /// One transit's rows, in place order, each as the store wrote it.
-    in_order: &'static str,
 }
 
-const FIXES: Table = Table {
+/// The fixes.
+pub(crate) const FIXES: Table = Table {
     name: "fixes",
     one: "fix",
     many: "fixes",
     contiguous: true,
-    in_order: store::FIXES_IN_ORDER,
 };
 
-const REJECTIONS: Table = Table {
+/// The refused lines.
+pub(crate) const REJECTIONS: Table = Table {
     name: "rejections",
     one: "refused line",
     many: "refused lines",
     contiguous: false,
-    in_order: store::REJECTIONS_IN_ORDER,
 };
 
-const FINDINGS: Table = Table {
+/// The findings.
+pub(crate) const FINDINGS: Table = Table {
     name: "findings",
     one: "finding",
     many: "findings",
     contiguous: true,
-    in_order: store::FINDINGS_IN_ORDER,
 };
 
-const POLICY_STATES: Table = Table {
+/// The policy states.
+pub(crate) const POLICY_STATES: Table = Table {
     name: "policy_states",
     one: "policy state",
     many: "policy states",
     contiguous: true,
-    in_order: store::POLICY_STATES_IN_ORDER,
 };
 
-/// How many rows [`check`] found as the chain says.
+/// How many rows the store's walk found as the chain says.
 #[derive(Debug, Default)]
-pub(super) struct Checked {
-    pub(super) transits: u64,
-    pub(super) fixes: u64,
-    pub(super) rejections: u64,
-    pub(super) findings: u64,
+pub(crate) struct Checked {
+    pub(crate) transits: u64,
+    pub(crate) fixes: u64,
+    pub(crate) rejections: u64,
+    pub(crate) findings: u64,
 }
 
-/// Checks every transit's rows against its step records, then that no
-/// table holds rows of a transit that is not there. Names the first
-/// difference.
-pub(super) fn check(conn: &Connection) -> Result<Checked, AuditError> {
-    let mut checked = Checked::default();
-    let mut transits = conn.prepare("SELECT * FROM transits ORDER BY key")?;
-    let mut rows = transits.query([])?;
-    while let Some(row) = rows.next()? {
-        check_transit(conn, row.get("key")?, &transit_row(row)?, &mut checked)?;
-        checked.transits += 1;
-    }
-    check_strays(conn)?;
-    Ok(checked)
+/// One table's rows of one transit, in place order, as the store reads
+/// them: each row's values as stored, its place first.
+pub(crate) trait StoredRows {
+    /// Why a row could not be read.
+    type Error;
+
+    /// The next row, `None` after the last.
+    fn next_row(&mut self) -> Result<Option<Vec<ValueRef<'_>>>, Self::Error>;
 }
 
-fn check_transit(conn: &Connection, key: i64, row: &TransitRow, checked: &mut Checked) -> Result<(), AuditError> {
-    let id = match row.get("id") {
+/// What a transit is called in a message: its id, or its key when its row
+/// has no id.
+pub(crate) fn transit_name(key: i64, row: &TransitRow) -> String {
+    match row.get("id") {
         Some(Value::String(id)) => id.clone(),
         _ => format!("with key {key}"),
-    };
-    let differs = differs_in(&id);
-    let mut records =
-        conn.prepare_cached("SELECT seq, record FROM audit WHERE transit = ?1 AND seq >= ?2 ORDER BY seq")?;
-    let mut last: Option<(i64, StepRecord)> = None;
-    let mut declaration: Option<(i64, String)> = None;
-    let mut restarted_at = 0;
-    {
-        let mut fixes_in_order = conn.prepare_cached(FIXES.in_order)?;
-        let mut fixes = Cursor::new(&FIXES, &id, fixes_in_order.query([key])?);
-        let mut rejections_in_order = conn.prepare_cached(REJECTIONS.in_order)?;
-        let mut rejections = Cursor::new(&REJECTIONS, &id, rejections_in_order.query([key])?);
-        let mut steps = records.query(params![key, 0])?;
-        while let Some(step) = steps.next()? {
-            let (seq, step) = step_record(step)?;
-            if let Some(range) = &step.wrote.fixes {
-                fixes.take(range, seq)?;
-            }
-            if let Some(range) = &step.wrote.rejections {
-                rejections.take(range, seq)?;
-            }
-            if let Some(digest) = &step.wrote.declaration {
-                declaration = Some((seq, digest.clone()));
-            }
-            if step.wrote.restart {
-                restarted_at = seq;
-            }
-            last = Some((seq, step));
-        }
-        fixes.finish()?;
-        rejections.finish()?;
-        checked.fixes += fixes.taken;
-        checked.rejections += rejections.taken;
     }
-    let Some((last_seq, last)) = last else {
-        return Err(differs(
-            "no audit record commits to it (it was added to the table, or its key was changed)".to_owned(),
-        ));
-    };
-    compare_rows(row, &last.wrote.row, last_seq).map_err(&differs)?;
-    check_declaration(conn, key, declaration).map_err(&differs)?;
-    {
-        let mut states_in_order = conn.prepare_cached(POLICY_STATES.in_order)?;
-        let mut states = Cursor::new(&POLICY_STATES, &id, states_in_order.query([key])?);
-        states.take(&last.wrote.policy_states, last_seq)?;
-        states.finish()?;
-    }
-    let mut findings_in_order = conn.prepare_cached(FINDINGS.in_order)?;
-    let mut findings = Cursor::new(&FINDINGS, &id, findings_in_order.query([key])?);
-    let mut steps = records.query(params![key, restarted_at])?;
-    while let Some(step) = steps.next()? {
-        let (seq, step) = step_record(step)?;
-        if let Some(range) = &step.wrote.findings {
-            findings.take(range, seq)?;
-        }
-    }
-    findings.finish()?;
-    checked.findings += findings.taken;
-    Ok(())
 }
 
-fn step_record(row: &Row<'_>) -> Result<(i64, StepRecord), AuditError> {
-    let seq: i64 = row.get(0)?;
-    let text: String = row.get(1)?;
+/// The error for a transit that no step record commits to.
+pub(crate) fn uncommitted(transit: &str) -> AuditError {
+    differs_in(transit)("no audit record commits to it (it was added to the table, or its key was changed)".to_owned())
+}
+
+/// A step record read back from the chain (record `seq`).
+pub(crate) fn step_record(seq: i64, text: &str) -> Result<StepRecord, AuditError> {
     // The walk of the chain found this record filed under its transit, so
     // it is a step record; one this build cannot read is not its own.
-    let record = serde_json::from_str(&text).map_err(|e| AuditError::Broken {
+    serde_json::from_str(text).map_err(|e| AuditError::Broken {
         seq,
         reason: format!("it is not a step record this build reads ({e})"),
-    })?;
-    Ok((seq, record))
+    })
+}
+
+/// Checks the transit's row in the table against the one its last step
+/// record `seq` committed, and its declaration (SHA-256 `stored`) against
+/// the last one a step record committed.
+pub(crate) fn check_row_and_declaration(
+    transit: &str,
+    table: &TransitRow,
+    last: (i64, &StepRecord),
+    stored: Option<String>,
+    committed: Option<(i64, String)>,
+) -> Result<(), AuditError> {
+    let differs = differs_in(transit);
+    compare_rows(table, &last.1.wrote.row, last.0).map_err(&differs)?;
+    check_declaration(stored, committed).map_err(&differs)
 }
 
 /// Names the first column whose value differs between the transit's row in
@@ -217,10 +171,9 @@ fn shown(column: &str, value: &Value) -> String {
     }
 }
 
-/// The declaration in the table against the last one a step record
-/// committed (record `seq`, SHA-256 `digest`).
-fn check_declaration(conn: &Connection, key: i64, committed: Option<(i64, String)>) -> Result<(), String> {
-    let stored = declaration_digest(conn, key).map_err(|e| e.to_string())?;
+/// The declaration in the table (SHA-256 `stored`) against the last one a
+/// step record committed (record `seq`, SHA-256 `digest`).
+fn check_declaration(stored: Option<String>, committed: Option<(i64, String)>) -> Result<(), String> {
     match (stored, committed) {
         (None, None) => Ok(()),
         (Some(_), None) => Err("its declaration is not in the audit log (it was added)".to_owned()),
@@ -232,79 +185,46 @@ fn check_declaration(conn: &Connection, key: i64, committed: Option<(i64, String
     }
 }
 
-/// SHA-256 of the transit's declaration, if it has one.
-fn declaration_digest(conn: &Connection, key: i64) -> Result<Option<String>, StoreError> {
-    Ok(conn
-        .prepare_cached("SELECT declaration FROM declarations WHERE transit = ?1")?
-        .query_row([key], |row| {
-            Ok(match row.get_ref(0)? {
-                ValueRef::Text(text) => content_hash(text),
-                // Only a hand can store anything else; no digest is empty.
-                _ => String::new(),
-            })
-        })
-        .optional()?)
+/// The error for the step record `seq` (text `record`) of a transit that
+/// is not in the table.
+pub(crate) fn removed(seq: i64, record: &str) -> AuditError {
+    let transit = serde_json::from_str::<StepRecord>(record)
+        .map(|record| record.transit)
+        .unwrap_or_else(|_| format!("of audit record {seq}"));
+    AuditError::Differs {
+        transit,
+        reason: format!("audit record {seq} commits to it, but it is not in the table (it was removed)"),
+    }
 }
 
-/// Rows in any table that belong to no transit of the table: a transit row
-/// removed with its step records still in the chain, or rows added for a
-/// key no transit has.
-fn check_strays(conn: &Connection) -> Result<(), AuditError> {
-    let removed = conn
-        .query_row(
-            "SELECT seq, record FROM audit WHERE transit IS NOT NULL AND transit NOT IN (SELECT key FROM transits)
-             ORDER BY seq LIMIT 1",
-            [],
-            |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)),
-        )
-        .optional()?;
-    if let Some((seq, text)) = removed {
-        let transit = serde_json::from_str::<StepRecord>(&text)
-            .map(|record| record.transit)
-            .unwrap_or_else(|_| format!("of audit record {seq}"));
-        return Err(AuditError::Differs {
-            transit,
-            reason: format!("audit record {seq} commits to it, but it is not in the table (it was removed)"),
-        });
+/// The error for rows of `table` (`what`, in words) kept for the key of a
+/// transit that is not there.
+pub(crate) fn stray(key: i64, table: &str, what: &str) -> AuditError {
+    AuditError::Differs {
+        transit: format!("with key {key}"),
+        reason: format!(
+            "there is no such transit, yet the table `{table}` holds its {what}, which no audit record \
+             commits to (they were added)"
+        ),
     }
-    for (table, what) in [
-        (FIXES.name, FIXES.many),
-        (REJECTIONS.name, REJECTIONS.many),
-        (FINDINGS.name, FINDINGS.many),
-        (POLICY_STATES.name, POLICY_STATES.many),
-        ("declarations", "declaration"),
-    ] {
-        let stray: Option<i64> = conn
-            .query_row(
-                &format!("SELECT transit FROM {table} WHERE transit NOT IN (SELECT key FROM transits) LIMIT 1"),
-                [],
-                |row| row.get(0),
-            )
-            .optional()?;
-        if let Some(key) = stray {
-            return Err(AuditError::Differs {
-                transit: format!("with key {key}"),
-                reason: format!(
-                    "there is no such transit, yet the table `{table}` holds its {what}, which no audit record \
-                     commits to (they were added)"
-                ),
-            });
-        }
-    }
-    Ok(())
 }
 
 /// One table's rows of one transit, read in place order and handed out to
 /// the ranges of its step records in turn.
-struct Cursor<'r, 'id> {
+pub(crate) struct Cursor<'id, R> {
     table: &'static Table,
     transit: &'id str,
-    rows: Rows<'r>,
-    taken: u64,
+    rows: R,
+    /// How many rows were taken.
+    pub(crate) taken: u64,
 }
 
-impl<'r, 'id> Cursor<'r, 'id> {
-    fn new(table: &'static Table, transit: &'id str, rows: Rows<'r>) -> Cursor<'r, 'id> {
+impl<'id, R: StoredRows> Cursor<'id, R>
+where
+    AuditError: From<R::Error>,
+{
+    /// A cursor over `transit`'s `rows` of `table`.
+    pub(crate) fn new(table: &'static Table, transit: &'id str, rows: R) -> Cursor<'id, R> {
         Cursor {
             table,
             transit,
@@ -315,7 +235,7 @@ impl<'r, 'id> Cursor<'r, 'id> {
 
     /// Takes the rows audit record `seq` committed in `range`: they must be
     /// the next ones, in their places, and hash to its digest.
-    fn take(&mut self, range: &Range, seq: i64) -> Result<(), AuditError> {
+    pub(crate) fn take(&mut self, range: &Range, seq: i64) -> Result<(), AuditError> {
         let Table {
             one, many, contiguous, ..
         } = *self.table;
@@ -324,7 +244,7 @@ impl<'r, 'id> Cursor<'r, 'id> {
         let mut expected = range.first;
         for index in 0..range.count {
             let known_place = index == 0 || contiguous;
-            let Some(row) = self.rows.next()? else {
+            let Some(row) = self.rows.next_row()? else {
                 return Err(differs(if known_place {
                     format!("{one} {expected} is missing (audit record {seq} committed it)")
                 } else {
@@ -334,7 +254,7 @@ impl<'r, 'id> Cursor<'r, 'id> {
                     )
                 }));
             };
-            let place = place(row).ok_or_else(|| {
+            let place = place(&row).ok_or_else(|| {
                 differs(format!(
                     "one of its {many} has a place that is not a number (it was changed)"
                 ))
@@ -347,8 +267,7 @@ impl<'r, 'id> Cursor<'r, 'id> {
             if known_place && place < expected {
                 return Err(differs(format!("{one} {place} is not in the audit log (it was added)")));
             }
-            let columns = row.as_ref().column_count();
-            digest.row((0..columns).map(|column| row.get_ref_unwrap(column)));
+            digest.row(row);
             expected = place + 1;
         }
         if digest.range(range.first).digest != range.digest {
@@ -366,12 +285,12 @@ impl<'r, 'id> Cursor<'r, 'id> {
     }
 
     /// Checks that no row is left that no record claimed.
-    fn finish(&mut self) -> Result<(), AuditError> {
-        let Some(row) = self.rows.next()? else {
+    pub(crate) fn finish(&mut self) -> Result<(), AuditError> {
+        let Some(row) = self.rows.next_row()? else {
             return Ok(());
         };
         let one = self.table.one;
-        Err(differs_in(self.transit)(match place(row) {
+        Err(differs_in(self.transit)(match place(&row) {
             Some(place) => format!("{one} {place} is not in the audit log (it was added)"),
             None => format!("a {one} is not in the audit log (it was added)"),
         }))
@@ -379,13 +298,12 @@ impl<'r, 'id> Cursor<'r, 'id> {
 
     /// Takes every row that is left, as one range (`None` when there is
     /// none).
-    fn take_rest(&mut self) -> Result<Option<Range>, StoreError> {
+    pub(crate) fn take_rest(&mut self) -> Result<Option<Range>, R::Error> {
         let mut digest = RowsDigest::new();
         let mut first = None;
-        while let Some(row) = self.rows.next()? {
-            first = first.or_else(|| place(row));
-            let columns = row.as_ref().column_count();
-            digest.row((0..columns).map(|column| row.get_ref_unwrap(column)));
+        while let Some(row) = self.rows.next_row()? {
+            first = first.or_else(|| place(&row));
+            digest.row(row);
         }
         Ok(digest.range_from(first.unwrap_or(0)))
     }
@@ -400,47 +318,9 @@ fn differs_in(transit: &str) -> impl Fn(String) -> AuditError + '_ {
 }
 
 /// A row's place: its first column, a number.
-fn place(row: &Row<'_>) -> Option<i64> {
-    match row.get_ref(0) {
-        Ok(ValueRef::Integer(place)) => Some(place),
+fn place(row: &[ValueRef<'_>]) -> Option<i64> {
+    match row.first() {
+        Some(ValueRef::Integer(place)) => Some(*place),
         _ => None,
     }
-}
-
-/// Appends one `adopt` step record per transit, committing to its rows as
-/// they are. A migration does this for the transits an earlier build
-/// stored without step records, so that the chain covers them from then
-/// on: what was changed before cannot be found, what is changed after can.
-pub(crate) fn adopt(tx: &Transaction<'_>) -> Result<(), StoreError> {
-    let mut chain = Appender::open(tx)?;
-    let recorded_at = format_time(&Utc::now());
-    let mut transits = tx.prepare("SELECT * FROM transits ORDER BY key")?;
-    let mut rows = transits.query([])?;
-    while let Some(row) = rows.next()? {
-        let key: i64 = row.get("key")?;
-        let id: String = row.get("id")?;
-        let rest = |table: &'static Table| -> Result<Option<Range>, StoreError> {
-            let mut in_order = tx.prepare_cached(table.in_order)?;
-            Cursor::new(table, &id, in_order.query([key])?).take_rest()
-        };
-        let (fixes, rejections, findings) = (rest(&FIXES)?, rest(&REJECTIONS)?, rest(&FINDINGS)?);
-        let policy_states = rest(&POLICY_STATES)?.unwrap_or_else(|| RowsDigest::new().range(0));
-        chain.push_step(&StepRecord {
-            step: "adopt".to_owned(),
-            recorded_at: recorded_at.clone(),
-            transit: id.clone(),
-            wrote: Commitment {
-                row: transit_row(row)?,
-                declaration: declaration_digest(tx, key)?,
-                fixes,
-                rejections,
-                // Findings an earlier step removed are gone from the table;
-                // the ones there now are all the transit has.
-                restart: true,
-                findings,
-                policy_states,
-            },
-        })?;
-    }
-    Ok(())
 }

@@ -1,8 +1,8 @@
 //! Durable storage for the service: transits, their fixes, findings and
 //! policy states, the audit log and the access tokens, in one SQLite file.
 //!
-//! SQLite runs in WAL mode with `synchronous = FULL`: when [`Store::save`]
-//! or [`Store::save_all`] returns, the steps are on disk and survive a crash
+//! SQLite runs in WAL mode with `synchronous = FULL`: when
+//! [`Store::save_all`] returns, the steps are on disk and survive a crash
 //! of the process or of the machine. A step (one batch, one admission, one
 //! tick, one close) is never split across transactions, so a crash leaves
 //! either all of it or none of it; several steps may share one transaction
@@ -18,65 +18,61 @@ use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use rusqlite::config::DbConfig;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params, params_from_iter};
+use rusqlite_migration::{M, Migrations};
+
+mod audit;
 
 use crate::audit::commitment::{Commitment, RowsDigest, TransitRow, json_of};
-use crate::audit::{self, AuditEntry};
+use crate::audit::{AuditEntry, DecisionRecord};
+use escort_engine::PolicyState;
 use escort_engine::Rejection;
 use escort_engine::content_hash;
-use escort_engine::{Decision, PolicyState};
 use escort_engine::{Finding, Verdict};
 use escort_engine::{Fix, FixKey, SealState};
 
 /// The schema version this build reads and writes (`PRAGMA user_version`).
 const SCHEMA_VERSION: i64 = 3;
 
-/// One step from a schema version to the next: SQL, then, for what SQL
-/// cannot do, code, in the same transaction.
-struct Migration {
-    sql: &'static str,
-    then: Option<MigrationCode>,
-}
-
-/// What a migration does that SQL cannot.
-type MigrationCode = fn(&Transaction<'_>) -> Result<(), StoreError>;
-
 /// From each schema version to the next, in order: a new file is made with
-/// the first schema and brought up to date by the same steps as an old one.
+/// the first schema and brought up to date by the same steps as an old one,
+/// all of them in one transaction. The last one's number is
+/// [`SCHEMA_VERSION`].
 ///
 /// A migration that changes what a table committed to the audit log holds
-/// (see `audit::commitment`) must end with [`audit::adopt`], so that the
+/// (see `audit::commitment`) must end with `audit::adopt`, so that the
 /// chain commits to the rows as they are from then on.
-const MIGRATIONS: &[Migration] = &[
-    Migration {
-        sql: SCHEMA,
-        then: None,
-    },
-    // 2: the declaration moves out of the transit's row. It is written once
-    // per `PUT`, while the row changes at every step, and a row that holds it
-    // spans overflow pages that every step wrote to the WAL again.
-    Migration {
-        sql: "CREATE TABLE declarations (
-                  transit INTEGER PRIMARY KEY REFERENCES transits (key),
-                  declaration TEXT NOT NULL
-              );
-              INSERT INTO declarations (transit, declaration) SELECT key, declaration FROM transits;
-              ALTER TABLE transits DROP COLUMN declaration;",
-        then: None,
-    },
-    // 3: the chain commits to the tables (issue 11): after its decisions,
-    // each step appends a step record, which `transit` marks with the
-    // transit's key so that verification reads a transit's step records in
-    // order without reading the whole chain. Decision records leave it NULL
-    // and the index out. The transits an earlier build stored are adopted:
-    // one record each commits to their rows as they are.
-    Migration {
-        sql: "ALTER TABLE audit ADD COLUMN transit INTEGER;
-              CREATE INDEX audit_steps ON audit (transit) WHERE transit IS NOT NULL;",
-        then: Some(audit::adopt),
-    },
-];
+fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![
+        M::up(SCHEMA),
+        // 2: the declaration moves out of the transit's row. It is written
+        // once per `PUT`, while the row changes at every step, and a row
+        // that holds it spans overflow pages that every step wrote to the
+        // WAL again.
+        M::up(
+            "CREATE TABLE declarations (
+                 transit INTEGER PRIMARY KEY REFERENCES transits (key),
+                 declaration TEXT NOT NULL
+             );
+             INSERT INTO declarations (transit, declaration) SELECT key, declaration FROM transits;
+             ALTER TABLE transits DROP COLUMN declaration;",
+        ),
+        // 3: the chain commits to the tables (issue 11): after its
+        // decisions, each step appends a step record, which `transit` marks
+        // with the transit's key so that verification reads a transit's step
+        // records in order without reading the whole chain. Decision records
+        // leave it NULL and the index out. The transits an earlier build
+        // stored are adopted: one record each commits to their rows as they
+        // are.
+        M::up_with_hook(
+            "ALTER TABLE audit ADD COLUMN transit INTEGER;
+             CREATE INDEX audit_steps ON audit (transit) WHERE transit IS NOT NULL;",
+            |tx: &Transaction<'_>| Ok(audit::adopt(tx)?),
+        ),
+    ])
+}
 
 const SCHEMA: &str = "
 CREATE TABLE transits (
@@ -161,12 +157,22 @@ pub enum StoreError {
     /// SQLite refused.
     #[error("database: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// Bringing the schema up to date failed.
+    #[error("database: {0}")]
+    Migration(#[from] rusqlite_migration::Error),
     /// There is no database where one was expected.
     #[error("no database at {}", .0.display())]
     Missing(std::path::PathBuf),
     /// The file holds something this build does not understand.
     #[error("database: {0}")]
     Corrupt(String),
+    /// The database is of an older schema version, which a reader does not
+    /// migrate: `escort serve` brings it up to date.
+    #[error(
+        "database: schema version {0} is older than {SCHEMA_VERSION}, the one this build reads; start `escort serve` \
+         on it once to bring it up to date (verification only reads)"
+    )]
+    Outdated(i64),
     /// The transaction a step was written in failed as a whole (the commit
     /// of a group of steps, or the writer that commits them stopped).
     #[error("database: {0}")]
@@ -278,7 +284,7 @@ pub struct Step {
     /// findings are replaced, not added to.
     pub restart: bool,
     /// The policy calls of the step; their final findings are stored.
-    pub decisions: Vec<Decision>,
+    pub decisions: Vec<DecisionRecord>,
     /// Every policy's state after the step.
     pub states: Vec<PolicyState>,
     /// What the audit log says about the step's inputs.
@@ -315,15 +321,7 @@ impl Store {
             )));
         }
         let mut store = Store { conn };
-        for (from, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            let tx = store.conn.transaction()?;
-            tx.execute_batch(migration.sql)?;
-            if let Some(then) = migration.then {
-                then(&tx)?;
-            }
-            tx.pragma_update(None, "user_version", from as i64 + 1)?;
-            tx.commit()?;
-        }
+        migrations().to_latest(&mut store.conn)?;
         Ok(store)
     }
 
@@ -340,6 +338,45 @@ impl Store {
         )?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         Ok(Store { conn })
+    }
+
+    /// Opens a connection that only reads the database at `path`, for a
+    /// verifier, which must find it there and of the schema this build
+    /// reads: it neither creates a database nor migrates one.
+    ///
+    /// # Errors
+    /// When there is no file at `path`, SQLite cannot open it, or its
+    /// schema version is not this build's.
+    pub(crate) fn open_verified_reader(path: &Path) -> Result<Store, StoreError> {
+        if !path.is_file() {
+            return Err(StoreError::Missing(path.to_owned()));
+        }
+        let store = Store::open_reader(path)?;
+        // The last connection to close a database checkpoints its WAL into
+        // it, even one that only read. (Reading a database without a WAL
+        // still makes an empty one, and the index in `-shm`: SQLite's, for
+        // readers and a writer to agree on what is committed.)
+        store
+            .conn
+            .set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
+        let version: i64 = store.conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+        match version {
+            SCHEMA_VERSION => Ok(store),
+            older if older < SCHEMA_VERSION => Err(StoreError::Outdated(older)),
+            newer => Err(StoreError::Corrupt(format!(
+                "schema version {newer} is not {SCHEMA_VERSION}; a newer escort wrote this file"
+            ))),
+        }
+    }
+
+    /// Runs `read` in one read transaction, so that everything it reads is
+    /// one snapshot of the database, whatever a writer commits meanwhile.
+    pub(crate) fn in_snapshot<R, E: From<StoreError>>(
+        &self,
+        read: impl FnOnce(&Store) -> Result<R, E>,
+    ) -> Result<R, E> {
+        let _snapshot = self.conn.unchecked_transaction().map_err(StoreError::from)?;
+        read(self)
     }
 
     /// The transit with this id.
@@ -553,11 +590,6 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Writes one step in one transaction, its audit records included.
-    pub fn save(&mut self, step: &Step) -> Result<(), StoreError> {
-        self.save_all(&[step])?.pop().expect("one outcome per step")
-    }
-
     /// Writes several steps in ONE transaction, so that they share one
     /// commit (one sync of the WAL), in the order given: their audit records
     /// chain in that order. Each step is all or nothing: a step SQLite
@@ -605,11 +637,6 @@ impl Store {
         }
         tx.commit()?;
         Ok(())
-    }
-
-    /// The underlying connection, for the audit log's verification.
-    pub(crate) fn connection(&self) -> &Connection {
-        &self.conn
     }
 }
 
@@ -706,7 +733,7 @@ fn insert_row<'v>(
 }
 
 /// A fix's row as `fixes` stores it after the transit's key: its seq, then
-/// its fields. [`FIXES_IN_ORDER`] reads these columns back in this order.
+/// its fields. `audit::in_order` reads these columns back in this order.
 fn fix_row(seq: i64, fix: &Fix) -> [ValueRef<'_>; 11] {
     let real = |value: Option<f64>| value.map_or(ValueRef::Null, ValueRef::Real);
     [
@@ -727,7 +754,7 @@ fn fix_row(seq: i64, fix: &Fix) -> [ValueRef<'_>; 11] {
     ]
 }
 
-/// A refused line's row, as [`REJECTIONS_IN_ORDER`] reads it.
+/// A refused line's row, as `audit::in_order` reads it.
 fn rejection_row(rejection: &Rejection) -> [ValueRef<'_>; 2] {
     [
         ValueRef::Integer(rejection.line as i64),
@@ -735,7 +762,7 @@ fn rejection_row(rejection: &Rejection) -> [ValueRef<'_>; 2] {
     ]
 }
 
-/// A finding's row, as [`FINDINGS_IN_ORDER`] reads it.
+/// A finding's row, as `audit::in_order` reads it.
 fn finding_row<'a>(seq: i64, content_hash: &'a str, json: &'a str) -> [ValueRef<'a>; 3] {
     [
         ValueRef::Integer(seq),
@@ -744,7 +771,7 @@ fn finding_row<'a>(seq: i64, content_hash: &'a str, json: &'a str) -> [ValueRef<
     ]
 }
 
-/// A policy state's row, as [`POLICY_STATES_IN_ORDER`] reads it.
+/// A policy state's row, as `audit::in_order` reads it.
 fn policy_state_row<'a>(position: i64, state: &'a PolicyState, open: &'a str) -> [ValueRef<'a>; 5] {
     [
         ValueRef::Integer(position),
@@ -754,18 +781,6 @@ fn policy_state_row<'a>(position: i64, state: &'a PolicyState, open: &'a str) ->
         ValueRef::Text(open.as_bytes()),
     ]
 }
-
-/// A transit's fixes as [`fix_row`] wrote them, by seq.
-pub(crate) const FIXES_IN_ORDER: &str = "SELECT seq, at_ms, lat, lon, speed_kmh, course_deg, hdop, sats, battery_pct, \
-                                         seal, seal_id FROM fixes WHERE transit = ?1 ORDER BY seq";
-/// A transit's refused lines as [`rejection_row`] wrote them, by line.
-pub(crate) const REJECTIONS_IN_ORDER: &str = "SELECT line, reason FROM rejections WHERE transit = ?1 ORDER BY line";
-/// A transit's findings as [`finding_row`] wrote them, by seq.
-pub(crate) const FINDINGS_IN_ORDER: &str =
-    "SELECT seq, content_hash, finding FROM findings WHERE transit = ?1 ORDER BY seq";
-/// A transit's policy states as [`policy_state_row`] wrote them, by position.
-pub(crate) const POLICY_STATES_IN_ORDER: &str =
-    "SELECT position, policy, fingerprint, state, open FROM policy_states WHERE transit = ?1 ORDER BY position";
 
 /// Writes the transit's row, and its declaration when there is a new one.
 /// Returns the transit's key and its row as stored.
@@ -850,6 +865,21 @@ fn seal_named(name: Option<&str>) -> Result<Option<SealState>, StoreError> {
 mod tests {
     use super::*;
 
+    /// Writes one step in a transaction of its own.
+    fn save(store: &mut Store, step: &Step) -> Result<(), StoreError> {
+        store.save_all(&[step])?.pop().expect("one outcome per step")
+    }
+
+    #[test]
+    fn the_migrations_end_at_the_schema_version() {
+        let mut conn = Connection::open_in_memory().expect("a database");
+        migrations().to_latest(&mut conn).expect("migrated");
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .expect("a version");
+        assert_eq!(version, SCHEMA_VERSION);
+    }
+
     #[test]
     fn a_first_version_database_is_brought_up_to_date_with_its_transits() {
         let dir = tempfile::tempdir().expect("a temporary folder");
@@ -873,7 +903,7 @@ mod tests {
             .expect("a version");
         assert_eq!(version, SCHEMA_VERSION);
         // The transit an earlier build stored is adopted into the audit log.
-        let verified = audit::verify(&store, None, None).expect("verifies");
+        let verified = store.verify_audit(None, None).expect("verifies");
         assert_eq!((verified.chain.records, verified.transits), (1, 1));
         let mut record = store.transit("KZ-1").expect("readable").expect("kept");
         let declaration = |store: &Store| store.declaration("KZ-1").expect("readable").expect("kept");
@@ -897,20 +927,24 @@ mod tests {
             },
         };
         record.counts.lines = 4;
-        store.save(&step(&record, None)).expect("saved");
+        save(&mut store, &step(&record, None)).expect("saved");
         let kept = store.transit("KZ-1").expect("readable").expect("kept");
         assert_eq!(declaration(&store), "{\"id\": \"KZ-1\"}");
         assert_eq!(kept.counts.lines, 4);
-        store
-            .save(&step(&record, Some("{\"id\": \"KZ-1\", \"changed\": true}")))
-            .expect("saved");
+        save(
+            &mut store,
+            &step(&record, Some("{\"id\": \"KZ-1\", \"changed\": true}")),
+        )
+        .expect("saved");
         assert_eq!(declaration(&store), "{\"id\": \"KZ-1\", \"changed\": true}");
-        audit::verify(&store, None, None).expect("verifies after the steps");
+        store.verify_audit(None, None).expect("verifies after the steps");
         store
             .conn
             .execute("UPDATE declarations SET declaration = '{}'", [])
             .expect("changed by hand");
-        let found = audit::verify(&store, None, None).expect_err("a changed declaration is found");
+        let found = store
+            .verify_audit(None, None)
+            .expect_err("a changed declaration is found");
         assert!(found.to_string().contains("its declaration differs"), "{found}");
         drop(store);
         // Opening again changes nothing.
@@ -956,7 +990,7 @@ mod tests {
         assert_eq!(store.fixes("A").expect("readable").len(), 1);
         assert!(store.transit("C").expect("readable").is_some());
         // The refused step's step record went with it.
-        let verified = audit::verify(&store, None, None).expect("verifies");
+        let verified = store.verify_audit(None, None).expect("verifies");
         assert_eq!((verified.chain.records, verified.transits, verified.fixes), (2, 2, 1));
     }
 
@@ -997,8 +1031,9 @@ mod tests {
         record.counts.accepted = 2;
         record.counts.lines = 3;
         record.counts.rejected = 1;
-        store
-            .save(&Step {
+        save(
+            &mut store,
+            &Step {
                 declaration: Some("{}".to_owned()),
                 record,
                 fixes,
@@ -1019,9 +1054,10 @@ mod tests {
                     input_digest: String::new(),
                     evaluated_at: at,
                 },
-            })
-            .expect("saved");
-        let verified = audit::verify(&store, None, None).expect("verifies");
+            },
+        )
+        .expect("saved");
+        let verified = store.verify_audit(None, None).expect("verifies");
         assert_eq!((verified.fixes, verified.rejections), (2, 1));
     }
 }
