@@ -1,4 +1,5 @@
-//! Escort's test suite: one binary, one module per concern.
+//! Escort's test suite: one binary, one module per concern, on the test kit
+//! this crate's library is (`src/`).
 //!
 //! - `golden`: every scenario in `tests/scenarios` against its snapshot, plus
 //!   what must hold across all of them (coverage of the SPEC's codes, clean
@@ -12,4 +13,3 @@ mod golden;
 mod hostile;
 mod ids;
 mod routes;
-mod support;
