@@ -1,13 +1,14 @@
-//! Builds the hostile test policy (`hostile/`) into components for the
-//! sandbox tests, from the repository's own sources: the policy itself, and
-//! one component per misdeed of `describe()` (a cargo feature each, since
-//! `describe()` takes no parameters).
+//! Builds the hostile test policy (`hostile/`) into components that the
+//! test kit embeds (`src/hostile.rs`), from the repository's own sources:
+//! the policy itself, and one component per misdeed of `describe()` (a
+//! cargo feature each, since `describe()` takes no parameters). This is the
+//! only build of the hostile policy: every test crate takes it from the kit.
 
 use std::env;
 use std::path::PathBuf;
 
 /// The `describe()` misdeeds: (cargo feature, environment variable naming
-/// the component for the tests).
+/// the component for the kit).
 const DESCRIBE_VARIANTS: [(&str, &str); 2] = [
     ("describe-bloat", "ESCORT_HOSTILE_DESCRIBE_BLOAT"),
     ("describe-crowd", "ESCORT_HOSTILE_DESCRIBE_CROWD"),

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use escort_host::{Severity, Verdict};
 
-use crate::support::{Scenario, builtin, scenarios};
+use escort_tests::{Scenario, builtin, scenarios};
 
 #[test]
 fn reports_match_their_snapshots() {

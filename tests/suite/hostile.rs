@@ -18,13 +18,9 @@ use escort_host::{
 
 use escort_bundle::golden::{Outcome, Scenario};
 
-use crate::support::{Scenario as Inputs, sandbox, scenarios_dir};
-
-const HOSTILE: &[u8] = include_bytes!(env!("ESCORT_HOSTILE_POLICY"));
-/// The hostile policy built to answer `describe()` with a 10 MiB summary.
-const DESCRIBE_BLOAT: &[u8] = include_bytes!(env!("ESCORT_HOSTILE_DESCRIBE_BLOAT"));
-/// The hostile policy built to declare 100,000 parameters.
-const DESCRIBE_CROWD: &[u8] = include_bytes!(env!("ESCORT_HOSTILE_DESCRIBE_CROWD"));
+use escort_tests::{
+    HOSTILE_DESCRIBE_BLOAT, HOSTILE_DESCRIBE_CROWD, HOSTILE_POLICY, Scenario as Inputs, sandbox, scenario,
+};
 
 /// A short, clean transit from Almaty to Kapchagay (GeoNames coordinates).
 const TRANSIT: &str = r#"{
@@ -57,7 +53,7 @@ fn fixes() -> Telemetry {
 /// The hostile policy committing `behaviour`, with more of its parameters
 /// set by `params`.
 fn hostile(behaviour: &str, params: &[(&str, escort_host::ParamValue)]) -> Policy {
-    let mut hostile = Policy::load(sandbox(), "hostile.wasm", HOSTILE).expect("the hostile policy loads");
+    let mut hostile = Policy::load(sandbox(), "hostile.wasm", HOSTILE_POLICY).expect("the hostile policy loads");
     let mut values = BTreeMap::from([(
         "behaviour".to_owned(),
         escort_host::ParamValue::Text(behaviour.to_owned()),
@@ -259,7 +255,7 @@ fn a_policy_that_keeps_state_in_a_global_fails_its_golden_test() {
 
 #[test]
 fn an_unknown_parameter_is_refused_by_name() {
-    let mut hostile = Policy::load(sandbox(), "hostile.wasm", HOSTILE).expect("loads");
+    let mut hostile = Policy::load(sandbox(), "hostile.wasm", HOSTILE_POLICY).expect("loads");
     let error = hostile
         .configure(&PolicyConfig {
             params: BTreeMap::from([("behavior".to_owned(), escort_host::ParamValue::Text("spin".to_owned()))]),
@@ -274,7 +270,7 @@ fn an_unknown_parameter_is_refused_by_name() {
 
 #[test]
 fn an_ill_typed_parameter_is_refused_by_name() {
-    let mut hostile = Policy::load(sandbox(), "hostile.wasm", HOSTILE).expect("loads");
+    let mut hostile = Policy::load(sandbox(), "hostile.wasm", HOSTILE_POLICY).expect("loads");
     let error = hostile
         .configure(&PolicyConfig {
             params: BTreeMap::from([("behaviour".to_owned(), escort_host::ParamValue::Integer(3))]),
@@ -290,7 +286,7 @@ fn an_ill_typed_parameter_is_refused_by_name() {
 /// The clean Khorgos–Almaty scenario: its 295-point route is deep enough
 /// that a query reaches into the route index's tree.
 fn khorgos_almaty() -> Inputs {
-    Inputs::read(&scenarios_dir().join("clean-khorgos-almaty"))
+    Inputs::read(&scenario("clean-khorgos-almaty"))
 }
 
 fn integer(value: i64) -> escort_host::ParamValue {
@@ -449,7 +445,7 @@ fn a_million_fixes_are_judged_in_bounded_batches() {
         })
         .collect();
     let now = track.last().expect("fixes").at;
-    let mut evaluation = crate::support::builtin().open(&transit);
+    let mut evaluation = escort_tests::builtin().open(&transit);
     evaluation.observe(&track, now).expect("ordered fixes");
     let findings = evaluation.findings();
     let failures: Vec<_> = findings.iter().filter(|f| f.code == "policy.error").collect();
@@ -461,7 +457,7 @@ fn a_million_fixes_are_judged_in_bounded_batches() {
     assert_eq!(breach.from, parked.at + chrono::Duration::seconds(cut_at));
     assert_eq!(evaluation.verdict(), Verdict::Violation);
     let calls = evaluation.take_decisions().len();
-    let policies = crate::support::builtin().policies().len();
+    let policies = escort_tests::builtin().policies().len();
     assert_eq!(
         calls,
         policies * (1 + 100),
@@ -493,13 +489,13 @@ fn evidence_longer_than_the_contract_allows_is_refused() {
 /// took half a minute or more to check, outside any fuel.
 #[test]
 fn a_describe_beyond_the_contract_s_bounds_refuses_the_policy() {
-    let error = Policy::load(sandbox(), "bloat.wasm", DESCRIBE_BLOAT).expect_err("a 10 MiB summary");
+    let error = Policy::load(sandbox(), "bloat.wasm", HOSTILE_DESCRIBE_BLOAT).expect_err("a 10 MiB summary");
     assert_eq!(
         error.to_string(),
         "bloat.wasm: describe() gave a summary that has 10485760 bytes, over the limit of 2000"
     );
     let started = Instant::now();
-    let error = Policy::load(sandbox(), "crowd.wasm", DESCRIBE_CROWD).expect_err("100,000 parameters");
+    let error = Policy::load(sandbox(), "crowd.wasm", HOSTILE_DESCRIBE_CROWD).expect_err("100,000 parameters");
     println!("100,000 parameters refused in {:?}", started.elapsed());
     assert_eq!(
         error.to_string(),
@@ -536,14 +532,14 @@ fn padded(component: &[u8], bytes: usize) -> Vec<u8> {
 fn a_component_over_the_size_limit_is_refused_before_it_is_compiled() {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let sandbox = Sandbox::with_cache(ComponentCache::in_dir(dir.path())).expect("the sandbox starts");
-    let small = padded(HOSTILE, 1 << 20);
+    let small = padded(HOSTILE_POLICY, 1 << 20);
     assert_eq!(
         Policy::load(&sandbox, "padded.wasm", &small)
             .expect("still a component")
             .id(),
         "hostile"
     );
-    let large = padded(HOSTILE, 100 << 20);
+    let large = padded(HOSTILE_POLICY, 100 << 20);
     let started = Instant::now();
     let error = Policy::load(&sandbox, "large.wasm", &large).expect_err("over 64 MiB");
     println!("a 100 MiB component refused in {:?}", started.elapsed());
@@ -568,14 +564,14 @@ fn compiling_has_a_deadline_and_only_what_loads_is_cached() {
             compile_timeout: Duration::from_millis(1),
             ..LoadLimits::default()
         });
-    let error = Policy::load(&hasty, "hostile.wasm", HOSTILE).expect_err("no component compiles in 1 ms");
+    let error = Policy::load(&hasty, "hostile.wasm", HOSTILE_POLICY).expect_err("no component compiles in 1 ms");
     assert_eq!(error.to_string(), "hostile.wasm: compiling it took longer than 0.001 s");
     assert_eq!(cached(), 0, "nothing compiled, nothing cached");
 
     let sandbox = Sandbox::with_cache(ComponentCache::in_dir(dir.path())).expect("the sandbox starts");
-    Policy::load(&sandbox, "bloat.wasm", DESCRIBE_BLOAT).expect_err("refused by its describe()");
+    Policy::load(&sandbox, "bloat.wasm", HOSTILE_DESCRIBE_BLOAT).expect_err("refused by its describe()");
     assert_eq!(cached(), 0, "compiled, refused, not cached");
-    Policy::load(&sandbox, "hostile.wasm", HOSTILE).expect("loads");
+    Policy::load(&sandbox, "hostile.wasm", HOSTILE_POLICY).expect("loads");
     assert_eq!(cached(), 1, "loaded and cached");
 }
 

@@ -3,16 +3,13 @@
 //! id is another spelling of one, naming the field and the rule. The
 //! service holds path ids to the same rule (`host/tests/serve/ids.rs`).
 
-use std::path::Path;
-
 use escort_host::{MAX_TRANSIT_ID_CHARS, Transit};
 
-use crate::support::scenarios;
+use escort_tests::{scenarios, template_scenario};
 
 #[test]
 fn every_shipped_transit_id_fits_the_rule() {
-    let template = Path::new(env!("CARGO_MANIFEST_DIR")).join("../host/cli/templates/scenario");
-    for dir in scenarios().into_iter().chain([template]) {
+    for dir in scenarios().into_iter().chain([template_scenario()]) {
         let transit =
             Transit::from_path(&dir.join("transit.json")).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
         assert_eq!(Transit::check_id(&transit.id), Ok(()), "{}", dir.display());

@@ -1,4 +1,5 @@
-//! Escort's test suite: one binary, one module per concern.
+//! Escort's test suite: one binary, one module per concern, on the test kit
+//! this crate's library is (`src/`).
 //!
 //! - `golden`: every scenario in `tests/scenarios` against its snapshot, plus
 //!   what must hold across all of them (coverage of the SPEC's codes, clean
@@ -16,4 +17,3 @@ mod ids;
 mod modules;
 mod reference;
 mod routes;
-mod support;

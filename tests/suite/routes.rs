@@ -10,7 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 use escort_host::{EvidenceValue, Finding, Fix, Format, Report, SealState, Telemetry, Transit, check};
 use serde_json::json;
 
-use crate::support::builtin;
+use escort_tests::builtin;
 
 /// A transit from `from` to `to` (each `(lat, lon)`) along `route`
 /// (`[lon, lat]` pairs), opened at `opened_at`, with a day to arrive.

@@ -2,12 +2,11 @@
 //! golden scenario's fixes, in one batch, both must find the same episodes,
 //! with the same severities, times, run lengths, peaks and places.
 
-use std::fs;
-use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use escort_bench::rhai::{RhaiFinding, RhaiSpeed};
-use escort_engine::{ComponentCache, EvidenceValue, Finding, Policy, PolicySet, Sandbox, Telemetry, Transit};
+use escort_engine::{EvidenceValue, Finding, Policy, PolicySet};
+use escort_tests::{Scenario, sandbox, scenario, scenarios};
 
 /// A finding reduced to what both peers report: code, severity, from and to
 /// in milliseconds, the evidence as the policy words it, and the place.
@@ -18,35 +17,13 @@ type Key = (String, String, i64, i64, Vec<(String, String)>, Option<(u64, u64)>)
 fn speed_policy() -> &'static PolicySet {
     static SET: OnceLock<PolicySet> = OnceLock::new();
     SET.get_or_init(|| {
-        let cache = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/escort-test-cache");
-        let sandbox = Sandbox::with_cache(ComponentCache::in_dir(cache)).expect("the sandbox starts");
         let (id, bytes) = escort_builtin::COMPONENTS
             .iter()
             .find(|(id, _)| *id == "speed")
             .expect("the built-in set has the speed policy");
-        let policy = Policy::load(&sandbox, &format!("built-in {id}"), bytes).expect("the speed policy loads");
+        let policy = Policy::load(sandbox(), &format!("built-in {id}"), bytes).expect("the speed policy loads");
         PolicySet::new(vec![policy]).expect("one policy is a set")
     })
-}
-
-/// Every scenario folder with its transit and fixes file, by name.
-fn scenarios() -> Vec<(PathBuf, PathBuf)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/scenarios");
-    let mut scenarios: Vec<(PathBuf, PathBuf)> = fs::read_dir(&dir)
-        .expect("tests/scenarios exists")
-        .map(|entry| entry.expect("readable entry").path())
-        .filter(|path| path.join("transit.json").is_file())
-        .map(|path| {
-            let fixes = ["fixes.ndjson", "fixes.csv", "fixes.gpx"]
-                .iter()
-                .map(|name| path.join(name))
-                .find(|file| file.is_file())
-                .unwrap_or_else(|| panic!("{} has no fixes file", path.display()));
-            (path, fixes)
-        })
-        .collect();
-    scenarios.sort();
-    scenarios
 }
 
 fn place(lat: f64, lon: f64) -> Option<(u64, u64)> {
@@ -110,10 +87,14 @@ fn the_rhai_rule_finds_what_the_speed_policy_finds_in_every_scenario() {
     let mut codes_seen = Vec::new();
     let scenarios = scenarios();
     assert!(scenarios.len() >= 10, "only {} scenarios", scenarios.len());
-    for (dir, fixes_path) in scenarios {
-        let name = dir.file_name().expect("a folder name").to_string_lossy().into_owned();
-        let transit = Transit::from_path(&dir.join("transit.json")).expect("the transit reads");
-        let fixes = Telemetry::read_path(&fixes_path).expect("the fixes read").fixes;
+    for dir in scenarios {
+        let Scenario {
+            name,
+            transit,
+            telemetry,
+            ..
+        } = Scenario::read(&dir);
+        let fixes = telemetry.fixes;
         let Some(last) = fixes.last() else { continue };
 
         let mut evaluation = speed_policy().open(&transit);
@@ -153,14 +134,9 @@ fn the_rhai_rule_finds_what_the_speed_policy_finds_in_every_scenario() {
 #[test]
 fn episodes_open_at_the_end_of_the_batch_match() {
     let rhai = RhaiSpeed::new().expect("the script compiles");
-    for scenario in ["speed-jump-and-excessive", "telemetry-quality"] {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../tests/scenarios")
-            .join(scenario);
-        let transit = Transit::from_path(&dir.join("transit.json")).expect("the transit reads");
-        let fixes = Telemetry::read_path(&dir.join("fixes.ndjson"))
-            .expect("the fixes read")
-            .fixes;
+    for name in ["speed-jump-and-excessive", "telemetry-quality"] {
+        let Scenario { transit, telemetry, .. } = Scenario::read(&scenario(name));
+        let fixes = telemetry.fixes;
         for cut in (1..=fixes.len()).step_by(7) {
             let batch = &fixes[..cut];
             let mut evaluation = speed_policy().open(&transit);
@@ -181,7 +157,7 @@ fn episodes_open_at_the_end_of_the_batch_match() {
                 .collect();
             wasm.sort();
             scripted.sort();
-            assert_eq!(scripted, wasm, "{scenario} cut after {cut} fixes");
+            assert_eq!(scripted, wasm, "{name} cut after {cut} fixes");
         }
     }
 }

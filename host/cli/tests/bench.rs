@@ -8,44 +8,18 @@
 //! - `escort bench --quick --json` runs every section, the real server end
 //!   to end included, and prints every figure the issue asks for.
 
-use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
 use escort_bench::{NativeCall, WasmCall, columns};
-use escort_engine::{ComponentCache, Sandbox, Telemetry, Transit};
+use escort_tests::{Scenario, builtin, escort_command, scenarios, workspace};
 use serde_json::Value;
-
-fn repository() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn cache() -> PathBuf {
-    repository().join("target/escort-test-cache")
-}
 
 #[test]
 fn every_default_policy_answers_alike_natively_and_as_webassembly() {
-    let sandbox = Sandbox::with_cache(ComponentCache::in_dir(cache())).expect("the sandbox starts");
-    let policies = escort_builtin::policies(&sandbox).expect("the built-in set loads");
-    let mut scenarios: Vec<PathBuf> = fs::read_dir(repository().join("tests/scenarios"))
-        .expect("the scenarios folder")
-        .map(|entry| entry.expect("an entry").path())
-        .filter(|dir| dir.join("transit.json").is_file())
-        .collect();
-    scenarios.sort();
+    let policies = builtin();
     let mut compared = 0;
     let mut with_findings = 0;
-    for dir in &scenarios {
-        let Ok(transit) = Transit::from_path(&dir.join("transit.json")) else {
-            continue; // A scenario of a refused declaration.
-        };
-        let fixes_path = ["fixes.ndjson", "fixes.csv", "fixes.gpx"]
-            .iter()
-            .map(|name| dir.join(name))
-            .find(|path| path.is_file())
-            .expect("every scenario has fixes");
-        let mut fixes = Telemetry::read_path(&fixes_path).expect("the fixes read").fixes;
+    for dir in &scenarios() {
+        let Scenario { transit, telemetry, .. } = Scenario::read(dir);
+        let mut fixes = telemetry.fixes;
         fixes.sort_by_key(|fix| fix.at);
         // Two batches, so the second resumes the state the first left.
         let (first, second) = fixes.split_at(fixes.len() / 2);
@@ -80,10 +54,9 @@ fn every_default_policy_answers_alike_natively_and_as_webassembly() {
 
 #[test]
 fn a_quick_run_prints_every_figure_as_json() {
-    let output = Command::new(env!("CARGO_BIN_EXE_escort"))
+    let output = escort_command()
         .args(["bench", "--quick", "--json"])
-        .current_dir(repository())
-        .env("ESCORT_CACHE_DIR", cache())
+        .current_dir(workspace())
         .output()
         .expect("escort runs");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));

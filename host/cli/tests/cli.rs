@@ -3,23 +3,9 @@
 //! `tests/suite`; here only what the command line adds.
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn scenario(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/scenarios")
-        .join(name)
-}
-
-fn escort(args: &[&str]) -> Output {
-    let cache = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/escort-test-cache");
-    Command::new(env!("CARGO_BIN_EXE_escort"))
-        .args(args)
-        .env("ESCORT_CACHE_DIR", cache)
-        .output()
-        .expect("escort runs")
-}
+use escort_tests::{escort, scenario};
 
 fn check_args(name: &str) -> Vec<String> {
     let dir = scenario(name);

@@ -2,13 +2,13 @@
 
 use std::fs;
 
-use crate::support::{INGEST, OFFICER, REGULATOR, Server, transit_as};
+use escort_tests::{INGEST, OFFICER, REGULATOR, Server, transit_as};
 
 #[test]
 fn each_role_may_do_its_own_work_and_nothing_else() {
     let server = Server::start(&[]);
     let transit = transit_as("clean-khorgos-almaty", "ROLES-1");
-    let fixes = fs::read_to_string(crate::support::scenario("clean-khorgos-almaty").join("fixes.ndjson")).unwrap();
+    let fixes = fs::read_to_string(escort_tests::scenario("clean-khorgos-almaty").join("fixes.ndjson")).unwrap();
     let requests: [(&str, &str, &[u8]); 6] = [
         ("PUT", "/v1/transits/ROLES-1", transit.as_bytes()),
         ("POST", "/v1/transits/ROLES-1/fixes", fixes.as_bytes()),

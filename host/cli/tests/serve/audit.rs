@@ -12,7 +12,7 @@ use chrono::Utc;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::support::{OFFICER, Server, audit_verify, escort, eventually, moved, scenario, transit_as};
+use escort_tests::{OFFICER, Server, audit_verify, escort, eventually, moved, scenario, transit_as};
 
 /// A copy of a stopped server's database, to tamper with.
 fn copy_data(from: &Path, to: &Path) {

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::support::{OFFICER, REGULATOR, Server, copy_dir, escort, hostile_bundle, scenario, tar_of, transit_as};
+use escort_tests::{OFFICER, REGULATOR, Server, copy_dir, escort, hostile_bundle, scenario, tar_of, transit_as};
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -162,7 +162,7 @@ fn a_service_with_trusted_keys_takes_only_bundles_they_signed() {
     let publish = |body: &[u8]| server.json("PUT", "/v1/policies/hostile", Some(REGULATOR), body);
     let refusal = |answer: &Value| answer["error"].as_str().unwrap().to_owned();
 
-    let (status, answer) = publish(crate::support::hostile_component());
+    let (status, answer) = publish(escort_tests::HOSTILE_POLICY);
     assert_eq!(status, 422, "{answer}");
     assert!(refusal(&answer).contains("only signed bundles"), "{answer}");
     let (status, answer) = publish(&tar_of(&bundle));

@@ -6,7 +6,7 @@
 use chrono::{Duration, SecondsFormat, Utc};
 use serde_json::Value;
 
-use crate::support::{INGEST, Server, metric, moved, serve_refused};
+use escort_tests::{INGEST, Server, metric, moved, serve_refused};
 
 /// The count of stored evaluation steps of `kind` in `GET /metrics`.
 fn evaluations(server: &Server, kind: &str) -> f64 {

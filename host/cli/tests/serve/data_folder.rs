@@ -2,7 +2,7 @@
 //! on a folder another one serves refuses to start, naming it, and a
 //! holder killed with SIGKILL leaves the folder free for the next.
 
-use crate::support::{OFFICER, Server, serve_refused, transit_as};
+use escort_tests::{OFFICER, Server, serve_refused, transit_as};
 
 /// Before, both started and both wrote: every third batch was answered
 /// 500, reads went stale and fixes were lost.

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{INGEST, Server, audit_verify, check, scenario, transit_as};
+use escort_tests::{INGEST, Server, audit_verify, check, scenario, transit_as};
 
 const SCENARIO: &str = "corridor-detour";
 const TRANSITS: usize = 4;

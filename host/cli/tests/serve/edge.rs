@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use serde_json::Value;
 
-use crate::support::{INGEST, OFFICER, REGULATOR, Server, audit_verify, eventually, live_hostile, metric, moved};
+use escort_tests::{INGEST, OFFICER, REGULATOR, Server, audit_verify, eventually, live_hostile, metric, moved};
 
 /// How long a read waits before the test fails: far beyond what any
 /// answer here takes, only there to turn a hang into a failure.
@@ -601,7 +601,7 @@ fn the_edges_settings_are_refused_by_name_when_they_cannot_work() {
         ("max_connections", "0", "must be above 0"),
     ] {
         std::fs::write(&config, format!("listen = \"127.0.0.1:0\"\n{setting} = {value}\n")).unwrap();
-        let output = crate::support::escort(&["serve", "--config", config.to_str().unwrap()]);
+        let output = escort_tests::escort(&["serve", "--config", config.to_str().unwrap()]);
         assert_eq!(output.status.code(), Some(2), "{setting} = {value}");
         let message = String::from_utf8_lossy(&output.stderr);
         assert!(message.contains(&format!("{setting} {reason}")), "{message}");

@@ -6,7 +6,7 @@
 use std::fs;
 use std::thread;
 
-use crate::support::{Server, audit_verify, check, scenario, transit_as};
+use escort_tests::{Server, audit_verify, check, scenario, transit_as};
 
 const SCENARIO: &str = "corridor-detour";
 const TRANSITS: usize = 8;

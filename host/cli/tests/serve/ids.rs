@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::support::{INGEST, OFFICER, Server, transit_as};
+use escort_tests::{INGEST, OFFICER, Server, transit_as};
 
 /// The rule as every refusal states it.
 const RULE: &str =
@@ -22,7 +22,7 @@ fn segment(id: &str) -> String {
 }
 
 fn fixes() -> String {
-    std::fs::read_to_string(crate::support::scenario("clean-khorgos-almaty").join("fixes.ndjson"))
+    std::fs::read_to_string(escort_tests::scenario("clean-khorgos-almaty").join("fixes.ndjson"))
         .unwrap()
         .lines()
         .take(3)

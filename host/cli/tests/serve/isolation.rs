@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use serde_json::Value;
 
-use crate::support::{OFFICER, Server, eventually, live_hostile, metric, moved};
+use escort_tests::{OFFICER, Server, eventually, live_hostile, metric, moved};
 
 /// The transit's entry in `GET /v1/transits`.
 fn listed(server: &Server, id: &str) -> Value {

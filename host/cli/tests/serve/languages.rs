@@ -7,7 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use crate::support::{REGULATOR, Server, escort, scenario, transit_as, workspace};
+use escort_tests::{REGULATOR, Server, escort, scenario, scenarios, transit_as, workspace};
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -24,16 +24,18 @@ fn build(dir: &Path) {
     );
 }
 
-/// A folder holding only the Rust speed component, built from its sources.
+/// A folder holding only the Rust speed component: the one Escort ships,
+/// built from its sources by `escort-builtin`.
 fn rust_speed() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let out = workspace().join("target/escort-test-speed");
-        let built = escort_policy_build::build_components(&workspace(), &["escort-policy-speed"], &out)
-            .expect("the Rust speed policy builds");
-        let dir = out.join("alone");
+        let (_, component) = escort_builtin::COMPONENTS
+            .iter()
+            .find(|(id, _)| *id == "speed")
+            .expect("the built-in set has the speed policy");
+        let dir = workspace().join("target/escort-test-speed/alone");
         fs::create_dir_all(&dir).unwrap();
-        fs::copy(&built[0], dir.join("speed.wasm")).unwrap();
+        fs::write(dir.join("speed.wasm"), component).unwrap();
         dir
     })
 }
@@ -69,15 +71,8 @@ fn the_speed_policy_in_rust_python_and_javascript_gives_the_same_reports() {
     for bundle in &bundles {
         build(bundle);
     }
-    let mut scenarios: Vec<PathBuf> = fs::read_dir(scenario(""))
-        .unwrap()
-        .flatten()
-        .map(|entry| entry.path())
-        .filter(|path| path.join("transit.json").is_file())
-        .collect();
-    scenarios.sort();
     let mut with_speed_findings = 0;
-    for dir in &scenarios {
+    for dir in &scenarios() {
         let rust = check(rust_speed(), dir);
         if rust.contains("\"policy\": \"speed\"") {
             with_speed_findings += 1;

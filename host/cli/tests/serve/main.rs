@@ -1,6 +1,7 @@
 //! `escort serve` as a seal gateway, an officer and a regulator use it (the
 //! real binary on loopback, with its real SQLite files), and policy bundles
-//! as a regulator makes, signs and publishes them.
+//! as a regulator makes, signs and publishes them. The server, the binary
+//! and the hostile policy come from the test kit, `escort-tests`.
 
 mod access;
 mod audit;
@@ -17,5 +18,4 @@ mod publishing;
 mod reload;
 mod requests;
 mod streaming;
-mod support;
 mod tick;

@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{
-    OFFICER, REGULATOR, Server, copy_dir, eventually, hostile_bundle, hostile_component, scenario, tar_of, transit_as,
-    workspace,
+use escort_tests::{
+    HOSTILE_POLICY, OFFICER, REGULATOR, Server, copy_dir, escort_command, eventually, hostile_bundle, scenario, tar_of,
+    transit_as,
 };
 
 /// Where `GET /v1/policies` says policy `id` comes from, if it is active.
@@ -123,7 +123,7 @@ fn origin_names_the_policy_in_the_live_folder_and_never_a_server_path() {
     assert_eq!(origin(&server, "hostile").as_deref(), Some("live hostile/"));
     assert_eq!(origin(&server, "speed").as_deref(), Some("built-in speed"));
 
-    let (status, info) = publish(&server, "hostile", hostile_component());
+    let (status, info) = publish(&server, "hostile", HOSTILE_POLICY);
     assert_eq!(status, 200, "{info}");
     assert_eq!(info["origin"], "live hostile.wasm");
     assert!(!live.join("hostile").exists(), "the bundle it replaced is gone");
@@ -166,7 +166,7 @@ fn every_state_a_crash_can_leave_mid_publish_starts_with_the_old_or_the_new_vers
         copy
     };
     let (old, new) = (edition("old"), edition("new"));
-    let component = hostile_component();
+    let component = HOSTILE_POLICY;
 
     type Build<'a> = Box<dyn Fn(&Path) + 'a>;
     let states: Vec<(&str, Build, &str, Option<&str>)> = vec![
@@ -297,7 +297,7 @@ fn crash_state(live: &Path) -> String {
 fn kill_9_at_any_point_of_a_publish_leaves_the_old_or_the_new_version() {
     let dir = tempfile::tempdir().unwrap();
     let bundle = tar_of(&hostile_bundle(dir.path()));
-    let forms: [(&str, &[u8]); 2] = [("live hostile/", &bundle), ("live hostile.wasm", hostile_component())];
+    let forms: [(&str, &[u8]); 2] = [("live hostile/", &bundle), ("live hostile.wasm", HOSTILE_POLICY)];
     let data = tempfile::tempdir().unwrap();
     let live = data.path().join("data/policies");
     let mut server = Server::start_in(data.path(), &[]);
@@ -582,7 +582,7 @@ fn a_slow_publish_holds_up_neither_the_listing_nor_the_health_check() {
          [hostile.params]\nbehaviour = \"dawdle\"\nturns = 2_000_000_000\n",
     )
     .unwrap();
-    let blessed = crate::support::escort(&["test", "--bless", bundle.to_str().unwrap()]);
+    let blessed = escort_tests::escort(&["test", "--bless", bundle.to_str().unwrap()]);
     assert!(blessed.status.success(), "{}", String::from_utf8_lossy(&blessed.stdout));
     let slow = tar_of(&bundle);
     let server = Server::start(&[("publish_wait_seconds", "0.5")]);
@@ -607,7 +607,7 @@ fn a_slow_publish_holds_up_neither_the_listing_nor_the_health_check() {
         let listing_time = asked.elapsed();
         let listed_during = !published.load(Ordering::SeqCst);
         let asked = Instant::now();
-        let second = publish(&server, "hostile", hostile_component());
+        let second = publish(&server, "hostile", HOSTILE_POLICY);
         let second_time = asked.elapsed();
         let second_during = !published.load(Ordering::SeqCst);
         let first = first.join().unwrap();
@@ -646,9 +646,8 @@ fn a_slow_publish_holds_up_neither_the_listing_nor_the_health_check() {
 /// read that hangs on a FIFO fails the test instead of hanging the suite.
 /// Returns the exit status and what it printed, stdout then stderr.
 fn escort_within_a_minute(args: &[&str]) -> (Option<i32>, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_escort"))
+    let mut child = escort_command()
         .args(args)
-        .env("ESCORT_CACHE_DIR", workspace().join("target/escort-test-cache"))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use serde_json::Value;
 
-use crate::support::{OFFICER, REGULATOR, Server, eventually, hostile_component, scenario, transit_as};
+use escort_tests::{HOSTILE_POLICY, OFFICER, REGULATOR, Server, eventually, scenario, transit_as};
 
 fn policies(server: &Server) -> Value {
     let (status, answer) = server.get_json("/v1/policies", OFFICER);
@@ -45,7 +45,7 @@ fn a_policy_published_through_the_api_serves_at_once_and_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = Server::start_in(dir.path(), &[]);
     assert!(policy(&policies(&server), "hostile").is_none());
-    let (status, info) = server.json("PUT", "/v1/policies/hostile", Some(REGULATOR), hostile_component());
+    let (status, info) = server.json("PUT", "/v1/policies/hostile", Some(REGULATOR), HOSTILE_POLICY);
     assert_eq!(status, 200, "{info}");
     assert_eq!(info["version"], "6.6.6");
     assert_eq!(info["params"]["behaviour"], "well");
@@ -82,7 +82,7 @@ fn a_refused_policy_leaves_the_last_good_set_serving() {
     let (status, answer) = server.json("PUT", "/v1/policies/speed", Some(REGULATOR), b"\0asm but not really");
     assert_eq!(status, 422, "{answer}");
     assert!(answer["error"].as_str().unwrap().contains("refused"), "{answer}");
-    let (status, answer) = server.json("PUT", "/v1/policies/speed", Some(REGULATOR), hostile_component());
+    let (status, answer) = server.json("PUT", "/v1/policies/speed", Some(REGULATOR), HOSTILE_POLICY);
     assert_eq!(status, 422, "{answer}");
     assert!(
         answer["error"]
@@ -97,7 +97,7 @@ fn a_refused_policy_leaves_the_last_good_set_serving() {
     // A policy that panics on every batch does not pass validation.
     let live = server.data().join("policies");
     fs::write(live.join("policies.toml"), "[hostile.params]\nbehaviour = \"panic\"\n").unwrap();
-    fs::write(live.join("hostile.wasm"), hostile_component()).unwrap();
+    fs::write(live.join("hostile.wasm"), HOSTILE_POLICY).unwrap();
     eventually("the folder is refused", || {
         !policies(&server)["last_reload_error"].is_null()
     });
@@ -131,7 +131,7 @@ fn a_step_in_flight_finishes_on_the_policies_it_started_with() {
     let dir = tempfile::tempdir().unwrap();
     let live = dir.path().join("data/policies");
     fs::create_dir_all(&live).unwrap();
-    fs::write(live.join("hostile.wasm"), hostile_component()).unwrap();
+    fs::write(live.join("hostile.wasm"), HOSTILE_POLICY).unwrap();
     let dawdling =
         "[hostile]\nfuel = 100_000_000_000\n[hostile.params]\nbehaviour = \"dawdle\"\nturns = 1_500_000_000\n";
     fs::write(live.join("policies.toml"), dawdling).unwrap();
@@ -196,7 +196,7 @@ fn a_policy_that_takes_too_long_to_compile_is_refused() {
     // that the second compiles nothing before the upload.
     drop(Server::start_in(dir.path(), &[("cache", &cache)]));
     let server = Server::start_in(dir.path(), &[("cache", &cache), ("compile_timeout_seconds", "0.001")]);
-    let (status, answer) = server.json("PUT", "/v1/policies/hostile", Some(REGULATOR), hostile_component());
+    let (status, answer) = server.json("PUT", "/v1/policies/hostile", Some(REGULATOR), HOSTILE_POLICY);
     assert_eq!(status, 422, "{answer}");
     assert!(
         answer["error"]

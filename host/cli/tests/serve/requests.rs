@@ -5,7 +5,7 @@ use std::fs;
 
 use serde_json::Value;
 
-use crate::support::{INGEST, OFFICER, Server, check, scenario, transit_as};
+use escort_tests::{INGEST, OFFICER, Server, check, scenario, transit_as};
 
 fn error(answer: &Value) -> &str {
     answer["error"]
@@ -118,22 +118,12 @@ fn an_oversized_batch_is_refused_whole() {
     let (_, report) = server.report("BIG-1", None);
     let report: Value = serde_json::from_str(&report).unwrap();
     assert_eq!(report["fixes"]["accepted"], 0, "nothing of the refused batch is kept");
-    let component = crate::support::hostile_component();
+    let component = escort_tests::HOSTILE_POLICY;
     assert!(component.len() > 32768);
-    let (status, answer) = server.json(
-        "PUT",
-        "/v1/policies/hostile",
-        Some(crate::support::REGULATOR),
-        component,
-    );
+    let (status, answer) = server.json("PUT", "/v1/policies/hostile", Some(escort_tests::REGULATOR), component);
     assert_eq!(status, 413, "policies have their own limit: {answer}");
     let roomy = Server::start(&[("max_body_bytes", "16384")]);
-    let (status, answer) = roomy.json(
-        "PUT",
-        "/v1/policies/hostile",
-        Some(crate::support::REGULATOR),
-        component,
-    );
+    let (status, answer) = roomy.json("PUT", "/v1/policies/hostile", Some(escort_tests::REGULATOR), component);
     assert_eq!(status, 200, "a policy may be larger than a batch: {answer}");
     let small: String = fixes.lines().take(10).map(|line| format!("{line}\n")).collect();
     let (status, outcome) = server.post_fixes("BIG-1", &small);

@@ -6,7 +6,7 @@ use std::fs;
 use escort_engine::Telemetry;
 use serde_json::{Value, json};
 
-use crate::support::{INGEST, Server, Sizes, check, scenario, transit_as};
+use escort_tests::{INGEST, Server, check, scenario, scenarios, transit_as};
 
 /// A GPX or CSV scenario's fixes as NDJSON, one line per fix.
 fn as_ndjson(path: &std::path::Path) -> String {
@@ -41,13 +41,10 @@ fn as_ndjson(path: &std::path::Path) -> String {
 fn every_scenario_streamed_in_random_batches_reports_as_check_does() {
     let server = Server::start(&[]);
     let work = tempfile::tempdir().expect("a temporary folder");
-    let mut names: Vec<String> = fs::read_dir(scenario(""))
-        .expect("scenarios")
-        .flatten()
-        .filter(|entry| entry.path().join("transit.json").is_file())
-        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+    let names: Vec<String> = scenarios()
+        .iter()
+        .map(|dir| dir.file_name().expect("a named folder").to_string_lossy().into_owned())
         .collect();
-    names.sort();
     assert!(names.len() >= 18, "the golden scenarios are there");
     for (index, name) in names.iter().enumerate() {
         let dir = scenario(name);
@@ -153,4 +150,22 @@ fn refused_lines_stream_as_check_refuses_them() {
     let (status, report) = server.report(id, parsed["evaluated_at"].as_str());
     assert_eq!(status, 200, "{report}");
     assert_eq!(report, expected, "the streamed report differs from escort check's");
+}
+
+/// A small deterministic generator of batch sizes.
+struct Sizes(u64);
+
+impl Sizes {
+    fn new(seed: u64) -> Sizes {
+        Sizes(seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407))
+    }
+
+    /// A size from 1 to `max`.
+    fn next(&mut self, max: u64) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 33) % max + 1) as usize
+    }
 }

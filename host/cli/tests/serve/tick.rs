@@ -6,7 +6,7 @@ use std::fs;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 
-use crate::support::{OFFICER, Server, audit_verify, eventually, metric, moved, scenario, transit_as};
+use escort_tests::{OFFICER, Server, audit_verify, eventually, metric, moved, scenario, transit_as};
 
 #[test]
 fn the_tick_raises_signal_loss_and_overdue_arrival_on_its_own() {

@@ -1,0 +1,52 @@
+//! The hostile test policy (`tests/hostile`): a component that misbehaves
+//! as its parameters tell it to. This crate's build script builds it from
+//! the repository's sources, once per change of them, and it is embedded
+//! here, so that no test builds it again at run time.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::binary::escort;
+use crate::scenario::template_scenario;
+
+/// The hostile policy's component.
+pub const HOSTILE_POLICY: &[u8] = include_bytes!(env!("ESCORT_HOSTILE_POLICY"));
+
+/// The hostile policy built to answer `describe()` with a 10 MiB summary.
+pub const HOSTILE_DESCRIBE_BLOAT: &[u8] = include_bytes!(env!("ESCORT_HOSTILE_DESCRIBE_BLOAT"));
+
+/// The hostile policy built to declare 100,000 parameters.
+pub const HOSTILE_DESCRIBE_CROWD: &[u8] = include_bytes!(env!("ESCORT_HOSTILE_DESCRIBE_CROWD"));
+
+/// A bundle of the hostile policy in `dir/hostile`, with one golden
+/// scenario (the one `escort policy new` ships), blessed by `escort test`.
+pub fn hostile_bundle(dir: &Path) -> PathBuf {
+    let bundle = dir.join("hostile");
+    let example = bundle.join("scenarios/example");
+    fs::create_dir_all(&example).unwrap();
+    fs::write(bundle.join("policy.wasm"), HOSTILE_POLICY).unwrap();
+    fs::write(
+        bundle.join("policy.toml"),
+        "id = \"hostile\"\nversion = \"6.6.6\"\ndescription = \"Misbehaves on purpose.\"\n\
+         contract = \"escort:policy@0.1.0\"\nlanguage = \"rust\"\nauthors = [\"the tests\"]\n\
+         [params]\nbehaviour = \"well\"\nturns = 100000000\npositions = 1000000\nvictim = \"\"\nwhen = \"fixes\"\n",
+    )
+    .unwrap();
+    for file in ["transit.json", "fixes.ndjson"] {
+        fs::copy(template_scenario().join(file), example.join(file)).unwrap();
+    }
+    let blessed = escort(&["test", "--bless", bundle.to_str().unwrap()]);
+    assert!(blessed.status.success(), "{}", String::from_utf8_lossy(&blessed.stdout));
+    bundle
+}
+
+/// The hostile policy as a bare component in the live policy folder of a
+/// server that is to run on `dir`, configured by `config`: the tables of
+/// `policies.toml` for it (`[hostile]` with its limits, then
+/// `[hostile.params]`).
+pub fn live_hostile(dir: &Path, config: &str) {
+    let live = dir.join("data/policies");
+    fs::create_dir_all(&live).unwrap();
+    fs::write(live.join("hostile.wasm"), HOSTILE_POLICY).unwrap();
+    fs::write(live.join("policies.toml"), config).unwrap();
+}
