@@ -5,7 +5,7 @@
 use std::fs;
 use std::process::Output;
 
-use escort_tests::{escort, scenario};
+use escort_tests::{escort, escort_command, scenario, workspace};
 
 fn check_args(name: &str) -> Vec<String> {
     let dir = scenario(name);
@@ -385,7 +385,7 @@ fn the_reference_lists_every_subcommand_and_flag() {
     }
 
     fn walk(path: Vec<String>, into: &mut Commands) {
-        let output = Command::new(env!("CARGO_BIN_EXE_escort"))
+        let output = escort_command()
             .args(&path)
             .arg("--help")
             .output()
@@ -406,8 +406,7 @@ fn the_reference_lists_every_subcommand_and_flag() {
         }
     }
 
-    let reference = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/reference.md"))
-        .expect("docs/reference.md exists");
+    let reference = fs::read_to_string(workspace().join("docs/reference.md")).expect("docs/reference.md exists");
     let command_line = reference
         .split("\n## ")
         .find(|section| section.starts_with("The command line\n"))
