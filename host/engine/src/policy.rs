@@ -478,4 +478,31 @@ mod tests {
         assert_eq!(ParamValue::Float(3000.5).as_kind(ParamKind::Integer), None);
         assert_eq!(ParamValue::Text("3km".into()).as_kind(ParamKind::Float), None);
     }
+
+    /// The values a call is given are lowered once, beside the host's own:
+    /// configuring must change both, or calls would run on stale values.
+    #[test]
+    fn configured_values_are_the_ones_calls_are_given() {
+        let sandbox = Sandbox::with_cache(crate::ComponentCache::disabled()).expect("the sandbox starts");
+        let (_, corridor) = escort_builtin::COMPONENTS
+            .iter()
+            .find(|(id, _)| *id == "corridor")
+            .expect("corridor is built in");
+        let mut policy = Policy::load(&sandbox, "corridor", corridor).expect("loads");
+        let before = policy.fingerprint().to_owned();
+        policy
+            .configure(&PolicyConfig {
+                params: BTreeMap::from([("corridor_m".to_owned(), ParamValue::Integer(3000))]),
+                ..PolicyConfig::default()
+            })
+            .expect("configures");
+        assert_ne!(policy.fingerprint(), before);
+        let given: Vec<(&str, ParamValue)> = policy
+            .contract_params()
+            .iter()
+            .map(|param| (param.name.as_str(), ParamValue::from(&param.value)))
+            .collect();
+        assert_eq!(given, policy.param_values());
+        assert_eq!(given[0], ("corridor_m", ParamValue::Float(3000.0)));
+    }
 }

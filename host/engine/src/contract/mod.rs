@@ -19,7 +19,7 @@
 //!   fails closed. The counts of findings and the size of the state are
 //!   per-policy [`Limits`](crate::Limits) instead, since a deployment may
 //!   have reason to change them;
-//! - the host's form of what a policy answers ([`Descriptor`], [`Observed`])
+//! - the host's form of what a policy answers (`Descriptor`, `Observed`)
 //!   and the route it may borrow ([`route_index`]).
 
 use std::sync::Arc;

@@ -4,7 +4,7 @@
 //!
 //! Nothing outside this module names a type of the 0.1 bindings except to
 //! hold a value lowered here: the sandbox keeps instances of
-//! [`EscortPolicy`], an evaluation keeps its transit as a [`Transit`], and
+//! `EscortPolicy`, an evaluation keeps its transit as a [`Transit`], and
 //! everything a policy answers leaves this module as the host's own
 //! [`Finding`](crate::Finding)s and [`ParamSpec`](crate::ParamSpec)s,
 //! checked against the bounds of [`super`]. A later contract version is a
