@@ -12,10 +12,9 @@ use std::sync::Arc;
 use escort_policy_sdk as sdk;
 
 use super::Answer;
+use escort_engine::contract::{route_index, v0_1};
 use escort_engine::geodesy::{RouteIndex, distance_m};
-use escort_engine::wit;
-use escort_engine::{Policy, Transit};
-use escort_engine::{route_index, wit_transit};
+use escort_engine::{ParamValue, Policy, Transit};
 
 /// `observe` of one default policy, natively.
 pub type Observe =
@@ -106,7 +105,7 @@ impl sdk::Geodesy for NativeGeodesy {
 }
 
 /// The host's lowered transit as the SDK's type.
-pub fn transit(t: &wit::Transit) -> sdk::Transit {
+pub fn transit(t: &v0_1::Transit) -> sdk::Transit {
     sdk::Transit {
         id: t.id.clone(),
         declaration: t.declaration.clone(),
@@ -140,19 +139,19 @@ pub fn transit(t: &wit::Transit) -> sdk::Transit {
     }
 }
 
-fn party(p: &wit::Party) -> sdk::Party {
+fn party(p: &v0_1::Party) -> sdk::Party {
     sdk::Party {
         bin: p.bin.clone(),
         name: p.name.clone(),
         zone: match p.zone {
-            wit::RiskZone::Green => sdk::RiskZone::Green,
-            wit::RiskZone::Yellow => sdk::RiskZone::Yellow,
-            wit::RiskZone::Red => sdk::RiskZone::Red,
+            v0_1::RiskZone::Green => sdk::RiskZone::Green,
+            v0_1::RiskZone::Yellow => sdk::RiskZone::Yellow,
+            v0_1::RiskZone::Red => sdk::RiskZone::Red,
         },
     }
 }
 
-fn zone(z: &wit::Zone) -> sdk::Zone {
+fn zone(z: &v0_1::Zone) -> sdk::Zone {
     sdk::Zone {
         id: z.id.clone(),
         name: z.name.clone(),
@@ -165,7 +164,7 @@ fn zone(z: &wit::Zone) -> sdk::Zone {
 }
 
 /// The host's batch columns as the SDK's.
-pub fn fixes(f: &wit::Fixes) -> sdk::Fixes {
+pub fn fixes(f: &v0_1::Fixes) -> sdk::Fixes {
     sdk::Fixes {
         at: f.at.clone(),
         lat: f.lat.clone(),
@@ -179,28 +178,29 @@ pub fn fixes(f: &wit::Fixes) -> sdk::Fixes {
             .seal
             .iter()
             .map(|seal| match seal {
-                wit::SealState::Unknown => sdk::SealState::Unknown,
-                wit::SealState::Intact => sdk::SealState::Intact,
-                wit::SealState::Opened => sdk::SealState::Opened,
-                wit::SealState::CableCut => sdk::SealState::CableCut,
-                wit::SealState::HousingBreached => sdk::SealState::HousingBreached,
-                wit::SealState::Fault => sdk::SealState::Fault,
+                v0_1::SealState::Unknown => sdk::SealState::Unknown,
+                v0_1::SealState::Intact => sdk::SealState::Intact,
+                v0_1::SealState::Opened => sdk::SealState::Opened,
+                v0_1::SealState::CableCut => sdk::SealState::CableCut,
+                v0_1::SealState::HousingBreached => sdk::SealState::HousingBreached,
+                v0_1::SealState::Fault => sdk::SealState::Fault,
             })
             .collect(),
     }
 }
 
 /// A policy's parameter values as the SDK's.
-pub fn params(values: &[wit::Param]) -> Vec<sdk::Param> {
-    values
-        .iter()
-        .map(|p| sdk::Param {
-            name: p.name.clone(),
-            value: match &p.value {
-                wit::ParamValue::Float(v) => sdk::ParamValue::Float(*v),
-                wit::ParamValue::Integer(v) => sdk::ParamValue::Integer(*v),
-                wit::ParamValue::Boolean(v) => sdk::ParamValue::Boolean(*v),
-                wit::ParamValue::Text(v) => sdk::ParamValue::Text(v.clone()),
+pub fn params(policy: &Policy) -> Vec<sdk::Param> {
+    policy
+        .param_values()
+        .into_iter()
+        .map(|(name, value)| sdk::Param {
+            name: name.to_owned(),
+            value: match value {
+                ParamValue::Float(v) => sdk::ParamValue::Float(v),
+                ParamValue::Integer(v) => sdk::ParamValue::Integer(v),
+                ParamValue::Boolean(v) => sdk::ParamValue::Boolean(v),
+                ParamValue::Text(v) => sdk::ParamValue::Text(v),
             },
         })
         .collect()
@@ -222,8 +222,8 @@ impl NativeCall {
         Some(NativeCall {
             observe: observe_of(policy.id())?,
             geo: NativeGeodesy::new(route_index(transit)),
-            transit: self::transit(&wit_transit(transit)),
-            params: params(policy.values()),
+            transit: self::transit(&v0_1::Transit::of(transit)),
+            params: params(policy),
         })
     }
 

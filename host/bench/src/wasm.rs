@@ -1,6 +1,7 @@
 //! One policy called as the engine calls it: its component instantiated in
 //! the sandbox, the transit, parameters, batch and state lowered into it, the
-//! observation lifted out. Nothing else of an evaluation (finding checks,
+//! observation lifted out, through contract 0.1's raw call
+//! ([`v0_1::call_observe`]). Nothing else of an evaluation (finding checks,
 //! decisions, storage) is timed, so the figure is the price of running the
 //! rule as WebAssembly and nothing more.
 
@@ -8,15 +9,14 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+use escort_engine::contract::{route_index, v0_1};
 use escort_engine::geodesy::RouteIndex;
-use escort_engine::{Fix, Policy, Transit};
-use escort_engine::{PolicyFailure, wit};
-use escort_engine::{route_index, wit_fixes, wit_transit};
+use escort_engine::{Fix, Policy, PolicyFailure, Transit};
 
 /// A transit lowered once, ready for any number of calls.
 pub struct WasmCall<'p> {
     policy: &'p Policy,
-    transit: wit::Transit,
+    transit: v0_1::Transit,
     route: Option<Arc<RouteIndex>>,
 }
 
@@ -34,25 +34,15 @@ impl<'p> WasmCall<'p> {
     pub fn new(policy: &'p Policy, transit: &Transit) -> WasmCall<'p> {
         WasmCall {
             policy,
-            transit: wit_transit(transit),
+            transit: v0_1::Transit::of(transit),
             route: route_index(transit),
         }
     }
 
     /// `observe` of the columns `batch` as of `now` from `state`.
-    pub fn observe(&self, batch: &wit::Fixes, now: i64, state: &[u8]) -> Result<Answer, PolicyFailure> {
-        let (answer, _fuel) = self.policy.call(self.route.as_ref(), |store, instance, route| {
-            instance.escort_policy_policy().call_observe(
-                store,
-                &self.transit,
-                route,
-                self.policy.values(),
-                batch,
-                now,
-                state,
-            )
-        })?;
-        let observation = answer.map_err(PolicyFailure::Error)?;
+    pub fn observe(&self, batch: &v0_1::Fixes, now: i64, state: &[u8]) -> Result<Answer, PolicyFailure> {
+        let (observation, _fuel) =
+            v0_1::call_observe(self.policy, &self.transit, self.route.as_ref(), batch, now, state)?;
         Ok(Answer {
             findings: observation.findings.len() + observation.open.len(),
             state: observation.state,
@@ -61,7 +51,7 @@ impl<'p> WasmCall<'p> {
 }
 
 /// A batch as the contract's columns, and its evaluation clock (its last fix).
-pub fn columns(fixes: &[Fix], floor: DateTime<Utc>) -> (wit::Fixes, i64) {
+pub fn columns(fixes: &[Fix], floor: DateTime<Utc>) -> (v0_1::Fixes, i64) {
     let now = fixes.last().map_or(floor, |fix| fix.at);
-    (wit_fixes(fixes), now.timestamp_millis())
+    (v0_1::Fixes::of(fixes), now.timestamp_millis())
 }

@@ -25,19 +25,15 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
-use crate::contract::{
-    MAX_EVIDENCE, MAX_EVIDENCE_TEXT_BYTES, MAX_EVIDENCE_TEXTS, MAX_NAME_BYTES, MAX_SENTENCE_BYTES, check_length,
-    check_name, is_snake_case,
-};
-use crate::excerpt::Excerpt;
+use crate::contract::{route_index, v0_1};
 use crate::finding::{EvidenceValue, Finding, Severity, Verdict};
-use crate::fix::{Fix, SealState};
+use crate::fix::Fix;
 use crate::geodesy::RouteIndex;
 use crate::policy::{Policy, PolicySet};
 use crate::report::{FixCounts, Report};
-use crate::sandbox::{PolicyFailure, wit};
+use crate::sandbox::PolicyFailure;
 use crate::telemetry::Telemetry;
-use crate::transit::{RiskZone, Transit, Zone};
+use crate::transit::Transit;
 
 /// The pseudo-policy under which the host reports its own telemetry checks.
 pub const TELEMETRY_CHECKS: &str = "telemetry";
@@ -148,7 +144,8 @@ pub enum ResumeError {
 /// ```
 pub struct Evaluation<'s> {
     policies: &'s PolicySet,
-    transit: wit::Transit,
+    /// The transit as the contract hands it to every call.
+    transit: v0_1::Transit,
     route: Option<Arc<RouteIndex>>,
     /// Per policy, in set order: its state and its open findings.
     states: Vec<Vec<u8>>,
@@ -165,7 +162,7 @@ impl PolicySet {
     pub fn open(&self, transit: &Transit) -> Evaluation<'_> {
         let mut evaluation = Evaluation {
             policies: self,
-            transit: wit_transit(transit),
+            transit: v0_1::Transit::of(transit),
             route: route_index(transit),
             states: vec![Vec::new(); self.policies().len()],
             open: vec![Vec::new(); self.policies().len()],
@@ -209,7 +206,7 @@ impl PolicySet {
         }
         Ok(Evaluation {
             policies: self,
-            transit: wit_transit(transit),
+            transit: v0_1::Transit::of(transit),
             route: route_index(transit),
             states: kept_states,
             open: kept_open,
@@ -220,24 +217,11 @@ impl PolicySet {
     }
 }
 
-/// The transit's route indexed for the `geo` imports, when it has one.
-pub fn route_index(transit: &Transit) -> Option<Arc<RouteIndex>> {
-    (transit.route.len() >= 2).then(|| Arc::new(RouteIndex::new(&transit.route)))
-}
-
 impl Evaluation<'_> {
     fn admit(&mut self, opened_at: DateTime<Utc>) {
         for (index, policy) in self.policies.policies().iter().enumerate() {
             let started = Instant::now();
-            let outcome = policy
-                .call(self.route.as_ref(), |store, instance, route| {
-                    instance
-                        .escort_policy_policy()
-                        .call_admit(store, &self.transit, route, policy.values())
-                })
-                .and_then(|(answer, fuel)| Ok((answer.map_err(PolicyFailure::Error)?, fuel)))
-                .and_then(|(findings, fuel)| Ok((accept_findings(policy, findings)?, fuel)));
-            let (findings, fuel_used) = match outcome {
+            let (findings, fuel_used) = match v0_1::admit(policy, &self.transit, self.route.as_ref()) {
                 Ok((findings, fuel)) => (findings, Some(fuel)),
                 Err(failure) => (
                     vec![failure_finding(policy, &failure, "admitting the transit", opened_at)],
@@ -305,41 +289,17 @@ impl Evaluation<'_> {
     /// Hands one batch of at most [`MAX_FIXES_PER_CALL`] checked fixes to
     /// every policy, as of `now`.
     fn observe_call(&mut self, fixes: &[Fix], now: DateTime<Utc>) {
-        let batch = wit_fixes(fixes);
+        let batch = v0_1::Fixes::of(fixes);
         let now_ms = now.timestamp_millis();
         for (index, policy) in self.policies.policies().iter().enumerate() {
             let started = Instant::now();
             let state = &self.states[index];
-            let outcome = policy
-                .call(self.route.as_ref(), |store, instance, route| {
-                    instance.escort_policy_policy().call_observe(
-                        store,
-                        &self.transit,
-                        route,
-                        policy.values(),
-                        &batch,
-                        now_ms,
-                        state,
-                    )
-                })
-                .and_then(|(answer, fuel)| Ok((answer.map_err(PolicyFailure::Error)?, fuel)))
-                .and_then(|(observation, fuel)| {
-                    if observation.state.len() > policy.limits().max_state_bytes {
-                        return Err(PolicyFailure::IllFormed(format!(
-                            "a state of {} bytes, over the limit of {}",
-                            observation.state.len(),
-                            policy.limits().max_state_bytes
-                        )));
-                    }
-                    let findings = accept_findings(policy, observation.findings)?;
-                    let open = accept_findings(policy, observation.open)?;
-                    Ok((findings, open, observation.state, fuel))
-                });
+            let outcome = v0_1::observe(policy, &self.transit, self.route.as_ref(), &batch, now_ms, state);
             match outcome {
-                Ok((findings, open, state, fuel)) => {
-                    self.open[index] = open;
-                    self.states[index] = state;
-                    self.record(index, started, Some(fuel), findings);
+                Ok((observed, fuel)) => {
+                    self.open[index] = observed.open;
+                    self.states[index] = observed.state;
+                    self.record(index, started, Some(fuel), observed.findings);
                 }
                 // The policy keeps its state and open findings from before:
                 // the batch is lost to it, which the failure finding says.
@@ -570,194 +530,5 @@ fn failure_finding(policy: &Policy, failure: &PolicyFailure, phase: &str, at: Da
                 EvidenceValue::Text(policy.content_hash().to_owned()),
             ),
         ]),
-    }
-}
-
-/// Checks a policy's findings against the contract and converts them. One
-/// ill-formed finding discards the whole answer: a policy that breaks the
-/// contract once cannot be trusted for the rest.
-fn accept_findings(policy: &Policy, findings: Vec<wit::Finding>) -> Result<Vec<Finding>, PolicyFailure> {
-    if findings.len() > policy.limits().max_findings {
-        return Err(PolicyFailure::IllFormed(format!(
-            "{} findings, over the limit of {}",
-            findings.len(),
-            policy.limits().max_findings
-        )));
-    }
-    findings
-        .into_iter()
-        .enumerate()
-        .map(|(index, finding)| {
-            accept_finding(policy, finding)
-                .map_err(|reason| PolicyFailure::IllFormed(format!("finding {index}: {reason}")))
-        })
-        .collect()
-}
-
-/// One finding, held to the bounds of `crate::contract`.
-fn accept_finding(policy: &Policy, finding: wit::Finding) -> Result<Finding, String> {
-    check_length("the code", &finding.code, MAX_NAME_BYTES)?;
-    let code_ok = finding
-        .code
-        .split_once('.')
-        .is_some_and(|(area, name)| is_snake_case(area) && is_snake_case(name));
-    if !code_ok {
-        return Err(format!(
-            "the code {:?} is not `area.name` in snake_case",
-            Excerpt::of(&finding.code)
-        ));
-    }
-    if finding.code.starts_with("policy.") {
-        return Err(format!("the code `{}` is kept for the host", finding.code));
-    }
-    if finding.message.trim().is_empty() {
-        return Err("the message is empty".to_owned());
-    }
-    check_length("the message", &finding.message, MAX_SENTENCE_BYTES)?;
-    let time = |ms: i64, name: &str| {
-        DateTime::from_timestamp_millis(ms).ok_or_else(|| format!("`{name}` ({ms} ms) is not a representable time"))
-    };
-    let (from, to) = (time(finding.from, "from")?, time(finding.to, "to")?);
-    if to < from {
-        return Err("`to` is before `from`".to_owned());
-    }
-    let (lat, lon) = match finding.position {
-        Some(p) if (-90.0..=90.0).contains(&p.lat) && (-180.0..=180.0).contains(&p.lon) => (Some(p.lat), Some(p.lon)),
-        Some(p) => return Err(format!("the position ({}, {}) is not a WGS 84 position", p.lat, p.lon)),
-        None => (None, None),
-    };
-    if finding.evidence.len() > MAX_EVIDENCE {
-        return Err(format!(
-            "{} pieces of evidence, over the limit of {MAX_EVIDENCE}",
-            finding.evidence.len()
-        ));
-    }
-    let mut evidence = BTreeMap::new();
-    for item in finding.evidence {
-        check_name("the evidence name", &item.name)?;
-        let what = format!("the evidence `{}`", item.name);
-        let value = match item.value {
-            wit::EvidenceValue::Text(text) => {
-                check_length(&what, &text, MAX_EVIDENCE_TEXT_BYTES)?;
-                EvidenceValue::Text(text)
-            }
-            wit::EvidenceValue::Texts(texts) => {
-                if texts.len() > MAX_EVIDENCE_TEXTS {
-                    return Err(format!(
-                        "{what} lists {} texts, over the limit of {MAX_EVIDENCE_TEXTS}",
-                        texts.len()
-                    ));
-                }
-                for text in &texts {
-                    check_length(&what, text, MAX_EVIDENCE_TEXT_BYTES)?;
-                }
-                EvidenceValue::Texts(texts)
-            }
-        };
-        if evidence.insert(item.name.clone(), value).is_some() {
-            return Err(format!("the evidence `{}` is given twice", item.name));
-        }
-    }
-    Ok(Finding {
-        policy: policy.id().to_owned(),
-        policy_version: policy.version().to_owned(),
-        code: finding.code,
-        severity: match finding.severity {
-            wit::Severity::Info => Severity::Info,
-            wit::Severity::Warning => Severity::Warning,
-            wit::Severity::Violation => Severity::Violation,
-            wit::Severity::Critical => Severity::Critical,
-        },
-        message: finding.message,
-        from,
-        to,
-        lat,
-        lon,
-        evidence,
-    })
-}
-
-fn wit_zone(zone: &Zone) -> wit::Zone {
-    wit::Zone {
-        id: zone.id.clone(),
-        name: zone.name.clone(),
-        center: wit::Position {
-            lat: zone.lat,
-            lon: zone.lon,
-        },
-        radius_m: zone.radius_m,
-    }
-}
-
-fn wit_party(party: &crate::transit::Party) -> wit::Party {
-    wit::Party {
-        bin: party.bin.clone(),
-        name: party.name.clone(),
-        zone: match party.zone {
-            RiskZone::Green => wit::RiskZone::Green,
-            RiskZone::Yellow => wit::RiskZone::Yellow,
-            RiskZone::Red => wit::RiskZone::Red,
-        },
-    }
-}
-
-/// The transit as the contract's record.
-pub fn wit_transit(transit: &Transit) -> wit::Transit {
-    wit::Transit {
-        id: transit.id.clone(),
-        declaration: transit.declaration.clone(),
-        seal_id: transit.seal_id.clone(),
-        vehicle: transit.vehicle.clone(),
-        importer: wit_party(&transit.importer),
-        carrier: transit.carrier.as_ref().map(wit_party),
-        goods: transit
-            .goods
-            .iter()
-            .map(|item| wit::GoodsItem {
-                hs: item.hs.clone(),
-                description: item.description.clone(),
-                value_usd: item.value_usd,
-                excise: item.excise,
-            })
-            .collect(),
-        departure: wit_zone(&transit.departure),
-        destination: wit_zone(&transit.destination),
-        stops: transit
-            .stops
-            .iter()
-            .map(|stop| wit::AuthorisedStop {
-                zone: wit_zone(&stop.zone),
-                max_minutes: stop.max_minutes,
-            })
-            .collect(),
-        corridor_m: transit.corridor_m,
-        opened_at: transit.opened_at.timestamp_millis(),
-        deadline: transit.deadline.map(|d| d.timestamp_millis()),
-    }
-}
-
-/// The batch as the contract's columns; absent numbers become NaN.
-pub fn wit_fixes(fixes: &[Fix]) -> wit::Fixes {
-    let column = |value: fn(&Fix) -> Option<f64>| fixes.iter().map(|f| value(f).unwrap_or(f64::NAN)).collect();
-    wit::Fixes {
-        at: fixes.iter().map(|f| f.at.timestamp_millis()).collect(),
-        lat: fixes.iter().map(|f| f.lat).collect(),
-        lon: fixes.iter().map(|f| f.lon).collect(),
-        speed_kmh: column(|f| f.speed_kmh),
-        course_deg: column(|f| f.course_deg),
-        hdop: column(|f| f.hdop),
-        sats: column(|f| f.sats.map(f64::from)),
-        battery_pct: column(|f| f.battery_pct),
-        seal: fixes
-            .iter()
-            .map(|f| match f.seal {
-                None => wit::SealState::Unknown,
-                Some(SealState::Intact) => wit::SealState::Intact,
-                Some(SealState::Opened) => wit::SealState::Opened,
-                Some(SealState::CableCut) => wit::SealState::CableCut,
-                Some(SealState::HousingBreached) => wit::SealState::HousingBreached,
-                Some(SealState::Fault) => wit::SealState::Fault,
-            })
-            .collect(),
     }
 }

@@ -56,19 +56,16 @@ mod telemetry;
 mod transit;
 
 pub use cache::{ComponentCache, content_hash};
+pub use contract::CONTRACT_VERSION;
 pub use evaluation::{
     CheckError, Decision, Evaluation, MAX_FIXES_PER_CALL, ObserveError, PolicyState, ResumeError, TELEMETRY_CHECKS,
     TELEMETRY_CHECKS_VERSION, check, telemetry_quality,
 };
-#[doc(hidden)]
-pub use evaluation::{route_index, wit_fixes, wit_transit};
 pub use finding::{EvidenceValue, Finding, Severity, Verdict, format_time};
 pub use fix::{Fix, FixKey, SealState};
 pub use policy::{LoadError, ParamKind, ParamSpec, ParamValue, Policy, PolicyConfig, PolicySet};
 pub use report::{FixCounts, Report};
-pub use sandbox::{CONTRACT_VERSION, Limits, LoadLimits, POOL_IN_FLIGHT, PolicyFailure, Sandbox, panic_message};
-#[doc(hidden)]
-pub use sandbox::{CallState, EscortPolicy, RouteRef, wit};
+pub use sandbox::{Limits, LoadLimits, POOL_IN_FLIGHT, PolicyFailure, Sandbox, panic_message};
 pub use telemetry::{Format, MAX_FILE_BYTES, NdjsonBatch, Rejection, Telemetry, TelemetryError, before_opening};
 pub use transit::{
     AuthorisedStop, GoodsItem, InvalidTransitId, MAX_TRANSIT_BYTES, MAX_TRANSIT_ID_CHARS, Party, RiskZone, Transit,

@@ -6,9 +6,8 @@
 //! checked against that answer) and its resource [`Limits`]. A [`PolicySet`]
 //! is the policies one evaluation runs, in id order.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::fmt;
-
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -16,18 +15,10 @@ use wasmtime::Store;
 use wasmtime::component::Resource;
 
 use crate::cache::content_hash;
-use crate::contract::{
-    MAX_PARAMS, MAX_SENTENCE_BYTES, MAX_TEXT_PARAM_BYTES, MAX_VERSION_BYTES, check_length, check_name,
-};
-use crate::excerpt::Excerpt;
+use crate::contract::v0_1::{self, EscortPolicy};
+use crate::contract::{MAX_TEXT_PARAM_BYTES, check_length};
 use crate::geodesy::RouteIndex;
-use crate::sandbox::{
-    CallState, CompileFailure, EscortPolicy, Instances, Limits, PolicyFailure, RouteRef, Sandbox, wit,
-};
-
-/// Ids the host keeps for findings of its own: `policy.error` and the
-/// telemetry checks.
-const RESERVED_IDS: [&str; 2] = ["policy", "telemetry"];
+use crate::sandbox::{CallState, CompileFailure, Instances, Limits, PolicyFailure, RouteRef, Sandbox};
 
 /// The type of a parameter's values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -70,7 +61,7 @@ pub enum ParamValue {
 
 impl ParamValue {
     /// The value as `kind`, if it is one (a whole number is also a float).
-    fn as_kind(&self, kind: ParamKind) -> Option<ParamValue> {
+    pub(crate) fn as_kind(&self, kind: ParamKind) -> Option<ParamValue> {
         match (kind, self) {
             (ParamKind::Float, ParamValue::Float(v)) => Some(ParamValue::Float(*v)),
             (ParamKind::Float, ParamValue::Integer(v)) => Some(ParamValue::Float(*v as f64)),
@@ -78,24 +69,6 @@ impl ParamValue {
             | (ParamKind::Boolean, ParamValue::Boolean(_))
             | (ParamKind::Text, ParamValue::Text(_)) => Some(self.clone()),
             _ => None,
-        }
-    }
-
-    fn to_wit(&self) -> wit::ParamValue {
-        match self {
-            ParamValue::Boolean(v) => wit::ParamValue::Boolean(*v),
-            ParamValue::Integer(v) => wit::ParamValue::Integer(*v),
-            ParamValue::Float(v) => wit::ParamValue::Float(*v),
-            ParamValue::Text(v) => wit::ParamValue::Text(v.clone()),
-        }
-    }
-
-    fn from_wit(value: &wit::ParamValue) -> ParamValue {
-        match value {
-            wit::ParamValue::Boolean(v) => ParamValue::Boolean(*v),
-            wit::ParamValue::Integer(v) => ParamValue::Integer(*v),
-            wit::ParamValue::Float(v) => ParamValue::Float(*v),
-            wit::ParamValue::Text(v) => ParamValue::Text(v.clone()),
         }
     }
 }
@@ -217,7 +190,11 @@ pub struct Policy {
     version: String,
     summary: String,
     params: Vec<ParamSpec>,
-    values: Vec<wit::Param>,
+    /// The value of each parameter, in declaration order.
+    values: Vec<ParamValue>,
+    /// The same values as the contract passes them, lowered once rather
+    /// than on every call.
+    contract_params: Vec<v0_1::Param>,
     limits: Limits,
     content_hash: String,
     /// Kept up to date by `configure`: every resumed batch compares it.
@@ -252,29 +229,19 @@ impl Policy {
             origin: origin.to_owned(),
             reason: format!("{e:#}"),
         })?;
-        let describe_failed = |reason: String| LoadError::Describe {
+        let descriptor = v0_1::describe(sandbox, &instances).map_err(|reason| LoadError::Describe {
             origin: origin.to_owned(),
             reason,
-        };
-        let (descriptor, _fuel) = sandbox
-            .call(&instances, &Limits::default(), None, |store, policy, _| {
-                policy.escort_policy_policy().call_describe(store)
-            })
-            .map_err(|failure| describe_failed(failure.to_string()))?;
-        let params = check_descriptor(&descriptor).map_err(describe_failed)?;
+        })?;
         sandbox.keep(&compiled);
-        let values: Vec<wit::Param> = params
-            .iter()
-            .map(|p| wit::Param {
-                name: p.name.clone(),
-                value: p.default.to_wit(),
-            })
-            .collect();
-        let fingerprint = fingerprint(&content_hash, &values);
+        let params = descriptor.params;
+        let values: Vec<ParamValue> = params.iter().map(|p| p.default.clone()).collect();
+        let fingerprint = fingerprint(&content_hash, &params, &values);
         Ok(Policy {
             id: descriptor.id,
             version: descriptor.version,
             summary: descriptor.summary,
+            contract_params: v0_1::params(&params, &values),
             params,
             values,
             limits: Limits::default(),
@@ -313,9 +280,10 @@ impl Policy {
             if let ParamValue::Text(text) = &checked {
                 check_length(&format!("parameter `{name}`"), text, MAX_TEXT_PARAM_BYTES).map_err(param_error)?;
             }
-            values[index].value = checked.to_wit();
+            values[index] = checked;
         }
-        self.fingerprint = fingerprint(&self.content_hash, &values);
+        self.fingerprint = fingerprint(&self.content_hash, &self.params, &values);
+        self.contract_params = v0_1::params(&self.params, &values);
         self.values = values;
         if let Some(fuel) = config.fuel {
             self.limits.fuel = fuel;
@@ -354,9 +322,10 @@ impl Policy {
 
     /// The value each parameter will be called with, in declaration order.
     pub fn param_values(&self) -> Vec<(&str, ParamValue)> {
-        self.values
+        self.params
             .iter()
-            .map(|p| (p.name.as_str(), ParamValue::from_wit(&p.value)))
+            .zip(&self.values)
+            .map(|(spec, value)| (spec.name.as_str(), value.clone()))
             .collect()
     }
 
@@ -394,7 +363,7 @@ impl Policy {
     }
 
     /// Calls the policy under its limits; see [`Sandbox::call`].
-    pub fn call<R>(
+    pub(crate) fn call<R>(
         &self,
         route: Option<&Arc<RouteIndex>>,
         call: impl FnMut(&mut Store<CallState>, &EscortPolicy, Option<Resource<RouteRef>>) -> wasmtime::Result<R>,
@@ -402,85 +371,20 @@ impl Policy {
         self.sandbox.call(&self.instances, &self.limits, route, call)
     }
 
-    /// The parameter values as the contract passes them.
-    pub fn values(&self) -> &[wit::Param] {
-        &self.values
+    /// The parameter values as contract 0.1 passes them.
+    pub(crate) fn contract_params(&self) -> &[v0_1::Param] {
+        &self.contract_params
     }
 }
 
 /// SHA-256 over a component's hash and its parameter values, hex: see
 /// [`Policy::fingerprint`].
-fn fingerprint(component_hash: &str, values: &[wit::Param]) -> String {
+fn fingerprint(component_hash: &str, params: &[ParamSpec], values: &[ParamValue]) -> String {
     let mut identity = component_hash.to_owned();
-    for param in values {
-        let value = ParamValue::from_wit(&param.value);
-        identity.push_str(&format!("\n{}={value:?}", param.name));
+    for (spec, value) in params.iter().zip(values) {
+        identity.push_str(&format!("\n{}={value:?}", spec.name));
     }
     content_hash(identity.as_bytes())
-}
-
-/// Checks what a policy says about itself against the contract's bounds
-/// (`crate::contract`) and returns its parameters.
-fn check_descriptor(descriptor: &wit::Descriptor) -> Result<Vec<ParamSpec>, String> {
-    check_name("gave the id", &descriptor.id)?;
-    if RESERVED_IDS.contains(&descriptor.id.as_str()) {
-        return Err(format!(
-            "gave the id `{}`, which the host keeps for itself",
-            descriptor.id
-        ));
-    }
-    if descriptor.version.trim().is_empty() {
-        return Err("gave an empty version".to_owned());
-    }
-    check_length("gave a version that", &descriptor.version, MAX_VERSION_BYTES)?;
-    check_length("gave a summary that", &descriptor.summary, MAX_SENTENCE_BYTES)?;
-    if descriptor.params.len() > MAX_PARAMS {
-        return Err(format!(
-            "declared {} parameters, over the limit of {MAX_PARAMS}",
-            descriptor.params.len()
-        ));
-    }
-    let mut names = HashSet::with_capacity(descriptor.params.len());
-    let mut params: Vec<ParamSpec> = Vec::with_capacity(descriptor.params.len());
-    for spec in &descriptor.params {
-        check_name("declared the parameter", &spec.name)?;
-        if !names.insert(spec.name.as_str()) {
-            return Err(format!("declared the parameter `{}` twice", spec.name));
-        }
-        check_length(
-            &format!("declared `{}` with a doc that", spec.name),
-            &spec.doc,
-            MAX_SENTENCE_BYTES,
-        )?;
-        let kind = match spec.kind {
-            wit::ParamKind::Float => ParamKind::Float,
-            wit::ParamKind::Integer => ParamKind::Integer,
-            wit::ParamKind::Boolean => ParamKind::Boolean,
-            wit::ParamKind::Text => ParamKind::Text,
-        };
-        let default = ParamValue::from_wit(&spec.default);
-        if let ParamValue::Text(text) = &default {
-            check_length(
-                &format!("declared `{}` with a default that", spec.name),
-                text,
-                MAX_TEXT_PARAM_BYTES,
-            )?;
-        }
-        if default.as_kind(kind) != Some(default.clone()) {
-            return Err(format!(
-                "declared `{}` as a {kind} with the default {}",
-                spec.name,
-                Excerpt::of(&default.to_string())
-            ));
-        }
-        params.push(ParamSpec {
-            name: spec.name.clone(),
-            kind,
-            default,
-            doc: spec.doc.clone(),
-        });
-    }
-    Ok(params)
 }
 
 /// The policies one evaluation runs, in id order.
@@ -573,5 +477,32 @@ mod tests {
         );
         assert_eq!(ParamValue::Float(3000.5).as_kind(ParamKind::Integer), None);
         assert_eq!(ParamValue::Text("3km".into()).as_kind(ParamKind::Float), None);
+    }
+
+    /// The values a call is given are lowered once, beside the host's own:
+    /// configuring must change both, or calls would run on stale values.
+    #[test]
+    fn configured_values_are_the_ones_calls_are_given() {
+        let sandbox = Sandbox::with_cache(crate::ComponentCache::disabled()).expect("the sandbox starts");
+        let (_, corridor) = escort_builtin::COMPONENTS
+            .iter()
+            .find(|(id, _)| *id == "corridor")
+            .expect("corridor is built in");
+        let mut policy = Policy::load(&sandbox, "corridor", corridor).expect("loads");
+        let before = policy.fingerprint().to_owned();
+        policy
+            .configure(&PolicyConfig {
+                params: BTreeMap::from([("corridor_m".to_owned(), ParamValue::Integer(3000))]),
+                ..PolicyConfig::default()
+            })
+            .expect("configures");
+        assert_ne!(policy.fingerprint(), before);
+        let given: Vec<(&str, ParamValue)> = policy
+            .contract_params()
+            .iter()
+            .map(|param| (param.name.as_str(), ParamValue::from(&param.value)))
+            .collect();
+        assert_eq!(given, policy.param_values());
+        assert_eq!(given[0], ("corridor_m", ParamValue::Float(3000.0)));
     }
 }

@@ -3,7 +3,8 @@
 //! call at a time under its [`Limits`].
 //!
 //! - **The linker is the capability manifest.** It holds `escort:policy/geo`
-//!   and nothing else: no WASI, so no clock, randomness, files, network or
+//!   (linked by [`crate::contract`], once per contract version) and nothing
+//!   else: no WASI, so no clock, randomness, files, network or
 //!   environment. A component that imports anything more fails to load.
 //! - **Instances are reused, not shared.** A policy's only memory between
 //!   calls is meant to be the state it returns, which the host keeps; the
@@ -55,25 +56,11 @@ use wasmtime::{
 };
 
 use crate::cache::{ComponentCache, content_hash};
-use crate::geodesy::{RouteIndex, distance_m};
-
-/// The generated bindings of the contract, host side.
-#[allow(missing_docs)]
-pub mod bindings {
-    wasmtime::component::bindgen!({
-        path: "../../wit/since_v0.1.0",
-        world: "escort-policy",
-        imports: { default: trappable },
-        with: { "escort:policy/geo.route": super::RouteRef },
-    });
-}
-
-use bindings::escort::policy::geo;
-pub use bindings::escort::policy::types as wit;
-pub use bindings::{EscortPolicy, EscortPolicyPre};
-
-/// The contract version this host implements.
-pub const CONTRACT_VERSION: &str = "0.1.0";
+use crate::contract::{
+    self,
+    v0_1::{EscortPolicy, EscortPolicyPre},
+};
+use crate::geodesy::RouteIndex;
 
 /// How many policy calls of one sandbox run at once; more wait for a slot.
 pub const POOL_IN_FLIGHT: usize = 256;
@@ -114,7 +101,8 @@ const POLICY_FEATURES: WasmFeatures = WasmFeatures::WASM2
     .union(WasmFeatures::RELAXED_SIMD)
     .union(WasmFeatures::COMPONENT_MODEL);
 
-/// A route handed to a policy for the length of one call.
+/// A route handed to a policy for the length of one call. Public only
+/// because the contract's bindings re-export it; the crate does not.
 pub struct RouteRef(Arc<RouteIndex>);
 
 /// Resource limits for one policy call.
@@ -262,7 +250,7 @@ pub(crate) struct Compiled {
 
 /// Per-call store data: the resources lent to the guest, its memory limits
 /// and what is left of its geodesy budget.
-pub struct CallState {
+pub(crate) struct CallState {
     table: ResourceTable,
     limits: StoreLimits,
     geodesy_budget: u64,
@@ -337,7 +325,7 @@ impl Sandbox {
         let engine = Engine::new(&config)?;
         advance_epochs(engine.weak());
         let mut linker = Linker::new(&engine);
-        geo::add_to_linker::<CallState, wasmtime::component::HasSelf<CallState>>(&mut linker, |state| state)?;
+        contract::link(&mut linker)?;
         Ok(Sandbox {
             engine,
             linker: Arc::new(linker),
@@ -662,13 +650,20 @@ impl Drop for Slot<'_> {
 }
 
 impl CallState {
-    fn route(&self, handle: &Resource<RouteRef>) -> wasmtime::Result<&RouteIndex> {
+    /// The route `handle` lends the call.
+    pub(crate) fn route(&self, handle: &Resource<RouteRef>) -> wasmtime::Result<&RouteIndex> {
         Ok(&self.table.get(handle)?.0)
+    }
+
+    /// Takes back a route the guest dropped.
+    pub(crate) fn release(&mut self, handle: Resource<RouteRef>) -> wasmtime::Result<()> {
+        self.table.delete(handle)?;
+        Ok(())
     }
 
     /// Checks a question about the positions `(lat[i], lon[i])` and charges
     /// it to the call's geodesy budget, before any work is done.
-    fn ask(&mut self, lat: &[f64], lon: &[f64]) -> wasmtime::Result<()> {
+    pub(crate) fn ask(&mut self, lat: &[f64], lon: &[f64]) -> wasmtime::Result<()> {
         if lat.len() != lon.len() {
             // Different lengths are the guest's bug, and trap it rather than
             // guess.
@@ -715,60 +710,6 @@ fn is_wgs84(lat: f64, lon: f64) -> bool {
     // both comparisons.
     (lat.abs() <= 90.0) & (lon.abs() <= 180.0)
 }
-
-impl geo::HostRoute for CallState {
-    fn length_m(&mut self, route: Resource<RouteRef>) -> wasmtime::Result<f64> {
-        Ok(self.route(&route)?.length_m())
-    }
-
-    fn offsets_m(&mut self, route: Resource<RouteRef>, lat: Vec<f64>, lon: Vec<f64>) -> wasmtime::Result<Vec<f64>> {
-        self.ask(&lat, &lon)?;
-        let route = self.route(&route)?;
-        Ok(lat
-            .iter()
-            .zip(&lon)
-            .map(|(&lat, &lon)| route.locate(lat, lon).offset_m)
-            .collect())
-    }
-
-    fn progress_m(&mut self, route: Resource<RouteRef>, lat: Vec<f64>, lon: Vec<f64>) -> wasmtime::Result<Vec<f64>> {
-        self.ask(&lat, &lon)?;
-        let route = self.route(&route)?;
-        Ok(lat
-            .iter()
-            .zip(&lon)
-            .map(|(&lat, &lon)| route.locate(lat, lon).progress_m)
-            .collect())
-    }
-
-    fn drop(&mut self, route: Resource<RouteRef>) -> wasmtime::Result<()> {
-        self.table.delete(route)?;
-        Ok(())
-    }
-}
-
-impl geo::Host for CallState {
-    fn distances_to_m(&mut self, lat: Vec<f64>, lon: Vec<f64>, to: geo::Position) -> wasmtime::Result<Vec<f64>> {
-        self.ask(&lat, &lon)?;
-        self.ask(&[to.lat], &[to.lon])?;
-        Ok(lat
-            .iter()
-            .zip(&lon)
-            .map(|(&lat, &lon)| distance_m(lat, lon, to.lat, to.lon))
-            .collect())
-    }
-
-    fn legs_m(&mut self, lat: Vec<f64>, lon: Vec<f64>) -> wasmtime::Result<Vec<f64>> {
-        self.ask(&lat, &lon)?;
-        Ok(lat
-            .windows(2)
-            .zip(lon.windows(2))
-            .map(|(lat, lon)| distance_m(lat[0], lon[0], lat[1], lon[1]))
-            .collect())
-    }
-}
-
-impl wit::Host for CallState {}
 
 #[cfg(test)]
 mod tests {
