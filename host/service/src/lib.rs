@@ -46,6 +46,7 @@ mod locks;
 mod metrics;
 mod panics;
 pub mod reevaluation;
+mod step;
 mod store;
 mod swap;
 mod tick;
@@ -61,6 +62,7 @@ pub use config::{ConfigError, EdgeTimeouts, ServeConfig};
 pub(crate) use live::serving_set;
 pub use live::{LivePolicies, PolicyInfo};
 pub use metrics::Metrics;
+pub use step::StepKind;
 pub use tick::{TickFailure, TickSummary};
 
 use crate::audit::{AuditEntry, digest_fixes};
@@ -405,7 +407,7 @@ impl Service {
                     Arc::new(transit),
                     evaluated,
                     now,
-                    "replay",
+                    StepKind::Replay,
                     Received::declaration(declaration),
                 )?;
                 Ok(answer(false, known.record.verdict))
@@ -423,7 +425,7 @@ impl Service {
                     Arc::new(transit),
                     evaluated,
                     opened_at,
-                    "admit",
+                    StepKind::Admit,
                     Received::declaration(declaration),
                 )?;
                 Ok(answer(true, known.record.verdict))
@@ -512,7 +514,7 @@ impl Service {
                     transit,
                     evaluated,
                     now,
-                    "observe",
+                    StepKind::Observe,
                     Received {
                         fixes: fresh,
                         rejections: stream_rejections,
@@ -536,7 +538,7 @@ impl Service {
                         decisions: Vec::new(),
                         states: known.states.clone(),
                         audit: AuditEntry {
-                            kind: "observe",
+                            kind: StepKind::Observe.as_str(),
                             input_digest: digest_fixes(&[]),
                             evaluated_at,
                         },
@@ -649,7 +651,7 @@ impl Service {
             let known = self.open_known(id)?;
             let floor = known.record.last_fix_at.unwrap_or(known.record.opened_at);
             let now = at.unwrap_or_else(Utc::now).max(floor);
-            if let Some(step) = self.time_step(&known, now, Some(reason), "close", true)? {
+            if let Some(step) = self.time_step(&known, now, Some(reason), StepKind::Close, true)? {
                 self.commit(step, Arc::clone(&known.transit))?;
             }
         }
@@ -666,7 +668,7 @@ impl Service {
         known: &Known,
         now: DateTime<Utc>,
         close: Option<CloseReason>,
-        kind: &'static str,
+        kind: StepKind,
         always: bool,
     ) -> Result<Option<Step>, ServiceError> {
         let mut record = known.record.clone();
@@ -741,7 +743,7 @@ impl Service {
         transit: Arc<Transit>,
         evaluated: Evaluated<'_>,
         now: DateTime<Utc>,
-        kind: &'static str,
+        kind: StepKind,
         received: Received,
     ) -> Result<(Arc<Known>, Vec<Finding>), ServiceError> {
         let (step, raised) = self.step_of(record, evaluated, now, kind, received);
@@ -757,14 +759,10 @@ impl Service {
         mut record: TransitRecord,
         mut evaluated: Evaluated<'_>,
         now: DateTime<Utc>,
-        kind: &'static str,
+        kind: StepKind,
         received: Received,
     ) -> (Step, Vec<Finding>) {
-        let kind = if evaluated.replayed && kind != "admit" {
-            "replay"
-        } else {
-            kind
-        };
+        let kind = kind.evaluated(evaluated.replayed);
         let decisions: Vec<Decision> = evaluated.evaluation.take_decisions();
         let states = evaluated.evaluation.policy_states();
         let open: Vec<Finding> = states.iter().flat_map(|state| state.open.clone()).collect();
@@ -790,7 +788,7 @@ impl Service {
             decisions,
             states,
             audit: AuditEntry {
-                kind,
+                kind: kind.as_str(),
                 input_digest: evaluated.input_digest,
                 evaluated_at: now,
             },
