@@ -57,8 +57,8 @@ mod transit;
 
 pub use cache::{ComponentCache, content_hash};
 pub use evaluation::{
-    CheckError, Decision, Evaluation, MAX_FIXES_PER_CALL, ObserveError, PolicyState, ResumeError, TELEMETRY_CHECKS,
-    TELEMETRY_CHECKS_VERSION, check, telemetry_quality,
+    CheckError, Decision, Evaluation, MAX_FIXES_PER_CALL, ObserveError, PolicyState, PreparedTransit, ResumeError,
+    TELEMETRY_CHECKS, TELEMETRY_CHECKS_VERSION, check, telemetry_quality,
 };
 #[doc(hidden)]
 pub use evaluation::{route_index, wit_fixes, wit_transit};

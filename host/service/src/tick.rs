@@ -248,7 +248,7 @@ impl Service {
         if known.record.closed.is_some() || known.record.last_fix_at.is_some_and(|last| last > now) {
             return Ok(None);
         }
-        let step = self.time_step(&known, now, None, StepKind::Tick, false)?;
+        let step = self.time_step(&known, now, None)?;
         Ok(step.map(|step| self.submit(step, Arc::clone(&known.transit))))
     }
 }
