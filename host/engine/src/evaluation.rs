@@ -202,8 +202,9 @@ impl PreparedTransit {
     }
 
     /// About how many bytes it holds, for a cache that bounds its memory:
-    /// the route three times over (declared, indexed) and the texts of the
-    /// declaration twice (declared, in the contract's record).
+    /// the route as declared and as indexed, and the declaration's texts
+    /// twice (declared, and in the contract's record). An estimate: the
+    /// parties' and zones' few texts are left out.
     ///
     /// # Units
     /// Bytes.
@@ -264,8 +265,9 @@ impl PolicySet {
         evaluation
     }
 
-    /// Resumes an evaluation from the states [`Evaluation::policy_states`]
-    /// returned, after fixes up to `last_fix_at`. The findings that were
+    /// Resumes an evaluation of a transit prepared once from the states
+    /// [`Evaluation::policy_states`] returned, after fixes up to
+    /// `last_fix_at`. The findings that were
     /// final before are the caller's to keep; this evaluation holds only
     /// what it raises from now on.
     ///
