@@ -144,8 +144,7 @@ pub enum ResumeError {
 /// ```
 pub struct Evaluation<'s> {
     policies: &'s PolicySet,
-    /// The transit as the contract hands it to every call.
-    transit: v0_1::Transit,
+    transit: Arc<v0_1::Transit>,
     route: Option<Arc<RouteIndex>>,
     /// Per policy, in set order: its state and its open findings.
     states: Vec<Vec<u8>>,
@@ -157,25 +156,118 @@ pub struct Evaluation<'s> {
     last_fix_at: Option<DateTime<Utc>>,
 }
 
+/// A transit as evaluation takes it: its declaration, its record in the
+/// contract's types and its route index, built once for a caller that
+/// evaluates it again and again (a service, batch after batch), where
+/// [`PolicySet::open`] builds them at every call.
+///
+/// # Examples
+/// ```no_run
+/// use escort_engine::{PreparedTransit, Sandbox, Transit};
+/// use std::path::Path;
+///
+/// let sandbox = Sandbox::new()?;
+/// let policies = escort_builtin::policies(&sandbox)?;
+/// let transit = PreparedTransit::new(Transit::from_path(Path::new("transit.json"))?);
+/// let evaluation = policies.open_prepared(&transit);
+/// let states = evaluation.policy_states();
+/// // Later, the next batch: the route is not indexed again.
+/// let evaluation = policies.resume(&transit, states, None)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct PreparedTransit {
+    transit: Transit,
+    record: Arc<v0_1::Transit>,
+    route: Option<Arc<RouteIndex>>,
+}
+
+impl PreparedTransit {
+    /// Builds the transit's contract record and indexes its route.
+    pub fn new(transit: Transit) -> PreparedTransit {
+        PreparedTransit {
+            record: Arc::new(v0_1::Transit::of(&transit)),
+            route: route_index(&transit),
+            transit,
+        }
+    }
+
+    /// The transit as declared.
+    pub fn transit(&self) -> &Transit {
+        &self.transit
+    }
+
+    /// About how many bytes it holds, for a cache that bounds its memory:
+    /// the route as declared and as indexed, and the declaration's texts
+    /// twice (declared, and in the contract's record). An estimate: the
+    /// parties' and zones' few texts are left out.
+    ///
+    /// # Units
+    /// Bytes.
+    pub fn size_bytes(&self) -> usize {
+        let texts: usize = [&self.transit.declaration, &self.transit.seal_id, &self.transit.vehicle]
+            .into_iter()
+            .flatten()
+            .map(String::len)
+            .sum::<usize>()
+            + self.transit.id.len()
+            + self
+                .transit
+                .goods
+                .iter()
+                .map(|item| item.hs.len() + item.description.len() + size_of_val(item))
+                .sum::<usize>();
+        size_of::<PreparedTransit>()
+            + size_of::<v0_1::Transit>()
+            + 2 * texts
+            + self.transit.route.len() * size_of::<geo::Coord<f64>>()
+            + self.route.as_deref().map_or(0, RouteIndex::size_bytes)
+    }
+}
+
 impl PolicySet {
     /// Opens a transit: indexes its route and runs every policy's admission.
     pub fn open(&self, transit: &Transit) -> Evaluation<'_> {
+        self.admit(
+            Arc::new(v0_1::Transit::of(transit)),
+            route_index(transit),
+            transit.opened_at,
+        )
+    }
+
+    /// Opens a transit prepared once ([`PreparedTransit`]): runs every
+    /// policy's admission.
+    pub fn open_prepared(&self, transit: &PreparedTransit) -> Evaluation<'_> {
+        self.admit(
+            Arc::clone(&transit.record),
+            transit.route.clone(),
+            transit.transit.opened_at,
+        )
+    }
+
+    fn admit(
+        &self,
+        transit: Arc<v0_1::Transit>,
+        route: Option<Arc<RouteIndex>>,
+        opened_at: DateTime<Utc>,
+    ) -> Evaluation<'_> {
         let mut evaluation = Evaluation {
             policies: self,
-            transit: v0_1::Transit::of(transit),
-            route: route_index(transit),
+            transit,
+            route,
             states: vec![Vec::new(); self.policies().len()],
             open: vec![Vec::new(); self.policies().len()],
             findings: Vec::new(),
             decisions: Vec::new(),
             last_fix_at: None,
         };
-        evaluation.admit(transit.opened_at);
+        evaluation.admit(opened_at);
         evaluation
     }
 
-    /// Resumes an evaluation from the states [`Evaluation::policy_states`]
-    /// returned, after fixes up to `last_fix_at`. The findings that were
+    /// Resumes an evaluation of a transit prepared once from the states
+    /// [`Evaluation::policy_states`] returned, after fixes up to
+    /// `last_fix_at`. The findings that were
     /// final before are the caller's to keep; this evaluation holds only
     /// what it raises from now on.
     ///
@@ -184,7 +276,7 @@ impl PolicySet {
     /// policies or parameters than this set's.
     pub fn resume(
         &self,
-        transit: &Transit,
+        transit: &PreparedTransit,
         states: Vec<PolicyState>,
         last_fix_at: Option<DateTime<Utc>>,
     ) -> Result<Evaluation<'_>, ResumeError> {
@@ -206,8 +298,8 @@ impl PolicySet {
         }
         Ok(Evaluation {
             policies: self,
-            transit: v0_1::Transit::of(transit),
-            route: route_index(transit),
+            transit: Arc::clone(&transit.record),
+            route: transit.route.clone(),
             states: kept_states,
             open: kept_open,
             findings: Vec::new(),

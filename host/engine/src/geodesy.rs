@@ -266,6 +266,17 @@ impl RouteIndex {
         }
     }
 
+    /// How many bytes the index holds, itself included.
+    ///
+    /// # Units
+    /// Bytes.
+    pub fn size_bytes(&self) -> usize {
+        size_of::<RouteIndex>()
+            + self.ends_m.capacity() * size_of::<[f64; 3]>()
+            + self.segments.capacity() * size_of::<Segment>()
+            + self.widths_m.capacity() * size_of::<f64>()
+    }
+
     /// Length of the route along its line, metres.
     pub fn length_m(&self) -> f64 {
         self.length_m

@@ -58,8 +58,8 @@ mod transit;
 pub use cache::{ComponentCache, content_hash};
 pub use contract::CONTRACT_VERSION;
 pub use evaluation::{
-    CheckError, Decision, Evaluation, MAX_FIXES_PER_CALL, ObserveError, PolicyState, ResumeError, TELEMETRY_CHECKS,
-    TELEMETRY_CHECKS_VERSION, check, telemetry_quality,
+    CheckError, Decision, Evaluation, MAX_FIXES_PER_CALL, ObserveError, PolicyState, PreparedTransit, ResumeError,
+    TELEMETRY_CHECKS, TELEMETRY_CHECKS_VERSION, check, telemetry_quality,
 };
 pub use finding::{EvidenceValue, Finding, Severity, Verdict, format_time};
 pub use fix::{Fix, FixKey, SealState};

@@ -60,7 +60,7 @@ use serde_json::json;
 use tokio::sync::Semaphore;
 
 use escort_engine::{Report, Verdict, format_time};
-use escort_service::{Access, Action, CloseReason, Denied, ListFilter, ServeConfig, Service, ServiceError};
+use escort_service::{Access, Action, CloseReason, Denied, ListFilter, ServeConfig, Service, ServiceError, StepKind};
 use tokio::task::JoinHandle;
 
 /// Most transits one page of `GET /v1/transits` lists.
@@ -365,7 +365,7 @@ impl App {
     async fn step<T: Send + 'static>(
         &self,
         id: String,
-        step: &'static str,
+        step: StepKind,
         work: impl FnOnce(&Service, &str) -> Result<T, ServiceError> + Send + 'static,
     ) -> Result<T, ApiError> {
         self.blocking(move |service| service.guarded(&id, step, || work(service, &id)))
@@ -404,7 +404,9 @@ async fn put_transit(
     let body = app.read_body(body, app.max_body_bytes, "max_body_bytes").await?;
     let declaration = utf8(body, "transit")?;
     let admission = app
-        .step(id, "admit", move |service, id| service.put_transit(id, &declaration))
+        .step(id, StepKind::Admit, move |service, id| {
+            service.put_transit(id, &declaration)
+        })
         .await?;
     let status = if admission.created {
         StatusCode::CREATED
@@ -424,7 +426,7 @@ async fn post_fixes(
     let Path(id) = id?;
     let body = app.read_body(body, app.max_body_bytes, "max_body_bytes").await?;
     let outcome = app
-        .step(id, "observe", move |service, id| service.ingest(id, &body))
+        .step(id, StepKind::Observe, move |service, id| service.ingest(id, &body))
         .await?;
     Ok(Json(outcome).into_response())
 }
@@ -446,7 +448,7 @@ async fn get_transit(
     let Query(query) = query?;
     let now = query.now.map(|now| parse_time("now", &now)).transpose()?;
     let report = app
-        .step(id, "report", move |service, id| service.report(id, now))
+        .step(id, StepKind::Report, move |service, id| service.report(id, now))
         .await?;
     Ok(report_response(&report))
 }
@@ -542,7 +544,9 @@ async fn close_transit(
     })?;
     let at = request.at.map(|at| parse_time("at", &at)).transpose()?;
     let report = app
-        .step(id, "close", move |service, id| service.close(id, request.reason, at))
+        .step(id, StepKind::Close, move |service, id| {
+            service.close(id, request.reason, at)
+        })
         .await?;
     Ok(report_response(&report))
 }

@@ -31,24 +31,19 @@ use escort_engine::{LoadLimits, Sandbox};
 /// assert_eq!(config.tokens.len(), 1);
 /// ```
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct ServeConfig {
     /// Address and port to listen on.
-    #[serde(default = "default_listen")]
     pub listen: SocketAddr,
     /// The data folder: the database and, without `policies`, the live
     /// policy folder.
-    #[serde(default = "default_data")]
     pub data: PathBuf,
     /// The live policy folder, watched for changes; `DATA/policies` when absent.
-    #[serde(default)]
     pub policies: Option<PathBuf>,
     /// Where compiled policies are cached; `DATA/cache` when absent.
-    #[serde(default)]
     pub cache: Option<PathBuf>,
     /// Seconds between evaluations of open transits for the passing of
     /// time; 0 turns the tick off.
-    #[serde(default = "default_tick_seconds")]
     pub tick_seconds: u64,
     /// How far past the service's clock a fix may be dated, seconds:
     /// receivers' clocks drift. A fix dated later is refused (one
@@ -56,91 +51,85 @@ pub struct ServeConfig {
     /// (`POST /v1/transits/{id}/close`) whose `at` is: one fix a year ahead
     /// would make every later batch of its transit a late one, evaluated
     /// again from the first fix.
-    #[serde(default = "default_max_fix_lead_seconds")]
     pub max_fix_lead_seconds: u64,
     /// Seconds between looks at the live policy folder.
-    #[serde(default = "default_poll_seconds")]
     pub policy_poll_seconds: f64,
     /// Largest request body, bytes (a transit or a batch of fixes).
-    #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: usize,
     /// Largest policy upload, bytes; also the most a bundle's archive may
     /// unpack to.
-    #[serde(default = "default_max_policy_bytes")]
     pub max_policy_bytes: usize,
     /// Longest a publish waits for another publish (or a reload of the
     /// live folder) to end, seconds; then it is refused with 409, and the
     /// regulator sends it again.
-    #[serde(default = "default_publish_wait_seconds")]
     pub publish_wait_seconds: f64,
     /// Longest a client may take to send a request's headers, seconds:
     /// from the connection's opening, or from the first byte of a later
     /// request on it. A connection that takes longer is closed unanswered.
-    #[serde(default = "default_header_timeout_seconds")]
     pub header_timeout_seconds: f64,
     /// Longest a client may take to send a request's whole body once its
     /// headers are in, seconds; a request that takes longer is answered
     /// `408` and its connection closed.
-    #[serde(default = "default_body_timeout_seconds")]
     pub body_timeout_seconds: f64,
     /// Longest a connection may wait for its next request after an
     /// answer, seconds; then it is closed.
-    #[serde(default = "default_idle_timeout_seconds")]
     pub idle_timeout_seconds: f64,
     /// Most connections open at once. Past it the service accepts no more
     /// (they wait in the operating system's backlog) until one closes. It
     /// is lowered at start to what the open-file limit (`ulimit -n`)
     /// leaves room for.
-    #[serde(default = "default_max_connections")]
     pub max_connections: usize,
     /// Longest the service waits, seconds, once told to stop (SIGTERM,
     /// SIGINT), for the requests in progress and a running tick to
     /// finish; then it exits anyway, and what was still running is never
     /// answered.
-    #[serde(default = "default_shutdown_grace_seconds")]
     pub shutdown_grace_seconds: f64,
     /// Longest a policy's compilation may take, seconds; a component that
     /// takes longer is refused (see [`crate::LoadLimits`]).
-    #[serde(default = "default_compile_timeout_seconds")]
     pub compile_timeout_seconds: f64,
-    /// How many transits the service keeps in memory as their last step
-    /// left them (record, parsed declaration, policy states), so that a
-    /// batch reads and parses nothing; 0 keeps none. The others are read
-    /// from the database when they need it. About 13 KiB each with a
-    /// 300-point route.
-    #[serde(default = "default_cached_transits")]
+    /// How many transits the service keeps in memory at most as their last
+    /// step left them (record, parsed declaration with its route indexed,
+    /// policy states), so that a batch reads, parses and indexes nothing;
+    /// 0 keeps none. The others are read from the database when they need
+    /// it.
     pub cached_transits: usize,
+    /// How many bytes those transits may hold at most, by an estimate of
+    /// each (mostly its route, declared and indexed: about 25 KiB with a
+    /// 300-point route); 0 keeps none. Each transit counts for at least
+    /// this over `cached_transits`, so that both bounds hold.
+    pub cached_transit_bytes: u64,
     /// Public keys (hex) whose signed bundles the service loads. When any are
     /// given, bare components and unsigned or otherwise signed bundles are
     /// refused.
-    #[serde(default)]
     pub trusted_keys: Vec<String>,
     /// Access tokens. When there are none, the service uses the ones it
     /// created on its first start (see [`crate::service::Access`]).
-    #[serde(default, rename = "token")]
+    #[serde(rename = "token")]
     pub tokens: Vec<TokenConfig>,
 }
 
+/// The defaults of every setting, for a missing file or a missing line.
 impl Default for ServeConfig {
     fn default() -> Self {
         ServeConfig {
-            listen: default_listen(),
-            data: default_data(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data: PathBuf::from("escort-data"),
             policies: None,
             cache: None,
-            tick_seconds: default_tick_seconds(),
-            max_fix_lead_seconds: default_max_fix_lead_seconds(),
-            policy_poll_seconds: default_poll_seconds(),
-            max_body_bytes: default_max_body_bytes(),
-            max_policy_bytes: default_max_policy_bytes(),
-            publish_wait_seconds: default_publish_wait_seconds(),
-            header_timeout_seconds: default_header_timeout_seconds(),
-            body_timeout_seconds: default_body_timeout_seconds(),
-            idle_timeout_seconds: default_idle_timeout_seconds(),
-            max_connections: default_max_connections(),
-            shutdown_grace_seconds: default_shutdown_grace_seconds(),
-            compile_timeout_seconds: default_compile_timeout_seconds(),
-            cached_transits: default_cached_transits(),
+            tick_seconds: 60,
+            max_fix_lead_seconds: 300,
+            policy_poll_seconds: 2.0,
+            max_body_bytes: 8 << 20,
+            max_policy_bytes: 64 << 20,
+            publish_wait_seconds: DEFAULT_PUBLISH_WAIT.as_secs_f64(),
+            header_timeout_seconds: 10.0,
+            body_timeout_seconds: 60.0,
+            idle_timeout_seconds: 60.0,
+            max_connections: 1000,
+            shutdown_grace_seconds: 10.0,
+            compile_timeout_seconds: LoadLimits::default().compile_timeout.as_secs_f64(),
+            cached_transits: 10_000,
+            cached_transit_bytes: 256 << 20,
             trusted_keys: Vec::new(),
             tokens: Vec::new(),
         }
@@ -272,7 +261,7 @@ impl ServeConfig {
     /// How often the live policy folder is looked at.
     pub fn policy_poll(&self) -> Duration {
         seconds("policy_poll_seconds", self.policy_poll_seconds)
-            .unwrap_or(Duration::from_secs_f64(default_poll_seconds()))
+            .unwrap_or(Duration::from_secs_f64(ServeConfig::default().policy_poll_seconds))
     }
 
     /// How long a publish waits for another to end.
@@ -283,27 +272,28 @@ impl ServeConfig {
     /// How long a client may take over a request's headers, its body, and
     /// the wait for its next request; and how long a stop waits.
     pub fn edge_timeouts(&self) -> EdgeTimeouts {
+        let defaults = ServeConfig::default();
         let setting = |name, value, default| seconds(name, value).unwrap_or(Duration::from_secs_f64(default));
         EdgeTimeouts {
             header: setting(
                 "header_timeout_seconds",
                 self.header_timeout_seconds,
-                default_header_timeout_seconds(),
+                defaults.header_timeout_seconds,
             ),
             body: setting(
                 "body_timeout_seconds",
                 self.body_timeout_seconds,
-                default_body_timeout_seconds(),
+                defaults.body_timeout_seconds,
             ),
             idle: setting(
                 "idle_timeout_seconds",
                 self.idle_timeout_seconds,
-                default_idle_timeout_seconds(),
+                defaults.idle_timeout_seconds,
             ),
             shutdown_grace: setting(
                 "shutdown_grace_seconds",
                 self.shutdown_grace_seconds,
-                default_shutdown_grace_seconds(),
+                defaults.shutdown_grace_seconds,
             ),
         }
     }
@@ -313,7 +303,7 @@ impl ServeConfig {
     /// from a file) falls back to the default.
     pub fn max_fix_lead(&self) -> chrono::TimeDelta {
         max_fix_lead(self.max_fix_lead_seconds)
-            .or_else(|| max_fix_lead(default_max_fix_lead_seconds()))
+            .or_else(|| max_fix_lead(ServeConfig::default().max_fix_lead_seconds))
             .unwrap_or_default()
     }
 
@@ -362,64 +352,4 @@ fn max_fix_lead(seconds: u64) -> Option<chrono::TimeDelta> {
     (seconds <= MAX_FIX_LEAD_SECONDS)
         .then(|| chrono::TimeDelta::try_seconds(seconds as i64))
         .flatten()
-}
-
-fn default_listen() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 8080))
-}
-
-fn default_data() -> PathBuf {
-    PathBuf::from("escort-data")
-}
-
-fn default_tick_seconds() -> u64 {
-    60
-}
-
-fn default_max_fix_lead_seconds() -> u64 {
-    300
-}
-
-fn default_poll_seconds() -> f64 {
-    2.0
-}
-
-fn default_max_body_bytes() -> usize {
-    8 << 20
-}
-
-fn default_max_policy_bytes() -> usize {
-    64 << 20
-}
-
-fn default_publish_wait_seconds() -> f64 {
-    DEFAULT_PUBLISH_WAIT.as_secs_f64()
-}
-
-fn default_header_timeout_seconds() -> f64 {
-    10.0
-}
-
-fn default_body_timeout_seconds() -> f64 {
-    60.0
-}
-
-fn default_idle_timeout_seconds() -> f64 {
-    60.0
-}
-
-fn default_max_connections() -> usize {
-    1000
-}
-
-fn default_shutdown_grace_seconds() -> f64 {
-    10.0
-}
-
-fn default_compile_timeout_seconds() -> f64 {
-    LoadLimits::default().compile_timeout.as_secs_f64()
-}
-
-fn default_cached_transits() -> usize {
-    10_000
 }

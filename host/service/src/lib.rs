@@ -15,9 +15,9 @@
 //!   after its fixes, findings, states and audit records are committed. One
 //!   writer thread commits the steps waiting for it together, one sync for
 //!   all (`commit.rs`); reads use their own connections.
-//! - **Memory.** The transits used last are kept as their last committed
-//!   step left them (`known.rs`), so a batch reads and parses nothing but its
-//!   own fixes; the number kept is bounded.
+//! - **Memory.** The transits used most are kept as their last committed
+//!   step left them (`known.rs`), so a batch reads, parses and indexes
+//!   nothing but its own fixes; the number kept and their bytes are bounded.
 //! - **One step per transit at a time, and no transit waits for another.**
 //!   Steps on one transit are serialised by that transit's own lock
 //!   (`locks.rs`); different transits are evaluated side by side. The tick
@@ -40,18 +40,19 @@ pub mod audit;
 mod commit;
 mod config;
 mod data_lock;
+mod intake;
 mod known;
 mod live;
 mod locks;
 mod metrics;
 mod panics;
 pub mod reevaluation;
+mod step;
 mod store;
 mod swap;
 mod tick;
 pub mod verification;
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
@@ -62,6 +63,7 @@ pub use config::{ConfigError, EdgeTimeouts, ServeConfig};
 pub(crate) use live::serving_set;
 pub use live::{LivePolicies, PolicyInfo};
 pub use metrics::Metrics;
+pub use step::StepKind;
 pub use tick::{TickFailure, TickSummary};
 
 use crate::audit::{AuditEntry, DecisionRecord, digest_fixes};
@@ -69,14 +71,15 @@ pub use crate::store::{ListFilter, StoreError, TransitSummary};
 use crate::store::{Step, Store, TransitRecord};
 use commit::{Pending, Readers, Writer};
 use data_lock::DataLock;
-use escort_engine::PolicySet;
+use escort_engine::Fix;
 use escort_engine::content_hash;
-use escort_engine::{Decision, Evaluation, PolicyState, telemetry_quality};
+use escort_engine::{Decision, Evaluation, telemetry_quality};
 use escort_engine::{Finding, Verdict, format_time};
-use escort_engine::{Fix, FixKey};
 use escort_engine::{FixCounts, Report};
 use escort_engine::{NdjsonBatch, Rejection, before_opening};
+use escort_engine::{PolicySet, PreparedTransit};
 use escort_engine::{Transit, TransitError};
+use intake::Intake;
 use known::{Known, KnownTransits};
 use locks::{TransitGuard, TransitLocks};
 
@@ -117,6 +120,44 @@ struct Evaluated<'p> {
     replayed: bool,
     /// SHA-256 of what it was given, for the audit log.
     input_digest: String,
+    /// Its clock.
+    evaluated_at: DateTime<Utc>,
+}
+
+/// What an evaluation is asked to take in besides the transit's stored
+/// states.
+struct Observation<'b> {
+    /// New fixes, in time order.
+    batch: &'b [Fix],
+    /// The evaluation clock.
+    now: DateTime<Utc>,
+    /// Whether to begin again from the transit's first fix, whatever the
+    /// stored states.
+    replay: bool,
+}
+
+impl<'b> Observation<'b> {
+    /// New fixes, as of `now`.
+    fn batch(batch: &'b [Fix], now: DateTime<Utc>) -> Observation<'b> {
+        Observation {
+            batch,
+            now,
+            replay: false,
+        }
+    }
+
+    /// The passing of time up to `now`.
+    fn time(now: DateTime<Utc>) -> Observation<'b> {
+        Observation::batch(&[], now)
+    }
+
+    /// Everything again from the transit's first fix, as of `now`.
+    fn replay(now: DateTime<Utc>) -> Observation<'b> {
+        Observation {
+            replay: true,
+            ..Observation::time(now)
+        }
+    }
 }
 
 /// A transit's step handed to the group commit and not settled yet
@@ -124,7 +165,7 @@ struct Evaluated<'p> {
 struct Submitted {
     id: String,
     pending: Pending,
-    transit: Arc<Transit>,
+    transit: Arc<PreparedTransit>,
 }
 
 /// What a step received besides the passing of time.
@@ -255,7 +296,7 @@ impl Service {
         Ok(Service {
             writer,
             readers: Readers::new(&path, READERS),
-            known: KnownTransits::new(config.cached_transits),
+            known: KnownTransits::new(config.cached_transits, config.cached_transit_bytes),
             policies,
             locks: TransitLocks::new(),
             tick_workers: tick::workers(),
@@ -312,7 +353,7 @@ impl Service {
             return Ok(None);
         };
         let known = Arc::new(Known {
-            transit: Arc::new(parse_stored(id, &declaration)?),
+            transit: Arc::new(PreparedTransit::new(parse_stored(id, &declaration)?)),
             record,
             states,
         });
@@ -323,7 +364,7 @@ impl Service {
     /// Writes a step (through the group commit) and, once it is committed,
     /// keeps the transit's new state in memory. Call it holding the
     /// transit's lock.
-    fn commit(&self, step: Step, transit: Arc<Transit>) -> Result<Arc<Known>, ServiceError> {
+    fn commit(&self, step: Step, transit: Arc<PreparedTransit>) -> Result<Arc<Known>, ServiceError> {
         self.settle(self.submit(step, transit))
     }
 
@@ -331,7 +372,7 @@ impl Service {
     /// it holding the transit's lock.
     ///
     /// [`settle`]: Service::settle
-    fn submit(&self, step: Step, transit: Arc<Transit>) -> Submitted {
+    fn submit(&self, step: Step, transit: Arc<PreparedTransit>) -> Submitted {
         Submitted {
             id: step.record.id.clone(),
             pending: self.writer.submit(step),
@@ -376,12 +417,14 @@ impl Service {
                 transit.id
             )));
         }
+        let opened_at = transit.opened_at;
+        let transit = Arc::new(PreparedTransit::new(transit));
         let _transit = self.lock(id);
         let policies = self.policies.current();
         // Admission is a pure function of the transit, so asking again
         // answers what the stored evaluation was given; a new transit's
         // evaluation goes on from this one.
-        let opened = policies.open(&transit);
+        let opened = policies.open_prepared(&transit);
         let admission = opened.findings();
         let answer = |created, verdict| Admission {
             transit: id.to_owned(),
@@ -394,37 +437,35 @@ impl Service {
                 if let Some((closed_at, _)) = &known.record.closed {
                     return Err(closed(id, closed_at));
                 }
-                if *known.transit == transit {
+                if known.transit.transit() == transit.transit() {
                     return Ok(answer(false, known.record.verdict));
                 }
                 let mut record = known.record.clone();
-                let now = record.last_fix_at.unwrap_or(transit.opened_at).max(transit.opened_at);
-                let evaluated = self.evaluate(&policies, &transit, &record, known.states.clone(), &[], now, true)?;
-                record.opened_at = transit.opened_at;
+                let now = record.last_fix_at.unwrap_or(opened_at).max(opened_at);
+                let evaluated = self.evaluate(&policies, &transit, &known, Observation::replay(now))?;
+                record.opened_at = opened_at;
                 let (known, _) = self.save_step(
                     record,
-                    Arc::new(transit),
+                    transit,
                     evaluated,
-                    now,
-                    "replay",
+                    StepKind::Replay,
                     Received::declaration(declaration),
                 )?;
                 Ok(answer(false, known.record.verdict))
             }
             None => {
-                let record = TransitRecord::opened(id, transit.opened_at);
+                let record = TransitRecord::opened(id, opened_at);
                 let evaluated = Evaluated {
                     evaluation: opened,
                     replayed: true,
                     input_digest: content_hash(declaration.as_bytes()),
+                    evaluated_at: opened_at,
                 };
-                let opened_at = transit.opened_at;
                 let (known, _) = self.save_step(
                     record,
-                    Arc::new(transit),
+                    transit,
                     evaluated,
-                    opened_at,
-                    "admit",
+                    StepKind::Admit,
                     Received::declaration(declaration),
                 )?;
                 Ok(answer(true, known.record.verdict))
@@ -444,78 +485,53 @@ impl Service {
         let clock = Utc::now();
         let _transit = self.lock(id);
         let known = self.open_known(id)?;
-        let mut record = known.record.clone();
-        let transit = Arc::clone(&known.transit);
-        let mut rejected = Vec::new();
-        let mut candidates = Vec::new();
-        for (line, parsed) in batch.candidates {
-            match parsed {
+        let opened_at = known.transit.transit().opened_at;
+        let mut intake = Intake::sort(batch, |fix| {
+            if fix.at < opened_at {
                 // Refused as `escort check` refuses it, so that a stream reports as its file does.
-                Ok(fix) if fix.at < transit.opened_at => rejected.push(Rejection {
-                    line,
-                    reason: before_opening(fix.at, transit.opened_at),
-                }),
+                Some(before_opening(fix.at, opened_at))
+            } else if self.ahead_of_clock(fix.at, clock) {
                 // A fix from the future would make every later batch a late
                 // one and a replay; the clock is the service's, so the
                 // refusal is too (`escort check` has no clock to hold it to).
-                Ok(fix) if self.ahead_of_clock(fix.at, clock) => rejected.push(Rejection {
-                    line,
-                    reason: self.after_clock(fix.at, clock),
-                }),
-                Ok(fix) => candidates.push(fix),
-                Err(reason) => rejected.push(Rejection { line, reason }),
+                Some(self.after_clock(fix.at, clock))
+            } else {
+                None
             }
-        }
-        let (fresh, duplicates) = self.drop_duplicates(&record, candidates)?;
-        let accepted = fresh.len() as u64;
-        self.metrics.count_fixes(accepted, duplicates, rejected.len() as u64);
-        let open_before: Vec<Finding> = known.states.iter().flat_map(|state| state.open.clone()).collect();
-        let mut sorted = fresh.clone();
+        });
+        self.drop_repeats(&known.record, &mut intake)?;
+        let accepted = intake.accepted();
+        self.metrics
+            .count_fixes(accepted, intake.duplicates, intake.rejected.len() as u64);
+        let mut sorted = intake.fresh.clone();
         sorted.sort_by_key(|fix| fix.at);
-        let now = record.last_fix_at.into_iter().chain(sorted.last().map(|f| f.at)).max();
+        let now = known
+            .record
+            .last_fix_at
+            .into_iter()
+            .chain(sorted.last().map(|f| f.at))
+            .max();
         let policies = self.policies.current();
         let evaluated = match now {
-            Some(now) if !fresh.is_empty() => Some((
-                self.evaluate(&policies, &transit, &record, known.states.clone(), &sorted, now, false)?,
-                now,
-            )),
+            Some(now) if !sorted.is_empty() => {
+                Some(self.evaluate(&policies, &known.transit, &known, Observation::batch(&sorted, now))?)
+            }
             _ => None,
         };
 
-        let stream_rejections: Vec<Rejection> = rejected
-            .iter()
-            .map(|r| Rejection {
-                line: record.counts.lines + r.line,
-                reason: r.reason.clone(),
-            })
-            .collect();
-        let counts = &mut record.counts;
-        counts.lines += batch.line_count;
-        counts.rejected += rejected.len() as u64;
-        counts.duplicates += duplicates;
-        counts.accepted += accepted;
-        for fix in &fresh {
-            match record.last_fix_at {
-                Some(latest) if fix.at < latest => counts.out_of_order += 1,
-                _ => record.last_fix_at = Some(fix.at),
-            }
-        }
-        record.first_fix_at = record
-            .first_fix_at
-            .into_iter()
-            .chain(sorted.first().map(|f| f.at))
-            .min();
-
+        let mut record = known.record.clone();
+        let stream_rejections = intake.add_to(&mut record);
+        let transit = Arc::clone(&known.transit);
         let (verdict, findings) = match evaluated {
-            Some((evaluated, now)) => {
+            Some(evaluated) => {
+                let open_before: Vec<Finding> = known.states.iter().flat_map(|state| state.open.clone()).collect();
                 let (known, raised) = self.save_step(
                     record,
                     transit,
                     evaluated,
-                    now,
-                    "observe",
+                    StepKind::Observe,
                     Received {
-                        fixes: fresh,
+                        fixes: intake.fresh,
                         rejections: stream_rejections,
                         declaration: None,
                     },
@@ -537,7 +553,7 @@ impl Service {
                         decisions: Vec::new(),
                         states: known.states.clone(),
                         audit: AuditEntry {
-                            kind: "observe",
+                            kind: StepKind::Observe.as_str(),
                             input_digest: digest_fixes(&[]),
                             evaluated_at,
                         },
@@ -550,37 +566,26 @@ impl Service {
         Ok(BatchOutcome {
             transit: id.to_owned(),
             accepted,
-            duplicates,
-            rejected,
+            duplicates: intake.duplicates,
+            rejected: intake.rejected,
             findings,
             verdict,
         })
     }
 
-    /// The fixes of a batch that repeat neither a stored fix nor an earlier
-    /// one of the batch, in the order received, and how many did repeat.
-    fn drop_duplicates(&self, record: &TransitRecord, candidates: Vec<Fix>) -> Result<(Vec<Fix>, u64), ServiceError> {
-        let span = (
-            candidates.iter().map(|f| f.at).min(),
-            candidates.iter().map(|f| f.at).max(),
-        );
-        let mut seen: HashSet<FixKey> = match span {
+    /// Drops the fixes of a batch that repeat a stored fix or an earlier
+    /// one of the batch.
+    fn drop_repeats(&self, record: &TransitRecord, intake: &mut Intake) -> Result<(), ServiceError> {
+        let stored = match intake.span() {
             // Every stored fix is at or before the latest one, so a batch
             // that begins after it repeats none: no need to look.
-            (Some(from), Some(to)) if record.last_fix_at.is_some_and(|last| from <= last) => self
+            Some((from, to)) if record.last_fix_at.is_some_and(|last| from <= last) => self
                 .readers
-                .with(|store| store.fix_keys_between(&record.id, from, to))?
-                .into_iter()
-                .collect(),
-            _ => HashSet::new(),
+                .with(|store| store.fix_keys_between(&record.id, from, to))?,
+            _ => Vec::new(),
         };
-        let total = candidates.len();
-        let fresh: Vec<Fix> = candidates
-            .into_iter()
-            .filter(|fix| seen.insert(FixKey::of(fix)))
-            .collect();
-        let duplicates = (total - fresh.len()) as u64;
-        Ok((fresh, duplicates))
+        intake.drop_repeats(stored);
+        Ok(())
     }
 
     /// The transit's report (`docs/reference.md` § The report). An open transit is evaluated as of
@@ -615,15 +620,7 @@ impl Service {
             None => Utc::now().max(floor),
         };
         let policies = self.policies.current();
-        let evaluated = self.evaluate(
-            &policies,
-            &known.transit,
-            &record,
-            known.states.clone(),
-            &[],
-            now,
-            false,
-        )?;
+        let evaluated = self.evaluate(&policies, &known.transit, &known, Observation::time(now))?;
         let mut findings = if evaluated.replayed { Vec::new() } else { finals };
         findings.extend(evaluated.evaluation.findings());
         record.evaluated_at = now;
@@ -650,69 +647,64 @@ impl Service {
             let known = self.open_known(id)?;
             let floor = known.record.last_fix_at.unwrap_or(known.record.opened_at);
             let now = at.unwrap_or_else(Utc::now).max(floor);
-            if let Some(step) = self.time_step(&known, now, Some(reason), "close", true)? {
+            if let Some(step) = self.time_step(&known, now, Some(reason))? {
                 self.commit(step, Arc::clone(&known.transit))?;
             }
         }
         self.report(id, None)
     }
 
-    /// Evaluates the passing of time up to `now` (closing the transit when
-    /// `close` says why), and returns the step that stores it: always when
-    /// `always`, else only when it changed in substance since the stored
-    /// step ([`tick::changed_in_substance`]; the stored verdict can be a
-    /// mark for review a panic left, `panics.rs`).
+    /// Evaluates the passing of time up to `now`, closing the transit when
+    /// `close` says why, and returns the step that stores it: a close always;
+    /// a tick only when it changed in substance since the stored step
+    /// ([`tick::changed_in_substance`]; the stored verdict can be a mark for
+    /// review a panic left, `panics.rs`).
     fn time_step(
         &self,
         known: &Known,
         now: DateTime<Utc>,
         close: Option<CloseReason>,
-        kind: &'static str,
-        always: bool,
     ) -> Result<Option<Step>, ServiceError> {
         let mut record = known.record.clone();
         if let Some(reason) = close {
             record.closed = Some((now, reason.as_str().to_owned()));
         }
         let policies = self.policies.current();
-        let mut evaluated = self.evaluate(
-            &policies,
-            &known.transit,
-            &record,
-            known.states.clone(),
-            &[],
-            now,
-            false,
-        )?;
-        if !(always || tick::changed_in_substance(&evaluated, &known.states, &record)) {
+        let mut evaluated = self.evaluate(&policies, &known.transit, known, Observation::time(now))?;
+        if close.is_none() && !tick::changed_in_substance(&evaluated, &known.states, &record) {
             return Ok(None);
         }
         evaluated.input_digest = digest_fixes(&[]);
-        let (step, _) = self.step_of(record, evaluated, now, kind, Received::default());
+        let kind = if close.is_some() {
+            StepKind::Close
+        } else {
+            StepKind::Tick
+        };
+        let (step, _) = self.step_of(record, evaluated, kind, Received::default());
         Ok(Some(step))
     }
 
-    /// Evaluates `batch` (new fixes, in time order) as of `now`: from the
-    /// stored states when they fit `policies` and no fix of the batch is
-    /// older than one already evaluated; otherwise, or when `replay` is
-    /// asked for, from the transit's first stored fix with the batch among
-    /// them, as `escort check` would over the whole track.
-    #[allow(clippy::too_many_arguments)]
+    /// Evaluates `transit` (the one `from` holds, or its new declaration)
+    /// from how its last committed step left it (`from`), for what
+    /// `observation` brings: from the stored states when they fit
+    /// `policies` and no fix of the batch is older than one already
+    /// evaluated; otherwise, or when a replay is asked for, from the
+    /// transit's first stored fix with the batch among them, as `escort
+    /// check` would over the whole track.
     fn evaluate<'p>(
         &self,
         policies: &'p PolicySet,
-        transit: &Transit,
-        record: &TransitRecord,
-        states: Vec<PolicyState>,
-        batch: &[Fix],
-        now: DateTime<Utc>,
-        replay: bool,
+        transit: &PreparedTransit,
+        from: &Known,
+        observation: Observation<'_>,
     ) -> Result<Evaluated<'p>, ServiceError> {
+        let Observation { batch, now, replay } = observation;
+        let record = &from.record;
         let late = record
             .last_fix_at
             .is_some_and(|last| batch.first().is_some_and(|first| first.at < last));
         let resumed = (!replay && !late)
-            .then(|| policies.resume(transit, states, record.last_fix_at).ok())
+            .then(|| policies.resume(transit, from.states.clone(), record.last_fix_at).ok())
             .flatten();
         let (mut evaluation, fixes, replayed) = match resumed {
             Some(evaluation) => (evaluation, batch.to_vec(), false),
@@ -721,7 +713,7 @@ impl Service {
                 all.extend_from_slice(batch);
                 // Stable: fixes with the same time keep the order received.
                 all.sort_by_key(|fix| fix.at);
-                (policies.open(transit), all, true)
+                (policies.open_prepared(transit), all, true)
             }
         };
         evaluation
@@ -731,41 +723,37 @@ impl Service {
             evaluation,
             replayed,
             input_digest: digest_fixes(&fixes),
+            evaluated_at: now,
         })
     }
 
-    /// Stores a step as of `now` ([`Service::step_of`]). Returns the
-    /// transit as committed and every finding the step raised or left open.
+    /// Stores a step ([`Service::step_of`]). Returns the transit as
+    /// committed and every finding the step raised or left open.
     fn save_step(
         &self,
         record: TransitRecord,
-        transit: Arc<Transit>,
+        transit: Arc<PreparedTransit>,
         evaluated: Evaluated<'_>,
-        now: DateTime<Utc>,
-        kind: &'static str,
+        kind: StepKind,
         received: Received,
     ) -> Result<(Arc<Known>, Vec<Finding>), ServiceError> {
-        let (step, raised) = self.step_of(record, evaluated, now, kind, received);
+        let (step, raised) = self.step_of(record, evaluated, kind, received);
         Ok((self.commit(step, transit)?, raised))
     }
 
-    /// The step that stores an evaluation as of `now`: the record (with its
-    /// verdict brought up to date), the new fixes and refused lines, the
+    /// The step that stores an evaluation: the record (with its verdict
+    /// brought up to date), the new fixes and refused lines, the
     /// decisions' findings, the states and the audit records; and every
     /// finding the evaluation raised or left open.
     fn step_of(
         &self,
         mut record: TransitRecord,
         mut evaluated: Evaluated<'_>,
-        now: DateTime<Utc>,
-        kind: &'static str,
+        kind: StepKind,
         received: Received,
     ) -> (Step, Vec<Finding>) {
-        let kind = if evaluated.replayed && kind != "admit" {
-            "replay"
-        } else {
-            kind
-        };
+        let kind = kind.evaluated(evaluated.replayed);
+        let now = evaluated.evaluated_at;
         let decisions: Vec<Decision> = evaluated.evaluation.take_decisions();
         let states = evaluated.evaluation.policy_states();
         let open: Vec<Finding> = states.iter().flat_map(|state| state.open.clone()).collect();
@@ -791,7 +779,7 @@ impl Service {
             decisions: decisions.into_iter().map(DecisionRecord::from).collect(),
             states,
             audit: AuditEntry {
-                kind,
+                kind: kind.as_str(),
                 input_digest: evaluated.input_digest,
                 evaluated_at: now,
             },

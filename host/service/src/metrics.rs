@@ -11,6 +11,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use super::tick::TickSummary;
+use crate::StepKind;
 use escort_engine::Decision;
 use escort_engine::EvidenceValue;
 
@@ -51,9 +52,6 @@ struct StepLabels {
 struct TimeoutLabels {
     timeout: String,
 }
-
-/// The steps a panic is counted under.
-const STEPS: [&str; 5] = ["admit", "observe", "report", "close", "tick"];
 
 /// Why the service closes a connection that kept it waiting.
 const CONNECTION_TIMEOUTS: [&str; 2] = ["header", "idle"];
@@ -195,8 +193,10 @@ impl Metrics {
             connection_timeouts,
         };
         // Present at 0 from the start, so that a first increment shows.
-        for step in STEPS {
-            let _ = metrics.step_panics.get_or_create(&StepLabels { step: step.to_owned() });
+        for step in StepKind::PANICKING {
+            let _ = metrics.step_panics.get_or_create(&StepLabels {
+                step: step.as_str().to_owned(),
+            });
         }
         for outcome in TICK_OUTCOMES {
             let _ = metrics.tick_transits.get_or_create(&outcome_labels(outcome));
@@ -232,9 +232,11 @@ impl Metrics {
         }
     }
 
-    pub(crate) fn count_decisions(&self, kind: &str, decisions: &[Decision]) {
+    pub(crate) fn count_decisions(&self, kind: StepKind, decisions: &[Decision]) {
         self.evaluations
-            .get_or_create(&KindLabels { kind: kind.to_owned() })
+            .get_or_create(&KindLabels {
+                kind: kind.as_str().to_owned(),
+            })
             .inc();
         for decision in decisions {
             let labels = PolicyLabels {
@@ -259,9 +261,11 @@ impl Metrics {
     }
 
     /// Counts a step that panicked outside a policy call.
-    pub(crate) fn count_step_panic(&self, step: &str) {
+    pub(crate) fn count_step_panic(&self, step: StepKind) {
         self.step_panics
-            .get_or_create(&StepLabels { step: step.to_owned() })
+            .get_or_create(&StepLabels {
+                step: step.as_str().to_owned(),
+            })
             .inc();
     }
 

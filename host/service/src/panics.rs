@@ -21,7 +21,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
-use super::{Service, ServiceError};
+use super::{Service, ServiceError, StepKind};
 use crate::audit::{AuditEntry, digest_fixes};
 use crate::store::Step;
 use escort_engine::Verdict;
@@ -29,13 +29,13 @@ use escort_engine::panic_message;
 
 impl Service {
     /// Runs `work`, a request's step on transit `id` (`step` names it for
-    /// the metrics and logs: admit, observe, report, close), and turns a
+    /// the metrics and logs), and turns a
     /// panic of it into [`ServiceError::Defect`] after marking the transit
     /// for review.
     pub fn guarded<T>(
         &self,
         id: &str,
-        step: &'static str,
+        step: StepKind,
         work: impl FnOnce() -> Result<T, ServiceError>,
     ) -> Result<T, ServiceError> {
         match catch_unwind(AssertUnwindSafe(work)) {
@@ -55,7 +55,7 @@ impl Service {
     /// the transit's copy in memory and, when `locked` (the caller holds the
     /// transit's lock), marks the transit for review. Returns the error that
     /// tells of it.
-    pub(super) fn after_panic(&self, id: &str, step: &'static str, message: &str, locked: bool) -> ServiceError {
+    pub(super) fn after_panic(&self, id: &str, step: StepKind, message: &str, locked: bool) -> ServiceError {
         self.metrics.count_step_panic(step);
         self.known.forget(id);
         let what = format!(
@@ -107,7 +107,7 @@ impl Service {
                 decisions: Vec::new(),
                 states: known.states.clone(),
                 audit: AuditEntry {
-                    kind: "fault",
+                    kind: StepKind::Fault.as_str(),
                     input_digest: digest_fixes(&[]),
                     evaluated_at,
                 },

@@ -32,7 +32,7 @@ use chrono::{DateTime, Utc};
 
 use super::commit::MAX_GROUP;
 use super::locks::{TransitGuard, TransitLocks};
-use super::{Evaluated, Service, ServiceError, Submitted};
+use super::{Evaluated, Service, ServiceError, StepKind, Submitted};
 use crate::store::{Store, TransitRecord};
 use escort_engine::PolicyState;
 use escort_engine::panic_message;
@@ -233,7 +233,7 @@ impl Service {
             &self.locks,
             |id| self.tick_transit(id, now),
             |submitted| self.settle(submitted).map(drop),
-            |id, message| self.after_panic(id, "tick", message, true),
+            |id, message| self.after_panic(id, StepKind::Tick, message, true),
         );
         self.metrics.count_tick(&summary);
         Ok(summary)
@@ -248,7 +248,7 @@ impl Service {
         if known.record.closed.is_some() || known.record.last_fix_at.is_some_and(|last| last > now) {
             return Ok(None);
         }
-        let step = self.time_step(&known, now, None, "tick", false)?;
+        let step = self.time_step(&known, now, None)?;
         Ok(step.map(|step| self.submit(step, Arc::clone(&known.transit))))
     }
 }
