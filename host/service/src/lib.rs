@@ -1,9 +1,10 @@
-//! The service: transits that stay open while their fixes stream in, each
-//! batch evaluated as it arrives and kept durably, behind an HTTP API
-//! (`escort serve`).
+//! Escort's service without HTTP: transits that stay open while their fixes
+//! stream in, each batch evaluated as it arrives and kept durably in SQLite,
+//! with the audit log, access tokens, live policies and metrics.
 //!
-//! [`Service`] is the whole of it without HTTP, for a backend that embeds
-//! Escort; [`serve`] puts the HTTP API of `docs/service.md` in front of it.
+//! [`Service`] is the whole of it, for a backend that embeds Escort;
+//! `escort-http` puts the HTTP API of `docs/service.md` in front of it
+//! (`escort serve`).
 //!
 //! - **Streaming equals batch.** A batch is evaluated from the policy states
 //!   the previous one left (kept in the store, SQLite), so
