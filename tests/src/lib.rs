@@ -8,7 +8,7 @@
 //! - read a scenario folder as `escort check` reads it ([`Scenario`],
 //!   [`scenarios`], [`scenario`]);
 //! - run the `escort` binary ([`escort`], [`escort_command`]);
-//! - start `escort serve` on loopback and talk to it ([`Server`]);
+//! - start `escort serve` on loopback and talk to it ([`Server`], [`Client`]);
 //! - use the hostile policy, built once by this crate's build script
 //!   ([`HOSTILE_POLICY`], [`hostile_bundle`], [`live_hostile`]).
 //!
@@ -31,5 +31,5 @@ pub use bundle::{copy_dir, tar_of};
 pub use hostile::{HOSTILE_DESCRIBE_BLOAT, HOSTILE_DESCRIBE_CROWD, HOSTILE_POLICY, hostile_bundle, live_hostile};
 pub use sandbox::{builtin, sandbox};
 pub use scenario::{Scenario, moved, scenario, scenarios, template_scenario, transit_as};
-pub use server::{INGEST, OFFICER, REGULATOR, Server, eventually, metric, serve_refused, settings};
+pub use server::{Client, INGEST, OFFICER, REGULATOR, Server, eventually, metric, serve_refused, settings};
 pub use workspace::{cache_dir, workspace};

@@ -48,7 +48,57 @@ pub struct Server {
     /// The folder of its `escort.toml` and `stderr.log`.
     pub dir: PathBuf,
     _temp: Option<tempfile::TempDir>,
+    client: Client,
+}
+
+/// An HTTP client of one server: requests by path, with a token, and a
+/// timeout that turns a hung server into a failed test instead of a hung
+/// suite.
+pub struct Client {
+    url: String,
     agent: ureq::Agent,
+}
+
+impl Client {
+    /// A client of the server at `url` (`http://HOST:PORT`, or a mount point under it).
+    pub fn new(url: &str) -> Client {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(120)))
+            .build()
+            .into();
+        Client {
+            url: url.to_owned(),
+            agent,
+        }
+    }
+
+    /// Sends a request; returns the status and the body.
+    pub fn request(&self, method: &str, path: &str, token: Option<&str>, body: &[u8]) -> (u16, String) {
+        let mut request = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.url));
+        if let Some(token) = token {
+            request = request.header("Authorization", format!("Bearer {token}"));
+        }
+        let request = request.body(body.to_vec()).expect("a well-formed request");
+        let mut response = self.agent.run(request).expect("the server answers");
+        let status = response.status().as_u16();
+        let mut text = String::new();
+        response
+            .body_mut()
+            .as_reader()
+            .read_to_string(&mut text)
+            .expect("a UTF-8 body");
+        (status, text)
+    }
+
+    /// Sends a request and reads the answer as JSON.
+    pub fn json(&self, method: &str, path: &str, token: Option<&str>, body: &[u8]) -> (u16, Value) {
+        let (status, text) = self.request(method, path, token, body);
+        let value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{method} {path}: not JSON ({e}): {text}"));
+        (status, value)
+    }
 }
 
 impl Server {
@@ -92,18 +142,12 @@ impl Server {
                 fs::read_to_string(dir.join("stderr.log")).unwrap_or_default()
             );
         };
-        // A hung server fails the test instead of hanging the suite.
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(120)))
-            .build()
-            .into();
         Server {
             child,
             url: address.to_owned(),
             dir: dir.to_owned(),
             _temp: None,
-            agent,
+            client: Client::new(address),
         }
     }
 
@@ -166,29 +210,12 @@ impl Server {
 
     /// Sends a request; returns the status and the body.
     pub fn request(&self, method: &str, path: &str, token: Option<&str>, body: &[u8]) -> (u16, String) {
-        let mut request = ureq::http::Request::builder()
-            .method(method)
-            .uri(format!("{}{path}", self.url));
-        if let Some(token) = token {
-            request = request.header("Authorization", format!("Bearer {token}"));
-        }
-        let request = request.body(body.to_vec()).expect("a well-formed request");
-        let mut response = self.agent.run(request).expect("the server answers");
-        let status = response.status().as_u16();
-        let mut text = String::new();
-        response
-            .body_mut()
-            .as_reader()
-            .read_to_string(&mut text)
-            .expect("a UTF-8 body");
-        (status, text)
+        self.client.request(method, path, token, body)
     }
 
     /// Sends a request and reads the answer as JSON.
     pub fn json(&self, method: &str, path: &str, token: Option<&str>, body: &[u8]) -> (u16, Value) {
-        let (status, text) = self.request(method, path, token, body);
-        let value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{method} {path}: not JSON ({e}): {text}"));
-        (status, value)
+        self.client.json(method, path, token, body)
     }
 
     /// Declares transit `id` with the ingest token.
