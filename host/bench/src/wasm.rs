@@ -1,7 +1,7 @@
 //! One policy called as the engine calls it: its component instantiated in
 //! the sandbox, the transit, parameters, batch and state lowered into it, the
 //! observation lifted out, through contract 0.1's raw call
-//! ([`v0_1::call_observe`]). Nothing else of an evaluation (finding checks,
+//! ([`Policy::call_observe`]). Nothing else of an evaluation (finding checks,
 //! decisions, storage) is timed, so the figure is the price of running the
 //! rule as WebAssembly and nothing more.
 
@@ -41,8 +41,9 @@ impl<'p> WasmCall<'p> {
 
     /// `observe` of the columns `batch` as of `now` from `state`.
     pub fn observe(&self, batch: &v0_1::Fixes, now: i64, state: &[u8]) -> Result<Answer, PolicyFailure> {
-        let (observation, _fuel) =
-            v0_1::call_observe(self.policy, &self.transit, self.route.as_ref(), batch, now, state)?;
+        let (observation, _fuel) = self
+            .policy
+            .call_observe(&self.transit, self.route.as_ref(), batch, now, state)?;
         Ok(Answer {
             findings: observation.findings.len() + observation.open.len(),
             state: observation.state,

@@ -313,7 +313,7 @@ impl Evaluation<'_> {
     fn admit(&mut self, opened_at: DateTime<Utc>) {
         for (index, policy) in self.policies.policies().iter().enumerate() {
             let started = Instant::now();
-            let (findings, fuel_used) = match v0_1::admit(policy, &self.transit, self.route.as_ref()) {
+            let (findings, fuel_used) = match policy.admit(&self.transit, self.route.as_ref()) {
                 Ok((findings, fuel)) => (findings, Some(fuel)),
                 Err(failure) => (
                     vec![failure_finding(policy, &failure, "admitting the transit", opened_at)],
@@ -386,7 +386,7 @@ impl Evaluation<'_> {
         for (index, policy) in self.policies.policies().iter().enumerate() {
             let started = Instant::now();
             let state = &self.states[index];
-            let outcome = v0_1::observe(policy, &self.transit, self.route.as_ref(), &batch, now_ms, state);
+            let outcome = policy.observe(&self.transit, self.route.as_ref(), &batch, now_ms, state);
             match outcome {
                 Ok((observed, fuel)) => {
                     self.open[index] = observed.open;

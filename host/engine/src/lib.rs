@@ -56,14 +56,14 @@ mod telemetry;
 mod transit;
 
 pub use cache::{ComponentCache, content_hash};
-pub use contract::CONTRACT_VERSION;
+pub use contract::{CONTRACT_VERSION, ParamKind, ParamSpec, ParamValue};
 pub use evaluation::{
     CheckError, Decision, Evaluation, MAX_FIXES_PER_CALL, ObserveError, PolicyState, PreparedTransit, ResumeError,
     TELEMETRY_CHECKS, TELEMETRY_CHECKS_VERSION, check, telemetry_quality,
 };
 pub use finding::{EvidenceValue, Finding, Severity, Verdict, format_time};
 pub use fix::{Fix, FixKey, SealState};
-pub use policy::{LoadError, ParamKind, ParamSpec, ParamValue, Policy, PolicyConfig, PolicySet};
+pub use policy::{LoadError, Policy, PolicyConfig, PolicySet};
 pub use report::{FixCounts, Report};
 pub use sandbox::{Limits, LoadLimits, POOL_IN_FLIGHT, PolicyFailure, Sandbox, panic_message};
 pub use telemetry::{Format, MAX_FILE_BYTES, NdjsonBatch, Rejection, Telemetry, TelemetryError, before_opening};

@@ -10,92 +10,16 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use wasmtime::Store;
 use wasmtime::component::Resource;
 
 use crate::cache::content_hash;
-use crate::contract::v0_1::{self, EscortPolicy};
-use crate::contract::{MAX_TEXT_PARAM_BYTES, check_length};
+use crate::contract::v0_1::{self, Author, EscortPolicy, Fixes, Observation, Transit};
+use crate::contract::{Descriptor, MAX_TEXT_PARAM_BYTES, Observed, ParamSpec, ParamValue, RouteRef, check_length};
+use crate::finding::Finding;
 use crate::geodesy::RouteIndex;
-use crate::sandbox::{CallState, CompileFailure, Instances, Limits, PolicyFailure, RouteRef, Sandbox};
-
-/// The type of a parameter's values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ParamKind {
-    /// A number with a fraction, such as a distance in metres.
-    Float,
-    /// A whole number.
-    Integer,
-    /// `true` or `false`.
-    Boolean,
-    /// A text, such as a list of HS prefixes.
-    Text,
-}
-
-impl fmt::Display for ParamKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            ParamKind::Float => "float",
-            ParamKind::Integer => "integer",
-            ParamKind::Boolean => "boolean",
-            ParamKind::Text => "text",
-        })
-    }
-}
-
-/// A parameter value, as written in `policies.toml` or shown in a listing.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum ParamValue {
-    /// `true` or `false`.
-    Boolean(bool),
-    /// A whole number.
-    Integer(i64),
-    /// A number with a fraction.
-    Float(f64),
-    /// A text.
-    Text(String),
-}
-
-impl ParamValue {
-    /// The value as `kind`, if it is one (a whole number is also a float).
-    pub(crate) fn as_kind(&self, kind: ParamKind) -> Option<ParamValue> {
-        match (kind, self) {
-            (ParamKind::Float, ParamValue::Float(v)) => Some(ParamValue::Float(*v)),
-            (ParamKind::Float, ParamValue::Integer(v)) => Some(ParamValue::Float(*v as f64)),
-            (ParamKind::Integer, ParamValue::Integer(_))
-            | (ParamKind::Boolean, ParamValue::Boolean(_))
-            | (ParamKind::Text, ParamValue::Text(_)) => Some(self.clone()),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for ParamValue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ParamValue::Boolean(v) => write!(f, "{v}"),
-            ParamValue::Integer(v) => write!(f, "{v}"),
-            ParamValue::Float(v) => write!(f, "{v}"),
-            ParamValue::Text(v) => write!(f, "{v:?}"),
-        }
-    }
-}
-
-/// A parameter a policy declares in `describe()`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ParamSpec {
-    /// snake_case name with its unit, such as `corridor_m`.
-    pub name: String,
-    /// The type of its values.
-    pub kind: ParamKind,
-    /// The value used when none is configured.
-    pub default: ParamValue,
-    /// One sentence for the regulator who sets it.
-    pub doc: String,
-}
+use crate::sandbox::{CallState, CompileFailure, Instances, Limits, PolicyFailure, Sandbox};
 
 /// How one policy of a folder is configured (a table of `policies.toml`).
 ///
@@ -229,7 +153,7 @@ impl Policy {
             origin: origin.to_owned(),
             reason: format!("{e:#}"),
         })?;
-        let descriptor = v0_1::describe(sandbox, &instances).map_err(|reason| LoadError::Describe {
+        let descriptor = describe(sandbox, &instances).map_err(|reason| LoadError::Describe {
             origin: origin.to_owned(),
             reason,
         })?;
@@ -363,7 +287,7 @@ impl Policy {
     }
 
     /// Calls the policy under its limits; see [`Sandbox::call`].
-    pub(crate) fn call<R>(
+    fn call<R>(
         &self,
         route: Option<&Arc<RouteIndex>>,
         call: impl FnMut(&mut Store<CallState>, &EscortPolicy, Option<Resource<RouteRef>>) -> wasmtime::Result<R>,
@@ -371,10 +295,108 @@ impl Policy {
         self.sandbox.call(&self.instances, &self.limits, route, call)
     }
 
-    /// The parameter values as contract 0.1 passes them.
-    pub(crate) fn contract_params(&self) -> &[v0_1::Param] {
-        &self.contract_params
+    /// The policy's `admit` of `transit`: its findings, checked, and the
+    /// fuel the call used.
+    pub(crate) fn admit(
+        &self,
+        transit: &Transit,
+        route: Option<&Arc<RouteIndex>>,
+    ) -> Result<(Vec<Finding>, u64), PolicyFailure> {
+        let (answer, fuel) = self.call(route, |store, instance, route| {
+            instance
+                .escort_policy_policy()
+                .call_admit(store, transit, route, &self.contract_params)
+        })?;
+        let findings = answer.map_err(PolicyFailure::Error)?;
+        let findings = v0_1::accept_findings(&self.author(), findings).map_err(PolicyFailure::IllFormed)?;
+        Ok((findings, fuel))
     }
+
+    /// The policy's `observe` of `fixes` as of `now_ms` from `state`: what
+    /// it answered, checked, and the fuel the call used.
+    pub(crate) fn observe(
+        &self,
+        transit: &Transit,
+        route: Option<&Arc<RouteIndex>>,
+        fixes: &Fixes,
+        now_ms: i64,
+        state: &[u8],
+    ) -> Result<(Observed, u64), PolicyFailure> {
+        let (observation, fuel) = self.call_observe(transit, route, fixes, now_ms, state)?;
+        let observed = v0_1::observed(&self.author(), observation).map_err(PolicyFailure::IllFormed)?;
+        Ok((observed, fuel))
+    }
+
+    /// Calls the policy's `observe` as an evaluation does (under its limits
+    /// and parameters, lending it `route`, the transit's route indexed by
+    /// [`route_index`](crate::contract::route_index)) and returns the
+    /// observation as the policy gave it, unchecked, with the fuel the call
+    /// used. An evaluation checks it against the contract's bounds before it
+    /// keeps anything; this is the call alone, for measuring it.
+    ///
+    /// # Errors
+    /// The [`PolicyFailure`] of a call that trapped, ran out of a limit, or
+    /// answered `err`.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// use escort_engine::contract::{route_index, v0_1};
+    /// use escort_engine::{Policy, Sandbox, Transit};
+    /// use std::path::Path;
+    ///
+    /// let sandbox = Sandbox::new()?;
+    /// let speed = Policy::load(&sandbox, "speed.wasm", &std::fs::read("speed.wasm")?)?;
+    /// let transit = Transit::from_path(Path::new("transit.json"))?;
+    /// let route = route_index(&transit);
+    /// let lowered = v0_1::Transit::of(&transit);
+    /// let now_ms = transit.opened_at.timestamp_millis();
+    /// let (observation, fuel) =
+    ///     speed.call_observe(&lowered, route.as_ref(), &v0_1::Fixes::of(&[]), now_ms, &[])?;
+    /// println!("{} findings, {fuel} fuel", observation.findings.len());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn call_observe(
+        &self,
+        transit: &Transit,
+        route: Option<&Arc<RouteIndex>>,
+        fixes: &Fixes,
+        now_ms: i64,
+        state: &[u8],
+    ) -> Result<(Observation, u64), PolicyFailure> {
+        let (answer, fuel) = self.call(route, |store, instance, route| {
+            instance.escort_policy_policy().call_observe(
+                store,
+                transit,
+                route,
+                &self.contract_params,
+                fixes,
+                now_ms,
+                state,
+            )
+        })?;
+        Ok((answer.map_err(PolicyFailure::Error)?, fuel))
+    }
+
+    /// What the contract's checks of an answer need of the policy.
+    fn author(&self) -> Author<'_> {
+        Author {
+            id: &self.id,
+            version: &self.version,
+            max_findings: self.limits.max_findings,
+            max_state_bytes: self.limits.max_state_bytes,
+        }
+    }
+}
+
+/// Asks a component who it is, and holds the answer to the contract's
+/// bounds. The error completes "describe() …".
+fn describe(sandbox: &Sandbox, instances: &Instances) -> Result<Descriptor, String> {
+    let (descriptor, _fuel) = sandbox
+        .call(instances, &Limits::default(), None, |store, policy, _| {
+            policy.escort_policy_policy().call_describe(store)
+        })
+        .map_err(|failure| failure.to_string())?;
+    v0_1::descriptor(descriptor)
 }
 
 /// SHA-256 over a component's hash and its parameter values, hex: see
@@ -469,16 +491,6 @@ impl PolicySet {
 mod tests {
     use super::*;
 
-    #[test]
-    fn whole_numbers_are_floats_but_not_the_reverse() {
-        assert_eq!(
-            ParamValue::Integer(3000).as_kind(ParamKind::Float),
-            Some(ParamValue::Float(3000.0))
-        );
-        assert_eq!(ParamValue::Float(3000.5).as_kind(ParamKind::Integer), None);
-        assert_eq!(ParamValue::Text("3km".into()).as_kind(ParamKind::Float), None);
-    }
-
     /// The values a call is given are lowered once, beside the host's own:
     /// configuring must change both, or calls would run on stale values.
     #[test]
@@ -498,7 +510,7 @@ mod tests {
             .expect("configures");
         assert_ne!(policy.fingerprint(), before);
         let given: Vec<(&str, ParamValue)> = policy
-            .contract_params()
+            .contract_params
             .iter()
             .map(|param| (param.name.as_str(), ParamValue::from(&param.value)))
             .collect();

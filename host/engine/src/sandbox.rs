@@ -56,11 +56,9 @@ use wasmtime::{
 };
 
 use crate::cache::{ComponentCache, content_hash};
-use crate::contract::{
-    self,
-    v0_1::{EscortPolicy, EscortPolicyPre},
-};
-use crate::geodesy::RouteIndex;
+use crate::contract::v0_1::{EscortPolicy, EscortPolicyPre, Position, geo, types};
+use crate::contract::{self, RouteRef};
+use crate::geodesy::{RouteIndex, distance_m};
 
 /// How many policy calls of one sandbox run at once; more wait for a slot.
 pub const POOL_IN_FLIGHT: usize = 256;
@@ -100,10 +98,6 @@ const POLICY_FEATURES: WasmFeatures = WasmFeatures::WASM2
     .union(WasmFeatures::EXTENDED_CONST)
     .union(WasmFeatures::RELAXED_SIMD)
     .union(WasmFeatures::COMPONENT_MODEL);
-
-/// A route handed to a policy for the length of one call. Public only
-/// because the contract's bindings re-export it; the crate does not.
-pub struct RouteRef(Arc<RouteIndex>);
 
 /// Resource limits for one policy call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -702,6 +696,59 @@ impl CallState {
         ))
     }
 }
+
+impl geo::HostRoute for CallState {
+    fn length_m(&mut self, route: Resource<RouteRef>) -> wasmtime::Result<f64> {
+        Ok(self.route(&route)?.length_m())
+    }
+
+    fn offsets_m(&mut self, route: Resource<RouteRef>, lat: Vec<f64>, lon: Vec<f64>) -> wasmtime::Result<Vec<f64>> {
+        self.ask(&lat, &lon)?;
+        let route = self.route(&route)?;
+        Ok(lat
+            .iter()
+            .zip(&lon)
+            .map(|(&lat, &lon)| route.locate(lat, lon).offset_m)
+            .collect())
+    }
+
+    fn progress_m(&mut self, route: Resource<RouteRef>, lat: Vec<f64>, lon: Vec<f64>) -> wasmtime::Result<Vec<f64>> {
+        self.ask(&lat, &lon)?;
+        let route = self.route(&route)?;
+        Ok(lat
+            .iter()
+            .zip(&lon)
+            .map(|(&lat, &lon)| route.locate(lat, lon).progress_m)
+            .collect())
+    }
+
+    fn drop(&mut self, route: Resource<RouteRef>) -> wasmtime::Result<()> {
+        self.release(route)
+    }
+}
+
+impl geo::Host for CallState {
+    fn distances_to_m(&mut self, lat: Vec<f64>, lon: Vec<f64>, to: Position) -> wasmtime::Result<Vec<f64>> {
+        self.ask(&lat, &lon)?;
+        self.ask(&[to.lat], &[to.lon])?;
+        Ok(lat
+            .iter()
+            .zip(&lon)
+            .map(|(&lat, &lon)| distance_m(lat, lon, to.lat, to.lon))
+            .collect())
+    }
+
+    fn legs_m(&mut self, lat: Vec<f64>, lon: Vec<f64>) -> wasmtime::Result<Vec<f64>> {
+        self.ask(&lat, &lon)?;
+        Ok(lat
+            .windows(2)
+            .zip(lon.windows(2))
+            .map(|(lat, lon)| distance_m(lat[0], lon[0], lat[1], lon[1]))
+            .collect())
+    }
+}
+
+impl types::Host for CallState {}
 
 /// Whether `(lat, lon)` is a position on the globe: finite, latitude within
 /// ±90 and longitude within ±180 degrees.

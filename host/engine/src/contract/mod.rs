@@ -3,10 +3,11 @@
 //!
 //! Each contract version is frozen in a folder of its own under `wit/`
 //! (`since_v0.1.0`) and has one module here, as Zed's extension host has one
-//! per version of its API: [`v0_1`] holds the bindings of 0.1, every
-//! conversion between its types and the host's, its `geo` imports and the
-//! checks of what a policy answers through it. What is left here is the same
-//! for every version:
+//! per version of its API: [`v0_1`] holds the bindings of 0.1, the linking
+//! of its `geo` imports, every conversion between its types and the host's,
+//! and the checks of what a policy answers through it. The contract is the
+//! bottom layer: the sandbox serves its imports, policies make its calls.
+//! What is left here is the same for every version:
 //!
 //! - [`CONTRACT_VERSION`] and the linking of every version's imports, the one
 //!   place that says which versions the host implements;
@@ -19,18 +20,19 @@
 //!   fails closed. The counts of findings and the size of the state are
 //!   per-policy [`Limits`](crate::Limits) instead, since a deployment may
 //!   have reason to change them;
-//! - the host's form of what a policy answers (`Descriptor`, `Observed`)
-//!   and the route it may borrow ([`route_index`]).
+//! - the host's form of what a policy answers (`Descriptor`, `Observed`,
+//!   the [`ParamSpec`]s it declares) and the route it may borrow
+//!   ([`route_index`], [`RouteRef`]).
 
+use std::fmt;
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
 use wasmtime::component::Linker;
 
 use crate::excerpt::Excerpt;
 use crate::finding::Finding;
 use crate::geodesy::RouteIndex;
-use crate::policy::ParamSpec;
-use crate::sandbox::CallState;
 use crate::transit::Transit;
 
 pub mod v0_1;
@@ -40,8 +42,8 @@ pub mod v0_1;
 pub const CONTRACT_VERSION: &str = v0_1::VERSION;
 
 /// Adds the imports of every contract version the host implements to
-/// `linker`.
-pub(crate) fn link(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
+/// `linker`, served by the store's data.
+pub(crate) fn link<T: v0_1::geo::Host + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
     v0_1::link(linker)
 }
 
@@ -67,10 +69,91 @@ pub(crate) struct Observed {
     pub(crate) state: Vec<u8>,
 }
 
+/// A route handed to a policy for the length of one call. Public only
+/// because the contract's bindings re-export it; the crate does not.
+pub struct RouteRef(pub(crate) Arc<RouteIndex>);
+
 /// The route a policy may borrow through `geo`: the transit's route indexed,
 /// when it has one (two points or more).
 pub fn route_index(transit: &Transit) -> Option<Arc<RouteIndex>> {
     (transit.route.len() >= 2).then(|| Arc::new(RouteIndex::new(&transit.route)))
+}
+
+/// The type of a parameter's values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ParamKind {
+    /// A number with a fraction, such as a distance in metres.
+    Float,
+    /// A whole number.
+    Integer,
+    /// `true` or `false`.
+    Boolean,
+    /// A text, such as a list of HS prefixes.
+    Text,
+}
+
+impl fmt::Display for ParamKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ParamKind::Float => "float",
+            ParamKind::Integer => "integer",
+            ParamKind::Boolean => "boolean",
+            ParamKind::Text => "text",
+        })
+    }
+}
+
+/// A parameter value, as written in `policies.toml` or shown in a listing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ParamValue {
+    /// `true` or `false`.
+    Boolean(bool),
+    /// A whole number.
+    Integer(i64),
+    /// A number with a fraction.
+    Float(f64),
+    /// A text.
+    Text(String),
+}
+
+impl ParamValue {
+    /// The value as `kind`, if it is one (a whole number is also a float).
+    pub(crate) fn as_kind(&self, kind: ParamKind) -> Option<ParamValue> {
+        match (kind, self) {
+            (ParamKind::Float, ParamValue::Float(v)) => Some(ParamValue::Float(*v)),
+            (ParamKind::Float, ParamValue::Integer(v)) => Some(ParamValue::Float(*v as f64)),
+            (ParamKind::Integer, ParamValue::Integer(_))
+            | (ParamKind::Boolean, ParamValue::Boolean(_))
+            | (ParamKind::Text, ParamValue::Text(_)) => Some(self.clone()),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for ParamValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParamValue::Boolean(v) => write!(f, "{v}"),
+            ParamValue::Integer(v) => write!(f, "{v}"),
+            ParamValue::Float(v) => write!(f, "{v}"),
+            ParamValue::Text(v) => write!(f, "{v:?}"),
+        }
+    }
+}
+
+/// A parameter a policy declares in `describe()`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ParamSpec {
+    /// snake_case name with its unit, such as `corridor_m`.
+    pub name: String,
+    /// The type of its values.
+    pub kind: ParamKind,
+    /// The value used when none is configured.
+    pub default: ParamValue,
+    /// One sentence for the regulator who sets it.
+    pub doc: String,
 }
 
 /// Longest id, finding code, parameter name or evidence name, bytes.
@@ -135,6 +218,16 @@ mod tests {
         assert!(!is_snake_case("2fast"));
         assert!(!is_snake_case("max-offset"));
         assert!(!is_snake_case(""));
+    }
+
+    #[test]
+    fn whole_numbers_are_floats_but_not_the_reverse() {
+        assert_eq!(
+            ParamValue::Integer(3000).as_kind(ParamKind::Float),
+            Some(ParamValue::Float(3000.0))
+        );
+        assert_eq!(ParamValue::Float(3000.5).as_kind(ParamKind::Integer), None);
+        assert_eq!(ParamValue::Text("3km".into()).as_kind(ParamKind::Float), None);
     }
 
     #[test]

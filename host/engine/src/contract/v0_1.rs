@@ -1,24 +1,28 @@
 //! Contract 0.1 (`wit/since_v0.1.0`), host side: its generated bindings, the
-//! conversions between its types and the host's, the `geo` imports it links,
-//! and the checks of what a policy answers through it.
+//! linking of its `geo` imports, the conversions between its types and the
+//! host's, and the checks of what a policy answers through it.
 //!
-//! Nothing outside this module names a type of the 0.1 bindings except to
-//! hold a value lowered here: the sandbox keeps instances of
-//! `EscortPolicy`, an evaluation keeps its transit as a [`Transit`], and
-//! everything a policy answers leaves this module as the host's own
-//! [`Finding`](crate::Finding)s and [`ParamSpec`](crate::ParamSpec)s,
-//! checked against the bounds of [`super`]. A later contract version is a
-//! module beside this one, with bindings of its own folder.
+//! This module names neither the sandbox nor policies: the sandbox's store
+//! data serves the `geo` imports through the traits generated here, a
+//! policy makes its calls and hands the answers to the checks here, which
+//! take plain inputs (who answered, its limits). Nothing outside names a type
+//! of the 0.1 bindings except to hold a value lowered here: the sandbox keeps
+//! instances of `EscortPolicy`, an evaluation keeps its transit as a
+//! [`Transit`], and everything a policy answers leaves this module as the
+//! host's own [`Finding`](crate::Finding)s and
+//! [`ParamSpec`](super::ParamSpec)s, checked against the bounds of
+//! [`super`]. A later contract version is a module beside this one, with
+//! bindings of its own folder.
 //!
 //! The public part is what a caller needs to time one call alone, as
-//! `escort bench` does: the lowered [`Transit::of`] and [`Fixes::of`], and
-//! [`call_observe`], which answers the observation unchecked.
+//! `escort bench` does with
+//! [`Policy::call_observe`](crate::Policy::call_observe): the lowered
+//! [`Transit::of`] and [`Fixes::of`], and the [`Observation`] it answers.
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::Arc;
 
 use chrono::DateTime;
-use wasmtime::component::{HasSelf, Linker, Resource};
+use wasmtime::component::{HasSelf, Linker};
 
 use super::{
     Descriptor, MAX_EVIDENCE, MAX_EVIDENCE_TEXT_BYTES, MAX_EVIDENCE_TEXTS, MAX_NAME_BYTES, MAX_PARAMS,
@@ -27,9 +31,6 @@ use super::{
 };
 use crate as host;
 use crate::excerpt::Excerpt;
-use crate::geodesy::{RouteIndex, distance_m};
-use crate::sandbox::{CallState, Instances, RouteRef};
-use crate::{Limits, Policy, PolicyFailure, Sandbox};
 
 /// The generated bindings of the contract, host side.
 #[allow(missing_docs)]
@@ -38,24 +39,34 @@ mod bindings {
         path: "../../wit/since_v0.1.0",
         world: "escort-policy",
         imports: { default: trappable },
-        with: { "escort:policy/geo.route": crate::sandbox::RouteRef },
+        with: { "escort:policy/geo.route": crate::contract::RouteRef },
     });
 }
 
-use bindings::escort::policy::geo;
-use bindings::escort::policy::types::{self, ParamKind};
 pub use bindings::escort::policy::types::{
     AuthorisedStop, Evidence, EvidenceValue, Finding, Fixes, GoodsItem, Observation, Param, ParamValue, Party,
     Position, RiskZone, SealState, Severity, Transit, Zone,
 };
+pub(crate) use bindings::escort::policy::{geo, types};
 pub(crate) use bindings::{EscortPolicy, EscortPolicyPre};
+use types::ParamKind;
 
 /// The version of the contract this module implements.
 pub const VERSION: &str = "0.1.0";
 
-/// Adds the imports of contract 0.1 (`escort:policy/geo@0.1.0`) to `linker`.
-pub(crate) fn link(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
-    geo::add_to_linker::<CallState, HasSelf<CallState>>(linker, |state| state)
+/// Adds the imports of contract 0.1 (`escort:policy/geo@0.1.0`) to `linker`,
+/// served by the store's data.
+pub(crate) fn link<T: geo::Host + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    geo::add_to_linker::<T, HasSelf<T>>(linker, |state| state)
+}
+
+/// The policy whose answer is checked: who it is, which its findings name,
+/// and its limits on findings and state.
+pub(crate) struct Author<'a> {
+    pub(crate) id: &'a str,
+    pub(crate) version: &'a str,
+    pub(crate) max_findings: usize,
+    pub(crate) max_state_bytes: usize,
 }
 
 impl Transit {
@@ -183,14 +194,9 @@ pub(crate) fn params(specs: &[host::ParamSpec], values: &[host::ParamValue]) -> 
         .collect()
 }
 
-/// Asks a component who it is, and holds the answer to the bounds of
+/// What a component answered to `describe()`, held to the bounds of
 /// [`super`]. The error completes "describe() …".
-pub(crate) fn describe(sandbox: &Sandbox, instances: &Instances) -> Result<Descriptor, String> {
-    let (descriptor, _fuel) = sandbox
-        .call(instances, &Limits::default(), None, |store, policy, _| {
-            policy.escort_policy_policy().call_describe(store)
-        })
-        .map_err(|failure| failure.to_string())?;
+pub(crate) fn descriptor(descriptor: types::Descriptor) -> Result<Descriptor, String> {
     let params = check_descriptor(&descriptor)?;
     Ok(Descriptor {
         id: descriptor.id,
@@ -264,125 +270,43 @@ fn check_descriptor(descriptor: &types::Descriptor) -> Result<Vec<host::ParamSpe
     Ok(params)
 }
 
-/// A policy's `admit` of `transit`: its findings, checked, and the fuel the
-/// call used.
-pub(crate) fn admit(
-    policy: &Policy,
-    transit: &Transit,
-    route: Option<&Arc<RouteIndex>>,
-) -> Result<(Vec<host::Finding>, u64), PolicyFailure> {
-    let (answer, fuel) = policy.call(route, |store, instance, route| {
-        instance
-            .escort_policy_policy()
-            .call_admit(store, transit, route, policy.contract_params())
-    })?;
-    let findings = answer.map_err(PolicyFailure::Error)?;
-    Ok((accept_findings(policy, findings)?, fuel))
-}
-
-/// A policy's `observe` of `fixes` as of `now_ms` from `state`: what it
-/// answered, checked, and the fuel the call used.
-pub(crate) fn observe(
-    policy: &Policy,
-    transit: &Transit,
-    route: Option<&Arc<RouteIndex>>,
-    fixes: &Fixes,
-    now_ms: i64,
-    state: &[u8],
-) -> Result<(Observed, u64), PolicyFailure> {
-    let (observation, fuel) = call_observe(policy, transit, route, fixes, now_ms, state)?;
-    if observation.state.len() > policy.limits().max_state_bytes {
-        return Err(PolicyFailure::IllFormed(format!(
+/// What a policy's `observe` answered, checked against the bounds of
+/// [`super`] and `author`'s limits. The error says what is ill-formed.
+pub(crate) fn observed(author: &Author<'_>, observation: Observation) -> Result<Observed, String> {
+    if observation.state.len() > author.max_state_bytes {
+        return Err(format!(
             "a state of {} bytes, over the limit of {}",
             observation.state.len(),
-            policy.limits().max_state_bytes
-        )));
+            author.max_state_bytes
+        ));
     }
-    let findings = accept_findings(policy, observation.findings)?;
-    let open = accept_findings(policy, observation.open)?;
-    Ok((
-        Observed {
-            findings,
-            open,
-            state: observation.state,
-        },
-        fuel,
-    ))
-}
-
-/// Calls `policy`'s `observe` as an evaluation does (under its limits and
-/// parameters, lending it `route`, the transit's route indexed by
-/// [`route_index`](super::route_index)) and returns the observation as the
-/// policy gave it, unchecked, with the fuel the call used. An evaluation
-/// checks it against the contract's bounds before it keeps anything; this
-/// is the call alone, for measuring it.
-///
-/// # Errors
-/// The [`PolicyFailure`] of a call that trapped, ran out of a limit, or
-/// answered `err`.
-///
-/// # Examples
-/// ```no_run
-/// use escort_engine::contract::{route_index, v0_1};
-/// use escort_engine::{Policy, Sandbox, Transit};
-/// use std::path::Path;
-///
-/// let sandbox = Sandbox::new()?;
-/// let speed = Policy::load(&sandbox, "speed.wasm", &std::fs::read("speed.wasm")?)?;
-/// let transit = Transit::from_path(Path::new("transit.json"))?;
-/// let route = route_index(&transit);
-/// let lowered = v0_1::Transit::of(&transit);
-/// let now_ms = transit.opened_at.timestamp_millis();
-/// let (observation, fuel) =
-///     v0_1::call_observe(&speed, &lowered, route.as_ref(), &v0_1::Fixes::of(&[]), now_ms, &[])?;
-/// println!("{} findings, {fuel} fuel", observation.findings.len());
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub fn call_observe(
-    policy: &Policy,
-    transit: &Transit,
-    route: Option<&Arc<RouteIndex>>,
-    fixes: &Fixes,
-    now_ms: i64,
-    state: &[u8],
-) -> Result<(Observation, u64), PolicyFailure> {
-    let (answer, fuel) = policy.call(route, |store, instance, route| {
-        instance.escort_policy_policy().call_observe(
-            store,
-            transit,
-            route,
-            policy.contract_params(),
-            fixes,
-            now_ms,
-            state,
-        )
-    })?;
-    Ok((answer.map_err(PolicyFailure::Error)?, fuel))
+    Ok(Observed {
+        findings: accept_findings(author, observation.findings)?,
+        open: accept_findings(author, observation.open)?,
+        state: observation.state,
+    })
 }
 
 /// Checks a policy's findings against the contract and converts them. One
 /// ill-formed finding discards the whole answer: a policy that breaks the
 /// contract once cannot be trusted for the rest.
-fn accept_findings(policy: &Policy, findings: Vec<Finding>) -> Result<Vec<host::Finding>, PolicyFailure> {
-    if findings.len() > policy.limits().max_findings {
-        return Err(PolicyFailure::IllFormed(format!(
+pub(crate) fn accept_findings(author: &Author<'_>, findings: Vec<Finding>) -> Result<Vec<host::Finding>, String> {
+    if findings.len() > author.max_findings {
+        return Err(format!(
             "{} findings, over the limit of {}",
             findings.len(),
-            policy.limits().max_findings
-        )));
+            author.max_findings
+        ));
     }
     findings
         .into_iter()
         .enumerate()
-        .map(|(index, finding)| {
-            accept_finding(policy, finding)
-                .map_err(|reason| PolicyFailure::IllFormed(format!("finding {index}: {reason}")))
-        })
+        .map(|(index, finding)| accept_finding(author, finding).map_err(|reason| format!("finding {index}: {reason}")))
         .collect()
 }
 
 /// One finding, held to the bounds of [`super`].
-fn accept_finding(policy: &Policy, finding: Finding) -> Result<host::Finding, String> {
+fn accept_finding(author: &Author<'_>, finding: Finding) -> Result<host::Finding, String> {
     check_length("the code", &finding.code, MAX_NAME_BYTES)?;
     let code_ok = finding
         .code
@@ -446,8 +370,8 @@ fn accept_finding(policy: &Policy, finding: Finding) -> Result<host::Finding, St
         }
     }
     Ok(host::Finding {
-        policy: policy.id().to_owned(),
-        policy_version: policy.version().to_owned(),
+        policy: author.id.to_owned(),
+        policy_version: author.version.to_owned(),
         code: finding.code,
         severity: match finding.severity {
             Severity::Info => host::Severity::Info,
@@ -463,56 +387,3 @@ fn accept_finding(policy: &Policy, finding: Finding) -> Result<host::Finding, St
         evidence,
     })
 }
-
-impl geo::HostRoute for CallState {
-    fn length_m(&mut self, route: Resource<RouteRef>) -> wasmtime::Result<f64> {
-        Ok(self.route(&route)?.length_m())
-    }
-
-    fn offsets_m(&mut self, route: Resource<RouteRef>, lat: Vec<f64>, lon: Vec<f64>) -> wasmtime::Result<Vec<f64>> {
-        self.ask(&lat, &lon)?;
-        let route = self.route(&route)?;
-        Ok(lat
-            .iter()
-            .zip(&lon)
-            .map(|(&lat, &lon)| route.locate(lat, lon).offset_m)
-            .collect())
-    }
-
-    fn progress_m(&mut self, route: Resource<RouteRef>, lat: Vec<f64>, lon: Vec<f64>) -> wasmtime::Result<Vec<f64>> {
-        self.ask(&lat, &lon)?;
-        let route = self.route(&route)?;
-        Ok(lat
-            .iter()
-            .zip(&lon)
-            .map(|(&lat, &lon)| route.locate(lat, lon).progress_m)
-            .collect())
-    }
-
-    fn drop(&mut self, route: Resource<RouteRef>) -> wasmtime::Result<()> {
-        self.release(route)
-    }
-}
-
-impl geo::Host for CallState {
-    fn distances_to_m(&mut self, lat: Vec<f64>, lon: Vec<f64>, to: Position) -> wasmtime::Result<Vec<f64>> {
-        self.ask(&lat, &lon)?;
-        self.ask(&[to.lat], &[to.lon])?;
-        Ok(lat
-            .iter()
-            .zip(&lon)
-            .map(|(&lat, &lon)| distance_m(lat, lon, to.lat, to.lon))
-            .collect())
-    }
-
-    fn legs_m(&mut self, lat: Vec<f64>, lon: Vec<f64>) -> wasmtime::Result<Vec<f64>> {
-        self.ask(&lat, &lon)?;
-        Ok(lat
-            .windows(2)
-            .zip(lon.windows(2))
-            .map(|(lat, lon)| distance_m(lat[0], lon[0], lat[1], lon[1]))
-            .collect())
-    }
-}
-
-impl types::Host for CallState {}
