@@ -1,6 +1,7 @@
 //! What the service logs, on stderr, one line per event: `escort: MESSAGE`,
 //! as the command line's own messages read. `ESCORT_LOG` filters the events
-//! as `RUST_LOG` does (`warn`, `escort_http=debug`); the default is `info`.
+//! as `RUST_LOG` does (`warn`, `escort_http=debug`); the default is `info`,
+//! which a filter that does not parse also falls back to, saying so.
 
 use std::fmt;
 
@@ -12,15 +13,25 @@ use tracing_subscriber::registry::LookupSpan;
 
 /// The variable that filters the log.
 const FILTER_VARIABLE: &str = "ESCORT_LOG";
+/// What is logged without a filter, or with one that does not parse.
+const DEFAULT_FILTER: &str = "info";
 
 /// Sends the libraries' events to stderr for the rest of the process.
 pub fn init() {
-    let filter = EnvFilter::try_from_env(FILTER_VARIABLE).unwrap_or_else(|_| EnvFilter::new("info"));
+    let given = std::env::var(FILTER_VARIABLE).ok();
+    let parsed = given.as_deref().map(EnvFilter::try_new);
+    let filter = match &parsed {
+        Some(Ok(filter)) => filter.clone(),
+        None | Some(Err(_)) => EnvFilter::new(DEFAULT_FILTER),
+    };
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .event_format(Line)
         .init();
+    if let (Some(given), Some(Err(error))) = (given, parsed) {
+        tracing::warn!("{FILTER_VARIABLE}={given:?} is not a log filter ({error}); logging at {DEFAULT_FILTER}");
+    }
 }
 
 /// `escort: MESSAGE`, and `FIELD=VALUE` after it for any other field.

@@ -430,3 +430,19 @@ fn the_reference_lists_every_subcommand_and_flag() {
         "docs/reference.md (left) and `escort --help` (right) differ"
     );
 }
+
+#[test]
+fn a_log_filter_that_does_not_parse_is_named_and_logging_goes_on_at_info() {
+    let output = escort_command()
+        .args(check_args("seal-events"))
+        .env("ESCORT_LOG", "escort_http=loud")
+        .output()
+        .expect("escort runs");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stderr(&output).starts_with("escort: ESCORT_LOG=\"escort_http=loud\" is not a log filter ("),
+        "{}",
+        stderr(&output)
+    );
+    assert!(stdout(&output).contains("\"verdict\""), "the report is still printed");
+}
