@@ -9,7 +9,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 fn crates() -> Vec<PathBuf> {
-    let host = Path::new(env!("CARGO_MANIFEST_DIR")).join("../host");
+    let host = escort_tests::workspace().join("host");
     let mut crates: Vec<PathBuf> = fs::read_dir(host)
         .expect("the host folder")
         .map(|entry| entry.expect("an entry").path().join("src"))

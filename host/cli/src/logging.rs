@@ -18,19 +18,25 @@ const DEFAULT_FILTER: &str = "info";
 
 /// Sends the libraries' events to stderr for the rest of the process.
 pub fn init() {
-    let given = std::env::var(FILTER_VARIABLE).ok();
-    let parsed = given.as_deref().map(EnvFilter::try_new);
-    let filter = match &parsed {
-        Some(Ok(filter)) => filter.clone(),
-        None | Some(Err(_)) => EnvFilter::new(DEFAULT_FILTER),
+    let (filter, refused) = match std::env::var(FILTER_VARIABLE) {
+        Err(_) => (EnvFilter::new(DEFAULT_FILTER), None),
+        Ok(given) => match EnvFilter::try_new(&given) {
+            Ok(filter) => (filter, None),
+            Err(error) => (
+                EnvFilter::new(DEFAULT_FILTER),
+                Some(format!(
+                    "{FILTER_VARIABLE}={given:?} is not a log filter ({error}); logging at {DEFAULT_FILTER}"
+                )),
+            ),
+        },
     };
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .event_format(Line)
         .init();
-    if let (Some(given), Some(Err(error))) = (given, parsed) {
-        tracing::warn!("{FILTER_VARIABLE}={given:?} is not a log filter ({error}); logging at {DEFAULT_FILTER}");
+    if let Some(refused) = refused {
+        tracing::warn!("{refused}");
     }
 }
 

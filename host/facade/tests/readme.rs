@@ -8,16 +8,9 @@
 //! engine a second time (a few minutes), later ones only the example.
 
 use std::fs;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .nth(2)
-        .expect("the facade lives in host/facade of the workspace")
-        .to_owned()
-}
+use escort_tests::{cache_dir, workspace};
 
 /// The fenced code blocks of `language` in the README's section `heading`.
 fn blocks(readme: &str, heading: &str, language: &str) -> Vec<String> {
@@ -62,7 +55,7 @@ fn the_readme_embedding_example_builds_and_runs_in_a_new_project() {
         .args(["run", "--quiet", "--manifest-path"])
         .arg(project.path().join("Cargo.toml"))
         .env("CARGO_TARGET_DIR", workspace.join("target/readme-example"))
-        .env("ESCORT_CACHE_DIR", workspace.join("target/escort-test-cache"))
+        .env("ESCORT_CACHE_DIR", cache_dir())
         .output()
         .expect("cargo runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
