@@ -90,9 +90,8 @@ pub struct Decision {
     /// How long the call took.
     pub elapsed: Duration,
     /// Final findings the call raised; a failure's `policy.error` among them.
+    /// The findings it leaves open are in [`Evaluation::policy_states`].
     pub findings: Vec<Finding>,
-    /// The policy's open findings after the call.
-    pub open: Vec<Finding>,
 }
 
 /// What the host keeps of one policy's evaluation of one transit between
@@ -328,7 +327,6 @@ impl Evaluation<'_> {
     fn record(&mut self, index: usize, started: Instant, fuel_used: Option<u64>, findings: Vec<Finding>) {
         let policies = self.policies;
         let policy = &policies.policies()[index];
-        let open = self.open[index].clone();
         self.findings.extend(findings.iter().cloned());
         self.decisions.push(Decision {
             policy: policy.id().to_owned(),
@@ -337,7 +335,6 @@ impl Evaluation<'_> {
             fuel_used,
             elapsed: started.elapsed(),
             findings,
-            open,
         });
     }
 

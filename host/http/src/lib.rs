@@ -48,8 +48,8 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{MatchedPath, Path, Query, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::extract::{MatchedPath, OriginalUri, Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post, put};
@@ -207,8 +207,9 @@ pub async fn serve(
 }
 
 /// A known endpoint asked with a method it does not take; the router adds
-/// the `Allow` header, which lists those it takes.
-async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+/// the `Allow` header, which lists those it takes. The path is the one the
+/// client asked for, with the prefix of an app that mounts the router.
+async fn method_not_allowed(method: Method, OriginalUri(uri): OriginalUri) -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         format!(

@@ -76,5 +76,11 @@ fn the_api_mounted_in_an_app_of_its_own_evaluates_and_stores_a_batch() {
     assert_eq!(report["verdict"], "violation", "{report}");
     let (status, body) = client.request("GET", "/escort/v2/nothing", None, b"");
     assert_eq!(status, 404, "the router's own fallback answers under the mount: {body}");
+    let (status, body) = client.request("DELETE", transits, Some(INGEST), b"");
+    assert_eq!(status, 405, "{body}");
+    assert!(
+        body.contains(&format!("{transits} does not take DELETE")),
+        "the refusal names the path as asked, under the mount: {body}"
+    );
     runtime.shutdown_background();
 }

@@ -139,6 +139,14 @@ fn every_decision_and_step_is_chained_and_a_tampered_copy_names_its_first_broken
     assert_eq!(breach["content_hash"].as_str().unwrap().len(), 64);
     assert_eq!(breach["input_digest"].as_str().unwrap().len(), 64);
     assert!(breach["fuel_used"].as_u64().unwrap() > 0);
+    // Findings still open are written once per step, in the policy states
+    // the step record commits to, not again in each decision record.
+    assert!(records.iter().all(|r| r.get("open").is_none()), "{:?}", records[1]);
+    let open: i64 = value(
+        &data,
+        "SELECT count(*) FROM policy_states, json_each(policy_states.open)",
+    );
+    assert!(open > 0, "the seal events leave findings open");
 
     for statement in [
         "UPDATE audit SET record = '{}' WHERE seq = 1",

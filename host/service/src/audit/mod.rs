@@ -5,13 +5,15 @@
 //!
 //! Two kinds of record, in one chain. A *decision record* per policy call:
 //! the transit, the policy's id, version and content hash, a digest of the
-//! input, the evaluation clock, the fuel used, and the findings the call
-//! raised and left open. After a step's decisions, one *step record*
+//! input, the evaluation clock, the fuel used, and the final findings the
+//! call raised. After a step's decisions, one *step record*
 //! (`commitment.rs`) commits to what the step wrote: the transit's row, the
 //! declaration, the fixes, refused lines and findings it added, and the
-//! policy states it left. Each record's hash is SHA-256 over the previous
-//! record's hash and the record's own text; the first record follows
-//! [`GENESIS`]. Records are written in the same transaction as the step they
+//! policy states it left, whose rows hold the findings left open: those are
+//! written once per step, not once per call (records of builds before
+//! issue 12 also carry an `open` list; they verify as they were written).
+//! Each record's hash is SHA-256 over the previous record's hash and the
+//! record's own text; the first record follows [`GENESIS`]. Records are written in the same transaction as the step they
 //! describe (several steps may share one, see `Store::save_all`; the chain
 //! follows the order they are written in, which is the order they commit
 //! in), and triggers refuse `UPDATE` and `DELETE` on the table.
@@ -102,8 +104,6 @@ pub struct DecisionRecord {
     pub fuel_used: Option<u64>,
     /// The final findings the call raised.
     pub findings: Vec<Finding>,
-    /// The findings it left open.
-    pub open: Vec<Finding>,
 }
 
 impl From<Decision> for DecisionRecord {
@@ -114,7 +114,6 @@ impl From<Decision> for DecisionRecord {
             content_hash: decision.content_hash,
             fuel_used: decision.fuel_used,
             findings: decision.findings,
-            open: decision.open,
         }
     }
 }
@@ -131,7 +130,6 @@ struct Record<'a> {
     evaluated_at: &'a str,
     fuel_used: Option<u64>,
     findings: &'a [Finding],
-    open: &'a [Finding],
 }
 
 /// The records of one step, in chain order: one per decision, then the
@@ -158,7 +156,6 @@ pub(crate) fn step_records(
                 evaluated_at: &evaluated_at,
                 fuel_used: decision.fuel_used,
                 findings: &decision.findings,
-                open: &decision.open,
             })
             .expect("a record always serializes"),
             transit: None,
