@@ -8,7 +8,7 @@ from its own `random.Random` seeded with a fixed number, so running
     python3 tests/scenarios/generate.py dwell-stops  # only the ones named
 
 rewrites byte-identical files. Change a scenario here, run it, then re-bless
-the golden snapshots (`escort test tests/scenarios --bless`, or `cargo insta`).
+the golden files (`escort test tests/scenarios --bless`) and read their diff.
 
 What it writes per synthetic scenario: `transit.json` (SPEC 1.1), the fixes
 (`fixes.ndjson`, or `fixes.csv` where the scenario is about CSV), `now.txt`
@@ -1400,8 +1400,8 @@ def index(built: list[Scenario]) -> str:
         "",
         "Each folder is one transit: `transit.json` (SPEC 1.1), its fixes (`fixes.ndjson`, `fixes.csv` or "
         "`fixes.gpx`), optionally `now.txt` (the evaluation clock, RFC 3339), and a `README.md` saying what it "
-        "depicts and which findings it must raise. Their reports are the golden files (`escort test`, and the "
-        "`insta` snapshots of `tests/suite`).",
+        "depicts and which findings it must raise. `expected.json` is its golden file: the report of the default "
+        "policies, which `escort test tests/scenarios` and `cargo test -p escort-tests` compare byte for byte.",
         "",
         "Everything but the `gpx-real-*` fixes is written by `generate.py` (Python 3.11, standard library only, "
         "seeded, so it rewrites identical bytes): `python3 tests/scenarios/generate.py [NAME ...]`. The real "

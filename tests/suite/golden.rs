@@ -1,24 +1,34 @@
 //! Golden scenarios: each folder of `tests/scenarios` evaluated by the
-//! built-in policies, its report compared byte for byte with an insta
-//! snapshot; and the properties every scenario must have.
+//! built-in policies, its report compared byte for byte with the folder's
+//! `expected.json` (the golden file `escort test tests/scenarios` checks
+//! too); and the properties every scenario must have.
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use escort_bundle::golden::{self, Outcome};
 use escort_host::{Severity, Verdict};
 
 use escort_tests::{Scenario, builtin, scenarios};
 
+/// Every scenario's report is its golden file. A changed report is blessed
+/// with `escort test tests/scenarios --bless`, and the diff reviewed.
 #[test]
-fn reports_match_their_snapshots() {
-    for dir in scenarios() {
-        let scenario = Scenario::read(&dir);
-        insta::assert_snapshot!(scenario.name.as_str(), scenario.check(builtin()).to_json());
-    }
+fn reports_match_their_golden_files() {
+    let failed: Vec<String> = scenarios()
+        .into_iter()
+        .filter_map(
+            |dir| match (golden::Scenario { dir: dir.clone() }).test(builtin(), false) {
+                Outcome::Passed => None,
+                outcome => Some(format!("{}: {outcome:?}", dir.display())),
+            },
+        )
+        .collect();
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
 }
 
-/// The codes of SPEC section 3; each must be raised by some snapshot.
+/// The codes of SPEC section 3; each must be raised by some golden file.
 const SPEC_CODES: [&str; 17] = [
     "eligibility.eligible",
     "eligibility.ineligible",
@@ -39,18 +49,32 @@ const SPEC_CODES: [&str; 17] = [
     "policy.error",
 ];
 
-#[test]
-fn every_spec_code_appears_in_a_snapshot() {
+/// The golden files: each scenario's `expected.json`, and the suite's own
+/// snapshots (a hostile policy's report, for the codes only a misbehaving
+/// policy gives).
+pub(crate) fn golden_files() -> Vec<PathBuf> {
     let snapshots = Path::new(env!("CARGO_MANIFEST_DIR")).join("suite/snapshots");
-    let mut text = String::new();
+    let mut files: Vec<PathBuf> = scenarios().iter().map(|dir| dir.join(golden::EXPECTED)).collect();
     for entry in fs::read_dir(&snapshots).expect("suite/snapshots exists") {
-        text.push_str(&fs::read_to_string(entry.expect("readable entry").path()).expect("readable snapshot"));
+        let path = entry.expect("readable entry").path();
+        if path.extension().is_some_and(|extension| extension == "snap") {
+            files.push(path);
+        }
     }
+    files
+}
+
+#[test]
+fn every_spec_code_appears_in_a_golden_file() {
+    let text: String = golden_files()
+        .iter()
+        .map(|file| fs::read_to_string(file).unwrap_or_else(|e| panic!("{}: {e}", file.display())))
+        .collect();
     let missing: Vec<_> = SPEC_CODES
         .iter()
         .filter(|code| !text.contains(&format!("\"code\": \"{code}\"")))
         .collect();
-    assert!(missing.is_empty(), "no snapshot raises {missing:?}");
+    assert!(missing.is_empty(), "no golden file raises {missing:?}");
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! Escort's test suite: one binary, one module per concern, on the test kit
 //! this crate's library is (`src/`).
 //!
-//! - `golden`: every scenario in `tests/scenarios` against its snapshot, plus
+//! - `golden`: every scenario in `tests/scenarios` against its `expected.json`, plus
 //!   what must hold across all of them (coverage of the SPEC's codes, clean
 //!   runs, determinism, streaming equal to batch);
 //! - `hostile`: policies that misbehave on purpose, built from `hostile/`;

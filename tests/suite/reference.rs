@@ -8,6 +8,8 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::golden::golden_files;
+
 fn repository() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
@@ -34,25 +36,6 @@ fn golden_codes(text: &str, into: &mut BTreeSet<String>) {
     for after in text.split("\"code\": \"").skip(1) {
         into.extend(after.split('"').next().map(str::to_owned));
     }
-}
-
-/// The golden files: each scenario's `expected.json` and the suite's
-/// snapshots.
-fn golden_files() -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for entry in fs::read_dir(repository().join("tests/scenarios")).expect("tests/scenarios exists") {
-        let expected = entry.expect("readable entry").path().join("expected.json");
-        if expected.is_file() {
-            files.push(expected);
-        }
-    }
-    for entry in fs::read_dir(repository().join("tests/suite/snapshots")).expect("tests/suite/snapshots exists") {
-        let path = entry.expect("readable entry").path();
-        if path.extension().is_some_and(|extension| extension == "snap") {
-            files.push(path);
-        }
-    }
-    files
 }
 
 #[test]

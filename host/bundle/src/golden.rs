@@ -61,6 +61,10 @@ impl Scenario {
     /// `dir` itself when it is a scenario, else every scenario folder below
     /// it (any depth), in path order. A folder that is a link is not
     /// entered: it is a scenario of its own, which its evaluation refuses.
+    /// Nor is a bundle below `dir` (a folder with `policy.toml`): its
+    /// scenarios expect its policy alone, and are its own to run. Nor is a
+    /// cache (a folder with `CACHEDIR.TAG`, as cargo's `target/` has), whose
+    /// copies of scenarios are a build's or a test's, not the project's.
     pub fn find(dir: &Path) -> Vec<Scenario> {
         let mut found = Vec::new();
         if dir.symlink_metadata().is_ok_and(|meta| meta.is_symlink()) {
@@ -181,7 +185,9 @@ fn find_into(dir: &Path, found: &mut Vec<Scenario>) {
         if hidden {
             continue;
         } else if kind.is_dir() {
-            find_into(&path, found);
+            if !path.join(crate::MANIFEST).exists() && !path.join("CACHEDIR.TAG").exists() {
+                find_into(&path, found);
+            }
         } else if kind.is_symlink() && path.is_dir() {
             found.push(Scenario { dir: path });
         }

@@ -259,6 +259,35 @@ fn a_misconfigured_policy_folder_names_the_mistake() {
     }
 }
 
+/// `escort test` at the repository's root passes as shipped: it tests the
+/// project's scenarios with the default policies, and enters neither a
+/// bundle (whose scenarios expect its policy alone), the policy template,
+/// nor `target/`.
+#[test]
+fn escort_test_at_the_repository_root_passes_the_shipped_scenarios() {
+    let output = escort_command()
+        .arg("test")
+        .current_dir(workspace())
+        .output()
+        .expect("escort runs");
+    let printed = stdout(&output);
+    assert!(output.status.success(), "{printed}{}", stderr(&output));
+    let tested: Vec<&str> = printed
+        .lines()
+        .filter_map(|line| line.strip_prefix("ok       "))
+        .collect();
+    let shipped = escort_tests::scenarios();
+    assert_eq!(tested.len(), shipped.len(), "{printed}");
+    assert!(
+        tested.iter().all(|dir| dir.starts_with("./tests/scenarios/")),
+        "{printed}"
+    );
+    assert!(
+        printed.ends_with(&format!("ok: {} passed, 0 failed\n", shipped.len())),
+        "{printed}"
+    );
+}
+
 #[test]
 fn policy_list_shows_versions_hashes_and_parameters() {
     let output = escort(&["policy", "list"]);
