@@ -1,17 +1,19 @@
 //! Builds the hostile test policy (`hostile/`) into components that the
 //! test kit embeds (`src/hostile.rs`), from the repository's own sources:
-//! the policy itself, and one component per misdeed of `describe()` (a
-//! cargo feature each, since `describe()` takes no parameters). This is the
-//! only build of the hostile policy: every test crate takes it from the kit.
+//! the policy itself, one component per misdeed of `describe()` (a cargo
+//! feature each, since `describe()` takes no parameters), and its next
+//! version. This is the only build of the hostile policy: every test crate
+//! takes it from the kit.
 
 use std::env;
 use std::path::PathBuf;
 
-/// The `describe()` misdeeds: (cargo feature, environment variable naming
-/// the component for the kit).
-const DESCRIBE_VARIANTS: [(&str, &str); 2] = [
+/// The `describe()` misdeeds and the policy's next version: (cargo
+/// feature, environment variable naming the component for the kit).
+const VARIANTS: [(&str, &str); 3] = [
     ("describe-bloat", "ESCORT_HOSTILE_DESCRIBE_BLOAT"),
     ("describe-crowd", "ESCORT_HOSTILE_DESCRIBE_CROWD"),
+    ("version-2", "ESCORT_HOSTILE_VERSION_2"),
 ];
 
 fn main() {
@@ -24,7 +26,7 @@ fn main() {
     let components = escort_policy_build::build_components(workspace, &["escort-hostile-policy"], &out_dir)
         .unwrap_or_else(|e| panic!("building the hostile policy failed: {e}"));
     println!("cargo::rustc-env=ESCORT_HOSTILE_POLICY={}", components[0].display());
-    for (feature, variable) in DESCRIBE_VARIANTS {
+    for (feature, variable) in VARIANTS {
         let component = out_dir.join(format!("{feature}.wasm"));
         escort_policy_build::build_variant(workspace, "escort-hostile-policy", &[feature], &component)
             .unwrap_or_else(|e| panic!("building the hostile policy with {feature} failed: {e}"));

@@ -18,22 +18,37 @@ pub const HOSTILE_DESCRIBE_BLOAT: &[u8] = include_bytes!(env!("ESCORT_HOSTILE_DE
 /// The hostile policy built to declare 100,000 parameters.
 pub const HOSTILE_DESCRIBE_CROWD: &[u8] = include_bytes!(env!("ESCORT_HOSTILE_DESCRIBE_CROWD"));
 
+/// The hostile policy's next version: the same policy, 6.6.7.
+pub const HOSTILE_POLICY_V2: &[u8] = include_bytes!(env!("ESCORT_HOSTILE_VERSION_2"));
+
 /// A bundle of the hostile policy in `dir/hostile`, with one golden
 /// scenario (the one `escort policy new` ships), blessed by `escort test`.
 pub fn hostile_bundle(dir: &Path) -> PathBuf {
+    hostile_bundle_of(dir, HOSTILE_POLICY, "6.6.6", "")
+}
+
+/// [`hostile_bundle`] of `component`, the version `version` of the hostile
+/// policy, with `schedule` in its manifest (lines of `policy.toml` such as
+/// `effective_from = 2027-01-01T00:00:00Z`).
+pub fn hostile_bundle_of(dir: &Path, component: &[u8], version: &str, schedule: &str) -> PathBuf {
     let bundle = dir.join("hostile");
     let example = bundle.join("scenarios/example");
     fs::create_dir_all(&example).unwrap();
-    fs::write(bundle.join("policy.wasm"), HOSTILE_POLICY).unwrap();
+    fs::write(bundle.join("policy.wasm"), component).unwrap();
     fs::write(
         bundle.join("policy.toml"),
-        "id = \"hostile\"\nversion = \"6.6.6\"\ndescription = \"Misbehaves on purpose.\"\n\
-         contract = \"escort:policy@0.1.0\"\nlanguage = \"rust\"\nauthors = [\"the tests\"]\n\
-         [params]\nbehaviour = \"well\"\nturns = 100000000\npositions = 1000000\nvictim = \"\"\nwhen = \"fixes\"\n",
+        format!(
+            "id = \"hostile\"\nversion = \"{version}\"\ndescription = \"Misbehaves on purpose.\"\n\
+             contract = \"escort:policy@0.1.0\"\nlanguage = \"rust\"\nauthors = [\"the tests\"]\n{schedule}\n\
+             [params]\nbehaviour = \"well\"\nturns = 100000000\npositions = 1000000\nvictim = \"\"\nwhen = \"fixes\"\n"
+        ),
     )
     .unwrap();
-    for file in ["transit.json", "fixes.ndjson"] {
-        fs::copy(template_scenario().join(file), example.join(file)).unwrap();
+    for (template, file) in [
+        ("transit.template.json", "transit.json"),
+        ("fixes.ndjson", "fixes.ndjson"),
+    ] {
+        fs::copy(template_scenario().join(template), example.join(file)).unwrap();
     }
     let blessed = escort(&["test", "--bless", bundle.to_str().unwrap()]);
     assert!(blessed.status.success(), "{}", String::from_utf8_lossy(&blessed.stdout));

@@ -28,8 +28,11 @@ mod workspace;
 
 pub use binary::{audit_verify, check, escort, escort_command};
 pub use bundle::{copy_dir, tar_of};
-pub use hostile::{HOSTILE_DESCRIBE_BLOAT, HOSTILE_DESCRIBE_CROWD, HOSTILE_POLICY, hostile_bundle, live_hostile};
+pub use hostile::{
+    HOSTILE_DESCRIBE_BLOAT, HOSTILE_DESCRIBE_CROWD, HOSTILE_POLICY, HOSTILE_POLICY_V2, hostile_bundle,
+    hostile_bundle_of, live_hostile,
+};
 pub use sandbox::{builtin, sandbox};
-pub use scenario::{Scenario, moved, scenario, scenarios, template_scenario, transit_as};
+pub use scenario::{Scenario, moved, opening_at, scenario, scenarios, template_scenario, transit_as};
 pub use server::{Client, INGEST, OFFICER, REGULATOR, Server, eventually, metric, serve_refused, settings};
 pub use workspace::{cache_dir, workspace};

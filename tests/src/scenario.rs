@@ -7,7 +7,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use escort_engine::{PolicySet, Report, Telemetry, Transit, check};
 use serde_json::Value;
 
@@ -90,6 +90,24 @@ pub fn transit_as(name: &str, id: &str) -> String {
 /// NDJSON, every time in both moved by the same amount, so that the last of
 /// those fixes is at `last_fix_at`: a transit that is under way now.
 pub fn moved(name: &str, id: &str, count: usize, last_fix_at: DateTime<Utc>) -> (String, String) {
+    shifted(name, id, count, |_, last_fix| last_fix_at - last_fix)
+}
+
+/// [`moved`], so that the transit opens at `opened_at`: a transit opened
+/// after some moment (a policy's publication), whose fixes may be ahead of
+/// the clock.
+pub fn opening_at(name: &str, id: &str, count: usize, opened_at: DateTime<Utc>) -> (String, String) {
+    shifted(name, id, count, |opened, _| opened_at - opened)
+}
+
+/// A scenario's transit under another id and its first `count` fixes, every
+/// time moved by what `shift` makes of its opening and its last such fix.
+fn shifted(
+    name: &str,
+    id: &str,
+    count: usize,
+    shift: impl FnOnce(DateTime<Utc>, DateTime<Utc>) -> TimeDelta,
+) -> (String, String) {
     let mut fixes: Vec<Value> = fs::read_to_string(scenario(name).join("fixes.ndjson"))
         .expect("fixes readable")
         .lines()
@@ -97,8 +115,11 @@ pub fn moved(name: &str, id: &str, count: usize, last_fix_at: DateTime<Utc>) -> 
         .map(|line| serde_json::from_str(line).expect("a fix is JSON"))
         .collect();
     let time = |value: &Value| -> DateTime<Utc> { value.as_str().expect("a time").parse().expect("an RFC 3339 time") };
-    let shift = last_fix_at - time(&fixes.last().expect("a fix to take")["at"]);
     let mut transit: Value = serde_json::from_str(&transit_as(name, id)).expect("transit is JSON");
+    let shift = shift(
+        time(&transit["opened_at"]),
+        time(&fixes.last().expect("a fix to take")["at"]),
+    );
     for field in ["opened_at", "deadline"] {
         transit[field] = Value::String((time(&transit[field]) + shift).to_rfc3339());
     }

@@ -32,6 +32,7 @@ use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use chrono::{DateTime, Utc};
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
@@ -101,6 +102,86 @@ pub struct Manifest {
     /// Its parameters and their defaults, as its `describe()` declares them.
     #[serde(default)]
     pub params: BTreeMap<String, ParamValue>,
+    /// When this version comes into force: a service judges the transits
+    /// opened from then on by it. Without it, from the moment a service is
+    /// given the bundle; never earlier.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "moment")]
+    pub effective_from: Option<DateTime<Utc>>,
+    /// When this version stops judging newly opened transits, if it ends
+    /// before the next version comes into force.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "moment")]
+    pub effective_until: Option<DateTime<Utc>>,
+    /// Which transits this version judges besides those opened while it is
+    /// in force.
+    #[serde(default, skip_serializing_if = "AppliesTo::is_default")]
+    pub applies_to: AppliesTo,
+}
+
+/// Which transits a version of a policy judges (`applies_to` in
+/// `policy.toml`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AppliesTo {
+    /// The transits opened while it is in force, and no other: a rule
+    /// change is never retroactive.
+    #[default]
+    NewTransits,
+    /// Those, and every transit still open when it comes into force, which
+    /// is evaluated again from its first fix under it: for a corrected
+    /// defect or an emergency rule.
+    OpenTransits,
+}
+
+impl AppliesTo {
+    /// The name `policy.toml` and the service's answers use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppliesTo::NewTransits => "new-transits",
+            AppliesTo::OpenTransits => "open-transits",
+        }
+    }
+
+    /// The one `as_str` names.
+    pub fn named(name: &str) -> Option<AppliesTo> {
+        [AppliesTo::NewTransits, AppliesTo::OpenTransits]
+            .into_iter()
+            .find(|applies_to| applies_to.as_str() == name)
+    }
+
+    fn is_default(&self) -> bool {
+        *self == AppliesTo::default()
+    }
+}
+
+/// `effective_from` and `effective_until`: a time with its offset, as
+/// TOML's own date-time (`2027-01-01T00:00:00Z`) or as an RFC 3339 string.
+mod moment {
+    use chrono::{DateTime, Utc};
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(at: &Option<DateTime<Utc>>, serializer: S) -> Result<S::Ok, S::Error> {
+        match at {
+            Some(at) => serializer.serialize_str(&escort_engine::format_time(at)),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+        let text = match toml::Value::deserialize(deserializer)? {
+            toml::Value::String(text) => text,
+            toml::Value::Datetime(datetime) => datetime.to_string(),
+            other => {
+                return Err(D::Error::custom(format!(
+                    "a time must be a date-time with its offset, such as 2027-01-01T00:00:00Z, not a {}",
+                    other.type_str()
+                )));
+            }
+        };
+        DateTime::parse_from_rfc3339(&text)
+            .map(|at| Some(at.with_timezone(&Utc)))
+            .map_err(|e| D::Error::custom(format!("`{text}` is not a date-time with its offset ({e})")))
+    }
 }
 
 /// Why a bundle cannot be used.

@@ -515,8 +515,7 @@ fn run_audit_verify(
         .transpose()?;
     let trusted_key = trusted_key.map(audit::public_key).transpose()?;
     let outcome = if reevaluate {
-        let policies = reevaluation::service_policies(&config)?;
-        reevaluation::verify_database(&path, &policies, checkpoint.as_ref(), trusted_key.as_ref())
+        reevaluation::verify_database(&path, &config.sandbox()?, checkpoint.as_ref(), trusted_key.as_ref())
             .map(|(verified, reevaluated)| (verified, Some(reevaluated)))
     } else {
         verification::verify_database(&path, checkpoint.as_ref(), trusted_key.as_ref()).map(|verified| (verified, None))
@@ -549,7 +548,7 @@ fn run_audit_verify(
             if let Some(reevaluated) = reevaluated {
                 text.push_str(&format!(
                     "evaluated again: {} transits give their stored findings; {} not evaluated again, \
-                     since the policies that last evaluated them are not loaded\n",
+                     since a version that last evaluated them is not kept or does not load\n",
                     reevaluated.reevaluated, reevaluated.not_reevaluated
                 ));
                 for (transit, reason) in &reevaluated.not_reevaluated_named {

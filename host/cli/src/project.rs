@@ -91,6 +91,9 @@ pub fn new(parent: &Path, name: &str, language: Language) -> Result<PathBuf, Pro
         language,
         authors: Vec::new(),
         params: [("min_battery_pct".to_owned(), escort_engine::ParamValue::Float(20.0))].into(),
+        effective_from: None,
+        effective_until: None,
+        applies_to: bundle::AppliesTo::default(),
     };
     write(
         &dir.join(bundle::MANIFEST),
@@ -112,7 +115,7 @@ pub fn new(parent: &Path, name: &str, language: Language) -> Result<PathBuf, Pro
     let example = dir.join(bundle::SCENARIOS).join("example");
     write(
         &example.join("transit.json"),
-        include_str!("../templates/scenario/transit.json"),
+        include_str!("../templates/scenario/transit.template.json"),
     )?;
     write(
         &example.join("fixes.ndjson"),

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use wasmtime::Store;
 use wasmtime::component::Resource;
 
@@ -32,7 +32,7 @@ use crate::sandbox::{CallState, CompileFailure, Instances, Limits, PolicyFailure
 /// [corridor.params]
 /// corridor_m = 3000
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyConfig {
     /// Parameter values by name; the rest keep their defaults.
@@ -109,6 +109,11 @@ pub enum LoadError {
 }
 
 /// A loaded policy, ready to evaluate transits.
+///
+/// A clone is the same compiled component with its own parameters and
+/// limits: it shares the instances kept between calls, so that the several
+/// policy sets a service judges transits by hold one copy of each version.
+#[derive(Clone)]
 pub struct Policy {
     id: String,
     version: String,
@@ -125,7 +130,7 @@ pub struct Policy {
     fingerprint: String,
     origin: String,
     sandbox: Sandbox,
-    instances: Instances,
+    instances: Arc<Instances>,
 }
 
 impl fmt::Debug for Policy {
@@ -173,7 +178,7 @@ impl Policy {
             fingerprint,
             origin: origin.to_owned(),
             sandbox: sandbox.clone(),
-            instances,
+            instances: Arc::new(instances),
         })
     }
 
@@ -222,6 +227,23 @@ impl Policy {
             self.limits.deadline = std::time::Duration::from_millis(ms);
         }
         Ok(())
+    }
+
+    /// The configuration that gives this policy's component these parameter
+    /// values and limits: with the component, all it takes to load this
+    /// policy again.
+    pub fn config(&self) -> PolicyConfig {
+        PolicyConfig {
+            params: self
+                .param_values()
+                .into_iter()
+                .map(|(name, value)| (name.to_owned(), value))
+                .collect(),
+            fuel: Some(self.limits.fuel),
+            memory_mib: Some(self.limits.memory_bytes >> 20),
+            geodesy_positions: Some(self.limits.geodesy_positions),
+            deadline_ms: Some(u64::try_from(self.limits.deadline.as_millis()).unwrap_or(u64::MAX)),
+        }
     }
 
     /// The policy's id, from `describe()`.

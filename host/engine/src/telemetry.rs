@@ -27,7 +27,7 @@ use std::collections::hash_map::Entry;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
 use serde::Serialize;
 
 use crate::excerpt::Excerpt;
@@ -486,11 +486,12 @@ impl Draft {
     }
 }
 
-/// Parses an RFC 3339 time and converts it to UTC. A time without an offset is refused: the seal
-/// may be set to local time, and guessing would shift every fix by hours.
+/// Parses an RFC 3339 time and converts it to UTC, to the millisecond (as a service stores it, so
+/// that a report says the same before and after a restart). A time without an offset is refused:
+/// the seal may be set to local time, and guessing would shift every fix by hours.
 fn rfc3339(name: &str, text: &str) -> Result<DateTime<Utc>, String> {
     if let Ok(time) = DateTime::parse_from_rfc3339(text) {
-        return Ok(time.to_utc());
+        return Ok(time.to_utc().trunc_subsecs(3));
     }
     if NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f").is_ok() {
         return Err(format!(
@@ -597,6 +598,17 @@ mod tests {
 
     fn ndjson(text: &str) -> Telemetry {
         Telemetry::parse(Format::Ndjson, text.as_bytes()).expect("NDJSON is readable")
+    }
+
+    /// A service stores milliseconds; a finer fraction would make a report
+    /// differ before and after a restart.
+    #[test]
+    fn times_are_kept_to_the_millisecond() {
+        let telemetry = ndjson(concat!(
+            r#"{"at":"2021-05-16T06:00:00.359921196+05:00","lat":43.2,"lon":76.9}"#,
+            "\n"
+        ));
+        assert_eq!(telemetry.fixes[0].at, time("2021-05-16T01:00:00.359Z"));
     }
 
     #[test]

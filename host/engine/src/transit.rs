@@ -31,7 +31,7 @@ use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use geojson::{GeoJson, GeometryValue};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -952,9 +952,10 @@ impl Object<'_> {
         }
     }
 
+    /// A time, to the millisecond (as a service stores it).
     fn time(self, key: &str, text: String) -> Result<DateTime<Utc>, TransitError> {
         match DateTime::parse_from_rfc3339(&text) {
-            Ok(time) => Ok(time.to_utc()),
+            Ok(time) => Ok(time.to_utc().trunc_subsecs(3)),
             Err(_) => Err(TransitError::Time {
                 field: self.path(key),
                 value: text,

@@ -102,6 +102,7 @@ pub fn router(service: Arc<Service>, access: Access, config: &ServeConfig) -> Ro
         .route("/v1/transits/{id}/close", post(close_transit))
         .route("/v1/policies", get(list_policies))
         .route("/v1/policies/{id}", put(put_policy))
+        .route("/v1/policies/{id}/versions", get(policy_versions))
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/metrics", get(metrics))
         // Before the counting layer, so that these answers are counted too.
@@ -298,10 +299,10 @@ impl From<QueryRejection> for ApiError {
 }
 
 impl App {
-    fn authorise(&self, headers: &HeaderMap, action: Action) -> Result<(), ApiError> {
+    /// Checks the request's token for `action`; returns its holder's name.
+    fn authorise(&self, headers: &HeaderMap, action: Action) -> Result<String, ApiError> {
         let header = headers.get(header::AUTHORIZATION).and_then(|value| value.to_str().ok());
-        self.access.authorise(header, action)?;
-        Ok(())
+        Ok(self.access.authorise(header, action)?.to_owned())
     }
 
     /// Reads a request's body whole: at most `limit_bytes` (the setting
@@ -564,14 +565,30 @@ async fn put_policy(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    app.authorise(&headers, Action::Publish)?;
+    let holder = app.authorise(&headers, Action::Publish)?;
     let Path(id) = id?;
     let body = app.read_body(body, app.max_policy_bytes, "max_policy_bytes").await?;
     let info = app
-        .blocking(move |service| service.policies().publish(&id, &body))
+        .blocking(move |service| service.policies().publish(&id, &body, &holder))
         .await?;
     tracing::info!("published policy {} {} ({})", info.id, info.version, info.content_hash);
     Ok(Json(info).into_response())
+}
+
+async fn policy_versions(
+    State(app): State<Arc<App>>,
+    id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    app.authorise(&headers, Action::Read)?;
+    let Path(id) = id?;
+    let versions = app.service.policies().versions(&id).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no version of policy `{id}` was ever published"),
+        )
+    })?;
+    Ok(Json(json!({"policy": id, "versions": versions})).into_response())
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> Response {

@@ -59,6 +59,13 @@ impl Writer {
         Pending { outcome }
     }
 
+    /// The writing connection, for the rare write that is no step (the
+    /// policy timeline): it waits for the transaction under way, and the
+    /// writer waits for it.
+    pub(crate) fn shared(&self) -> Arc<Mutex<Store>> {
+        Arc::clone(&self.store)
+    }
+
     /// The writing connection itself, for setting up at start-up. Steps
     /// wait meanwhile.
     pub(crate) fn store(&self) -> MutexGuard<'_, Store> {

@@ -52,7 +52,9 @@ mod step;
 mod store;
 mod swap;
 mod tick;
+mod timeline;
 pub mod verification;
+mod versions;
 
 use std::sync::Arc;
 
@@ -61,11 +63,11 @@ use serde::Serialize;
 
 pub use access::{Access, Action, Denied, NewTokens, Role, TokenConfig, token_hash};
 pub use config::{ConfigError, EdgeTimeouts, ServeConfig};
-pub(crate) use live::serving_set;
 pub use live::{LivePolicies, PolicyInfo};
 pub use metrics::Metrics;
 pub use step::StepKind;
 pub use tick::{TickFailure, TickSummary};
+pub use timeline::VersionInfo;
 
 use crate::audit::{AuditEntry, DecisionRecord, digest_fixes};
 pub use crate::store::{ListFilter, StoreError, TransitSummary};
@@ -292,7 +294,7 @@ impl Service {
         let data_lock = DataLock::take(&config.data, config.listen)?;
         let path = config.data.join("escort.db");
         let writer = Writer::start(Store::open(&path)?)?;
-        let policies = LivePolicies::open(config.sandbox()?, config.policy_dir(), config.trust()?)?
+        let policies = LivePolicies::open(config.sandbox()?, config.policy_dir(), config.trust()?, writer.shared())?
             .with_publish_bounds(config.publish_wait(), config.max_policy_bytes);
         Ok(Service {
             writer,
@@ -421,7 +423,7 @@ impl Service {
         let opened_at = transit.opened_at;
         let transit = Arc::new(PreparedTransit::new(transit));
         let _transit = self.lock(id);
-        let policies = self.policies.current();
+        let policies = self.policies.judging(opened_at)?;
         // Admission is a pure function of the transit, so asking again
         // answers what the stored evaluation was given; a new transit's
         // evaluation goes on from this one.
@@ -512,7 +514,7 @@ impl Service {
             .into_iter()
             .chain(sorted.last().map(|f| f.at))
             .max();
-        let policies = self.policies.current();
+        let policies = self.policies.judging(opened_at)?;
         let evaluated = match now {
             Some(now) if !sorted.is_empty() => {
                 Some(self.evaluate(&policies, &known.transit, &known, Observation::batch(&sorted, now))?)
@@ -620,7 +622,7 @@ impl Service {
             Some(now) => now,
             None => Utc::now().max(floor),
         };
-        let policies = self.policies.current();
+        let policies = self.policies.judging(record.opened_at)?;
         let evaluated = self.evaluate(&policies, &known.transit, &known, Observation::time(now))?;
         let mut findings = if evaluated.replayed { Vec::new() } else { finals };
         findings.extend(evaluated.evaluation.findings());
@@ -670,7 +672,7 @@ impl Service {
         if let Some(reason) = close {
             record.closed = Some((now, reason.as_str().to_owned()));
         }
-        let policies = self.policies.current();
+        let policies = self.policies.judging(record.opened_at)?;
         let mut evaluated = self.evaluate(&policies, &known.transit, known, Observation::time(now))?;
         if close.is_none() && !tick::changed_in_substance(&evaluated, &known.states, &record) {
             return Ok(None);

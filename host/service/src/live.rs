@@ -25,6 +25,14 @@
 //! files relative to the upload (`policy.toml: line 3, column 1: …`): never
 //! a path of the server, never the content of a file.
 //!
+//! Every version the live set ever held is kept (`timeline`, `versions`):
+//! a transit is judged by the versions in force when it opened, not by the
+//! live set, so a publish or a reload plans the versions it adds first, and
+//! is refused when the timeline refuses them (two versions of a policy in
+//! force at one instant, a version dated before its publication), before
+//! anything changes. The live set is what new transits are judged by once
+//! its versions are in force, and what `GET /v1/policies` lists.
+//!
 //! The folder is polled rather than watched: it changes rarely, polling
 //! works on every filesystem (network and container mounts included), and a
 //! publish through the API reloads at once anyway.
@@ -35,10 +43,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::swap::{self, Form};
 use super::{ServiceError, validate};
+use crate::store::Store;
+use crate::timeline::{BY_LIVE_FOLDER, Schedule, VersionInfo};
+use crate::versions::Versions;
 use escort_bundle::folder::{self, FolderEntry, folder_entries, live_name};
 use escort_bundle::golden::{Outcome, Scenario};
 use escort_bundle::unpack::{self, UnpackError};
@@ -116,6 +128,8 @@ pub struct LivePolicies {
     dir: PathBuf,
     trust: Trust,
     snapshot: RwLock<Arc<Snapshot>>,
+    /// Every version ever published, and the sets transits are judged by.
+    versions: Versions,
     /// Held while a candidate is built and swapped in, so that publishes
     /// and reloads never interleave; it keeps the folder's signature at the
     /// last load.
@@ -127,27 +141,42 @@ pub struct LivePolicies {
 impl LivePolicies {
     /// Loads the built-in set with `dir`'s policies over it (creating
     /// `dir`), after finishing or undoing whatever a publish cut short by a
-    /// crash left in it.
+    /// crash left in it, and the timeline `store` keeps; what the folder
+    /// holds that the timeline does not is published (by
+    /// [`BY_LIVE_FOLDER`]).
     ///
     /// # Errors
     /// [`ServiceError::Setup`] when the folder's policies do not load or
-    /// validate: a service must not start on rules other than the ones it
-    /// was given.
-    pub fn open(sandbox: Sandbox, dir: PathBuf, trust: Trust) -> Result<LivePolicies, ServiceError> {
+    /// validate, or the timeline refuses them: a service must not start on
+    /// rules other than the ones it was given.
+    pub(crate) fn open(
+        sandbox: Sandbox,
+        dir: PathBuf,
+        trust: Trust,
+        store: Arc<std::sync::Mutex<Store>>,
+    ) -> Result<LivePolicies, ServiceError> {
         let setup = |e: &dyn std::fmt::Display| ServiceError::Setup(format!("{}: {e}", dir.display()));
         fs::create_dir_all(&dir).map_err(|e| setup(&e))?;
         for done in swap::recover(&dir).map_err(|e| setup(&e))? {
             tracing::info!("{}: {done}", dir.display());
         }
         let signature = signature(&dir);
-        let set = candidate(&sandbox, &dir, &trust, None).map_err(|reason| {
-            ServiceError::Setup(format!("the policies in {} are refused: {reason}", dir.display()))
-        })?;
+        let versions = Versions::open(sandbox.clone(), store).map_err(|e| setup(&e))?;
+        let set = candidate(&sandbox, &dir, &trust, None)
+            .and_then(|set| {
+                let added = versions.plan(&set, &live_schedules(&dir, None)?, Utc::now(), BY_LIVE_FOLDER)?;
+                versions.record(added, &set, |policy| component_of(&sandbox, &dir, policy))?;
+                Ok(set)
+            })
+            .map_err(|reason| {
+                ServiceError::Setup(format!("the policies in {} are refused: {reason}", dir.display()))
+            })?;
         Ok(LivePolicies {
             sandbox,
             dir,
             trust,
             snapshot: RwLock::new(Arc::new(Snapshot::of(set, None))),
+            versions,
             changing: parking_lot::Mutex::new(signature),
             publish_wait: DEFAULT_PUBLISH_WAIT,
             max_upload_bytes: u64::MAX,
@@ -171,9 +200,21 @@ impl LivePolicies {
         *self.snapshot.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(snapshot);
     }
 
-    /// The set a step should use, now.
-    pub fn current(&self) -> Arc<PolicySet> {
-        Arc::clone(&self.snapshot().set)
+    /// The set a transit opened at `opened_at` is judged by now: the
+    /// versions in force at its opening (`timeline`).
+    ///
+    /// # Errors
+    /// [`ServiceError::Setup`] when a version does not load from the
+    /// component the database keeps (a database changed by hand).
+    pub fn judging(&self, opened_at: DateTime<Utc>) -> Result<Arc<PolicySet>, ServiceError> {
+        self.versions.judging(opened_at).map_err(ServiceError::Setup)
+    }
+
+    /// Every version of the policy `id` in the order they come into force,
+    /// or `None` when no version of it was ever published.
+    pub fn versions(&self, id: &str) -> Option<Vec<VersionInfo>> {
+        let listing = self.versions.timeline().listing(id);
+        (!listing.is_empty()).then_some(listing)
     }
 
     /// The folder watched for changes.
@@ -194,11 +235,16 @@ impl LivePolicies {
     /// live set, then moved into the live folder (`ID.wasm` or `ID/`, see
     /// `swap`) and the set is swapped.
     ///
+    /// Its version goes into the timeline as `published_by` (the token's
+    /// holder) publishes it, in force from its manifest's `effective_from`
+    /// or from now.
+    ///
     /// # Errors
-    /// [`ServiceError::Unprocessable`] naming why it was refused, and
+    /// [`ServiceError::Unprocessable`] naming why it was refused (the
+    /// timeline's refusals name both versions in conflict), and
     /// [`ServiceError::Conflict`] when another publish or reload did not end
     /// within the publish wait; the current set keeps serving.
-    pub fn publish(&self, id: &str, upload: &[u8]) -> Result<PolicyInfo, ServiceError> {
+    pub fn publish(&self, id: &str, upload: &[u8], published_by: &str) -> Result<PolicyInfo, ServiceError> {
         let refused = |reason: String| ServiceError::Unprocessable(format!("policy `{id}` is refused: {reason}"));
         // The folder's own trouble, not the upload's; it names no path.
         let failed = |e: std::io::Error| ServiceError::Setup(format!("publishing policy `{id}`: {e}"));
@@ -222,22 +268,25 @@ impl LivePolicies {
         } else {
             Form::Bundle
         };
-        let mut policy = match form {
+        let (mut policy, schedule) = match form {
             Form::Component if self.trust.requires_signature() => {
                 return Err(refused(
                     "a bare component has no signature, and this service loads only signed bundles".to_owned(),
                 ));
             }
-            Form::Component => Policy::load(&self.sandbox, "the upload", upload).map_err(|e| refused(e.to_string()))?,
+            Form::Component => (
+                Policy::load(&self.sandbox, "the upload", upload).map_err(|e| refused(e.to_string()))?,
+                Schedule::default(),
+            ),
             Form::Bundle => {
                 unpack::unpack(upload, staging.path(), self.max_upload_bytes).map_err(|e| match e {
                     UnpackError::Io(e) => failed(e),
                     refusal => refused(refusal.to_string()),
                 })?;
-                Bundle::open_as(staging.path(), "")
-                    .and_then(|bundle| folder::load_policy(&self.sandbox, &bundle, &self.trust))
-                    .map(|(policy, _signer)| policy)
-                    .map_err(|e| refused(e.to_string()))?
+                let bundle = Bundle::open_as(staging.path(), "").map_err(|e| refused(e.to_string()))?;
+                let (policy, _signer) =
+                    folder::load_policy(&self.sandbox, &bundle, &self.trust).map_err(|e| refused(e.to_string()))?;
+                (policy, Schedule::of(bundle.manifest()))
             }
         };
         if policy.id() != id {
@@ -246,10 +295,28 @@ impl LivePolicies {
         policy.set_origin(live_name(&form.entry(id)));
         let staged_bundle = (form == Form::Bundle).then(|| staging.path());
         let set = candidate(&self.sandbox, &self.dir, &self.trust, Some((policy, staged_bundle))).map_err(refused)?;
+        let mut schedules = live_schedules(&self.dir, Some(id)).map_err(refused)?;
+        schedules.insert(id.to_owned(), schedule);
+        let added = self
+            .versions
+            .plan(&set, &schedules, Utc::now(), published_by)
+            .map_err(refused)?;
         if form == Form::Component {
             fs::write(swap::staged_component(staging.path(), id), upload).map_err(failed)?;
         }
         swap::commit(&self.dir, id, staging, form).map_err(failed)?;
+        // The folder first, then the timeline: a crash between the two
+        // leaves a folder whose new version the next start publishes, never
+        // a timeline naming a version the folder does not hold. Until then,
+        // the folder is left looking changed, so the next reload records it.
+        self.versions
+            .record(added, &set, |policy| component_of(&self.sandbox, &self.dir, policy))
+            .map_err(|reason| {
+                ServiceError::Setup(format!(
+                    "policy `{id}` is in the live folder but its version is not recorded yet ({reason}); the next \
+                     reload of the folder records it"
+                ))
+            })?;
         let info = set
             .policies()
             .iter()
@@ -280,7 +347,15 @@ impl LivePolicies {
             return Ok(false);
         }
         *signature = now;
-        match candidate(&self.sandbox, &self.dir, &self.trust, None) {
+        let reloaded = candidate(&self.sandbox, &self.dir, &self.trust, None).and_then(|set| {
+            let added = self
+                .versions
+                .plan(&set, &live_schedules(&self.dir, None)?, Utc::now(), BY_LIVE_FOLDER)?;
+            self.versions
+                .record(added, &set, |policy| component_of(&self.sandbox, &self.dir, policy))?;
+            Ok(set)
+        });
+        match reloaded {
             Ok(set) => {
                 self.replace(Snapshot::of(set, None));
                 Ok(true)
@@ -298,21 +373,46 @@ impl LivePolicies {
     }
 }
 
-/// The set the live folder `dir` holds now (the built-in set with the
-/// folder's policies over it, configured and validated), read without
-/// writing to the folder: for a reader beside a running service
-/// (`escort audit verify --reevaluate`), which must neither finish nor
-/// undo a publish that service is still making.
-///
-/// # Errors
-/// The reason the folder's policies do not load or validate.
-pub(crate) fn serving_set(sandbox: &Sandbox, dir: &Path, trust: &Trust) -> Result<PolicySet, String> {
-    if !dir.exists() {
-        // A service creates its live folder when it starts; none holds
-        // nothing over the built-in set.
-        return escort_builtin::policies(sandbox).map_err(|e| e.to_string());
+/// The schedule of each bundle in the live folder `dir` but the one of the
+/// policy `skip` (its manifest's `effective_from`, `effective_until` and
+/// `applies_to`), by policy id.
+fn live_schedules(dir: &Path, skip: Option<&str>) -> Result<BTreeMap<String, Schedule>, String> {
+    let mut schedules = BTreeMap::new();
+    for entry in folder_entries(dir, skip).map_err(|e| format!("the live folder: {e}"))? {
+        if let FolderEntry::Bundle(name) = entry {
+            let bundle =
+                Bundle::open_as(&dir.join(&name), &live_name(&format!("{name}/"))).map_err(|e| e.to_string())?;
+            schedules.insert(bundle.manifest().id.clone(), Schedule::of(bundle.manifest()));
+        }
     }
-    candidate(sandbox, dir, trust, None)
+    Ok(schedules)
+}
+
+/// The bytes of `policy`'s component, from where the live set took it: the
+/// built-in set, or the live folder `dir`; checked to be the ones it was
+/// loaded from.
+fn component_of(sandbox: &Sandbox, dir: &Path, policy: &Policy) -> Result<Vec<u8>, String> {
+    let origin = policy.origin();
+    let bytes = if let Some(id) = origin.strip_prefix("built-in ") {
+        escort_builtin::COMPONENTS
+            .iter()
+            .find(|(builtin, _)| *builtin == id)
+            .map(|(_, bytes)| bytes.to_vec())
+            .ok_or_else(|| format!("{origin}: no such built-in policy"))?
+    } else if let Some(entry) = origin.strip_prefix("live ") {
+        let path = match entry.strip_suffix('/') {
+            Some(bundle) => dir.join(bundle).join(escort_bundle::COMPONENT),
+            None => dir.join(entry),
+        };
+        escort_bundle::file::read(&path, sandbox.load_limits().max_component_bytes as u64)
+            .map_err(|e| format!("{origin}: {e}"))?
+    } else {
+        return Err(format!("{origin}: not a policy of the live set"));
+    };
+    if escort_engine::content_hash(&bytes) != policy.content_hash() {
+        return Err(format!("{origin}: its component changed since it was loaded"));
+    }
+    Ok(bytes)
 }
 
 /// The built-in set, the folder's components and bundles over it,

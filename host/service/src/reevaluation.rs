@@ -10,27 +10,27 @@
 //! trust, even in a database whose audit log verifies (the log records
 //! what was decided, not that it was decided right).
 //!
-//! Only the policies the service would load now are at hand (the built-in
-//! set with the live folder's over it, configured as `escort serve` is), so
-//! a transit is evaluated again only when the policies that last evaluated
-//! it are exactly those: the same components with the same parameters, as
-//! the fingerprints of its stored policy states say. The others are counted
-//! and named, not evaluated. (Issue 13 brings the historical versions.)
+//! The policies that last evaluated a transit are the versions its stored
+//! policy states name by fingerprint, which the database keeps with their
+//! components (`timeline`): each transit is evaluated again by exactly the
+//! versions that judged it, whatever the live folder holds now. A transit
+//! one of whose versions the database does not keep (one last evaluated by
+//! a build before the timeline, under policies changed before it was
+//! adopted), or does not load, is counted and named, not evaluated.
 //!
 //! The verification of the audit log comes first, in the same snapshot of
 //! the database, so the rows compared here are the ones the chain commits
 //! to.
 
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 
 use crate::audit::{AuditError, Checkpoint, Verified};
 use crate::store::{ListFilter, Store};
-use crate::{ServeConfig, ServiceError, serving_set};
-use escort_engine::PolicySet;
-use escort_engine::PolicyState;
-use escort_engine::{Finding, format_time};
+use crate::versions::Versions;
+use escort_engine::{Finding, Sandbox, format_time};
 
 /// Most transits a [`Reevaluation`] names one by one; its counts are exact.
 const MAX_NAMED: usize = 100;
@@ -45,44 +45,35 @@ const PAGE: usize = 1_000;
 pub struct Reevaluation {
     /// Transits evaluated again, whose findings were the stored ones.
     pub reevaluated: u64,
-    /// Transits not evaluated again, because the policies that last
-    /// evaluated them are not the ones loaded.
+    /// Transits not evaluated again, because a version that last evaluated
+    /// them is not kept, or does not load.
     pub not_reevaluated: u64,
     /// The first 100 of those, and why: (transit, reason).
     pub not_reevaluated_named: Vec<(String, String)>,
 }
 
-/// The policies `escort serve` would start with on `config`: the built-in
-/// set with the live folder's over it, configured and validated, read
-/// without writing to the folder (a service may be publishing into it).
-pub fn service_policies(config: &ServeConfig) -> Result<PolicySet, ServiceError> {
-    serving_set(&config.sandbox()?, &config.policy_dir(), &config.trust()?).map_err(|reason| {
-        ServiceError::Setup(format!(
-            "the policies in {} are refused: {reason}",
-            config.policy_dir().display()
-        ))
-    })
-}
-
 /// Verifies the database at `path` as
 /// [`crate::verification::verify_database`] does (reading only), then
-/// evaluates every transit again with `policies` and compares, in one
-/// snapshot. The first transit whose findings differ is an
-/// [`AuditError::Differs`].
+/// evaluates every transit again with the versions that last evaluated it,
+/// loaded in `sandbox`, and compares, in one snapshot. The first transit
+/// whose findings differ is an [`AuditError::Differs`].
 pub fn verify_database(
     path: &Path,
-    policies: &PolicySet,
+    sandbox: &Sandbox,
     checkpoint: Option<&Checkpoint>,
     trusted_key: Option<&ed25519_dalek::VerifyingKey>,
 ) -> Result<(Verified, Reevaluation), AuditError> {
     let store = Store::open_verified_reader(path)?;
     store.in_snapshot(|store| {
         let verified = store.verify_audit(checkpoint, trusted_key)?;
-        Ok((verified, reevaluate(store, policies)?))
+        // Read once the snapshot is taken: the timeline only grows, so this
+        // one holds every version the snapshot's states name.
+        let versions = Versions::open(sandbox.clone(), Arc::new(Mutex::new(Store::open_reader(path)?)))?;
+        Ok((verified, reevaluate(store, &versions)?))
     })
 }
 
-fn reevaluate(store: &Store, policies: &PolicySet) -> Result<Reevaluation, AuditError> {
+fn reevaluate(store: &Store, versions: &Versions) -> Result<Reevaluation, AuditError> {
     let mut reevaluation = Reevaluation::default();
     let mut after = None;
     loop {
@@ -96,7 +87,7 @@ fn reevaluate(store: &Store, policies: &PolicySet) -> Result<Reevaluation, Audit
         };
         after = Some(last.id.clone());
         for summary in &page {
-            match reevaluate_transit(store, policies, &summary.id)? {
+            match reevaluate_transit(store, versions, &summary.id)? {
                 None => reevaluation.reevaluated += 1,
                 Some(reason) => {
                     reevaluation.not_reevaluated += 1;
@@ -111,7 +102,7 @@ fn reevaluate(store: &Store, policies: &PolicySet) -> Result<Reevaluation, Audit
 
 /// Evaluates transit `id` again; `None` when its findings are the stored
 /// ones, and why it was not evaluated when it was not.
-fn reevaluate_transit(store: &Store, policies: &PolicySet, id: &str) -> Result<Option<String>, AuditError> {
+fn reevaluate_transit(store: &Store, versions: &Versions, id: &str) -> Result<Option<String>, AuditError> {
     let differs = |reason: String| AuditError::Differs {
         transit: id.to_owned(),
         reason,
@@ -120,9 +111,10 @@ fn reevaluate_transit(store: &Store, policies: &PolicySet, id: &str) -> Result<O
         .transit(id)?
         .ok_or_else(|| differs("it was listed but cannot be read".to_owned()))?;
     let states = store.policy_states(id)?;
-    if let Some(reason) = not_loaded(policies, &states) {
-        return Ok(Some(reason));
-    }
+    let policies = match versions.set_of(&states) {
+        Ok(policies) => policies,
+        Err(reason) => return Ok(Some(reason)),
+    };
     let declaration = store.declaration(id)?.unwrap_or_default();
     let transit = escort_engine::Transit::from_json(&declaration)
         .map_err(|e| differs(format!("its declaration as stored does not read: {e}")))?;
@@ -146,33 +138,6 @@ fn reevaluate_transit(store: &Store, policies: &PolicySet, id: &str) -> Result<O
             format_time(&now)
         ))),
     }
-}
-
-/// Why `policies` are not the ones that wrote `states` (the ones that last
-/// evaluated the transit), or `None` when they are: the same ids in the
-/// same order, each with the same fingerprint (component and parameters).
-fn not_loaded(policies: &PolicySet, states: &[PolicyState]) -> Option<String> {
-    let loaded = policies.policies();
-    for (index, policy) in loaded.iter().enumerate() {
-        match states.get(index) {
-            Some(state) if state.policy == policy.id() && state.fingerprint == policy.fingerprint() => {}
-            Some(state) if state.policy == policy.id() => {
-                return Some(format!(
-                    "policy `{}` last evaluated it in another version or with other parameters than the one loaded",
-                    policy.id()
-                ));
-            }
-            _ => {
-                return Some(format!(
-                    "policy `{}` is loaded but did not last evaluate it",
-                    policy.id()
-                ));
-            }
-        }
-    }
-    states
-        .get(loaded.len())
-        .map(|extra| format!("policy `{}` last evaluated it but is not loaded", extra.policy))
 }
 
 /// The first finding that is in one list and not in the other, counting

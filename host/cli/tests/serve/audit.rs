@@ -93,22 +93,33 @@ fn every_decision_and_step_is_chained_and_a_tampered_copy_names_its_first_broken
 
     let (status, verdict) = audit_verify(&data);
     assert_eq!(status, Some(0), "{verdict}");
-    // Seven policies decide at admission, at each of three batches and at
-    // the close, and each of those five steps has its step record.
-    assert!(verdict.starts_with("audit log intact: 40 records, head "), "{verdict}");
+    // The seven policies are published when the service first starts; they
+    // decide at admission, at each of three batches and at the close, and
+    // each of those five steps has its step record.
+    assert!(verdict.starts_with("audit log intact: 47 records, head "), "{verdict}");
     assert!(
         verdict.contains("\ntables match it: 1 transits, 246 fixes, 0 refused lines, "),
         "{verdict}"
     );
 
     let db = rusqlite::Connection::open(data.join("escort.db")).unwrap();
-    let records: Vec<Value> = db
+    let all: Vec<Value> = db
         .prepare("SELECT record FROM audit ORDER BY seq")
         .unwrap()
         .query_map([], |row| row.get::<_, String>(0))
         .unwrap()
         .map(|record| serde_json::from_str(&record.unwrap()).unwrap())
         .collect();
+    let (published, records) = all.split_at(7);
+    let published: Vec<Value> = published
+        .iter()
+        .map(|r| serde_json::json!([r["published"], r["effective_from"], r["published_by"]]))
+        .collect();
+    let since_always: Vec<Value> = ["corridor", "dwell", "eligibility", "seal", "signal", "speed", "transit"]
+        .iter()
+        .map(|id| serde_json::json!([id, null, "the live folder"]))
+        .collect();
+    assert_eq!(published, since_always);
     let kinds: Vec<&str> = records.iter().step_by(8).map(|r| r["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["admit", "observe", "observe", "observe", "close"]);
     let steps: Vec<&str> = records
@@ -549,13 +560,20 @@ fn a_signed_checkpoint_finds_a_cut_or_rewritten_chain_and_a_forged_one_is_refuse
     );
 }
 
+/// The audit records that are decision records, as SQL.
+const DECISION: &str = "transit IS NULL AND json_extract(record, '$.published') IS NULL";
+
+/// The audit records that are publication records, as SQL.
+const PUBLICATION: &str = "json_extract(record, '$.published') IS NOT NULL";
+
 /// The database as a build of schema version 2 left it: the same rows,
-/// and a chain of decision records alone, so no step records and no
-/// `transit` column in `audit`.
+/// and a chain of decision records alone, so no step records, no
+/// publication records, no `transit` column in `audit` and no policy
+/// timeline.
 fn as_schema_2(data: &Path) {
     let db = rusqlite::Connection::open(data.join("escort.db")).unwrap();
     let decisions: Vec<String> = db
-        .prepare("SELECT record FROM audit WHERE transit IS NULL ORDER BY seq")
+        .prepare(&format!("SELECT record FROM audit WHERE {DECISION} ORDER BY seq"))
         .unwrap()
         .query_map([], |row| row.get(0))
         .unwrap()
@@ -565,7 +583,11 @@ fn as_schema_2(data: &Path) {
         "DROP TRIGGER audit_is_append_only_delete;
          DELETE FROM audit;
          DROP INDEX audit_steps;
-         ALTER TABLE audit DROP COLUMN transit;",
+         ALTER TABLE audit DROP COLUMN transit;
+         DROP TRIGGER policy_versions_are_append_only_update;
+         DROP TRIGGER policy_versions_are_append_only_delete;
+         DROP TABLE policy_versions;
+         DROP TABLE components;",
     )
     .unwrap();
     let mut prev_hash = "0".repeat(64);
@@ -594,31 +616,40 @@ fn as_schema_2(data: &Path) {
 fn a_database_of_the_previous_schema_is_adopted_and_an_edit_after_is_found() {
     let dir = tempfile::tempdir().unwrap();
     let data = served(dir.path());
-    let decisions: i64 = value(&data, "SELECT count(*) FROM audit WHERE transit IS NULL");
+    let decisions: i64 = value(&data, &format!("SELECT count(*) FROM audit WHERE {DECISION}"));
     as_schema_2(&data);
     // Verification only reads: it names the migration the database needs
     // and leaves it to `escort serve`.
     let (status, refused) = audit_verify_refused(&data);
     assert_eq!(status, Some(2), "{refused}");
     assert!(
-        refused.contains("schema version 2 is older than 3, the one this build reads; start `escort serve`"),
+        refused.contains("schema version 2 is older than 4, the one this build reads; start `escort serve`"),
         "{refused}"
     );
     assert_eq!(value::<i64>(&data, "PRAGMA user_version"), 2);
     Server::start_in(dir.path(), &[]).stop();
     let (status, answer) = audit_verify(&data);
     assert_eq!(status, Some(0), "{answer}");
-    // Every decision record, then one adopt record per transit.
+    // Every decision record, then one adopt record per transit, then the
+    // publication of the policies that judged them, as in force since always.
+    let publications: i64 = value(&data, &format!("SELECT count(*) FROM audit WHERE {PUBLICATION}"));
+    assert_eq!(publications, 7, "the seven built-in policies");
     assert!(
-        answer.starts_with(&format!("audit log intact: {} records, head ", decisions + 2)),
+        answer.starts_with(&format!(
+            "audit log intact: {} records, head ",
+            decisions + 2 + publications
+        )),
         "{answer}"
     );
     assert!(
         answer.contains("\ntables match it: 2 transits, 729 fixes, 1 refused lines, "),
         "{answer}"
     );
-    assert_eq!(value::<i64>(&data, "PRAGMA user_version"), 3);
-    let adopted: String = value(&data, "SELECT record FROM audit ORDER BY seq DESC LIMIT 1");
+    assert_eq!(value::<i64>(&data, "PRAGMA user_version"), 4);
+    let adopted: String = value(
+        &data,
+        "SELECT record FROM audit WHERE json_extract(record, '$.step') = 'adopt' ORDER BY seq DESC LIMIT 1",
+    );
     let adopted: Value = serde_json::from_str(&adopted).unwrap();
     assert_eq!(adopted["step"], "adopt");
     assert_eq!(adopted["transit"], "AUDIT-2");
@@ -766,19 +797,20 @@ fn verify_reevaluating(data: &Path) -> (Option<i32>, String) {
 /// Issue 11, item 4: verify can also evaluate every transit again from its
 /// stored fixes. A finding made less serious, in its table and in the step
 /// record that committed it, with the chain rewritten from there, verifies;
-/// evaluated again, the policies give the finding as it was. A transit last
-/// evaluated by policies other than the loaded ones is counted and named,
-/// not evaluated.
+/// evaluated again, the policies give the finding as it was. A transit is
+/// evaluated again by the versions that last evaluated it, whatever the live
+/// folder holds now; one whose version the database does not keep is
+/// counted and named, not evaluated.
 #[test]
-fn evaluated_again_a_rewritten_finding_is_found_and_a_transit_of_other_policies_is_named() {
+fn evaluated_again_a_rewritten_finding_is_found_and_a_transit_of_a_version_not_kept_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let data = served(dir.path());
     let (status, answer) = verify_reevaluating(&data);
     assert_eq!(status, Some(0), "{answer}");
     assert!(
         answer.ends_with(
-            "evaluated again: 2 transits give their stored findings; 0 not evaluated again, since the \
-             policies that last evaluated them are not loaded"
+            "evaluated again: 2 transits give their stored findings; 0 not evaluated again, since a \
+             version that last evaluated them is not kept or does not load"
         ),
         "{answer}"
     );
@@ -842,8 +874,9 @@ fn evaluated_again_a_rewritten_finding_is_found_and_a_transit_of_other_policies_
         "{answer}"
     );
 
-    // The speed policy configured otherwise since: neither transit was last
-    // evaluated by the policies loaded now.
+    // The speed policy configured otherwise since: each transit is still
+    // evaluated again by the versions that last evaluated it, which the
+    // database keeps, not by the live folder's.
     let policies = data.join("policies");
     fs::create_dir_all(&policies).unwrap();
     fs::write(
@@ -853,11 +886,27 @@ fn evaluated_again_a_rewritten_finding_is_found_and_a_transit_of_other_policies_
     .unwrap();
     let (status, answer) = verify_reevaluating(&data);
     assert_eq!(status, Some(0), "{answer}");
-    let reason = "policy `speed` last evaluated it in another version or with other parameters than the one loaded";
+    assert!(
+        answer.contains("evaluated again: 2 transits give their stored findings; 0 not"),
+        "{answer}"
+    );
+
+    // A version the database does not keep (a transit last evaluated by a
+    // build before the timeline, under policies changed before it was
+    // adopted) is named, and its transits not evaluated again.
+    let forgotten = dir.path().join("forgotten");
+    copy_data(&data, &forgotten);
+    sql(
+        &forgotten,
+        "DROP TRIGGER policy_versions_are_append_only_delete; DELETE FROM policy_versions WHERE policy = 'speed';",
+    );
+    let (status, answer) = verify_reevaluating(&forgotten);
+    assert_eq!(status, Some(0), "{answer}");
+    let reason = "policy `speed` last evaluated it in a version the database does not keep";
     assert!(
         answer.ends_with(&format!(
-            "evaluated again: 0 transits give their stored findings; 2 not evaluated again, since the policies \
-             that last evaluated them are not loaded\n  AUDIT-1: {reason}\n  AUDIT-2: {reason}"
+            "evaluated again: 0 transits give their stored findings; 2 not evaluated again, since a version \
+             that last evaluated them is not kept or does not load\n  AUDIT-1: {reason}\n  AUDIT-2: {reason}"
         )),
         "{answer}"
     );

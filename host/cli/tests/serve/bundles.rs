@@ -4,9 +4,10 @@
 use std::fs;
 use std::path::Path;
 
+use chrono::{TimeDelta, Utc};
 use serde_json::Value;
 
-use escort_tests::{OFFICER, REGULATOR, Server, copy_dir, escort, hostile_bundle, scenario, tar_of, transit_as};
+use escort_tests::{OFFICER, REGULATOR, Server, copy_dir, escort, hostile_bundle, opening_at, scenario, tar_of};
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -202,11 +203,14 @@ fn a_service_with_trusted_keys_takes_only_bundles_they_signed() {
     assert_eq!(status, 200, "{info}");
     assert_eq!(info["version"], "6.6.6");
     assert!(server.data().join("policies/hostile/policy.sig").is_file());
-    assert_eq!(
-        server.put_transit("SIGNED-1", &transit_as("seal-events", "SIGNED-1")).0,
-        201
+    // It judges the transits opened from its publication on.
+    let (transit, fixes) = opening_at(
+        "clean-khorgos-almaty",
+        "SIGNED-1",
+        1,
+        Utc::now() + TimeDelta::seconds(1),
     );
-    let fixes = fs::read_to_string(scenario("seal-events").join("fixes.ndjson")).unwrap();
+    assert_eq!(server.put_transit("SIGNED-1", &transit).0, 201);
     let (status, outcome) = server.post_fixes("SIGNED-1", &fixes);
     assert_eq!(status, 200, "{outcome}");
     assert!(

@@ -7,7 +7,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use escort_tests::{REGULATOR, Server, escort, scenario, scenarios, transit_as, workspace};
+use chrono::{TimeDelta, Utc};
+
+use escort_tests::{REGULATOR, Server, escort, opening_at, scenarios, workspace};
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -88,6 +90,15 @@ fn the_speed_policy_in_rust_python_and_javascript_gives_the_same_reports() {
         }
     }
     assert!(with_speed_findings >= 2, "the comparison saw speed findings");
+
+    // Each bundle carries scenarios of its own, whose golden files are the
+    // Rust policy's reports: `escort test` on the bundle passes them.
+    for bundle in &bundles {
+        let tested = escort(&["test", bundle.to_str().unwrap()]);
+        let printed = text(&tested.stdout);
+        assert!(tested.status.success(), "{}: {printed}", bundle.display());
+        assert!(printed.ends_with("ok: 3 passed, 0 failed\n"), "{printed}");
+    }
 }
 
 #[test]
@@ -97,13 +108,12 @@ fn new_projects_in_every_language_build_test_sign_and_serve() {
     let key = dir.path().join("regulator");
     assert!(escort(&["policy", "keygen", key.to_str().unwrap()]).status.success());
     let public = fs::read_to_string(key.with_extension("pub")).unwrap();
-    let server = Server::start(&[("trusted_keys", &format!("[\"{}\"]", public.trim()))]);
-    assert_eq!(
-        server
-            .put_transit("NEW-1", &transit_as("clean-khorgos-almaty", "NEW-1"))
-            .0,
-        201
-    );
+    // A transit opened after the policies are published sends the fixes
+    // of its first quarter hour at once.
+    let server = Server::start(&[
+        ("trusted_keys", &format!("[\"{}\"]", public.trim())),
+        ("max_fix_lead_seconds", "3600"),
+    ]);
 
     for (name, language) in [
         ("low-battery-py", "python"),
@@ -149,12 +159,11 @@ fn new_projects_in_every_language_build_test_sign_and_serve() {
 
     // Every fix of the scenario reports 95 % or less; a low threshold is not
     // reached, so the three policies raise findings only on a drained seal.
-    let drained: String = fs::read_to_string(scenario("clean-khorgos-almaty").join("fixes.ndjson"))
-        .unwrap()
-        .lines()
-        .take(5)
-        .map(|line| line.replace("\"battery\":95", "\"battery\":9") + "\n")
-        .collect();
+    // They judge the transits opened from their publication on.
+    let (transit, fixes) = opening_at("clean-khorgos-almaty", "NEW-1", 5, Utc::now() + TimeDelta::seconds(1));
+    assert_eq!(server.put_transit("NEW-1", &transit).0, 201);
+    let drained = fixes.replace("\"battery\":95", "\"battery\":9");
+    assert_eq!(drained.matches("\"battery\":9,").count(), 5, "{drained}");
     let (status, outcome) = server.post_fixes("NEW-1", &drained);
     assert_eq!(status, 200, "{outcome}");
     for id in ["low_battery_py", "low_battery_js", "low_battery_rs"] {

@@ -19,3 +19,4 @@ mod reload;
 mod requests;
 mod streaming;
 mod tick;
+mod versions;

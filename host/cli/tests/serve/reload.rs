@@ -1,14 +1,16 @@
 //! Hot reload: a policy published through the API or placed in the live
 //! folder is validated and swapped in whole; a refused one leaves the last
-//! good set serving; a step in flight finishes on the set it started with.
+//! good set serving; a step in flight finishes on the set it started with,
+//! and its transit goes on under the versions it opened under.
 
 use std::fs;
 use std::thread;
 use std::time::Instant;
 
+use chrono::{TimeDelta, Utc};
 use serde_json::Value;
 
-use escort_tests::{HOSTILE_POLICY, OFFICER, REGULATOR, Server, eventually, scenario, transit_as};
+use escort_tests::{HOSTILE_POLICY, OFFICER, REGULATOR, Server, eventually, opening_at, scenario, transit_as};
 
 fn policies(server: &Server) -> Value {
     let (status, answer) = server.get_json("/v1/policies", OFFICER);
@@ -56,13 +58,10 @@ fn a_policy_published_through_the_api_serves_at_once_and_after_a_restart() {
     );
     assert!(server.data().join("policies/hostile.wasm").is_file());
 
-    assert_eq!(
-        server
-            .put_transit("HOT-1", &transit_as("clean-khorgos-almaty", "HOT-1"))
-            .0,
-        201
-    );
-    let (status, outcome) = server.post_fixes("HOT-1", &first_fixes(20));
+    // It judges the transits opened from its publication on.
+    let (transit, fixes) = opening_at("clean-khorgos-almaty", "HOT-1", 1, Utc::now() + TimeDelta::seconds(1));
+    assert_eq!(server.put_transit("HOT-1", &transit).0, 201);
+    let (status, outcome) = server.post_fixes("HOT-1", &fixes);
     assert_eq!(status, 200, "{outcome}");
     assert_eq!(behaviours(&outcome["findings"]), ["well"]);
     server.stop();
@@ -169,19 +168,28 @@ fn a_step_in_flight_finishes_on_the_policies_it_started_with() {
         ["dawdle"],
         "the step in flight finished on the set it started with"
     );
+    // New parameters are a new version, which judges the transits opened
+    // from then on: FLIGHT-1 goes on under the version it opened under.
     let (status, outcome) = server.post_fixes("FLIGHT-1", &first_fixes(20)[batch.len()..]);
     assert_eq!(status, 200, "{outcome}");
     assert_eq!(
         behaviours(&outcome["findings"]),
-        ["well"],
-        "the next step replays on the new set"
+        ["dawdle"],
+        "the next step goes on under the version the transit opened under"
     );
-    let (_, report) = server.report("FLIGHT-1", None);
-    let report: Value = serde_json::from_str(&report).unwrap();
+    let (transit, fixes) = opening_at(
+        "clean-khorgos-almaty",
+        "FLIGHT-2",
+        1,
+        Utc::now() + TimeDelta::seconds(1),
+    );
+    assert_eq!(server.put_transit("FLIGHT-2", &transit).0, 201);
+    let (status, outcome) = server.post_fixes("FLIGHT-2", &fixes);
+    assert_eq!(status, 200, "{outcome}");
     assert_eq!(
-        behaviours(&report["findings"]),
-        ["well", "well"],
-        "the report is the new set's over the whole track (the replay, then time passing to now)"
+        behaviours(&outcome["findings"]),
+        ["well"],
+        "a transit opened after is judged by the new one"
     );
 }
 

@@ -33,7 +33,7 @@
 //! bound the document is read no further: the points before it are kept and one rejection says where
 //! reading stopped.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
 use xml::attribute::OwnedAttribute;
 use xml::common::Position;
 use xml::reader::{EventReader, ParserConfig, XmlEvent};
@@ -336,13 +336,14 @@ impl Point {
     }
 }
 
-/// An xsd:dateTime as GPX uses it: with an offset, or without one and then in UTC by definition.
+/// An xsd:dateTime as GPX uses it: with an offset, or without one and then in UTC by definition;
+/// to the millisecond, as every fix's time.
 fn utc_time(text: &str) -> Result<DateTime<Utc>, String> {
     if let Ok(time) = DateTime::parse_from_rfc3339(text) {
-        return Ok(time.to_utc());
+        return Ok(time.to_utc().trunc_subsecs(3));
     }
     NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
-        .map(|time| time.and_utc())
+        .map(|time| time.and_utc().trunc_subsecs(3))
         .map_err(|_| format!("`time`: {:?} is not an ISO 8601 time", Excerpt::of(text)))
 }
 

@@ -3,7 +3,10 @@
 //! inserted record is found, and so is a row an officer's answer is built
 //! from that no longer holds what the log says.
 //!
-//! Two kinds of record, in one chain. A *decision record* per policy call:
+//! Three kinds of record, in one chain. A *publication record* per version
+//! of a policy the service is given (`timeline`): the policy, its version,
+//! content hash and fingerprint, when it is in force, what it applies to,
+//! and who published it. A *decision record* per policy call:
 //! the transit, the policy's id, version and content hash, a digest of the
 //! input, the evaluation clock, the fuel used, and the final findings the
 //! call raised. After a step's decisions, one *step record*
@@ -45,6 +48,7 @@ pub(crate) use tables::{
     step_record, stray, transit_name, uncommitted,
 };
 
+use crate::timeline::PolicyVersion;
 use commitment::{Commitment, StepRecord};
 use escort_engine::Decision;
 use escort_engine::Fix;
@@ -168,6 +172,40 @@ pub(crate) fn step_records(
         wrote: commitment,
     }));
     records
+}
+
+/// The publication record of `version`.
+pub(crate) fn publication(version: &PolicyVersion) -> Link {
+    #[derive(Serialize)]
+    struct Publication<'a> {
+        recorded_at: String,
+        published: &'a str,
+        version: Option<&'a str>,
+        content_hash: Option<&'a str>,
+        fingerprint: Option<&'a str>,
+        effective_from: Option<String>,
+        effective_until: Option<String>,
+        applies_to: &'a str,
+        published_at: String,
+        published_by: &'a str,
+    }
+    let judge = version.judged_by.as_ref();
+    let record = Publication {
+        recorded_at: format_time(&Utc::now()),
+        published: &version.policy,
+        version: judge.map(|judge| judge.version.as_str()),
+        content_hash: judge.map(|judge| judge.content_hash.as_str()),
+        fingerprint: version.fingerprint(),
+        effective_from: version.effective_from.map(|at| format_time(&at)),
+        effective_until: version.effective_until.map(|at| format_time(&at)),
+        applies_to: version.applies_to.as_str(),
+        published_at: format_time(&version.published_at),
+        published_by: &version.published_by,
+    };
+    Link {
+        text: serde_json::to_string(&record).expect("a record always serializes"),
+        transit: None,
+    }
 }
 
 /// A record's text and, for a step record, the key of the transit it

@@ -70,7 +70,7 @@ pub(super) fn append(
 }
 
 /// Appends `links` to the chain, in order.
-fn push(tx: &Transaction<'_>, links: impl IntoIterator<Item = Link>) -> rusqlite::Result<()> {
+pub(super) fn push(tx: &Transaction<'_>, links: impl IntoIterator<Item = Link>) -> rusqlite::Result<()> {
     // Read inside the writing transaction: steps are appended in the
     // order they are written, which is the order they commit in.
     let head: Option<String> = tx

@@ -1,5 +1,6 @@
 //! Durable storage for the service: transits, their fixes, findings and
-//! policy states, the audit log and the access tokens, in one SQLite file.
+//! policy states, the audit log, the access tokens and the policy timeline,
+//! in one SQLite file.
 //!
 //! SQLite runs in WAL mode with `synchronous = FULL`: when
 //! [`Store::save_all`] returns, the steps are on disk and survive a crash
@@ -24,6 +25,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params, pa
 use rusqlite_migration::{M, Migrations};
 
 mod audit;
+mod versions;
 
 use crate::audit::commitment::{Commitment, RowsDigest, TransitRow, json_of};
 use crate::audit::{AuditEntry, DecisionRecord};
@@ -34,7 +36,7 @@ use escort_engine::{Finding, Verdict};
 use escort_engine::{Fix, FixKey, SealState};
 
 /// The schema version this build reads and writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 /// From each schema version to the next, in order: a new file is made with
 /// the first schema and brought up to date by the same steps as an old one,
@@ -70,6 +72,34 @@ fn migrations() -> Migrations<'static> {
             "ALTER TABLE audit ADD COLUMN transit INTEGER;
              CREATE INDEX audit_steps ON audit (transit) WHERE transit IS NOT NULL;",
             |tx: &Transaction<'_>| Ok(audit::adopt(tx)?),
+        ),
+        // 4: every version of every policy published, and the components
+        // they judge with, so that a transit is judged by the versions in
+        // force when it opened, across restarts (`timeline`). A version
+        // with no fingerprint is a withdrawal.
+        M::up(
+            "CREATE TABLE components (
+                 content_hash TEXT PRIMARY KEY,
+                 bytes BLOB NOT NULL
+             );
+             CREATE TABLE policy_versions (
+                 seq INTEGER PRIMARY KEY,
+                 policy TEXT NOT NULL,
+                 version TEXT,
+                 content_hash TEXT REFERENCES components (content_hash),
+                 fingerprint TEXT,
+                 origin TEXT,
+                 config TEXT,
+                 effective_from_ms INTEGER,
+                 effective_until_ms INTEGER,
+                 applies_to TEXT NOT NULL,
+                 published_at_ms INTEGER NOT NULL,
+                 published_by TEXT NOT NULL
+             );
+             CREATE TRIGGER policy_versions_are_append_only_update BEFORE UPDATE ON policy_versions
+             BEGIN SELECT RAISE(ABORT, 'the policy timeline is append-only'); END;
+             CREATE TRIGGER policy_versions_are_append_only_delete BEFORE DELETE ON policy_versions
+             BEGIN SELECT RAISE(ABORT, 'the policy timeline is append-only'); END;",
         ),
     ])
 }

@@ -1,0 +1,696 @@
+//! Which version of each policy judges which transit: the rule in force
+//! (`docs/service.md` § Which rules judge a transit).
+//!
+//! A service keeps every version of every policy it was given, with the
+//! time it is in force from, and forgets none. A transit is judged for its
+//! whole life by the versions in force at its `opened_at`, as customs law
+//! judges a declaration by the rules in force on the day it was registered:
+//! a version published today changes nothing for a transit opened
+//! yesterday. The one exception is a version that says so (`applies_to =
+//! "open-transits"`, for a corrected defect or an emergency rule): from the
+//! moment it comes into force, every transit still open is judged by it too,
+//! evaluated again from its first fix.
+//!
+//! A policy's versions follow one another: each is in force from its
+//! `effective_from` until its own `effective_until` or the next one's
+//! `effective_from`, whichever comes first. So publishing a version ends the
+//! one before it, without a word; what is refused, naming both versions, is
+//! two versions in force at one instant (one that ends after the next
+//! begins, or two from the same instant), a version dated before its own
+//! publication (it would judge transits already judged by another), and a
+//! built-in policy left with no version in force (the default set is the
+//! floor every transit is judged by).
+//!
+//! This module is pure: the timeline, what a transit is judged by, and what
+//! a change of the live set adds to it. The store keeps the versions and
+//! their components (`policy_versions`, `components`); `live` plans, records
+//! and loads them.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use serde::Serialize;
+
+use escort_bundle::{AppliesTo, Manifest};
+use escort_engine::{ParamValue, Policy, PolicyConfig, format_time};
+
+/// Who publishes what the service finds in its live folder: a file put
+/// there by hand, a folder changed while it was stopped, a new build's
+/// built-in policies.
+pub(crate) const BY_LIVE_FOLDER: &str = "the live folder";
+
+/// One version of one policy, as the timeline keeps it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyVersion {
+    /// Its place in the order of publication, from 1.
+    pub seq: i64,
+    /// The policy's id.
+    pub policy: String,
+    /// What the version is: `None` for a withdrawal (the policy judges no
+    /// transit opened while it is in force).
+    pub judged_by: Option<Judge>,
+    /// When it comes into force; `None` for since always (what served
+    /// before the service kept a timeline).
+    pub effective_from: Option<DateTime<Utc>>,
+    /// When it stops judging newly opened transits, if before the next
+    /// version comes into force.
+    pub effective_until: Option<DateTime<Utc>>,
+    /// Which transits it judges besides those opened while it is in force.
+    pub applies_to: AppliesTo,
+    /// When the service was given it.
+    pub published_at: DateTime<Utc>,
+    /// Who gave it: the token's holder, or [`BY_LIVE_FOLDER`].
+    pub published_by: String,
+}
+
+/// The policy a version judges with: its component and configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Judge {
+    /// The policy's version, from `describe()`.
+    pub version: String,
+    /// SHA-256 of the component, hex.
+    pub content_hash: String,
+    /// SHA-256 of the component and parameter values, hex: what a
+    /// transit's stored policy states name.
+    pub fingerprint: String,
+    /// Where it came from when it was published (`built-in speed`, `live
+    /// speed/`).
+    pub origin: String,
+    /// Its parameter values and limits.
+    pub config: PolicyConfig,
+}
+
+impl Judge {
+    /// The policy a version of `policy` judges with.
+    pub(crate) fn of(policy: &Policy) -> Judge {
+        Judge {
+            version: policy.version().to_owned(),
+            content_hash: policy.content_hash().to_owned(),
+            fingerprint: policy.fingerprint().to_owned(),
+            origin: policy.origin().to_owned(),
+            config: policy.config(),
+        }
+    }
+}
+
+/// When a version is in force and what it judges, as its manifest says
+/// (a bare component, a built-in policy or a `policies.toml` change says
+/// nothing: from its publication, new transits).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Schedule {
+    pub(crate) effective_from: Option<DateTime<Utc>>,
+    pub(crate) effective_until: Option<DateTime<Utc>>,
+    pub(crate) applies_to: AppliesTo,
+}
+
+impl Schedule {
+    pub(crate) fn of(manifest: &Manifest) -> Schedule {
+        Schedule {
+            effective_from: manifest.effective_from,
+            effective_until: manifest.effective_until,
+            applies_to: manifest.applies_to,
+        }
+    }
+}
+
+/// What a change of the live set proposes for one policy: the version it
+/// now has (or `None`, withdrawn), when, and whether it is built in.
+#[derive(Debug, Clone)]
+pub(crate) struct Proposal {
+    pub(crate) policy: String,
+    pub(crate) judged_by: Option<Judge>,
+    pub(crate) schedule: Schedule,
+    pub(crate) built_in: bool,
+}
+
+/// A version as `GET /v1/policies/{id}/versions` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VersionInfo {
+    /// Its place in the order of publication.
+    pub seq: i64,
+    /// The policy's version; `null` for a withdrawal.
+    pub version: Option<String>,
+    /// SHA-256 of its component; `null` for a withdrawal.
+    pub content_hash: Option<String>,
+    /// Its parameter values.
+    pub params: BTreeMap<String, ParamValue>,
+    /// When it comes into force; `null` for since always.
+    pub effective_from: Option<String>,
+    /// When it stops judging newly opened transits: its own
+    /// `effective_until` or the next version's `effective_from`; `null`
+    /// while no end is set.
+    pub in_force_until: Option<String>,
+    /// `new-transits` or `open-transits`.
+    pub applies_to: &'static str,
+    /// When it was published, and by whom.
+    pub published_at: String,
+    /// The token's holder, or `the live folder`.
+    pub published_by: String,
+    /// Where its component came from.
+    pub origin: Option<String>,
+}
+
+impl PolicyVersion {
+    /// How messages name it: `` `speed` 0.2.0 (component 1a2b3c4d5e6f,
+    /// published 2026-12-01T10:00:00Z by regulator)``.
+    pub(crate) fn described(&self) -> String {
+        let published = format!("published {} by {}", format_time(&self.published_at), self.published_by);
+        match &self.judged_by {
+            Some(judge) => format!(
+                "`{}` {} (component {}, {published})",
+                self.policy,
+                judge.version,
+                &judge.content_hash[..judge.content_hash.len().min(12)]
+            ),
+            None => format!("the withdrawal of `{}` ({published})", self.policy),
+        }
+    }
+
+    /// When it is in force, in words: `from 2027-01-01T00:00:00Z until
+    /// …`, `since always`.
+    pub(crate) fn in_force(&self) -> String {
+        let from = self
+            .effective_from
+            .map_or_else(|| "since always".to_owned(), |at| format!("from {}", format_time(&at)));
+        let until = self
+            .effective_until
+            .map(|at| format!(" until {}", format_time(&at)))
+            .unwrap_or_default();
+        format!("{from}{until}, for {}", self.applies_to.as_str())
+    }
+
+    /// Its fingerprint, `None` for a withdrawal.
+    pub fn fingerprint(&self) -> Option<&str> {
+        self.judged_by.as_ref().map(|judge| judge.fingerprint.as_str())
+    }
+}
+
+/// When, for messages: the time, or `the beginning` for since always.
+fn instant(at: Option<DateTime<Utc>>) -> String {
+    at.map_or_else(|| "the beginning".to_owned(), |at| format_time(&at))
+}
+
+/// Every version of every policy, each policy's in the order they come
+/// into force.
+#[derive(Debug, Clone, Default)]
+pub struct Timeline {
+    policies: BTreeMap<String, Vec<PolicyVersion>>,
+}
+
+impl Timeline {
+    /// The timeline of `versions`, in any order.
+    pub(crate) fn of(versions: Vec<PolicyVersion>) -> Timeline {
+        let mut timeline = Timeline::default();
+        for version in versions {
+            timeline.push(version);
+        }
+        timeline
+    }
+
+    /// Adds a version in its place: after every version that comes into
+    /// force no later than it (`None`, since always, before all).
+    pub(crate) fn push(&mut self, version: PolicyVersion) {
+        let versions = self.policies.entry(version.policy.clone()).or_default();
+        let at = versions.partition_point(|v| v.effective_from <= version.effective_from);
+        versions.insert(at, version);
+    }
+
+    /// Whether it holds no version at all: a new database, or one from a
+    /// build before timelines.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.policies.is_empty()
+    }
+
+    /// The last place in the order of publication.
+    pub(crate) fn last_seq(&self) -> i64 {
+        self.policies.values().flatten().map(|v| v.seq).max().unwrap_or(0)
+    }
+
+    /// The policies it knows, in id order.
+    pub(crate) fn policies(&self) -> impl Iterator<Item = &str> {
+        self.policies.keys().map(String::as_str)
+    }
+
+    /// `policy`'s versions in the order they come into force.
+    pub(crate) fn versions(&self, policy: &str) -> &[PolicyVersion] {
+        self.policies.get(policy).map_or(&[], Vec::as_slice)
+    }
+
+    /// The first version of `policy` published with this fingerprint
+    /// (component and parameters): the one a stored policy state names.
+    pub(crate) fn by_fingerprint(&self, policy: &str, fingerprint: &str) -> Option<&PolicyVersion> {
+        self.versions(policy)
+            .iter()
+            .filter(|version| version.fingerprint() == Some(fingerprint))
+            .min_by_key(|version| version.seq)
+    }
+
+    /// `policy`'s versions as `GET /v1/policies/{id}/versions` lists them.
+    pub(crate) fn listing(&self, policy: &str) -> Vec<VersionInfo> {
+        let versions = self.versions(policy);
+        versions
+            .iter()
+            .enumerate()
+            .map(|(index, version)| {
+                let next_from = versions.get(index + 1).and_then(|next| next.effective_from);
+                let until = match (version.effective_until, next_from) {
+                    (Some(until), Some(next)) => Some(until.min(next)),
+                    (until, next) => until.or(next),
+                };
+                let judge = version.judged_by.as_ref();
+                VersionInfo {
+                    seq: version.seq,
+                    version: judge.map(|judge| judge.version.clone()),
+                    content_hash: judge.map(|judge| judge.content_hash.clone()),
+                    params: judge.map(|judge| judge.config.params.clone()).unwrap_or_default(),
+                    effective_from: version.effective_from.map(|at| format_time(&at)),
+                    in_force_until: until.map(|at| format_time(&at)),
+                    applies_to: version.applies_to.as_str(),
+                    published_at: format_time(&version.published_at),
+                    published_by: version.published_by.clone(),
+                    origin: judge.map(|judge| judge.origin.clone()),
+                }
+            })
+            .collect()
+    }
+
+    /// The version of `policy` in force at `at`: the last to come into force
+    /// by then, unless it ended before; `None` when none is, or it is a
+    /// withdrawal.
+    fn in_force(&self, policy: &str, at: DateTime<Utc>) -> Option<&PolicyVersion> {
+        let versions = self.versions(policy);
+        let begun = versions.partition_point(|v| v.effective_from.is_none_or(|from| from <= at));
+        let version = versions[..begun].last()?;
+        let ended = version.effective_until.is_some_and(|until| until <= at);
+        (!ended && version.judged_by.is_some()).then_some(version)
+    }
+
+    /// The versions that judge a transit opened at `opened_at` when the
+    /// time is `now`, in policy id order: for each policy, the version in
+    /// force at the transit's opening, or, when an `open-transits` version
+    /// came into force after the opening and by `now`, the one in force
+    /// when the last of those did.
+    pub(crate) fn judging(&self, opened_at: DateTime<Utc>, now: DateTime<Utc>) -> Vec<&PolicyVersion> {
+        self.policies
+            .iter()
+            .filter_map(|(policy, versions)| {
+                let moved_at = versions
+                    .iter()
+                    .filter(|v| v.applies_to == AppliesTo::OpenTransits)
+                    .filter_map(|v| v.effective_from)
+                    .filter(|from| *from > opened_at && *from <= now)
+                    .max();
+                self.in_force(policy, moved_at.unwrap_or(opened_at))
+            })
+            .collect()
+    }
+
+    /// What `proposals` add to the timeline when published at `now` by
+    /// `published_by`, in order; or why they are refused, naming the
+    /// versions in conflict. A proposal that repeats the last version
+    /// published of its policy adds nothing, so that the same live folder
+    /// read again, or the same bundle published again, is no new version.
+    ///
+    /// Into an empty timeline (a new database, or one from a build before
+    /// timelines) every version goes as in force since always: it is what
+    /// judged the transits stored so far.
+    pub(crate) fn plan(
+        &self,
+        proposals: Vec<Proposal>,
+        now: DateTime<Utc>,
+        published_by: &str,
+    ) -> Result<Vec<PolicyVersion>, String> {
+        // The store keeps milliseconds: a version is the same before and
+        // after a restart.
+        let now = now.trunc_subsecs(3);
+        let first = self.is_empty();
+        let mut planned = self.clone();
+        let mut added = Vec::new();
+        for proposal in proposals {
+            let built_in = proposal.built_in;
+            let version = PolicyVersion {
+                seq: planned.last_seq() + 1,
+                policy: proposal.policy,
+                judged_by: proposal.judged_by,
+                effective_from: proposal.schedule.effective_from.map(|at| at.trunc_subsecs(3)),
+                effective_until: proposal.schedule.effective_until.map(|at| at.trunc_subsecs(3)),
+                applies_to: proposal.schedule.applies_to,
+                published_at: now,
+                published_by: published_by.to_owned(),
+            };
+            if planned.repeats_last(&version) {
+                continue;
+            }
+            let version = if first {
+                PolicyVersion {
+                    effective_from: None,
+                    ..version
+                }
+            } else {
+                PolicyVersion {
+                    effective_from: Some(version.effective_from.unwrap_or(now)),
+                    ..version
+                }
+            };
+            if !first {
+                planned.check(&version, built_in, now)?;
+            }
+            planned.push(version.clone());
+            added.push(version);
+        }
+        Ok(added)
+    }
+
+    /// Whether `version` says again what the last version published of its
+    /// policy says (a withdrawal of a policy never published included).
+    fn repeats_last(&self, version: &PolicyVersion) -> bool {
+        let last = self.versions(&version.policy).iter().max_by_key(|v| v.seq);
+        match last {
+            None => version.judged_by.is_none(),
+            Some(last) => {
+                last.fingerprint() == version.fingerprint()
+                    && last.effective_until == version.effective_until
+                    && last.applies_to == version.applies_to
+                    && version
+                        .effective_from
+                        .is_none_or(|from| last.effective_from == Some(from))
+            }
+        }
+    }
+
+    /// Refuses `version` (whose `effective_from` is set) when it is dated
+    /// before `now`, ends before it begins, would be in force at one
+    /// instant with another version of its policy, or would leave a
+    /// built-in policy with no version in force.
+    fn check(&self, version: &PolicyVersion, built_in: bool, now: DateTime<Utc>) -> Result<(), String> {
+        let from = version.effective_from;
+        let at = instant(from);
+        if from.is_some_and(|from| from < now) {
+            return Err(format!(
+                "{}: its effective_from ({at}) is before its publication ({}); a version never judges \
+                 transits opened before it is published (to move open transits to it, give it \
+                 applies_to = \"open-transits\")",
+                version.described(),
+                format_time(&now)
+            ));
+        }
+        if let Some(until) = version.effective_until
+            && from.is_some_and(|from| until <= from)
+        {
+            return Err(format!(
+                "{}: its effective_until ({}) is not after its effective_from ({at})",
+                version.described(),
+                format_time(&until)
+            ));
+        }
+        let versions = self.versions(&version.policy);
+        if let Some(same) = versions.iter().find(|v| v.effective_from == from) {
+            return Err(format!(
+                "two versions of `{}` would come into force at {at}: {} and {}",
+                version.policy,
+                same.described(),
+                version.described()
+            ));
+        }
+        let before = versions.iter().rev().find(|v| v.effective_from < from);
+        if let Some(before) = before
+            && let Some(until) = before.effective_until
+            && from.is_some_and(|from| until > from)
+            && before.judged_by.is_some()
+        {
+            return Err(format!(
+                "two versions of `{}` would be in force at {at}: {}, in force until {}, and {}",
+                version.policy,
+                before.described(),
+                format_time(&until),
+                version.described()
+            ));
+        }
+        let next = versions.iter().find(|v| v.effective_from > from);
+        if let Some(next) = next
+            && let (Some(until), Some(next_from)) = (version.effective_until, next.effective_from)
+            && until > next_from
+        {
+            return Err(format!(
+                "two versions of `{}` would be in force at {}: {}, in force until {}, and {}",
+                version.policy,
+                format_time(&next_from),
+                version.described(),
+                format_time(&until),
+                next.described()
+            ));
+        }
+        if built_in
+            && let Some(until) = version.effective_until
+            && next.is_none_or(|next| next.effective_from.is_some_and(|next_from| next_from > until))
+        {
+            return Err(format!(
+                "`{}` would have no version in force from {}: {} ends then and no version follows it; a \
+                 built-in policy is in force at every instant (publish the version that follows it \
+                 first, or leave effective_until out)",
+                version.policy,
+                format_time(&until),
+                version.described()
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        text.parse().expect("an RFC 3339 time")
+    }
+
+    fn judge(fingerprint: &str) -> Judge {
+        Judge {
+            version: format!("v-{fingerprint}"),
+            content_hash: format!("hash-{fingerprint}"),
+            fingerprint: fingerprint.to_owned(),
+            origin: format!("live {fingerprint}"),
+            config: PolicyConfig::default(),
+        }
+    }
+
+    fn proposal(policy: &str, fingerprint: Option<&str>, from: Option<&str>, until: Option<&str>) -> Proposal {
+        Proposal {
+            policy: policy.to_owned(),
+            judged_by: fingerprint.map(judge),
+            schedule: Schedule {
+                effective_from: from.map(at),
+                effective_until: until.map(at),
+                applies_to: AppliesTo::NewTransits,
+            },
+            built_in: policy == "speed",
+        }
+    }
+
+    /// A timeline that began with `speed` version `a` since always, then
+    /// had `proposals` published one at a time at `now`.
+    fn published(now: &str, proposals: Vec<Proposal>) -> Result<Timeline, String> {
+        let mut timeline = Timeline::default();
+        for version in timeline.plan(vec![proposal("speed", Some("a"), None, None)], at(now), "start")? {
+            timeline.push(version);
+        }
+        for proposal in proposals {
+            for version in timeline.plan(vec![proposal], at(now), "regulator")? {
+                timeline.push(version);
+            }
+        }
+        Ok(timeline)
+    }
+
+    fn judged(timeline: &Timeline, opened_at: &str, now: &str) -> Vec<String> {
+        timeline
+            .judging(at(opened_at), at(now))
+            .iter()
+            .map(|v| format!("{} {}", v.policy, v.fingerprint().unwrap_or("-")))
+            .collect()
+    }
+
+    #[test]
+    fn a_transit_is_judged_by_the_versions_in_force_at_its_opening() {
+        let timeline = published(
+            "2026-06-01T00:00:00Z",
+            vec![
+                proposal("speed", Some("b"), None, None),
+                proposal("speed", Some("c"), Some("2026-07-01T00:00:00Z"), None),
+                proposal("eta", Some("x"), None, None),
+            ],
+        )
+        .expect("published");
+        let now = "2026-08-01T00:00:00Z";
+        assert_eq!(judged(&timeline, "2026-05-31T23:59:59Z", now), ["speed a"]);
+        assert_eq!(judged(&timeline, "2026-06-01T00:00:00Z", now), ["eta x", "speed b"]);
+        assert_eq!(judged(&timeline, "2026-06-30T23:59:59Z", now), ["eta x", "speed b"]);
+        assert_eq!(judged(&timeline, "2026-07-01T00:00:00Z", now), ["eta x", "speed c"]);
+        // A scheduled version judges the transits opened from its time on,
+        // whatever the time is now.
+        assert_eq!(
+            judged(&timeline, "2026-07-02T00:00:00Z", "2026-06-02T00:00:00Z"),
+            ["eta x", "speed c"]
+        );
+    }
+
+    #[test]
+    fn an_open_transits_version_moves_transits_open_when_it_comes_into_force() {
+        let mut timeline = published("2026-06-01T00:00:00Z", vec![]).expect("published");
+        let mut emergency = proposal("speed", Some("e"), Some("2026-06-10T00:00:00Z"), None);
+        emergency.schedule.applies_to = AppliesTo::OpenTransits;
+        for version in timeline
+            .plan(vec![emergency], at("2026-06-01T00:00:00Z"), "regulator")
+            .expect("planned")
+        {
+            timeline.push(version);
+        }
+        // Before it comes into force, a transit opened earlier keeps its version.
+        assert_eq!(
+            judged(&timeline, "2026-05-01T00:00:00Z", "2026-06-09T00:00:00Z"),
+            ["speed a"]
+        );
+        // From then on, the same transit is judged by it.
+        assert_eq!(
+            judged(&timeline, "2026-05-01T00:00:00Z", "2026-06-10T00:00:00Z"),
+            ["speed e"]
+        );
+        assert_eq!(
+            judged(&timeline, "2026-06-11T00:00:00Z", "2026-06-12T00:00:00Z"),
+            ["speed e"]
+        );
+    }
+
+    #[test]
+    fn the_same_version_published_again_is_no_new_version() {
+        let timeline = published(
+            "2026-06-01T00:00:00Z",
+            vec![
+                proposal("speed", Some("b"), None, None),
+                proposal("speed", Some("b"), None, None),
+                proposal("eta", None, None, None),
+            ],
+        )
+        .expect("published");
+        assert_eq!(timeline.versions("speed").len(), 2);
+        assert!(timeline.versions("eta").is_empty());
+    }
+
+    #[test]
+    fn a_withdrawn_policy_judges_no_transit_opened_after() {
+        let timeline = published(
+            "2026-06-01T00:00:00Z",
+            vec![
+                proposal("eta", Some("x"), Some("2026-06-02T00:00:00Z"), None),
+                proposal("eta", None, Some("2026-06-03T00:00:00Z"), None),
+            ],
+        )
+        .expect("published");
+        let now = "2026-08-01T00:00:00Z";
+        assert_eq!(judged(&timeline, "2026-06-02T12:00:00Z", now), ["eta x", "speed a"]);
+        assert_eq!(judged(&timeline, "2026-06-03T12:00:00Z", now), ["speed a"]);
+        assert_eq!(
+            timeline.listing("eta")[0].in_force_until.as_deref(),
+            Some("2026-06-03T00:00:00Z")
+        );
+    }
+
+    #[test]
+    fn versions_in_force_at_one_instant_are_refused_naming_both() {
+        let now = "2026-06-01T00:00:00Z";
+        let refused = published(
+            now,
+            vec![
+                proposal("speed", Some("a"), Some("2026-06-20T00:00:00Z"), None),
+                proposal(
+                    "speed",
+                    Some("b"),
+                    Some("2026-06-02T00:00:00Z"),
+                    Some("2026-06-20T00:00:00Z"),
+                ),
+                proposal("speed", Some("c"), Some("2026-06-10T00:00:00Z"), None),
+            ],
+        )
+        .expect_err("an overlap");
+        assert!(
+            refused.starts_with("two versions of `speed` would be in force at 2026-06-10T00:00:00Z: `speed` v-b")
+                && refused.contains("in force until 2026-06-20T00:00:00Z, and `speed` v-c"),
+            "{refused}"
+        );
+
+        let refused = published(
+            now,
+            vec![
+                proposal("eta", Some("x"), Some("2026-06-05T00:00:00Z"), None),
+                proposal(
+                    "eta",
+                    Some("y"),
+                    Some("2026-06-02T00:00:00Z"),
+                    Some("2026-06-06T00:00:00Z"),
+                ),
+            ],
+        )
+        .expect_err("an overlap with the next");
+        assert!(
+            refused.starts_with("two versions of `eta` would be in force at 2026-06-05T00:00:00Z: `eta` v-y"),
+            "{refused}"
+        );
+
+        let refused = published(
+            now,
+            vec![
+                proposal("eta", Some("x"), Some("2026-06-05T00:00:00Z"), None),
+                proposal("eta", Some("y"), Some("2026-06-05T00:00:00Z"), None),
+            ],
+        )
+        .expect_err("the same instant");
+        assert!(
+            refused.contains("`eta` v-x") && refused.contains("`eta` v-y"),
+            "{refused}"
+        );
+    }
+
+    #[test]
+    fn a_version_dated_before_its_publication_is_refused() {
+        let refused = published(
+            "2026-06-01T00:00:00Z",
+            vec![proposal("speed", Some("b"), Some("2026-05-01T00:00:00Z"), None)],
+        )
+        .expect_err("retroactive");
+        assert!(
+            refused.contains("its effective_from (2026-05-01T00:00:00Z) is before its publication"),
+            "{refused}"
+        );
+    }
+
+    #[test]
+    fn a_built_in_policy_is_never_left_without_a_version() {
+        let now = "2026-06-01T00:00:00Z";
+        let refused = published(
+            now,
+            vec![proposal("speed", Some("b"), None, Some("2026-07-01T00:00:00Z"))],
+        )
+        .expect_err("a gap");
+        assert!(
+            refused.starts_with("`speed` would have no version in force from 2026-07-01T00:00:00Z"),
+            "{refused}"
+        );
+        // The version that follows first, then the one that ends when it begins.
+        let timeline = published(
+            now,
+            vec![
+                proposal("speed", Some("c"), Some("2026-07-01T00:00:00Z"), None),
+                proposal("speed", Some("b"), None, Some("2026-07-01T00:00:00Z")),
+            ],
+        )
+        .expect("no gap");
+        assert_eq!(judged(&timeline, "2026-06-15T00:00:00Z", now), ["speed b"]);
+        // A policy of the live folder alone may end.
+        published(
+            now,
+            vec![proposal("eta", Some("x"), None, Some("2026-07-01T00:00:00Z"))],
+        )
+        .expect("may end");
+    }
+}
