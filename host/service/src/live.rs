@@ -11,10 +11,11 @@
 //! scenarios) before it replaces the current one; a candidate that fails is
 //! refused with the reason and the current set keeps serving.
 //!
-//! What serves, with its listing and the last reload's error, is one
-//! [`Snapshot`] behind a lock held only to swap a pointer: a step takes the
-//! set and finishes on it, and `GET /v1/policies` reads the listing, without
-//! ever waiting for a publish. Building a candidate is what takes time (a
+//! The live set's listing and the last reload's error are one [`Snapshot`]
+//! behind a lock held only to swap a pointer, and the timeline is swapped
+//! the same way: a step takes its transit's set and finishes on it, and
+//! `GET /v1/policies` reads the listing, without ever waiting for a
+//! publish. Building a candidate is what takes time (a
 //! compilation, the golden scenarios), and that runs under a lock of its
 //! own, one publish or reload at a time; a publish that finds another under
 //! way waits a bounded time (`publish_wait_seconds`) and is then refused,
@@ -99,9 +100,9 @@ impl PolicyInfo {
     }
 }
 
-/// What serves, as one value: swapped whole, read without waiting.
+/// What the live set is, as one value: swapped whole, read without
+/// waiting. (Its policies judge through the timeline, `versions`.)
 struct Snapshot {
-    set: Arc<PolicySet>,
     /// The set as `GET /v1/policies` lists it.
     listing: Vec<PolicyInfo>,
     /// Why the last reload of the folder was refused, if it was.
@@ -109,10 +110,9 @@ struct Snapshot {
 }
 
 impl Snapshot {
-    fn of(set: PolicySet, last_error: Option<String>) -> Snapshot {
+    fn of(set: &PolicySet, last_error: Option<String>) -> Snapshot {
         Snapshot {
             listing: set.policies().iter().map(PolicyInfo::of).collect(),
-            set: Arc::new(set),
             last_error,
         }
     }
@@ -175,7 +175,7 @@ impl LivePolicies {
             sandbox,
             dir,
             trust,
-            snapshot: RwLock::new(Arc::new(Snapshot::of(set, None))),
+            snapshot: RwLock::new(Arc::new(Snapshot::of(&set, None))),
             versions,
             changing: parking_lot::Mutex::new(signature),
             publish_wait: DEFAULT_PUBLISH_WAIT,
@@ -323,7 +323,7 @@ impl LivePolicies {
             .find(|p| p.id() == id)
             .map(PolicyInfo::of)
             .expect("the published policy is in the set");
-        self.replace(Snapshot::of(set, None));
+        self.replace(Snapshot::of(&set, None));
         *signature = self::signature(&self.dir);
         Ok(info)
     }
@@ -357,13 +357,12 @@ impl LivePolicies {
         });
         match reloaded {
             Ok(set) => {
-                self.replace(Snapshot::of(set, None));
+                self.replace(Snapshot::of(&set, None));
                 Ok(true)
             }
             Err(reason) => {
                 let current = self.snapshot();
                 self.replace(Snapshot {
-                    set: Arc::clone(&current.set),
                     listing: current.listing.clone(),
                     last_error: Some(reason.clone()),
                 });
