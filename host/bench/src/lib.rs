@@ -12,7 +12,9 @@
 //! 4. the speed rule as a Rhai script, the usual embedded-script peer ([`rhai`]);
 //! 5. the corridor check as the route grows from 10 to 100,000 points, and
 //!    on a batch of fixes far off a long route (a spoofed track);
-//! 6. `escort serve` end to end over loopback ([`end_to_end`], with [`Load`]).
+//! 6. `escort serve` end to end over loopback ([`end_to_end`], with [`Load`]);
+//! 7. `escort replay` over a database of stored transits, and the ingest's
+//!    p99 with a replay running beside a server ([`replay_figures`]).
 //!
 //! Timings are medians of repeated samples ([`time_per_run`]); `--quick`
 //! takes fewer, shorter samples and a smaller load, and finishes in well
@@ -38,6 +40,7 @@
 mod drive;
 mod load;
 mod native;
+mod replay;
 pub mod rhai;
 mod serve;
 mod table;
@@ -53,6 +56,7 @@ use serde::Serialize;
 pub use drive::{Drive, TEMPLATE, template_transit};
 pub use load::{Load, LoadOutcome};
 pub use native::{NativeCall, NativeGeodesy, fixes as native_fixes};
+pub use replay::{IngestBeside, ReplayFigures, ReplayShape, replay_figures};
 pub use serve::{EndToEnd, Shape, end_to_end};
 pub use timing::{Effort, nanos, time_per_run};
 pub use wasm::{Answer, WasmCall, columns};
@@ -149,6 +153,9 @@ pub enum BenchError {
     /// The end-to-end run could not be made.
     #[error("end to end: {0}")]
     Serve(String),
+    /// The replay figures could not be made.
+    #[error("replay: {0}")]
+    Replay(String),
     /// A policy failed on the benchmark's clean transit, which makes its
     /// figures meaningless.
     #[error("policy `{policy}` failed on the benchmark transit: {reason}")]
@@ -186,6 +193,8 @@ pub struct Results {
     pub corridor_far_off: FarOff,
     /// `escort serve` over loopback, when it was run.
     pub end_to_end: Option<EndToEnd>,
+    /// `escort replay` over a database of stored transits.
+    pub replay: ReplayFigures,
 }
 
 /// The machine a run was made on.
@@ -328,6 +337,11 @@ pub fn run(options: &Options) -> Result<Results, BenchError> {
             Some(escort) => Some(end_to_end(escort, &options.cache, options.shape())?),
             None => None,
         },
+        replay: replay_figures(
+            &options.cache,
+            ReplayShape::of(options.quick),
+            options.server.as_deref().map(|escort| (escort, options.shape())),
+        )?,
     })
 }
 

@@ -5,6 +5,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Serialize;
 
@@ -92,6 +93,46 @@ pub fn end_to_end(escort: &Path, cache: &ComponentCache, shape: Shape) -> Result
         load: outcome,
         rss_mib: rss_mib(server.child.id())?,
     })
+}
+
+/// Starts `escort` as a server on a fresh data folder and runs the timed
+/// part of `shape`'s load while `beside` runs on another thread; `beside`
+/// is told to stop when the load is done. What the load saw.
+pub fn ingest_beside(
+    escort: &Path,
+    cache: &ComponentCache,
+    shape: Shape,
+    beside: impl FnOnce(&AtomicBool) -> Result<(), String> + Send,
+) -> Result<LoadOutcome, BenchError> {
+    let folder = tempfile::tempdir().map_err(|e| BenchError::Serve(format!("a data folder: {e}")))?;
+    let server = start(escort, folder.path(), cache)?;
+    let load = Load {
+        url: server.url.clone(),
+        token: TOKEN.to_owned(),
+        id_prefix: "BESIDE".to_owned(),
+        transits: shape.transits,
+        concurrency: shape.concurrency,
+        batch: shape.batch,
+        batches: shape.batches,
+    };
+    let stop = AtomicBool::new(false);
+    let (outcome, besides) = std::thread::scope(|scope| {
+        let besides = scope.spawn(|| beside(&stop));
+        let outcome = load.run();
+        stop.store(true, Ordering::Relaxed);
+        (outcome, besides.join())
+    });
+    besides
+        .map_err(|_| BenchError::Serve("what ran beside the load panicked".to_owned()))?
+        .map_err(BenchError::Serve)?;
+    let outcome = outcome.map_err(BenchError::Serve)?;
+    if outcome.errors > 0 {
+        return Err(BenchError::Serve(format!(
+            "{} batches failed beside the replay: {:?}",
+            outcome.errors, outcome.shown_errors
+        )));
+    }
+    Ok(outcome)
 }
 
 fn start(escort: &Path, folder: &Path, cache: &ComponentCache) -> Result<Server, BenchError> {

@@ -193,6 +193,59 @@ impl Display for Results {
             ]
             .iter(),
         );
+        writeln!(f, "{}", table.text)?;
+
+        let replay = &self.replay;
+        writeln!(
+            f,
+            "escort replay (a database of stored transits, the default set, speed with other parameters as the candidate)"
+        )?;
+        let mut table = Table::new(&[
+            "transits × fixes",
+            "threads",
+            "database written",
+            "replay",
+            "fixes/s",
+            "transits changed",
+        ]);
+        table.row(
+            [
+                format!(
+                    "{} × {}",
+                    grouped(replay.shape.transits as f64),
+                    grouped(replay.shape.fixes as f64)
+                ),
+                replay.threads.to_string(),
+                format!("{:.1} s", replay.build_s),
+                format!("{:.2} s", replay.replay_s),
+                grouped(replay.fixes_per_s),
+                grouped(replay.changed_transits as f64),
+            ]
+            .iter(),
+        );
+        if let Some(ingest) = &replay.ingest {
+            writeln!(f, "{}", table.text)?;
+            writeln!(
+                f,
+                "Ingest beside a replay (p99 of a 100-fix batch, escort serve end to end)"
+            )?;
+            let mut table = Table::new(&[
+                "transits × batches",
+                "alone",
+                "beside escort replay",
+                "beside nice escort replay",
+            ]);
+            table.row(
+                [
+                    format!("{} × {}", ingest.shape.transits, ingest.shape.batches),
+                    format!("{:.1} ms", ingest.alone_p99_ms),
+                    format!("{:.1} ms", ingest.beside_replay_p99_ms),
+                    format!("{:.1} ms", ingest.beside_nice_replay_p99_ms),
+                ]
+                .iter(),
+            );
+            return write!(f, "{}", table.text);
+        }
         write!(f, "{}", table.text)
     }
 }

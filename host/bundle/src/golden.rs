@@ -90,8 +90,9 @@ impl Scenario {
     }
 
     /// The scenario's transit, fixes and evaluation clock, read from its
-    /// folder. Errors name the files relative to it.
-    fn inputs(&self) -> Result<(Transit, Telemetry, Option<DateTime<Utc>>), String> {
+    /// folder as `escort check` reads them (each file within its bound).
+    /// Errors name the files relative to it.
+    pub fn inputs(&self) -> Result<(Transit, Telemetry, Option<DateTime<Utc>>), String> {
         if self.dir.symlink_metadata().is_ok_and(|meta| meta.is_symlink()) {
             return Err("the scenario's folder is a symbolic link, which is not followed".to_owned());
         }

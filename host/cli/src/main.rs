@@ -1,6 +1,7 @@
 //! The `escort` command line: parses arguments, calls the library crates, prints
 //! and exits. Exit status: 0 when the evaluation ran, whatever the verdict;
-//! 1 with `--fail-on` when a finding reaches that severity, or when
+//! 1 with `--fail-on` when a finding reaches that severity, when `replay`
+//! finds a transit whose decision the candidate changes, or when
 //! `audit verify` or `audit checkpoint` finds the audit log broken, a table
 //! that differs from it, or a checkpoint it no longer matches; 2 for
 //! unusable input or options, with one line on stderr and nothing on stdout.
@@ -16,6 +17,7 @@ use escort_bundle::golden::{Outcome, Scenario};
 use escort_bundle::{self as bundle, Bundle, Language, Trust, folder};
 use escort_engine::{PolicySet, Report, Sandbox, Severity, Telemetry, TelemetryError, Transit, TransitError, check};
 use escort_service::audit::{self, AuditError, Checkpoint};
+use escort_service::replay::{Options, Overlay, Progress, Selection, Source};
 use escort_service::{ServeConfig, Service, reevaluation, verification};
 
 mod logging;
@@ -42,8 +44,50 @@ enum Command {
     /// Check the service's audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Backtest candidate policies: replay stored transits under the base set and under
+    /// the candidate laid over it, and print the decision diff. Exit 0 when nothing
+    /// changes, 1 when something does.
+    Replay(ReplayArgs),
     /// Measure what Escort costs on this machine (see docs/performance.md).
     Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct ReplayArgs {
+    /// The candidate: a bundle, or a folder of policy components (*.wasm) and bundles
+    /// with an optional policies.toml, as `check --policies` loads it; laid over the
+    /// base, each of its policies replacing the base's with its id.
+    #[arg(long, value_name = "CANDIDATE")]
+    policies: PathBuf,
+    /// Load only candidate bundles signed by this public key (a .pub file); repeatable.
+    #[arg(long, value_name = "KEY.pub")]
+    trust: Vec<PathBuf>,
+    /// Replay a service's data folder (its database, opened read only); the base is
+    /// the set the service would load.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["scenarios", "base"])]
+    data: Option<PathBuf>,
+    /// With --data: the service's configuration (its live folder, trusted keys, limits).
+    #[arg(long, value_name = "FILE", requires = "data")]
+    config: Option<PathBuf>,
+    /// Scenario folders (each a scenario, or a folder of them) to replay instead.
+    #[arg(value_name = "SCENARIO_DIR")]
+    scenarios: Vec<PathBuf>,
+    /// With scenarios: the base policies, a folder as `check --policies` loads it;
+    /// the built-in default set when absent.
+    #[arg(long, value_name = "DIR")]
+    base: Option<PathBuf>,
+    /// Only transits opened at or after this time (RFC 3339).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    since: Option<DateTime<Utc>>,
+    /// Only transits opened before this time (RFC 3339).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    until: Option<DateTime<Utc>>,
+    /// Only this transit; repeatable.
+    #[arg(long = "transit", value_name = "ID")]
+    transits: Vec<String>,
+    /// Output format; JSON unless stdout is a terminal.
+    #[arg(long, value_enum)]
+    format: Option<Format>,
 }
 
 #[derive(Args)]
@@ -271,6 +315,7 @@ fn main() -> ExitCode {
             reevaluate,
         }) => run_audit_verify(&database, checkpoint.as_deref(), trusted_key.as_deref(), reevaluate),
         Command::Audit(AuditCommand::Checkpoint { database, key }) => run_audit_checkpoint(&database, &key),
+        Command::Replay(args) => run_replay(&args),
         Command::Bench(args) => run_bench(&args),
     };
     match outcome {
@@ -624,6 +669,87 @@ fn print(text: &str) -> Result<(), Unusable> {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Unusable(format!("cannot write the report: {e}"))),
         _ => Ok(()),
     }
+}
+
+fn run_replay(args: &ReplayArgs) -> Result<ExitCode, Unusable> {
+    let (base, source) = match &args.data {
+        Some(data) => {
+            let mut config = serve_config(&ConfigArg {
+                config: args.config.clone(),
+            })?;
+            config.data = data.clone();
+            let database = data.join("escort.db");
+            if !database.is_file() {
+                return Err(Unusable(format!(
+                    "{}: no service database here (escort.db)",
+                    data.display()
+                )));
+            }
+            (reevaluation::service_policies(&config)?, Source::Data(data.clone()))
+        }
+        None if args.scenarios.is_empty() => {
+            return Err(Unusable(
+                "nothing to replay: give --data DIR (a service's data folder) or scenario folders".to_owned(),
+            ));
+        }
+        None => {
+            let base = load_policies(&PoliciesArg {
+                policies: args.base.clone(),
+                trust: args.trust.clone(),
+            })?;
+            (base, Source::Scenarios(args.scenarios.clone()))
+        }
+    };
+    if !args.policies.is_dir() {
+        return Err(Unusable(format!("{}: no such policy folder", args.policies.display())));
+    }
+    let candidate = folder::load_dir(&sandbox()?, &args.policies, &trust(&args.trust)?)?;
+    let overlay = Overlay::new(base, candidate);
+    let selection = Selection {
+        since: args.since,
+        until: args.until,
+        transits: args.transits.clone(),
+    };
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {elapsed} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        bar.enable_steady_tick(std::time::Duration::from_millis(200));
+        bar
+    });
+    let progress = |done: Progress| {
+        if let Some(bar) = &bar {
+            bar.set_message(format!("{} transits, {} fixes replayed", done.transits, done.fixes));
+        }
+    };
+    let replayed = overlay.replay(
+        &source,
+        &selection,
+        &Options {
+            threads: 0,
+            progress: Some(&progress),
+        },
+    );
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    let replay = replayed?;
+    let format = args.format.unwrap_or(if std::io::stdout().is_terminal() {
+        Format::Text
+    } else {
+        Format::Json
+    });
+    print(&match format {
+        Format::Json => replay.to_json(),
+        Format::Text => replay.to_text(),
+    })?;
+    Ok(if replay.has_changes() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn run_bench(args: &BenchArgs) -> Result<ExitCode, Unusable> {

@@ -6,7 +6,8 @@
 //!   component does, on every golden scenario, so "WASM against native"
 //!   compares one rule with itself;
 //! - `escort bench --quick --json` runs every section, the real server end
-//!   to end included, and prints every figure the issue asks for.
+//!   to end and the replay beside it included, and prints every figure the
+//!   issues ask for.
 
 use escort_bench::{NativeCall, WasmCall, columns};
 use escort_tests::{Scenario, builtin, escort_command, scenarios, workspace};
@@ -95,4 +96,14 @@ fn a_quick_run_prints_every_figure_as_json() {
     assert!(e2e["load"]["fixes_per_s"].as_f64().is_some_and(|v| v > 0.0));
     assert!(e2e["rss_mib"].as_f64().is_some_and(|v| v > 1.0));
     assert_eq!(e2e["shape"]["open_transits"], 2_000);
+    let replay = &results["replay"];
+    assert_eq!(replay["shape"]["transits"], 50, "{replay:#}");
+    assert_eq!(replay["shape"]["fixes"], 1_000);
+    assert!(replay["fixes_per_s"].as_f64().is_some_and(|v| v > 0.0), "{replay:#}");
+    for figure in ["alone_p99_ms", "beside_replay_p99_ms", "beside_nice_replay_p99_ms"] {
+        assert!(
+            replay["ingest"][figure].as_f64().is_some_and(|v| v > 0.0),
+            "{figure}: {replay:#}"
+        );
+    }
 }

@@ -48,6 +48,7 @@ mod locks;
 mod metrics;
 mod panics;
 pub mod reevaluation;
+pub mod replay;
 mod step;
 mod store;
 mod swap;
@@ -70,8 +71,9 @@ pub use tick::{TickFailure, TickSummary};
 pub use timeline::VersionInfo;
 
 use crate::audit::{AuditEntry, DecisionRecord, digest_fixes};
-pub use crate::store::{ListFilter, StoreError, TransitSummary};
-use crate::store::{Step, Store, TransitRecord};
+// The store itself is public for tools that write or read a database
+// without a service (`escort bench` builds one of many transits at once).
+pub use crate::store::{ListFilter, Step, Store, StoreError, StreamCounts, TransitRecord, TransitSummary};
 use commit::{Pending, Readers, Writer};
 use data_lock::DataLock;
 use escort_engine::Fix;
