@@ -33,6 +33,6 @@ pub use hostile::{
     hostile_bundle_of, live_hostile,
 };
 pub use sandbox::{builtin, sandbox};
-pub use scenario::{Scenario, moved, opening_at, scenario, scenarios, template_scenario, transit_as};
+pub use scenario::{Scenario, moved, ndjson_line, opening_at, scenario, scenarios, template_scenario, transit_as};
 pub use server::{Client, INGEST, OFFICER, REGULATOR, Server, eventually, metric, serve_refused, settings};
 pub use workspace::{cache_dir, workspace};

@@ -8,8 +8,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, TimeDelta, Utc};
-use escort_engine::{PolicySet, Report, Telemetry, Transit, check};
-use serde_json::Value;
+use escort_engine::{Fix, PolicySet, Report, Telemetry, Transit, check};
+use serde_json::{Value, json};
 
 use crate::workspace::workspace;
 
@@ -129,4 +129,27 @@ fn shifted(
         ndjson.push_str(&format!("{fix}\n"));
     }
     (transit.to_string(), ndjson)
+}
+
+/// A fix as one NDJSON line (without its newline), as a gateway sends it.
+pub fn ndjson_line(fix: &Fix) -> String {
+    let mut line = json!({"at": fix.at.to_rfc3339(), "lat": fix.lat, "lon": fix.lon});
+    let optional = [
+        ("speed_kmh", fix.speed_kmh),
+        ("course", fix.course_deg),
+        ("hdop", fix.hdop),
+        ("battery", fix.battery_pct),
+    ];
+    for (name, value) in optional {
+        if let Some(value) = value {
+            line[name] = json!(value);
+        }
+    }
+    if let Some(sats) = fix.sats {
+        line["sats"] = json!(sats);
+    }
+    if let Some(seal) = fix.seal {
+        line["seal"] = json!(seal.as_str());
+    }
+    line.to_string()
 }

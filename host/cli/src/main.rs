@@ -62,11 +62,11 @@ struct ReplayArgs {
     /// Load only candidate bundles signed by this public key (a .pub file); repeatable.
     #[arg(long, value_name = "KEY.pub")]
     trust: Vec<PathBuf>,
-    /// Replay a service's data folder (its database, opened read only); the base is
-    /// the set the service would load.
+    /// Replay a service's data folder (its database, opened read only); each transit's
+    /// base is the versions of the policies that judged it, which the database keeps.
     #[arg(long, value_name = "DIR", conflicts_with_all = ["scenarios", "base"])]
     data: Option<PathBuf>,
-    /// With --data: the service's configuration (its live folder, trusted keys, limits).
+    /// With --data: the service's configuration (its cache of compiled policies, limits).
     #[arg(long, value_name = "FILE", requires = "data")]
     config: Option<PathBuf>,
     /// Scenario folders (each a scenario, or a folder of them) to replay instead.
@@ -672,12 +672,19 @@ fn print(text: &str) -> Result<(), Unusable> {
 }
 
 fn run_replay(args: &ReplayArgs) -> Result<ExitCode, Unusable> {
-    let (base, source) = match &args.data {
+    if args.data.is_none() && args.scenarios.is_empty() {
+        return Err(Unusable(
+            "nothing to replay: give --data DIR (a service's data folder) or scenario folders".to_owned(),
+        ));
+    }
+    if !args.policies.is_dir() {
+        return Err(Unusable(format!("{}: no such policy folder", args.policies.display())));
+    }
+    let (overlay, source) = match &args.data {
         Some(data) => {
-            let mut config = serve_config(&ConfigArg {
+            let config = serve_config(&ConfigArg {
                 config: args.config.clone(),
             })?;
-            config.data = data.clone();
             let database = data.join("escort.db");
             if !database.is_file() {
                 return Err(Unusable(format!(
@@ -685,26 +692,19 @@ fn run_replay(args: &ReplayArgs) -> Result<ExitCode, Unusable> {
                     data.display()
                 )));
             }
-            (reevaluation::service_policies(&config)?, Source::Data(data.clone()))
-        }
-        None if args.scenarios.is_empty() => {
-            return Err(Unusable(
-                "nothing to replay: give --data DIR (a service's data folder) or scenario folders".to_owned(),
-            ));
+            let sandbox = config.sandbox()?;
+            let candidate = folder::load_dir(&sandbox, &args.policies, &trust(&args.trust)?)?;
+            (Overlay::over_judged(sandbox, candidate), Source::Data(data.clone()))
         }
         None => {
             let base = load_policies(&PoliciesArg {
                 policies: args.base.clone(),
                 trust: args.trust.clone(),
             })?;
-            (base, Source::Scenarios(args.scenarios.clone()))
+            let candidate = folder::load_dir(&sandbox()?, &args.policies, &trust(&args.trust)?)?;
+            (Overlay::new(base, candidate), Source::Scenarios(args.scenarios.clone()))
         }
     };
-    if !args.policies.is_dir() {
-        return Err(Unusable(format!("{}: no such policy folder", args.policies.display())));
-    }
-    let candidate = folder::load_dir(&sandbox()?, &args.policies, &trust(&args.trust)?)?;
-    let overlay = Overlay::new(base, candidate);
     let selection = Selection {
         since: args.since,
         until: args.until,

@@ -15,7 +15,7 @@ use escort_bundle::{Trust, folder};
 use escort_engine::{Finding, PolicySet, Telemetry, Transit, check};
 use escort_service::replay::{Options, Overlay, Replay, Selection, Source, TransitDiff, findings_diff};
 use escort_service::{CloseReason, ListFilter, ServeConfig, Service};
-use escort_tests::{Scenario, builtin, cache_dir, escort, sandbox, scenarios, transit_as, workspace};
+use escort_tests::{Scenario, builtin, cache_dir, escort, ndjson_line, sandbox, scenarios, transit_as, workspace};
 use serde_json::{Value, json};
 
 /// A candidate folder: the built-in speed component, excessive from 80 km/h
@@ -113,34 +113,6 @@ fn over_every_scenario_the_diff_is_that_of_check_under_both_sets() {
     assert_eq!(replay.by_policy.len(), 1, "only speed's findings change");
 }
 
-/// A scenario's fixes as NDJSON, one line per fix, in the order read.
-fn as_ndjson(fixes: &[escort_engine::Fix]) -> Vec<String> {
-    fixes
-        .iter()
-        .map(|fix| {
-            let mut line = json!({"at": fix.at.to_rfc3339(), "lat": fix.lat, "lon": fix.lon});
-            let optional = [
-                ("speed_kmh", fix.speed_kmh),
-                ("course", fix.course_deg),
-                ("hdop", fix.hdop),
-                ("battery", fix.battery_pct),
-            ];
-            for (name, value) in optional {
-                if let Some(value) = value {
-                    line[name] = json!(value);
-                }
-            }
-            if let Some(sats) = fix.sats {
-                line["sats"] = json!(sats);
-            }
-            if let Some(seal) = fix.seal {
-                line["seal"] = json!(seal.as_str());
-            }
-            line.to_string()
-        })
-        .collect()
-}
-
 /// Every golden scenario streamed into a service on `data` in batches of
 /// 40 fixes, every other one closed; returns (id, scenario folder) of each.
 fn streamed_service(config: &ServeConfig) -> Vec<(String, PathBuf)> {
@@ -152,7 +124,8 @@ fn streamed_service(config: &ServeConfig) -> Vec<(String, PathBuf)> {
             .put_transit(&id, &transit_as(&name_of(&dir), &id))
             .expect("the transit is admitted");
         let scenario = Scenario::read(&dir);
-        for batch in as_ndjson(&scenario.telemetry.fixes).chunks(40) {
+        let lines: Vec<String> = scenario.telemetry.fixes.iter().map(ndjson_line).collect();
+        for batch in lines.chunks(40) {
             service
                 .ingest(&id, batch.join("\n").as_bytes())
                 .expect("the batch is taken");
@@ -186,8 +159,9 @@ fn over_a_service_database_the_diff_is_that_of_check_under_both_sets() {
             })
             .expect("the transits list")
     };
-    let base = escort_service::reevaluation::service_policies(&config).expect("the service's policies load");
-    let replay = Overlay::new(base, candidate_set(&candidate))
+    // Every transit was judged by the built-in set, the versions the
+    // service recorded as in force since always.
+    let replay = Overlay::over_judged(sandbox().clone(), candidate_set(&candidate))
         .replay(
             &Source::Data(config.data.clone()),
             &Selection::default(),

@@ -41,14 +41,17 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::sync_channel;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::store::{ListFilter, Store, StoreError};
+use crate::versions::Versions;
 use escort_bundle::golden::Scenario;
-use escort_engine::{Finding, Fix, PolicySet, PreparedTransit, Telemetry, Transit, Verdict, check, format_time};
+use escort_engine::{
+    Finding, Fix, Policy, PolicySet, PreparedTransit, Sandbox, Telemetry, Transit, Verdict, check, format_time,
+};
 
 /// Transit ids read from the database's list at a time.
 const PAGE: usize = 1_000;
@@ -237,10 +240,21 @@ pub struct Replay {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Overlay {
-    base: PolicySet,
-    /// The candidate's policies that differ from the base's.
-    changed: PolicySet,
+    base: Base,
+    /// The whole candidate.
+    candidate: PolicySet,
+    /// With one base set: the candidate's policies that differ from it.
+    changed: Arc<PolicySet>,
     changes: Vec<PolicyChange>,
+}
+
+/// What the candidate is laid over.
+enum Base {
+    /// One set, for every transit.
+    Set(Arc<PolicySet>),
+    /// Each stored transit's own: the versions that last judged it, which
+    /// the service's database keeps (`timeline`), loaded in this sandbox.
+    Judged(Sandbox),
 }
 
 impl Overlay {
@@ -248,27 +262,29 @@ impl Overlay {
     /// policy with its id, or is added. A candidate policy identical to the
     /// base's (component, parameters and limits) changes nothing.
     pub fn new(base: PolicySet, candidate: PolicySet) -> Overlay {
-        let version = |policy: &escort_engine::Policy| PolicyVersion {
-            version: policy.version().to_owned(),
-            content_hash: policy.content_hash().to_owned(),
-            fingerprint: policy.fingerprint().to_owned(),
-        };
-        let mut changes = Vec::new();
-        let mut changed = Vec::new();
-        for policy in candidate.into_policies() {
-            let same = base.policies().iter().find(|p| p.id() == policy.id());
-            if same.is_some_and(|same| same.fingerprint() == policy.fingerprint() && same.limits() == policy.limits()) {
-                continue;
-            }
-            changes.push(PolicyChange {
-                id: policy.id().to_owned(),
-                base: same.map(version),
-                candidate: version(&policy),
-            });
-            changed.push(policy);
+        let (changed, changes) = differing(&base, &candidate);
+        Overlay {
+            base: Base::Set(Arc::new(base)),
+            candidate,
+            changed: Arc::new(changed),
+            changes,
         }
-        let changed = PolicySet::new(changed).expect("a policy set's ids are unique");
-        Overlay { base, changed, changes }
+    }
+
+    /// The candidate's policies over what judged each stored transit: the
+    /// versions its stored policy states name, which the service's database
+    /// keeps, loaded in `sandbox`. This is how a service's transits are
+    /// replayed ([`Source::Data`]): each is judged by the versions in force
+    /// when it opened, so "before" is what it was judged by. The
+    /// [`PolicyChange`]s name no `base` version: each transit has its own.
+    pub fn over_judged(sandbox: Sandbox, candidate: PolicySet) -> Overlay {
+        let (changed, changes) = differing(&PolicySet::default(), &candidate);
+        Overlay {
+            base: Base::Judged(sandbox),
+            candidate,
+            changed: Arc::new(changed),
+            changes,
+        }
     }
 
     /// The policies the candidate changes, by id.
@@ -337,15 +353,16 @@ impl Overlay {
     }
 
     /// The diff of one transit from the base set's findings (`before`) and
-    /// the changed policies' (`changed`); `None` when nothing changes.
+    /// the findings (`changed`) of the candidate's policies that differ from
+    /// the base's (`policies`); `None` when nothing changes.
     fn diff(
-        &self,
         transit: &str,
         scenario: Option<&Path>,
         before: Vec<Finding>,
+        policies: &PolicySet,
         changed: Vec<Finding>,
     ) -> Option<TransitDiff> {
-        let changed_ids: BTreeSet<&str> = self.changed.policies().iter().map(|p| p.id()).collect();
+        let changed_ids: BTreeSet<&str> = policies.policies().iter().map(|p| p.id()).collect();
         let mut after: Vec<Finding> = before
             .iter()
             .filter(|f| !changed_ids.contains(f.policy.as_str()))
@@ -355,6 +372,33 @@ impl Overlay {
         after.sort_by(Finding::report_order);
         findings_diff(transit, scenario, before, after)
     }
+}
+
+/// The policies of `candidate` that differ from `base`'s of the same id
+/// (component, parameters or limits), or that `base` has not; and what each
+/// changes.
+fn differing(base: &PolicySet, candidate: &PolicySet) -> (PolicySet, Vec<PolicyChange>) {
+    let version = |policy: &Policy| PolicyVersion {
+        version: policy.version().to_owned(),
+        content_hash: policy.content_hash().to_owned(),
+        fingerprint: policy.fingerprint().to_owned(),
+    };
+    let mut changes = Vec::new();
+    let mut changed = Vec::new();
+    for policy in candidate.policies() {
+        let same = base.policies().iter().find(|p| p.id() == policy.id());
+        if same.is_some_and(|same| same.fingerprint() == policy.fingerprint() && same.limits() == policy.limits()) {
+            continue;
+        }
+        changes.push(PolicyChange {
+            id: policy.id().to_owned(),
+            base: same.map(version),
+            candidate: version(policy),
+        });
+        changed.push(policy.clone());
+    }
+    let changed = PolicySet::new(changed).expect("a policy set's ids are unique");
+    (changed, changes)
 }
 
 /// The diff between two reports' findings of one transit; `None` when they
@@ -523,6 +567,13 @@ impl Run<'_> {
 
     fn data(&self, path: &Path, threads: usize) -> Result<Vec<TransitDiff>, ReplayError> {
         let lister = Store::open_verified_reader(path)?;
+        let versions = match &self.overlay.base {
+            Base::Judged(sandbox) => Some(Versions::open(
+                sandbox.clone(),
+                Arc::new(Mutex::new(Store::open_reader(path)?)),
+            )?),
+            Base::Set(_) => None,
+        };
         let mut named: Vec<&String> = self.selection.transits.iter().collect();
         named.sort();
         named.dedup();
@@ -559,12 +610,19 @@ impl Run<'_> {
                     }
                 }
             },
-            |store, id| self.stored_transit(store, &id),
+            |store, id| self.stored_transit(store, versions.as_ref(), &id),
         )
     }
 
-    /// Replays one stored transit, read in one snapshot.
-    fn stored_transit(&self, store: &Store, id: &str) -> Result<Option<TransitDiff>, ReplayError> {
+    /// Replays one stored transit, read in one snapshot, over its base: the
+    /// overlay's set, or what judged it (the `versions` its stored policy
+    /// states name).
+    fn stored_transit(
+        &self,
+        store: &Store,
+        versions: Option<&Versions>,
+        id: &str,
+    ) -> Result<Option<TransitDiff>, ReplayError> {
         let failed = |reason: String| ReplayError::Transit {
             transit: id.to_owned(),
             reason,
@@ -577,10 +635,19 @@ impl Run<'_> {
                 return Ok(None);
             }
             let declaration = store.declaration(id)?.unwrap_or_default();
-            Ok(Some((record, declaration, store.fixes(id)?)))
+            Ok(Some((record, declaration, store.fixes(id)?, store.policy_states(id)?)))
         })?;
-        let Some((record, declaration, fixes)) = read else {
+        let Some((record, declaration, fixes, states)) = read else {
             return Ok(None);
+        };
+        let (base, changed) = match (&self.overlay.base, versions) {
+            (Base::Set(base), _) => (Arc::clone(base), Arc::clone(&self.overlay.changed)),
+            (Base::Judged(_), Some(versions)) => {
+                let base = versions.set_of(&states).map_err(failed)?;
+                let changed = Arc::new(differing(&base, &self.overlay.candidate).0);
+                (base, changed)
+            }
+            (Base::Judged(_), None) => unreachable!("a judged base is replayed with the database's versions"),
         };
         let transit = Transit::from_json(&declaration)
             .map_err(|e| failed(format!("its declaration as stored does not read: {e}")))?;
@@ -595,17 +662,22 @@ impl Run<'_> {
                 .map_err(|e| failed(format!("evaluating it failed: {e}")))?;
             Ok(evaluation.findings())
         };
-        let before = evaluate(&self.overlay.base)?;
-        let changed = if self.overlay.changed.policies().is_empty() {
+        let before = evaluate(&base)?;
+        let changed_findings = if changed.policies().is_empty() {
             Vec::new()
         } else {
-            evaluate(&self.overlay.changed)?
+            evaluate(&changed)?
         };
         self.count(fixes.len());
-        Ok(self.overlay.diff(id, None, before, changed))
+        Ok(Overlay::diff(id, None, before, &changed, changed_findings))
     }
 
     fn scenarios(&self, dirs: &[PathBuf], threads: usize) -> Result<Vec<TransitDiff>, ReplayError> {
+        let Base::Set(base) = &self.overlay.base else {
+            return Err(ReplayError::Selection(
+                "scenarios were judged by no stored versions: replay them over a base set".to_owned(),
+            ));
+        };
         let mut scenarios = Vec::new();
         for dir in dirs {
             let found = if dir.is_dir() { Scenario::find(dir) } else { Vec::new() };
@@ -643,16 +715,20 @@ impl Run<'_> {
                         .map_err(|e| failed(e.to_string()))?
                         .findings)
                 };
-                let before = report(&self.overlay.base)?;
+                let before = report(base)?;
                 let changed = if self.overlay.changed.policies().is_empty() {
                     Vec::new()
                 } else {
                     report(&self.overlay.changed)?
                 };
                 self.count(accepted(&telemetry, transit.opened_at));
-                Ok(self
-                    .overlay
-                    .diff(&transit.id, Some(scenario.dir.as_path()), before, changed))
+                Ok(Overlay::diff(
+                    &transit.id,
+                    Some(scenario.dir.as_path()),
+                    before,
+                    &self.overlay.changed,
+                    changed,
+                ))
             },
         )?;
         let seen = seen.into_inner().unwrap_or_else(PoisonError::into_inner);

@@ -152,6 +152,17 @@ impl Versions {
     /// last judged the transit. `Err` names a version the database does not
     /// keep, or one that does not load.
     pub(crate) fn set_of(&self, states: &[PolicyState]) -> Result<Arc<PolicySet>, String> {
+        let kept = |timeline: &Timeline| {
+            states
+                .iter()
+                .all(|state| timeline.by_fingerprint(&state.policy, &state.fingerprint).is_some())
+        };
+        if !kept(&self.timeline()) {
+            // A reader beside a running service: a version may have been
+            // published since it read the timeline. Read it again.
+            let versions = lock(&self.store).policy_versions().map_err(|e| e.to_string())?;
+            *self.timeline.write() = Arc::new(Timeline::of(versions));
+        }
         let timeline = self.timeline();
         let versions = states
             .iter()

@@ -4,37 +4,14 @@
 use std::fs;
 
 use escort_engine::Telemetry;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use escort_tests::{INGEST, Server, check, scenario, scenarios, transit_as};
+use escort_tests::{INGEST, Server, check, ndjson_line, scenario, scenarios, transit_as};
 
 /// A GPX or CSV scenario's fixes as NDJSON, one line per fix.
 fn as_ndjson(path: &std::path::Path) -> String {
     let telemetry = Telemetry::read_path(path).expect("the scenario's fixes load");
-    let mut text = String::new();
-    for fix in &telemetry.fixes {
-        let mut line = json!({"at": fix.at.to_rfc3339(), "lat": fix.lat, "lon": fix.lon});
-        let optional = [
-            ("speed_kmh", fix.speed_kmh),
-            ("course", fix.course_deg),
-            ("hdop", fix.hdop),
-            ("battery", fix.battery_pct),
-        ];
-        for (name, value) in optional {
-            if let Some(value) = value {
-                line[name] = json!(value);
-            }
-        }
-        if let Some(sats) = fix.sats {
-            line["sats"] = json!(sats);
-        }
-        if let Some(seal) = fix.seal {
-            line["seal"] = json!(seal.as_str());
-        }
-        text.push_str(&line.to_string());
-        text.push('\n');
-    }
-    text
+    telemetry.fixes.iter().map(|fix| ndjson_line(fix) + "\n").collect()
 }
 
 #[test]

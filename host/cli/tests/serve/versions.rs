@@ -3,7 +3,8 @@
 //! published after; a scheduled version judges the transits opened from its
 //! time; versions in force at one instant are refused naming both; an
 //! `open-transits` version moves the transits still open, each in a replay
-//! the audit log records; and the timeline outlives a restart.
+//! the audit log records; the timeline outlives a restart; and `escort
+//! replay` lays a candidate over what judged each stored transit.
 //!
 //! The versions are the hostile policy (`tests/hostile`) behaving well, as
 //! 6.6.6 and as 6.6.7: each report names the version whose findings it holds.
@@ -15,7 +16,7 @@ use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde_json::Value;
 
 use escort_tests::{
-    HOSTILE_POLICY, HOSTILE_POLICY_V2, OFFICER, REGULATOR, Server, check, hostile_bundle_of, opening_at, tar_of,
+    HOSTILE_POLICY, HOSTILE_POLICY_V2, OFFICER, REGULATOR, Server, check, escort, hostile_bundle_of, opening_at, tar_of,
 };
 
 /// Far enough ahead of the clock for a transit opened a second from now to
@@ -219,4 +220,37 @@ fn a_transit_is_judged_by_the_versions_in_force_when_it_opened() {
         hostile_versions(&report(&server, "NEXT", now + TimeDelta::hours(1))),
         ["6.6.7"]
     );
+
+    // A backtest lays its candidate over what judged each transit. 6.6.6
+    // again changes nothing for the transits hostile judged (another
+    // version alone is no change), and adds its findings to BEFORE, whose
+    // stored states hostile never judged: the emergency moved it, but no
+    // step of it has been stored since.
+    let candidate = tempfile::tempdir().unwrap();
+    hostile_bundle_of(candidate.path(), HOSTILE_POLICY, "6.6.6", "");
+    let replayed = escort(&[
+        "replay",
+        "--policies",
+        candidate.path().to_str().unwrap(),
+        "--data",
+        server.data().to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        replayed.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&replayed.stderr)
+    );
+    let replay: Value = serde_json::from_slice(&replayed.stdout).unwrap();
+    let diffs = replay["diffs"].as_array().unwrap();
+    assert_eq!(diffs.len(), 1, "{replay:#}");
+    assert_eq!(diffs[0]["transit"], "BEFORE");
+    let added = diffs[0]["added"].as_array().unwrap();
+    assert!(
+        !added.is_empty() && added.iter().all(|f| f["policy"] == "hostile"),
+        "{replay:#}"
+    );
+    assert_eq!(diffs[0]["removed"], Value::Array(Vec::new()));
 }
