@@ -891,16 +891,20 @@ fn evaluated_again_a_rewritten_finding_is_found_and_a_transit_of_a_version_not_k
         "{answer}"
     );
 
-    // A version the database does not keep (a transit last evaluated by a
-    // build before the timeline, under policies changed before it was
-    // adopted) is named, and its transits not evaluated again.
-    let forgotten = dir.path().join("forgotten");
-    copy_data(&data, &forgotten);
-    sql(
-        &forgotten,
-        "DROP TRIGGER policy_versions_are_append_only_delete; DELETE FROM policy_versions WHERE policy = 'speed';",
-    );
-    let (status, answer) = verify_reevaluating(&forgotten);
+    // A version the database does not keep: a transit last evaluated by a
+    // build before the timeline, under policies changed before the database
+    // was adopted. It is named, and not evaluated again.
+    let upgraded = dir.path().join("upgraded");
+    copy_data(&data, &upgraded.join("data"));
+    as_schema_2(&upgraded.join("data"));
+    fs::create_dir_all(upgraded.join("data/policies")).unwrap();
+    fs::write(
+        upgraded.join("data/policies/policies.toml"),
+        "[speed.params]\nexcessive_kmh = 150.0\n",
+    )
+    .unwrap();
+    Server::start_in(&upgraded, &[]).stop();
+    let (status, answer) = verify_reevaluating(&upgraded.join("data"));
     assert_eq!(status, Some(0), "{answer}");
     let reason = "policy `speed` last evaluated it in a version the database does not keep";
     assert!(
@@ -910,6 +914,42 @@ fn evaluated_again_a_rewritten_finding_is_found_and_a_transit_of_a_version_not_k
         )),
         "{answer}"
     );
+}
+
+/// The policy timeline is held to the publication records: a version
+/// removed, added or changed in the database is named.
+#[test]
+fn a_timeline_changed_in_the_database_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = served(dir.path());
+    let unlocked = "DROP TRIGGER policy_versions_are_append_only_update; \
+                    DROP TRIGGER policy_versions_are_append_only_delete;";
+    for (name, edit, named) in [
+        (
+            "removed",
+            "DELETE FROM policy_versions WHERE policy = 'transit';",
+            "the policy timeline of `transit`: audit record 7 published a version the timeline does not hold \
+             (removed since)",
+        ),
+        (
+            "rescheduled",
+            "UPDATE policy_versions SET effective_from_ms = 0 WHERE policy = 'speed';",
+            "the policy timeline of `speed`: its version 6 is not what audit record 6 published (changed since)",
+        ),
+        (
+            "added",
+            "INSERT INTO policy_versions SELECT 8, policy, version, content_hash, fingerprint, origin, config, \
+             4102444800000, NULL, applies_to, published_at_ms, published_by FROM policy_versions WHERE seq = 1;",
+            "the policy timeline of `corridor`: its version 8 was published in no audit record (added since)",
+        ),
+    ] {
+        let edited = dir.path().join(name);
+        copy_data(&data, &edited);
+        sql(&edited, &format!("{unlocked} {edit}"));
+        let (status, answer) = audit_verify(&edited);
+        assert_eq!(status, Some(1), "{name}: {answer}");
+        assert_eq!(answer.trim(), named, "{name}");
+    }
 }
 
 /// The tick's steps are committed like any other, and a transit whose last

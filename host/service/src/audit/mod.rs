@@ -208,6 +208,29 @@ pub(crate) fn publication(version: &PolicyVersion) -> Link {
     }
 }
 
+/// Checks the timeline's version `version` against the publication record
+/// (number `seq`, text `record`) that recorded it: they must say the same,
+/// when it was recorded aside.
+pub(crate) fn check_publication(seq: i64, record: &str, version: &PolicyVersion) -> Result<(), AuditError> {
+    let said = |text: &str| -> serde_json::Value {
+        let mut value: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+        if let Some(fields) = value.as_object_mut() {
+            fields.remove("recorded_at");
+        }
+        value
+    };
+    if said(record) == said(&publication(version).text) {
+        return Ok(());
+    }
+    Err(AuditError::Timeline {
+        policy: version.policy.clone(),
+        reason: format!(
+            "its version {} is not what audit record {seq} published (changed since)",
+            version.seq
+        ),
+    })
+}
+
 /// A record's text and, for a step record, the key of the transit it
 /// commits to, which the store files it under.
 #[derive(Debug)]
@@ -300,6 +323,15 @@ pub enum AuditError {
         /// record names it).
         transit: String,
         /// The first difference found, naming the row and the record.
+        reason: String,
+    },
+    /// The policy timeline does not hold the versions the publication
+    /// records published.
+    #[error("the policy timeline of `{policy}`: {reason}")]
+    Timeline {
+        /// The policy whose versions differ.
+        policy: String,
+        /// The first difference found, naming the version and the record.
         reason: String,
     },
     /// The checkpoint is forged, signed by a key that is not trusted, or

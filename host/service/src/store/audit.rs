@@ -108,6 +108,7 @@ impl Store {
         let _snapshot = conn.is_autocommit().then(|| conn.unchecked_transaction()).transpose()?;
         let chain = walk(conn, checkpoint)?;
         let tables = check_tables(conn)?;
+        self.check_timeline()?;
         Ok(Verified {
             chain,
             transits: tables.transits,
@@ -115,6 +116,46 @@ impl Store {
             rejections: tables.rejections,
             findings: tables.findings,
         })
+    }
+}
+
+impl Store {
+    /// Checks the policy timeline against the publication records, in
+    /// order: each version published once, as it was published, none added
+    /// or removed since. (A component or parameters changed in the database
+    /// is refused when the version is loaded: its fingerprint, which the
+    /// record holds, no longer matches.)
+    fn check_timeline(&self) -> Result<(), AuditError> {
+        let versions = self.policy_versions()?;
+        let mut statement = self.conn.prepare(
+            "SELECT seq, record FROM audit WHERE json_extract(record, '$.published') IS NOT NULL ORDER BY seq",
+        )?;
+        let mut records = statement.query([])?;
+        for version in &versions {
+            let Some(record) = records.next()? else {
+                return Err(AuditError::Timeline {
+                    policy: version.policy.clone(),
+                    reason: format!(
+                        "its version {} was published in no audit record (added since)",
+                        version.seq
+                    ),
+                });
+            };
+            audit::check_publication(record.get(0)?, &record.get::<_, String>(1)?, version)?;
+        }
+        if let Some(record) = records.next()? {
+            let seq: i64 = record.get(0)?;
+            let text: String = record.get(1)?;
+            let policy = serde_json::from_str::<serde_json::Value>(&text).unwrap_or_default()["published"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            return Err(AuditError::Timeline {
+                policy,
+                reason: format!("audit record {seq} published a version the timeline does not hold (removed since)"),
+            });
+        }
+        Ok(())
     }
 }
 
