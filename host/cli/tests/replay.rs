@@ -187,13 +187,32 @@ fn over_a_service_database_the_diff_is_that_of_check_under_both_sets() {
             .expect("the transits list")
     };
     let base = escort_service::reevaluation::service_policies(&config).expect("the service's policies load");
-    let replay = Overlay::new(base, candidate_set(&candidate))
+    let overlay = Overlay::new(base, candidate_set(&candidate));
+    let replay = overlay
         .replay(
             &Source::Data(config.data.clone()),
             &Selection::default(),
             &Options::default(),
         )
         .expect("the database replays");
+    // The same with the base set evaluated instead of its stored findings taken.
+    let reevaluated = overlay
+        .replay(
+            &Source::Data(config.data.clone()),
+            &Selection::default(),
+            &Options {
+                reevaluate: true,
+                ..Options::default()
+            },
+        )
+        .expect("the database replays");
+    assert_eq!(reevaluated.diffs, replay.diffs);
+    assert_eq!(
+        replay.base_as_stored,
+        transits.len() as u64,
+        "the stored findings were taken"
+    );
+    assert_eq!(reevaluated.base_as_stored, 0, "the base set was evaluated");
     let after = overlaid(&candidate);
     let mut expected = Vec::new();
     for (id, dir) in &transits {
@@ -233,7 +252,7 @@ fn over_a_service_database_the_diff_is_that_of_check_under_both_sets() {
             },
             &Options {
                 threads: 1,
-                progress: None,
+                ..Options::default()
             },
         )
         .expect("one transit replays");

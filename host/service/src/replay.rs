@@ -22,6 +22,15 @@
 //!   is not a change (every finding of a new version would be one). Several
 //!   findings with one key are paired in the order of their `to` and
 //!   message; what is left over is added or removed.
+//! - **What the service stored is what the base decides.** Policies are
+//!   deterministic and streaming equals batch, so when the policies that
+//!   last evaluated a stored transit are exactly the base set (the same
+//!   components with the same parameters, as its stored policy states'
+//!   fingerprints say), its stored findings, final and open, are the base
+//!   set's report, and only the candidate's changed policies are evaluated.
+//!   Otherwise, or with [`Options::reevaluate`], the base set is evaluated
+//!   too. `escort audit verify --reevaluate` checks that premise on a
+//!   database: it evaluates every such transit again and compares.
 //! - **The clock of a stored transit** is that of its last stored
 //!   evaluation, and never before its latest fix: a closed transit is
 //!   judged as it was closed, an open one as the service last evaluated it.
@@ -82,6 +91,9 @@ pub struct Selection {
 pub struct Options<'p> {
     /// Worker threads; 0 for one per core.
     pub threads: usize,
+    /// Evaluate every stored transit under the whole base set, even when
+    /// the service stored what that set decides (see the module's doc).
+    pub reevaluate: bool,
     /// Called after each transit with the totals so far (a progress bar).
     pub progress: Option<&'p (dyn Fn(Progress) + Sync)>,
 }
@@ -205,6 +217,9 @@ pub struct Replay {
     pub transits: u64,
     /// Their fixes.
     pub fixes: u64,
+    /// Stored transits whose base findings were the ones the service
+    /// stored, not evaluated again.
+    pub base_as_stored: u64,
     /// Transits whose verdict changes.
     pub verdicts_changed: u64,
     /// The transits whose findings change, by id (then scenario folder).
@@ -291,8 +306,10 @@ impl Overlay {
         let run = Run {
             overlay: self,
             selection,
+            reevaluate: options.reevaluate,
             progress: options.progress,
             done: Progress::default().into(),
+            as_stored: 0.into(),
             failed: AtomicBool::new(false),
         };
         let diffs = match source {
@@ -300,10 +317,10 @@ impl Overlay {
             Source::Scenarios(dirs) => run.scenarios(dirs, threads)?,
         };
         let done = run.done.into_inner().unwrap_or_else(PoisonError::into_inner);
-        Ok(self.summed(diffs, done))
+        Ok(self.summed(diffs, done, run.as_stored.into_inner()))
     }
 
-    fn summed(&self, mut diffs: Vec<TransitDiff>, done: Progress) -> Replay {
+    fn summed(&self, mut diffs: Vec<TransitDiff>, done: Progress, base_as_stored: u64) -> Replay {
         diffs.sort_by(|a, b| (&a.transit, &a.scenario).cmp(&(&b.transit, &b.scenario)));
         let mut by_policy: BTreeMap<String, Tally> = BTreeMap::new();
         let mut by_code: BTreeMap<String, Tally> = BTreeMap::new();
@@ -329,6 +346,7 @@ impl Overlay {
             policies: self.changes.clone(),
             transits: done.transits,
             fixes: done.fixes,
+            base_as_stored,
             verdicts_changed: diffs.iter().filter(|d| d.verdict_before != d.verdict_after).count() as u64,
             diffs,
             by_policy,
@@ -445,8 +463,10 @@ fn check_selection(selection: &Selection) -> Result<(), ReplayError> {
 struct Run<'a> {
     overlay: &'a Overlay,
     selection: &'a Selection,
+    reevaluate: bool,
     progress: Option<&'a (dyn Fn(Progress) + Sync)>,
     done: Mutex<Progress>,
+    as_stored: std::sync::atomic::AtomicU64,
     /// Set by the first worker that fails, so the others stop.
     failed: AtomicBool,
 }
@@ -577,9 +597,13 @@ impl Run<'_> {
                 return Ok(None);
             }
             let declaration = store.declaration(id)?.unwrap_or_default();
-            Ok(Some((record, declaration, store.fixes(id)?)))
+            let decided = match self.reevaluate {
+                true => None,
+                false => self.stored_decision(store, id)?,
+            };
+            Ok(Some((record, declaration, store.fixes(id)?, decided)))
         })?;
-        let Some((record, declaration, fixes)) = read else {
+        let Some((record, declaration, fixes, decided)) = read else {
             return Ok(None);
         };
         let transit = Transit::from_json(&declaration)
@@ -595,7 +619,13 @@ impl Run<'_> {
                 .map_err(|e| failed(format!("evaluating it failed: {e}")))?;
             Ok(evaluation.findings())
         };
-        let before = evaluate(&self.overlay.base)?;
+        let before = match decided {
+            Some(findings) => {
+                self.as_stored.fetch_add(1, Ordering::Relaxed);
+                findings
+            }
+            None => evaluate(&self.overlay.base)?,
+        };
         let changed = if self.overlay.changed.policies().is_empty() {
             Vec::new()
         } else {
@@ -603,6 +633,27 @@ impl Run<'_> {
         };
         self.count(fixes.len());
         Ok(self.overlay.diff(id, None, before, changed))
+    }
+
+    /// The findings the service stored for transit `id`, final and open,
+    /// in report order, when the policies that last evaluated it are
+    /// exactly the base set (the same ids, each with the same component
+    /// and parameters, as its stored policy states say); `None` otherwise.
+    fn stored_decision(&self, store: &Store, id: &str) -> Result<Option<Vec<Finding>>, StoreError> {
+        let states = store.policy_states(id)?;
+        let base = self.overlay.base.policies();
+        let same = states.len() == base.len()
+            && states
+                .iter()
+                .zip(base)
+                .all(|(state, policy)| state.policy == policy.id() && state.fingerprint == policy.fingerprint());
+        if !same {
+            return Ok(None);
+        }
+        let mut findings = store.findings(id)?;
+        findings.extend(states.into_iter().flat_map(|state| state.open));
+        findings.sort_by(Finding::report_order);
+        Ok(Some(findings))
     }
 
     fn scenarios(&self, dirs: &[PathBuf], threads: usize) -> Result<Vec<TransitDiff>, ReplayError> {
@@ -709,9 +760,10 @@ impl Replay {
             }
         }
         text.push_str(&format!(
-            "{} transits, {} fixes replayed: {} with changed findings, {} with a changed verdict\n",
+            "{} transits, {} fixes replayed ({} judged by the base as stored): {} with changed findings, {} with a changed verdict\n",
             self.transits,
             self.fixes,
+            self.base_as_stored,
             self.diffs.len(),
             self.verdicts_changed
         ));
