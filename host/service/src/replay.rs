@@ -41,7 +41,8 @@
 //!   read in one snapshot, by one connection per worker, so a service that
 //!   writes meanwhile neither waits nor is seen half-written. Transits are
 //!   read a page of ids at a time and one transit's fixes per worker at a
-//!   time: memory is bounded by the number of workers, not by the database.
+//!   time, and only the transits whose decision changes are kept: memory
+//!   grows with the diff, not with the database.
 //! - **Parallel, and deterministic.** Transits are evaluated on every core;
 //!   the diff is sorted by transit id (then scenario folder), so the same
 //!   inputs print the same bytes.
