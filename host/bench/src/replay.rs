@@ -4,11 +4,13 @@
 //!
 //! The database is written through the store in large transactions (one
 //! per 100 transits), not over HTTP: each transit is the benchmark truck's
-//! drive ([`Drive`]) of [`ReplayShape::fixes`] fixes, stored as one batch.
-//! Replay evaluates transits from their declarations and fixes alone, so the
-//! stored findings and policy states are left out. The candidate is the
-//! built-in speed policy with other parameters, a folder on disk as a
-//! regulator would give it.
+//! drive ([`Drive`]) of [`ReplayShape::fixes`] fixes, stored as one batch
+//! with the findings and policy states the default set gives it, as a
+//! service would have stored them. The candidate is the built-in speed
+//! policy with other parameters, a folder on disk as a regulator would give
+//! it. Replay is measured twice: as it runs (the base's findings taken as
+//! stored, the candidate's speed policy evaluated) and with the whole base
+//! set evaluated again (`--reevaluate`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -21,8 +23,8 @@ use serde::Serialize;
 use super::serve::{Shape, ingest_beside};
 use super::{BenchError, Drive, INTERVAL_S, SPEED_KMH, TEMPLATE, template_transit};
 use escort_bundle::{Trust, folder};
-use escort_engine::{ComponentCache, Sandbox};
-use escort_service::audit::{AuditEntry, digest_fixes};
+use escort_engine::{ComponentCache, PolicySet, PolicyState, Sandbox, Verdict};
+use escort_service::audit::{AuditEntry, DecisionRecord, digest_fixes};
 use escort_service::replay::{Options, Overlay, Selection, Source};
 use escort_service::{Step, Store, StreamCounts, TransitRecord};
 
@@ -51,6 +53,11 @@ pub struct ReplayFigures {
     pub replay_s: f64,
     /// Stored fixes replayed per second.
     pub fixes_per_s: f64,
+    /// Seconds to replay all of it with the whole base set evaluated again
+    /// (`escort replay --reevaluate`).
+    pub reevaluated_s: f64,
+    /// Stored fixes replayed per second so.
+    pub reevaluated_fixes_per_s: f64,
     /// Transits whose findings the candidate changes.
     pub changed_transits: usize,
     /// The end-to-end ingest's p99 batch time without a replay, ms, and
@@ -90,21 +97,36 @@ pub fn replay_figures(
 ) -> Result<ReplayFigures, BenchError> {
     let folder = tempfile::tempdir().map_err(|e| BenchError::Replay(format!("a data folder: {e}")))?;
     let data = folder.path().join("data");
+    let sandbox = Sandbox::with_cache(cache.clone()).map_err(BenchError::Sandbox)?;
+    let base = escort_builtin::policies(&sandbox)?;
     let started = Instant::now();
-    write_database(&data, shape)?;
+    write_database(&data, shape, &base)?;
     let build_s = started.elapsed().as_secs_f64();
     let candidate = candidate_folder(folder.path())?;
-    let sandbox = Sandbox::with_cache(cache.clone()).map_err(BenchError::Sandbox)?;
     let overlay = Overlay::new(
-        escort_builtin::policies(&sandbox)?,
+        base,
         folder::load_dir(&sandbox, &candidate, &Trust::default()).map_err(|e| BenchError::Replay(e.to_string()))?,
     );
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    let started = Instant::now();
-    let replay = overlay
-        .replay(&Source::Data(data.clone()), &Selection::default(), &Options::default())
-        .map_err(|e| BenchError::Replay(e.to_string()))?;
-    let replay_s = started.elapsed().as_secs_f64();
+    let timed = |reevaluate: bool| -> Result<(f64, escort_service::replay::Replay), BenchError> {
+        let started = Instant::now();
+        let options = Options {
+            reevaluate,
+            ..Options::default()
+        };
+        let replay = overlay
+            .replay(&Source::Data(data.clone()), &Selection::default(), &options)
+            .map_err(|e| BenchError::Replay(e.to_string()))?;
+        Ok((started.elapsed().as_secs_f64(), replay))
+    };
+    let (replay_s, replay) = timed(false)?;
+    let (reevaluated_s, reevaluated) = timed(true)?;
+    if reevaluated.diffs != replay.diffs || replay.base_as_stored != shape.transits as u64 {
+        return Err(BenchError::Replay(
+            "the replay with the base set evaluated again differs from the one that took its stored findings"
+                .to_owned(),
+        ));
+    }
     let ingest = match serve {
         Some((escort, load)) => Some(IngestBeside {
             shape: load,
@@ -126,6 +148,8 @@ pub fn replay_figures(
         build_s,
         replay_s,
         fixes_per_s: replay.fixes as f64 / replay_s,
+        reevaluated_s,
+        reevaluated_fixes_per_s: reevaluated.fixes as f64 / reevaluated_s,
         changed_transits: replay.diffs.len(),
         ingest,
     })
@@ -200,8 +224,10 @@ fn candidate_folder(dir: &Path) -> Result<PathBuf, BenchError> {
 }
 
 /// Writes `shape.transits` transits of the benchmark drive into a new
-/// database in `data`.
-fn write_database(data: &Path, shape: ReplayShape) -> Result<(), BenchError> {
+/// database in `data`, each with what `policies` decide of it, as a service
+/// running them would have stored it. Every transit drives the same track,
+/// so the drive is evaluated once.
+fn write_database(data: &Path, shape: ReplayShape, policies: &PolicySet) -> Result<(), BenchError> {
     let failed = |e: &dyn std::fmt::Display| BenchError::Replay(format!("writing the database: {e}"));
     std::fs::create_dir_all(data).map_err(|e| failed(&e))?;
     let mut store = Store::open(&data.join("escort.db")).map_err(|e| failed(&e))?;
@@ -209,6 +235,19 @@ fn write_database(data: &Path, shape: ReplayShape) -> Result<(), BenchError> {
     let drive = Drive::along(&transit, SPEED_KMH, INTERVAL_S);
     let mut template: serde_json::Value = serde_json::from_str(TEMPLATE).expect("the template is JSON");
     let first = transit.opened_at + chrono::Duration::minutes(5);
+    let fixes = drive.fixes(first, 0, shape.fixes);
+    let evaluated_at = fixes.last().map_or(transit.opened_at, |fix| fix.at);
+    let mut evaluation = policies.open(&transit);
+    evaluation.observe(&fixes, evaluated_at).map_err(|e| failed(&e))?;
+    let decided = Decided {
+        decisions: evaluation
+            .take_decisions()
+            .into_iter()
+            .map(DecisionRecord::from)
+            .collect(),
+        states: evaluation.policy_states(),
+        evaluated_at,
+    };
     let indices: Vec<usize> = (0..shape.transits).collect();
     for chunk in indices.chunks(TRANSITS_PER_COMMIT) {
         let steps: Vec<Step> = chunk
@@ -216,8 +255,7 @@ fn write_database(data: &Path, shape: ReplayShape) -> Result<(), BenchError> {
             .map(|index| {
                 let id = format!("REPLAY-{index:06}");
                 template["id"] = serde_json::Value::String(id.clone());
-                let fixes = drive.fixes(first, 0, shape.fixes);
-                step(&id, transit.opened_at, template.to_string(), fixes)
+                step(&id, transit.opened_at, template.to_string(), fixes.clone(), &decided)
             })
             .collect();
         let outcomes = store
@@ -230,30 +268,47 @@ fn write_database(data: &Path, shape: ReplayShape) -> Result<(), BenchError> {
     Ok(())
 }
 
-/// The step that stores a transit and its fixes at once.
-fn step(id: &str, opened_at: DateTime<Utc>, declaration: String, fixes: Vec<escort_engine::Fix>) -> Step {
+/// What the policies decided of the benchmark drive.
+struct Decided {
+    decisions: Vec<DecisionRecord>,
+    states: Vec<PolicyState>,
+    evaluated_at: DateTime<Utc>,
+}
+
+/// The step that stores a transit, its fixes and what was decided of them
+/// at once.
+fn step(
+    id: &str,
+    opened_at: DateTime<Utc>,
+    declaration: String,
+    fixes: Vec<escort_engine::Fix>,
+    decided: &Decided,
+) -> Step {
     let mut record = TransitRecord::opened(id, opened_at);
-    let last = fixes.last().map(|fix| fix.at);
     record.first_fix_at = fixes.first().map(|fix| fix.at);
-    record.last_fix_at = last;
-    record.evaluated_at = last.unwrap_or(opened_at);
+    record.last_fix_at = fixes.last().map(|fix| fix.at);
+    record.evaluated_at = decided.evaluated_at;
     record.counts = StreamCounts {
         accepted: fixes.len() as u64,
         lines: fixes.len() as u64,
         ..StreamCounts::default()
     };
+    record.final_verdict = Verdict::of(decided.decisions.iter().flat_map(|d| &d.findings));
+    record.verdict = record
+        .final_verdict
+        .max(Verdict::of(decided.states.iter().flat_map(|state| &state.open)));
     Step {
         record,
         declaration: Some(declaration),
         audit: AuditEntry {
             kind: "observe",
             input_digest: digest_fixes(&fixes),
-            evaluated_at: last.unwrap_or(opened_at),
+            evaluated_at: decided.evaluated_at,
         },
         fixes,
         rejections: Vec::new(),
-        restart: false,
-        decisions: Vec::new(),
-        states: Vec::new(),
+        restart: true,
+        decisions: decided.decisions.clone(),
+        states: decided.states.clone(),
     }
 }

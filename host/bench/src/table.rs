@@ -206,6 +206,8 @@ impl Display for Results {
             "database written",
             "replay",
             "fixes/s",
+            "--reevaluate",
+            "fixes/s --reevaluate",
             "transits changed",
         ]);
         table.row(
@@ -219,6 +221,8 @@ impl Display for Results {
                 format!("{:.1} s", replay.build_s),
                 format!("{:.2} s", replay.replay_s),
                 grouped(replay.fixes_per_s),
+                format!("{:.2} s", replay.reevaluated_s),
+                grouped(replay.reevaluated_fixes_per_s),
                 grouped(replay.changed_transits as f64),
             ]
             .iter(),

@@ -85,6 +85,10 @@ struct ReplayArgs {
     /// Only this transit; repeatable.
     #[arg(long = "transit", value_name = "ID")]
     transits: Vec<String>,
+    /// With --data: evaluate every transit under the whole base set, even where the
+    /// service stored what that set decides.
+    #[arg(long, requires = "data")]
+    reevaluate: bool,
     /// Output format; JSON unless stdout is a terminal.
     #[arg(long, value_enum)]
     format: Option<Format>,
@@ -729,6 +733,7 @@ fn run_replay(args: &ReplayArgs) -> Result<ExitCode, Unusable> {
         &selection,
         &Options {
             threads: 0,
+            reevaluate: args.reevaluate,
             progress: Some(&progress),
         },
     );

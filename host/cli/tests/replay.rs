@@ -161,13 +161,32 @@ fn over_a_service_database_the_diff_is_that_of_check_under_both_sets() {
     };
     // Every transit was judged by the built-in set, the versions the
     // service recorded as in force since always.
-    let replay = Overlay::over_judged(sandbox().clone(), candidate_set(&candidate))
+    let overlay = Overlay::over_judged(sandbox().clone(), candidate_set(&candidate));
+    let replay = overlay
         .replay(
             &Source::Data(config.data.clone()),
             &Selection::default(),
             &Options::default(),
         )
         .expect("the database replays");
+    // The same with the base set evaluated instead of its stored findings taken.
+    let reevaluated = overlay
+        .replay(
+            &Source::Data(config.data.clone()),
+            &Selection::default(),
+            &Options {
+                reevaluate: true,
+                ..Options::default()
+            },
+        )
+        .expect("the database replays");
+    assert_eq!(reevaluated.diffs, replay.diffs);
+    assert_eq!(
+        replay.base_as_stored,
+        transits.len() as u64,
+        "the stored findings were taken"
+    );
+    assert_eq!(reevaluated.base_as_stored, 0, "the base set was evaluated");
     let after = overlaid(&candidate);
     let mut expected = Vec::new();
     for (id, dir) in &transits {
@@ -207,7 +226,7 @@ fn over_a_service_database_the_diff_is_that_of_check_under_both_sets() {
             },
             &Options {
                 threads: 1,
-                progress: None,
+                ..Options::default()
             },
         )
         .expect("one transit replays");

@@ -22,6 +22,15 @@
 //!   is not a change (every finding of a new version would be one). Several
 //!   findings with one key are paired in the order of their `to` and
 //!   message; what is left over is added or removed.
+//! - **What the service stored is what the base decides.** Policies are
+//!   deterministic and streaming equals batch, so when the policies that
+//!   last evaluated a stored transit are exactly the base set (the same
+//!   components with the same parameters, as its stored policy states'
+//!   fingerprints say), its stored findings, final and open, are the base
+//!   set's report, and only the candidate's changed policies are evaluated.
+//!   Otherwise, or with [`Options::reevaluate`], the base set is evaluated
+//!   too. `escort audit verify --reevaluate` checks that premise on a
+//!   database: it evaluates every such transit again and compares.
 //! - **The clock of a stored transit** is that of its last stored
 //!   evaluation, and never before its latest fix: a closed transit is
 //!   judged as it was closed, an open one as the service last evaluated it.
@@ -32,7 +41,8 @@
 //!   read in one snapshot, by one connection per worker, so a service that
 //!   writes meanwhile neither waits nor is seen half-written. Transits are
 //!   read a page of ids at a time and one transit's fixes per worker at a
-//!   time: memory is bounded by the number of workers, not by the database.
+//!   time, and only the transits whose decision changes are kept: memory
+//!   grows with the diff, not with the database.
 //! - **Parallel, and deterministic.** Transits are evaluated on every core;
 //!   the diff is sorted by transit id (then scenario folder), so the same
 //!   inputs print the same bytes.
@@ -50,7 +60,8 @@ use crate::store::{ListFilter, Store, StoreError};
 use crate::versions::Versions;
 use escort_bundle::golden::Scenario;
 use escort_engine::{
-    Finding, Fix, Policy, PolicySet, PreparedTransit, Sandbox, Telemetry, Transit, Verdict, check, format_time,
+    Finding, Fix, Policy, PolicySet, PolicyState, PreparedTransit, Sandbox, Telemetry, Transit, Verdict, check,
+    format_time,
 };
 
 /// Transit ids read from the database's list at a time.
@@ -85,6 +96,9 @@ pub struct Selection {
 pub struct Options<'p> {
     /// Worker threads; 0 for one per core.
     pub threads: usize,
+    /// Evaluate every stored transit under the whole base set, even when
+    /// the service stored what that set decides (see the module's doc).
+    pub reevaluate: bool,
     /// Called after each transit with the totals so far (a progress bar).
     pub progress: Option<&'p (dyn Fn(Progress) + Sync)>,
 }
@@ -208,6 +222,9 @@ pub struct Replay {
     pub transits: u64,
     /// Their fixes.
     pub fixes: u64,
+    /// Stored transits whose base findings were the ones the service
+    /// stored, not evaluated again.
+    pub base_as_stored: u64,
     /// Transits whose verdict changes.
     pub verdicts_changed: u64,
     /// The transits whose findings change, by id (then scenario folder).
@@ -307,8 +324,10 @@ impl Overlay {
         let run = Run {
             overlay: self,
             selection,
+            reevaluate: options.reevaluate,
             progress: options.progress,
             done: Progress::default().into(),
+            as_stored: 0.into(),
             failed: AtomicBool::new(false),
         };
         let diffs = match source {
@@ -316,10 +335,10 @@ impl Overlay {
             Source::Scenarios(dirs) => run.scenarios(dirs, threads)?,
         };
         let done = run.done.into_inner().unwrap_or_else(PoisonError::into_inner);
-        Ok(self.summed(diffs, done))
+        Ok(self.summed(diffs, done, run.as_stored.into_inner()))
     }
 
-    fn summed(&self, mut diffs: Vec<TransitDiff>, done: Progress) -> Replay {
+    fn summed(&self, mut diffs: Vec<TransitDiff>, done: Progress, base_as_stored: u64) -> Replay {
         diffs.sort_by(|a, b| (&a.transit, &a.scenario).cmp(&(&b.transit, &b.scenario)));
         let mut by_policy: BTreeMap<String, Tally> = BTreeMap::new();
         let mut by_code: BTreeMap<String, Tally> = BTreeMap::new();
@@ -345,6 +364,7 @@ impl Overlay {
             policies: self.changes.clone(),
             transits: done.transits,
             fixes: done.fixes,
+            base_as_stored,
             verdicts_changed: diffs.iter().filter(|d| d.verdict_before != d.verdict_after).count() as u64,
             diffs,
             by_policy,
@@ -489,8 +509,10 @@ fn check_selection(selection: &Selection) -> Result<(), ReplayError> {
 struct Run<'a> {
     overlay: &'a Overlay,
     selection: &'a Selection,
+    reevaluate: bool,
     progress: Option<&'a (dyn Fn(Progress) + Sync)>,
     done: Mutex<Progress>,
+    as_stored: std::sync::atomic::AtomicU64,
     /// Set by the first worker that fails, so the others stop.
     failed: AtomicBool,
 }
@@ -635,9 +657,14 @@ impl Run<'_> {
                 return Ok(None);
             }
             let declaration = store.declaration(id)?.unwrap_or_default();
-            Ok(Some((record, declaration, store.fixes(id)?, store.policy_states(id)?)))
+            let states = store.policy_states(id)?;
+            let decided = match self.reevaluate {
+                true => None,
+                false => self.stored_decision(store, id, &states)?,
+            };
+            Ok(Some((record, declaration, store.fixes(id)?, states, decided)))
         })?;
-        let Some((record, declaration, fixes, states)) = read else {
+        let Some((record, declaration, fixes, states, decided)) = read else {
             return Ok(None);
         };
         let (base, changed) = match (&self.overlay.base, versions) {
@@ -662,7 +689,13 @@ impl Run<'_> {
                 .map_err(|e| failed(format!("evaluating it failed: {e}")))?;
             Ok(evaluation.findings())
         };
-        let before = evaluate(&base)?;
+        let before = match decided {
+            Some(findings) => {
+                self.as_stored.fetch_add(1, Ordering::Relaxed);
+                findings
+            }
+            None => evaluate(&base)?,
+        };
         let changed_findings = if changed.policies().is_empty() {
             Vec::new()
         } else {
@@ -670,6 +703,36 @@ impl Run<'_> {
         };
         self.count(fixes.len());
         Ok(Overlay::diff(id, None, before, &changed, changed_findings))
+    }
+
+    /// The findings the service stored for transit `id`, final and open,
+    /// in report order, when the policies that last evaluated it (its
+    /// stored `states` name them) are exactly the base: always for a base
+    /// of what judged each transit; for one base set, when the ids and each
+    /// one's component and parameters are the same. `None` otherwise.
+    fn stored_decision(
+        &self,
+        store: &Store,
+        id: &str,
+        states: &[PolicyState],
+    ) -> Result<Option<Vec<Finding>>, StoreError> {
+        let same = match &self.overlay.base {
+            Base::Judged(_) => true,
+            Base::Set(base) => {
+                states.len() == base.policies().len()
+                    && states
+                        .iter()
+                        .zip(base.policies())
+                        .all(|(state, policy)| state.policy == policy.id() && state.fingerprint == policy.fingerprint())
+            }
+        };
+        if !same {
+            return Ok(None);
+        }
+        let mut findings = store.findings(id)?;
+        findings.extend(states.iter().flat_map(|state| state.open.clone()));
+        findings.sort_by(Finding::report_order);
+        Ok(Some(findings))
     }
 
     fn scenarios(&self, dirs: &[PathBuf], threads: usize) -> Result<Vec<TransitDiff>, ReplayError> {
@@ -785,9 +848,10 @@ impl Replay {
             }
         }
         text.push_str(&format!(
-            "{} transits, {} fixes replayed: {} with changed findings, {} with a changed verdict\n",
+            "{} transits, {} fixes replayed ({} judged by the base as stored): {} with changed findings, {} with a changed verdict\n",
             self.transits,
             self.fixes,
+            self.base_as_stored,
             self.diffs.len(),
             self.verdicts_changed
         ));
