@@ -56,7 +56,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::store::{ListFilter, Store, StoreError};
+use crate::store::{ListFilter, Store, StoreError, TransitRecord};
 use crate::versions::Versions;
 use escort_bundle::golden::Scenario;
 use escort_engine::{
@@ -660,7 +660,7 @@ impl Run<'_> {
             let states = store.policy_states(id)?;
             let decided = match self.reevaluate {
                 true => None,
-                false => self.stored_decision(store, id, &states)?,
+                false => self.stored_decision(store, &record, &states)?,
             };
             Ok(Some((record, declaration, store.fixes(id)?, states, decided)))
         })?;
@@ -705,17 +705,23 @@ impl Run<'_> {
         Ok(Overlay::diff(id, None, before, &changed, changed_findings))
     }
 
-    /// The findings the service stored for transit `id`, final and open,
+    /// The findings the service stored for the transit of `record`, final and open,
     /// in report order, when the policies that last evaluated it (its
     /// stored `states` name them) are exactly the base: always for a base
     /// of what judged each transit; for one base set, when the ids and each
     /// one's component and parameters are the same. `None` otherwise.
+    ///
+    /// A transit only admitted is evaluated: admission calls no policy's
+    /// `observe`, and `escort check` does, even with no fix.
     fn stored_decision(
         &self,
         store: &Store,
-        id: &str,
+        record: &TransitRecord,
         states: &[PolicyState],
     ) -> Result<Option<Vec<Finding>>, StoreError> {
+        if record.last_fix_at.is_none() && record.evaluated_at <= record.opened_at {
+            return Ok(None);
+        }
         let same = match &self.overlay.base {
             Base::Judged(_) => true,
             Base::Set(base) => {
@@ -729,7 +735,7 @@ impl Run<'_> {
         if !same {
             return Ok(None);
         }
-        let mut findings = store.findings(id)?;
+        let mut findings = store.findings(&record.id)?;
         findings.extend(states.iter().flat_map(|state| state.open.clone()));
         findings.sort_by(Finding::report_order);
         Ok(Some(findings))
