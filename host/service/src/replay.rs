@@ -8,6 +8,11 @@
 //! before and after and the findings added, removed or changed, with a
 //! summary per policy and per code.
 //!
+//! - **The base of a stored transit is what judged it**
+//!   ([`Overlay::over_judged`]): the versions its stored policy states
+//!   name, which the service's database keeps (`timeline`), since a
+//!   transit is judged by the versions in force when it opened, not by the
+//!   live set. Scenarios are replayed over one base set ([`Overlay::new`]).
 //! - **Exact, not sampled.** Policies are deterministic and a policy's
 //!   findings depend on the transit, its fixes and the clock, never on the
 //!   other policies of the set. So "before" is the base set's report (what
@@ -24,12 +29,13 @@
 //!   message; what is left over is added or removed.
 //! - **What the service stored is what the base decides.** Policies are
 //!   deterministic and streaming equals batch, so when the policies that
-//!   last evaluated a stored transit are exactly the base set (the same
-//!   components with the same parameters, as its stored policy states'
-//!   fingerprints say), its stored findings, final and open, are the base
-//!   set's report, and only the candidate's changed policies are evaluated.
-//!   Otherwise, or with [`Options::reevaluate`], the base set is evaluated
-//!   too. `escort audit verify --reevaluate` checks that premise on a
+//!   last evaluated a stored transit are exactly its base (always, over
+//!   what judged it; for one base set, the same components with the same
+//!   parameters, as its stored policy states' fingerprints say), its stored
+//!   findings, final and open, are the base's report, and only the
+//!   candidate's changed policies are evaluated. Otherwise (a transit only
+//!   admitted, too: admission calls no `observe`), or with
+//!   [`Options::reevaluate`], the base is evaluated too. `escort audit verify --reevaluate` checks that premise on a
 //!   database: it evaluates every such transit again and compares.
 //! - **The clock of a stored transit** is that of its last stored
 //!   evaluation, and never before its latest fix: a closed transit is
