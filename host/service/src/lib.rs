@@ -10,8 +10,9 @@
 //!   the previous one left (kept in the store, SQLite), so
 //!   policies see only new fixes, and the findings equal `escort check` over
 //!   the whole track. When that cannot hold by resuming (a fix older than one
-//!   already evaluated, a changed transit, changed policies) the transit is
-//!   evaluated again from its first stored fix: a replay.
+//!   already evaluated, a changed transit, an `open-transits` version come
+//!   into force) the transit is evaluated again from its first stored fix: a
+//!   replay.
 //! - **Durability.** A step (admission, batch, tick, close) is answered only
 //!   after its fixes, findings, states and audit records are committed. One
 //!   writer thread commits the steps waiting for it together, one sync for
@@ -31,10 +32,11 @@
 //! - **One service per data folder.** It holds the folder's lock for its
 //!   whole life (`data_lock.rs`): two services writing one database would
 //!   each overwrite what the other's memory does not know.
-//! - **Policies are swapped, never edited.** A step takes the current
-//!   [`PolicySet`] when it starts and finishes on it, whatever is published
-//!   meanwhile (`live`); a publish moves its files into the live folder so
-//!   that a crash leaves the old version or the new one (`swap`).
+//! - **A transit is judged by the versions in force when it opened.** Every
+//!   version published is kept (`timeline`, `versions`); a step takes its
+//!   transit's [`PolicySet`] when it starts and finishes on it, whatever is
+//!   published meanwhile (`live`); a publish moves its files into the live
+//!   folder so that a crash leaves the old version or the new one (`swap`).
 
 mod access;
 pub mod audit;
