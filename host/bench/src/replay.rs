@@ -26,7 +26,7 @@ use escort_bundle::{Trust, folder};
 use escort_engine::{ComponentCache, PolicySet, PolicyState, Sandbox, Verdict};
 use escort_service::audit::{AuditEntry, DecisionRecord, digest_fixes};
 use escort_service::replay::{Options, Overlay, Selection, Source};
-use escort_service::{Step, Store, StreamCounts, TransitRecord};
+use escort_service::{ServeConfig, Service, Step, Store, StreamCounts, TransitRecord};
 
 /// Transits written per transaction.
 const TRANSITS_PER_COMMIT: usize = 100;
@@ -100,7 +100,7 @@ pub fn replay_figures(
     let sandbox = Sandbox::with_cache(cache.clone()).map_err(BenchError::Sandbox)?;
     let base = escort_builtin::policies(&sandbox)?;
     let started = Instant::now();
-    write_database(&data, shape, &base)?;
+    write_database(&data, cache, shape, &base)?;
     let build_s = started.elapsed().as_secs_f64();
     let candidate = candidate_folder(folder.path())?;
     let overlay = Overlay::new(
@@ -227,9 +227,23 @@ fn candidate_folder(dir: &Path) -> Result<PathBuf, BenchError> {
 /// database in `data`, each with what `policies` decide of it, as a service
 /// running them would have stored it. Every transit drives the same track,
 /// so the drive is evaluated once.
-fn write_database(data: &Path, shape: ReplayShape, policies: &PolicySet) -> Result<(), BenchError> {
+fn write_database(
+    data: &Path,
+    cache: &ComponentCache,
+    shape: ReplayShape,
+    policies: &PolicySet,
+) -> Result<(), BenchError> {
     let failed = |e: &dyn std::fmt::Display| BenchError::Replay(format!("writing the database: {e}"));
     std::fs::create_dir_all(data).map_err(|e| failed(&e))?;
+    // A service opening the folder first records the versions that judge
+    // the transits written below (the built-in set, in force since always),
+    // as `escort replay --data` reads them.
+    let config = ServeConfig {
+        data: data.to_owned(),
+        cache: cache.dir().map(Path::to_owned),
+        ..ServeConfig::default()
+    };
+    drop(Service::open(&config).map_err(|e| failed(&e))?);
     let mut store = Store::open(&data.join("escort.db")).map_err(|e| failed(&e))?;
     let transit = template_transit();
     let drive = Drive::along(&transit, SPEED_KMH, INTERVAL_S);

@@ -686,9 +686,6 @@ fn run_replay(args: &ReplayArgs) -> Result<ExitCode, Unusable> {
     }
     let (overlay, source) = match &args.data {
         Some(data) => {
-            let config = serve_config(&ConfigArg {
-                config: args.config.clone(),
-            })?;
             let database = data.join("escort.db");
             if !database.is_file() {
                 return Err(Unusable(format!(
@@ -696,7 +693,15 @@ fn run_replay(args: &ReplayArgs) -> Result<ExitCode, Unusable> {
                     data.display()
                 )));
             }
-            let sandbox = config.sandbox()?;
+            // The service's cache and limits when its configuration is
+            // given; this command's own otherwise.
+            let sandbox = match &args.config {
+                Some(_) => serve_config(&ConfigArg {
+                    config: args.config.clone(),
+                })?
+                .sandbox()?,
+                None => sandbox()?,
+            };
             let candidate = folder::load_dir(&sandbox, &args.policies, &trust(&args.trust)?)?;
             (Overlay::over_judged(sandbox, candidate), Source::Data(data.clone()))
         }
