@@ -20,6 +20,14 @@ use escort_engine::{LoadError, Policy, PolicySet, Sandbox};
 
 include!(concat!(env!("OUT_DIR"), "/builtin.rs"));
 
+/// The component of the default policy `id`, if there is one.
+pub fn component(id: &str) -> Option<&'static [u8]> {
+    COMPONENTS
+        .iter()
+        .find(|(builtin, _)| *builtin == id)
+        .map(|(_, bytes)| *bytes)
+}
+
 /// The default policy set, with default parameters. Each policy's origin is
 /// `built-in ID`.
 pub fn policies(sandbox: &Sandbox) -> Result<PolicySet, LoadError> {

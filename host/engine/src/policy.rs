@@ -518,10 +518,7 @@ mod tests {
     #[test]
     fn configured_values_are_the_ones_calls_are_given() {
         let sandbox = Sandbox::with_cache(crate::ComponentCache::disabled()).expect("the sandbox starts");
-        let (_, corridor) = escort_builtin::COMPONENTS
-            .iter()
-            .find(|(id, _)| *id == "corridor")
-            .expect("corridor is built in");
+        let corridor = escort_builtin::component("corridor").expect("corridor is built in");
         let mut policy = Policy::load(&sandbox, "corridor", corridor).expect("loads");
         let before = policy.fingerprint().to_owned();
         policy

@@ -163,11 +163,7 @@ impl LivePolicies {
         let signature = signature(&dir);
         let versions = Versions::open(sandbox.clone(), store).map_err(|e| setup(&e))?;
         let set = candidate(&sandbox, &dir, &trust, None)
-            .and_then(|set| {
-                let added = versions.plan(&set, &live_schedules(&dir, None)?, Utc::now(), BY_LIVE_FOLDER)?;
-                versions.record(added, &set, |policy| component_of(&sandbox, &dir, policy))?;
-                Ok(set)
-            })
+            .and_then(|set| record_folder(&versions, &sandbox, &dir, &set).map(|()| set))
             .map_err(|reason| {
                 ServiceError::Setup(format!("the policies in {} are refused: {reason}", dir.display()))
             })?;
@@ -347,14 +343,8 @@ impl LivePolicies {
             return Ok(false);
         }
         *signature = now;
-        let reloaded = candidate(&self.sandbox, &self.dir, &self.trust, None).and_then(|set| {
-            let added = self
-                .versions
-                .plan(&set, &live_schedules(&self.dir, None)?, Utc::now(), BY_LIVE_FOLDER)?;
-            self.versions
-                .record(added, &set, |policy| component_of(&self.sandbox, &self.dir, policy))?;
-            Ok(set)
-        });
+        let reloaded = candidate(&self.sandbox, &self.dir, &self.trust, None)
+            .and_then(|set| record_folder(&self.versions, &self.sandbox, &self.dir, &set).map(|()| set));
         match reloaded {
             Ok(set) => {
                 self.replace(Snapshot::of(&set, None));
@@ -370,6 +360,13 @@ impl LivePolicies {
             }
         }
     }
+}
+
+/// Records in the timeline the versions the live set `set`, just read from
+/// the live folder `dir`, adds to it, published by the live folder.
+fn record_folder(versions: &Versions, sandbox: &Sandbox, dir: &Path, set: &PolicySet) -> Result<(), String> {
+    let added = versions.plan(set, &live_schedules(dir, None)?, Utc::now(), BY_LIVE_FOLDER)?;
+    versions.record(added, set, |policy| component_of(sandbox, dir, policy))
 }
 
 /// The schedule of each bundle in the live folder `dir` but the one of the
@@ -393,10 +390,8 @@ fn live_schedules(dir: &Path, skip: Option<&str>) -> Result<BTreeMap<String, Sch
 fn component_of(sandbox: &Sandbox, dir: &Path, policy: &Policy) -> Result<Vec<u8>, String> {
     let origin = policy.origin();
     let bytes = if let Some(id) = origin.strip_prefix("built-in ") {
-        escort_builtin::COMPONENTS
-            .iter()
-            .find(|(builtin, _)| *builtin == id)
-            .map(|(_, bytes)| bytes.to_vec())
+        escort_builtin::component(id)
+            .map(<[u8]>::to_vec)
             .ok_or_else(|| format!("{origin}: no such built-in policy"))?
     } else if let Some(entry) = origin.strip_prefix("live ") {
         let path = match entry.strip_suffix('/') {

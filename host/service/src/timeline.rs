@@ -32,7 +32,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use serde::Serialize;
 
 use escort_bundle::{AppliesTo, Manifest};
-use escort_engine::{ParamValue, Policy, PolicyConfig, format_time};
+use escort_engine::{ParamValue, Policy, PolicyConfig, PolicyState, format_time};
 
 /// Who publishes what the service finds in its live folder: a file put
 /// there by hand, a folder changed while it was stopped, a new build's
@@ -238,11 +238,28 @@ impl Timeline {
 
     /// The first version of `policy` published with this fingerprint
     /// (component and parameters): the one a stored policy state names.
-    pub(crate) fn by_fingerprint(&self, policy: &str, fingerprint: &str) -> Option<&PolicyVersion> {
+    fn by_fingerprint(&self, policy: &str, fingerprint: &str) -> Option<&PolicyVersion> {
         self.versions(policy)
             .iter()
             .filter(|version| version.fingerprint() == Some(fingerprint))
             .min_by_key(|version| version.seq)
+    }
+
+    /// The versions that wrote `states` (a stored transit's policy states,
+    /// which name each by its fingerprint), in their order; `Err` names the
+    /// first the timeline does not hold.
+    pub(crate) fn wrote(&self, states: &[PolicyState]) -> Result<Vec<&PolicyVersion>, String> {
+        states
+            .iter()
+            .map(|state| {
+                self.by_fingerprint(&state.policy, &state.fingerprint).ok_or_else(|| {
+                    format!(
+                        "policy `{}` last evaluated it in a version the database does not keep",
+                        state.policy
+                    )
+                })
+            })
+            .collect()
     }
 
     /// `policy`'s versions as `GET /v1/policies/{id}/versions` lists them.

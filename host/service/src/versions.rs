@@ -78,7 +78,7 @@ impl Versions {
                 policy: policy.id().to_owned(),
                 judged_by: Some(Judge::of(policy)),
                 schedule: schedules.get(policy.id()).copied().unwrap_or_default(),
-                built_in: escort_builtin::COMPONENTS.iter().any(|(id, _)| *id == policy.id()),
+                built_in: escort_builtin::component(policy.id()).is_some(),
             })
             .collect();
         for policy in timeline.policies() {
@@ -152,32 +152,16 @@ impl Versions {
     /// last judged the transit. `Err` names a version the database does not
     /// keep, or one that does not load.
     pub(crate) fn set_of(&self, states: &[PolicyState]) -> Result<Arc<PolicySet>, String> {
-        let kept = |timeline: &Timeline| {
-            states
-                .iter()
-                .all(|state| timeline.by_fingerprint(&state.policy, &state.fingerprint).is_some())
-        };
-        if !kept(&self.timeline()) {
-            // A reader beside a running service: a version may have been
-            // published since it read the timeline. Read it again.
-            let versions = lock(&self.store).policy_versions().map_err(|e| e.to_string())?;
-            *self.timeline.write() = Arc::new(Timeline::of(versions));
-        }
         let timeline = self.timeline();
-        let versions = states
-            .iter()
-            .map(|state| {
-                timeline
-                    .by_fingerprint(&state.policy, &state.fingerprint)
-                    .ok_or_else(|| {
-                        format!(
-                            "policy `{}` last evaluated it in a version the database does not keep",
-                            state.policy
-                        )
-                    })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        self.set(&versions)
+        if let Ok(versions) = timeline.wrote(states) {
+            return self.set(&versions);
+        }
+        // A reader beside a running service: a version may have been
+        // published since it read the timeline. Read it again.
+        let versions = lock(&self.store).policy_versions().map_err(|e| e.to_string())?;
+        *self.timeline.write() = Arc::new(Timeline::of(versions));
+        let timeline = self.timeline();
+        self.set(&timeline.wrote(states)?)
     }
 
     /// The set of `versions`, built the first time it is asked for.

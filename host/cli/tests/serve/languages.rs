@@ -31,10 +31,7 @@ fn build(dir: &Path) {
 fn rust_speed() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let (_, component) = escort_builtin::COMPONENTS
-            .iter()
-            .find(|(id, _)| *id == "speed")
-            .expect("the built-in set has the speed policy");
+        let component = escort_builtin::component("speed").expect("the built-in set has the speed policy");
         let dir = workspace().join("target/escort-test-speed/alone");
         fs::create_dir_all(&dir).unwrap();
         fs::write(dir.join("speed.wasm"), component).unwrap();
