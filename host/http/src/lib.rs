@@ -582,12 +582,7 @@ async fn policy_versions(
 ) -> Result<Response, ApiError> {
     app.authorise(&headers, Action::Read)?;
     let Path(id) = id?;
-    let versions = app.service.policies().versions(&id).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("no version of policy `{id}` was ever published"),
-        )
-    })?;
+    let versions = app.service.policies().versions(&id)?;
     Ok(Json(json!({"policy": id, "versions": versions})).into_response())
 }
 

@@ -206,11 +206,21 @@ impl LivePolicies {
         self.versions.judging(opened_at).map_err(ServiceError::Setup)
     }
 
-    /// Every version of the policy `id` in the order they come into force,
-    /// or `None` when no version of it was ever published.
-    pub fn versions(&self, id: &str) -> Option<Vec<VersionInfo>> {
+    /// Every version of the policy `id` in the order they come into force.
+    ///
+    /// # Errors
+    /// [`ServiceError::Unprocessable`] when `id` is no policy id (named as a
+    /// publish names it), [`ServiceError::NotFound`] when no version of it
+    /// was ever published.
+    pub fn versions(&self, id: &str) -> Result<Vec<VersionInfo>, ServiceError> {
+        check_name("the path names the policy", id).map_err(ServiceError::Unprocessable)?;
         let listing = self.versions.timeline().listing(id);
-        (!listing.is_empty()).then_some(listing)
+        if listing.is_empty() {
+            return Err(ServiceError::NotFound(format!(
+                "no version of policy `{id}` was ever published"
+            )));
+        }
+        Ok(listing)
     }
 
     /// The folder watched for changes.

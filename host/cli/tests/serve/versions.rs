@@ -104,6 +104,13 @@ fn a_transit_is_judged_by_the_versions_in_force_when_it_opened() {
     assert_eq!(listed[0]["applies_to"], "new-transits");
     assert_eq!(listed[0]["in_force_until"], Value::Null);
 
+    // An id that is none is refused as a publish refuses it, quoted short.
+    let (status, refused) = server.get_json(&format!("/v1/policies/{}/versions", "A".repeat(5_000)), OFFICER);
+    assert_eq!(status, 422, "{refused}");
+    assert!(refused["error"].as_str().unwrap().len() < 200, "{refused}");
+    let (status, refused) = server.get_json("/v1/policies/never_published/versions", OFFICER);
+    assert_eq!(status, 404, "{refused}");
+
     // Opened after the publication: judged by it.
     let after = opening("AFTER", published + TimeDelta::seconds(1), 5);
     open(&server, "AFTER", &after);
