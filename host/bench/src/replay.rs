@@ -324,5 +324,6 @@ fn step(
         restart: true,
         decisions: decided.decisions.clone(),
         states: decided.states.clone(),
+        shadows: Vec::new(),
     }
 }

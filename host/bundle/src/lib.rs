@@ -115,6 +115,45 @@ pub struct Manifest {
     /// in force.
     #[serde(default, skip_serializing_if = "AppliesTo::is_default")]
     pub applies_to: AppliesTo,
+    /// Whether a service enforces this version or runs it in shadow,
+    /// beside the enforced one, without ever deciding a verdict.
+    #[serde(default, skip_serializing_if = "Mode::is_default")]
+    pub mode: Mode,
+}
+
+/// How a service runs a version of a policy (`mode` in `policy.toml`, or
+/// `?mode=` at publication).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// It judges transits: its findings decide their verdicts.
+    #[default]
+    Enforced,
+    /// It runs beside the enforced version on live traffic; its findings
+    /// are stored apart and never reach a verdict, a report or the transit
+    /// list, only the comparison with the enforced version.
+    Shadow,
+}
+
+impl Mode {
+    /// The name `policy.toml` and the service's answers use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Enforced => "enforced",
+            Mode::Shadow => "shadow",
+        }
+    }
+
+    /// The one `as_str` names.
+    pub fn named(name: &str) -> Option<Mode> {
+        [Mode::Enforced, Mode::Shadow]
+            .into_iter()
+            .find(|mode| mode.as_str() == name)
+    }
+
+    fn is_default(&self) -> bool {
+        *self == Mode::default()
+    }
 }
 
 /// Which transits a version of a policy judges (`applies_to` in

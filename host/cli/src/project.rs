@@ -94,6 +94,7 @@ pub fn new(parent: &Path, name: &str, language: Language) -> Result<PathBuf, Pro
         effective_from: None,
         effective_until: None,
         applies_to: bundle::AppliesTo::default(),
+        mode: bundle::Mode::default(),
     };
     write(
         &dir.join(bundle::MANIFEST),

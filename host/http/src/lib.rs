@@ -55,12 +55,17 @@ use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post, put};
 use chrono::{DateTime, Utc};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::Semaphore;
 
+use escort_engine::excerpt::Excerpt;
 use escort_engine::{Report, Verdict, format_time};
-use escort_service::{Access, Action, CloseReason, Denied, ListFilter, ServeConfig, Service, ServiceError, StepKind};
+use escort_bundle::{AppliesTo, Mode};
+use escort_service::{
+    Access, Action, Change, CloseReason, Denied, ListFilter, Schedule, ServeConfig, Service, ServiceError,
+    ShadowFindings, StepKind,
+};
 use tokio::task::JoinHandle;
 
 /// Most transits one page of `GET /v1/transits` lists.
@@ -103,6 +108,9 @@ pub fn router(service: Arc<Service>, access: Access, config: &ServeConfig) -> Ro
         .route("/v1/policies", get(list_policies))
         .route("/v1/policies/{id}", put(put_policy))
         .route("/v1/policies/{id}/versions", get(policy_versions))
+        .route("/v1/policies/{id}/shadow", get(policy_shadow))
+        .route("/v1/policies/{id}/promote", post(promote_policy))
+        .route("/v1/policies/{id}/rollback", post(roll_back_policy))
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/metrics", get(metrics))
         // Before the counting layer, so that these answers are counted too.
@@ -437,6 +445,17 @@ async fn post_fixes(
 #[serde(deny_unknown_fields)]
 struct ReportQuery {
     now: Option<String>,
+    /// Whether to show the shadow versions' findings beside the report.
+    #[serde(default)]
+    shadow: bool,
+}
+
+/// A report with the shadow versions' findings beside it (`?shadow=true`).
+#[derive(Serialize)]
+struct WithShadows<'r> {
+    #[serde(flatten)]
+    report: &'r Report,
+    shadow: Vec<ShadowFindings>,
 }
 
 async fn get_transit(
@@ -449,10 +468,25 @@ async fn get_transit(
     let Path(id) = id?;
     let Query(query) = query?;
     let now = query.now.map(|now| parse_time("now", &now)).transpose()?;
-    let report = app
-        .step(id, StepKind::Report, move |service, id| service.report(id, now))
+    let (report, shadow) = app
+        .step(id, StepKind::Report, move |service, id| {
+            let report = service.report(id, now)?;
+            let shadow = query.shadow.then(|| service.shadow_findings(id)).transpose()?;
+            Ok((report, shadow))
+        })
         .await?;
-    Ok(report_response(&report))
+    match shadow {
+        None => Ok(report_response(&report)),
+        Some(shadow) => {
+            let mut json = serde_json::to_string_pretty(&WithShadows {
+                report: &report,
+                shadow,
+            })
+            .expect("a report always serializes");
+            json.push('\n');
+            Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], json).into_response())
+        }
+    }
 }
 
 /// A report as `escort check` prints it: the same bytes over HTTP.
@@ -555,21 +589,41 @@ async fn close_transit(
 
 async fn list_policies(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, ApiError> {
     app.authorise(&headers, Action::Read)?;
-    let (policies, reload_error) = app.service.policies().list();
-    Ok(Json(json!({"policies": policies, "last_reload_error": reload_error})).into_response())
+    let listing = app.blocking(|service| service.policies().list()).await?;
+    Ok(Json(listing).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PublishQuery {
+    /// `enforced` or `shadow`, over what the manifest says.
+    mode: Option<String>,
 }
 
 async fn put_policy(
     State(app): State<Arc<App>>,
     id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
+    query: Result<Query<PublishQuery>, QueryRejection>,
     body: Body,
 ) -> Result<Response, ApiError> {
     let holder = app.authorise(&headers, Action::Publish)?;
     let Path(id) = id?;
+    let Query(query) = query?;
+    let mode = query
+        .mode
+        .map(|mode| {
+            Mode::named(&mode).ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("`mode` must be `enforced` or `shadow`, not {:?}", Excerpt::of(&mode)),
+                )
+            })
+        })
+        .transpose()?;
     let body = app.read_body(body, app.max_policy_bytes, "max_policy_bytes").await?;
     let info = app
-        .blocking(move |service| service.policies().publish(&id, &body, &holder))
+        .blocking(move |service| service.policies().publish(&id, &body, &holder, mode))
         .await?;
     tracing::info!("published policy {} {} ({})", info.id, info.version, info.content_hash);
     Ok(Json(info).into_response())
@@ -584,6 +638,124 @@ async fn policy_versions(
     let Path(id) = id?;
     let versions = app.service.policies().versions(&id)?;
     Ok(Json(json!({"policy": id, "versions": versions})).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ShadowQuery {
+    /// The shadow version, as the versions listing numbers it; default: the
+    /// last one published.
+    seq: Option<i64>,
+}
+
+async fn policy_shadow(
+    State(app): State<Arc<App>>,
+    id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    query: Result<Query<ShadowQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    app.authorise(&headers, Action::Read)?;
+    let Path(id) = id?;
+    let Query(query) = query?;
+    let report = app
+        .blocking(move |service| service.shadow_report(&id, query.seq))
+        .await?;
+    Ok(Json(report).into_response())
+}
+
+/// What a promotion or a rollback asks for.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReinstateRequest {
+    /// The version, as the versions listing numbers it; a promotion's
+    /// default is the last shadow version published.
+    seq: Option<i64>,
+    /// When it comes into force: an RFC 3339 time, or `now`.
+    effective_from: String,
+    effective_until: Option<String>,
+    applies_to: Option<String>,
+}
+
+async fn promote_policy(
+    State(app): State<Arc<App>>,
+    id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    reinstate(app, id, headers, body, Change::Promotion).await
+}
+
+async fn roll_back_policy(
+    State(app): State<Arc<App>>,
+    id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    reinstate(app, id, headers, body, Change::Rollback).await
+}
+
+/// A promotion or a rollback: a new enforced version with an earlier
+/// version's component and parameters, from a time the request gives.
+async fn reinstate(
+    app: Arc<App>,
+    id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Body,
+    change: Change,
+) -> Result<Response, ApiError> {
+    let holder = app.authorise(&headers, Action::Publish)?;
+    let Path(id) = id?;
+    let body = app.read_body(body, app.max_body_bytes, "max_body_bytes").await?;
+    let request: ReinstateRequest = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "the body must be {{\"seq\": a version's seq, \"effective_from\": an RFC 3339 time or \"now\", \
+                 \"effective_until\": optional time, \"applies_to\": optional \"new-transits\" or \
+                 \"open-transits\"}}: {e}"
+            ),
+        )
+    })?;
+    let effective_from = match request.effective_from.as_str() {
+        "now" => None,
+        text => Some(parse_time("effective_from", text)?),
+    };
+    let effective_until = request
+        .effective_until
+        .map(|text| parse_time("effective_until", &text))
+        .transpose()?;
+    let applies_to = match request.applies_to {
+        None => AppliesTo::default(),
+        Some(name) => AppliesTo::named(&name).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "`applies_to` must be `new-transits` or `open-transits`, not {:?}",
+                    Excerpt::of(&name)
+                ),
+            )
+        })?,
+    };
+    let schedule = Schedule {
+        effective_from,
+        effective_until,
+        applies_to,
+        mode: Mode::Enforced,
+    };
+    let version = app
+        .blocking(move |service| {
+            service
+                .policies()
+                .reinstate(&id, request.seq, change, schedule, &holder)
+        })
+        .await?;
+    tracing::info!(
+        "{} of policy to version {} (seq {})",
+        change.as_str(),
+        version.version.as_deref().unwrap_or("-"),
+        version.seq
+    );
+    Ok(Json(version).into_response())
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> Response {

@@ -26,6 +26,7 @@ use std::sync::Arc;
 use quick_cache::sync::{Cache, DefaultLifecycle};
 use quick_cache::{DefaultHashBuilder, OptionsBuilder, Weighter};
 
+use crate::shadow::ShadowRun;
 use crate::store::TransitRecord;
 use escort_engine::Finding;
 use escort_engine::PolicyState;
@@ -40,6 +41,8 @@ pub(crate) struct Known {
     pub transit: Arc<PreparedTransit>,
     /// Every policy's state, in set order.
     pub states: Vec<PolicyState>,
+    /// The shadow versions' runs its last evaluating step made.
+    pub shadows: Vec<ShadowRun>,
 }
 
 impl Known {
@@ -50,6 +53,7 @@ impl Known {
         let states: usize = self
             .states
             .iter()
+            .chain(self.shadows.iter().map(|run| &run.state))
             .map(|state| {
                 size_of::<PolicyState>()
                     + state.policy.len()
@@ -146,6 +150,7 @@ mod tests {
             record: TransitRecord::opened(id, transit.opened_at),
             transit: Arc::new(PreparedTransit::new(transit)),
             states: Vec::new(),
+            shadows: Vec::new(),
         })
     }
 
@@ -192,6 +197,7 @@ mod tests {
             record: TransitRecord::opened("LONG", transit.opened_at),
             transit: Arc::new(PreparedTransit::new(transit)),
             states: Vec::new(),
+            shadows: Vec::new(),
         });
         // The route three times over: declared, and the index's ends and segments.
         assert!(long.size_bytes() > 100_000 * 3 * 16, "{} bytes", long.size_bytes());

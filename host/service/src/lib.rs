@@ -51,6 +51,7 @@ mod metrics;
 mod panics;
 pub mod reevaluation;
 pub mod replay;
+mod shadow;
 mod step;
 mod store;
 mod swap;
@@ -66,11 +67,12 @@ use serde::Serialize;
 
 pub use access::{Access, Action, Denied, NewTokens, Role, TokenConfig, token_hash};
 pub use config::{ConfigError, EdgeTimeouts, ServeConfig};
-pub use live::{LivePolicies, PolicyInfo};
+pub use live::{LivePolicies, PolicyInfo, PolicyListing};
 pub use metrics::Metrics;
 pub use step::StepKind;
 pub use tick::{TickFailure, TickSummary};
-pub use timeline::VersionInfo;
+pub use shadow::{MAX_SHADOW_DIFFS, ShadowFindings, ShadowReport, ShadowRun};
+pub use timeline::{Change, Schedule, VersionInfo};
 
 use crate::audit::{AuditEntry, DecisionRecord, digest_fixes};
 // The store itself is public for tools that write or read a database
@@ -88,6 +90,8 @@ use escort_engine::{PolicySet, PreparedTransit};
 use escort_engine::{Transit, TransitError};
 use intake::Intake;
 use known::{Known, KnownTransits};
+use escort_bundle::Mode;
+use shadow::Observed;
 use locks::{TransitGuard, TransitLocks};
 
 /// Why a request to the service failed. Each kind is one HTTP status; the
@@ -129,6 +133,8 @@ struct Evaluated<'p> {
     input_digest: String,
     /// Its clock.
     evaluated_at: DateTime<Utc>,
+    /// The runs of the shadow versions running, over what it observed.
+    shadows: Vec<ShadowRun>,
 }
 
 /// What an evaluation is asked to take in besides the transit's stored
@@ -141,6 +147,9 @@ struct Observation<'b> {
     /// Whether to begin again from the transit's first fix, whatever the
     /// stored states.
     replay: bool,
+    /// Whether the shadow versions running observe it too: every step
+    /// that is stored, not a report.
+    shadows: bool,
 }
 
 impl<'b> Observation<'b> {
@@ -150,6 +159,7 @@ impl<'b> Observation<'b> {
             batch,
             now,
             replay: false,
+            shadows: true,
         }
     }
 
@@ -164,6 +174,11 @@ impl<'b> Observation<'b> {
             replay: true,
             ..Observation::time(now)
         }
+    }
+
+    /// The same, for a report: nothing is stored, so no shadow runs.
+    fn unstored(self) -> Observation<'b> {
+        Observation { shadows: false, ..self }
     }
 }
 
@@ -354,15 +369,21 @@ impl Service {
                 return Ok(None);
             };
             let declaration = store.declaration(id)?.unwrap_or_default();
-            Ok(Some((record, declaration, store.policy_states(id)?)))
+            Ok(Some((
+                record,
+                declaration,
+                store.policy_states(id)?,
+                store.shadow_runs(id)?,
+            )))
         })?;
-        let Some((record, declaration, states)) = stored else {
+        let Some((record, declaration, states, shadows)) = stored else {
             return Ok(None);
         };
         let known = Arc::new(Known {
             transit: Arc::new(PreparedTransit::new(parse_stored(id, &declaration)?)),
             record,
             states,
+            shadows,
         });
         self.known.put(Arc::clone(&known));
         Ok(Some(known))
@@ -399,6 +420,7 @@ impl Service {
                     record: step.record,
                     transit: submitted.transit,
                     states: step.states,
+                    shadows: step.shadows,
                 });
                 self.known.put(Arc::clone(&known));
                 Ok(known)
@@ -467,6 +489,7 @@ impl Service {
                     replayed: true,
                     input_digest: content_hash(declaration.as_bytes()),
                     evaluated_at: opened_at,
+                    shadows: self.run_shadows(&transit, None, &Observed::Admission, opened_at)?,
                 };
                 let (known, _) = self.save_step(
                     record,
@@ -564,6 +587,7 @@ impl Service {
                             input_digest: digest_fixes(&[]),
                             evaluated_at,
                         },
+                        shadows: known.shadows.clone(),
                     },
                     transit,
                 )?;
@@ -627,11 +651,58 @@ impl Service {
             None => Utc::now().max(floor),
         };
         let policies = self.policies.judging(record.opened_at)?;
-        let evaluated = self.evaluate(&policies, &known.transit, &known, Observation::time(now))?;
+        let evaluated = self.evaluate(&policies, &known.transit, &known, Observation::time(now).unstored())?;
         let mut findings = if evaluated.replayed { Vec::new() } else { finals };
         findings.extend(evaluated.evaluation.findings());
         record.evaluated_at = now;
         Ok(build_report(&record, findings, rejections))
+    }
+
+    /// The shadow versions' findings on the transit `id`, as its last
+    /// stored step left them, by shadow version: what `GET
+    /// /v1/transits/{id}?shadow=true` shows beside the report.
+    pub fn shadow_findings(&self, id: &str) -> Result<Vec<ShadowFindings>, ServiceError> {
+        check_path_id(id)?;
+        let runs = self.readers.with(|store| {
+            if store.transit(id)?.is_none() {
+                return Ok(None);
+            }
+            store.shadow_runs(id).map(Some)
+        })?;
+        Ok(runs.ok_or_else(|| not_found(id))?.iter().map(ShadowFindings::of).collect())
+    }
+
+    /// Where the shadow version `seq` of the policy `policy` (default: the
+    /// last one published) disagrees with the enforced versions, over
+    /// every transit it ran on ([`ShadowReport`]).
+    ///
+    /// # Errors
+    /// [`ServiceError::Unprocessable`] for an id that is no policy id or a
+    /// `seq` that is no shadow version of it, [`ServiceError::NotFound`]
+    /// when it has no shadow version.
+    pub fn shadow_report(&self, policy: &str, seq: Option<i64>) -> Result<ShadowReport, ServiceError> {
+        let listing = self.policies.versions(policy)?;
+        let shadows = listing.into_iter().filter(|info| info.mode == Mode::Shadow.as_str() && info.version.is_some());
+        let shadow = match seq {
+            Some(seq) => shadows.into_iter().find(|info| info.seq == seq).ok_or_else(|| {
+                ServiceError::Unprocessable(format!("`{policy}` has no shadow version {seq}"))
+            })?,
+            None => shadows
+                .max_by_key(|info| info.seq)
+                .ok_or_else(|| ServiceError::NotFound(format!("`{policy}` has no shadow version")))?,
+        };
+        let runs = self.readers.with(|store| {
+            store
+                .runs_of_shadow(shadow.seq)?
+                .into_iter()
+                .map(|(id, run)| {
+                    let mut enforced = store.findings(&id)?;
+                    enforced.extend(store.policy_states(&id)?.into_iter().flat_map(|state| state.open));
+                    Ok((id, run, enforced))
+                })
+                .collect::<Result<Vec<_>, StoreError>>()
+        })?;
+        Ok(ShadowReport::of(shadow, policy, runs))
     }
 
     /// Transits with their verdicts as of their last stored evaluation.
@@ -705,7 +776,12 @@ impl Service {
         from: &Known,
         observation: Observation<'_>,
     ) -> Result<Evaluated<'p>, ServiceError> {
-        let Observation { batch, now, replay } = observation;
+        let Observation {
+            batch,
+            now,
+            replay,
+            shadows,
+        } = observation;
         let record = &from.record;
         let late = record
             .last_fix_at
@@ -726,12 +802,60 @@ impl Service {
         evaluation
             .observe(&fixes, now)
             .map_err(|e| ServiceError::Unprocessable(e.to_string()))?;
+        let shadows = if shadows {
+            let observed = if replayed {
+                Observed::Everything(&fixes)
+            } else {
+                Observed::Batch(&fixes)
+            };
+            self.run_shadows(transit, Some(from), &observed, now)?
+        } else {
+            Vec::new()
+        };
         Ok(Evaluated {
             evaluation,
             replayed,
             input_digest: digest_fixes(&fixes),
             evaluated_at: now,
+            shadows,
         })
+    }
+
+    /// Runs every shadow version running now over what a step of `transit`
+    /// observed as of `now`, from the runs its last committed step (`from`)
+    /// left. A shadow version that cannot observe is left out of the step,
+    /// with a warning: it decides nothing, so the step goes on.
+    fn run_shadows(
+        &self,
+        transit: &PreparedTransit,
+        from: Option<&Known>,
+        observed: &Observed<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ShadowRun>, ServiceError> {
+        let running = self.policies.running_shadows()?;
+        let mut runs = Vec::with_capacity(running.len());
+        for (version, set) in running {
+            let before = from.and_then(|known| known.shadows.iter().find(|run| run.shadow == version.seq));
+            let all_fixes = || {
+                let mut all = self.readers.with(|store| store.fixes(&transit.transit().id))?;
+                if let Observed::Batch(batch) = observed {
+                    all.extend_from_slice(batch);
+                }
+                // Stable: fixes with the same time keep the order received.
+                all.sort_by_key(|fix| fix.at);
+                Ok(all)
+            };
+            let last_fix_at = from.and_then(|known| known.record.last_fix_at);
+            match shadow::run(version.seq, &set, transit, before, last_fix_at, observed, all_fixes, now) {
+                Ok(run) => runs.push(run),
+                Err(e) => tracing::warn!(
+                    "{}: shadow run on transit `{}` left out: {e}",
+                    version.described(),
+                    transit.transit().id
+                ),
+            }
+        }
+        Ok(runs)
     }
 
     /// Stores a step ([`Service::step_of`]). Returns the transit as
@@ -790,6 +914,7 @@ impl Service {
                 input_digest: evaluated.input_digest,
                 evaluated_at: now,
             },
+            shadows: evaluated.shadows,
         };
         (step, raised.into_iter().chain(open).collect())
     }

@@ -11,10 +11,10 @@
 //! scenarios) before it replaces the current one; a candidate that fails is
 //! refused with the reason and the current set keeps serving.
 //!
-//! The live set's listing and the last reload's error are one [`Snapshot`]
-//! behind a lock held only to swap a pointer, and the timeline is swapped
-//! the same way: a step takes its transit's set and finishes on it, and
-//! `GET /v1/policies` reads the listing, without ever waiting for a
+//! The timeline is behind a lock held only to swap a pointer: a step takes
+//! its transit's set and finishes on it, and `GET /v1/policies` lists the
+//! versions in force now (the timeline's, which a promotion or a rollback
+//! changes without touching the folder), without ever waiting for a
 //! publish. Building a candidate is what takes time (a
 //! compilation, the golden scenarios), and that runs under a lock of its
 //! own, one publish or reload at a time; a publish that finds another under
@@ -32,7 +32,10 @@
 //! is refused when the timeline refuses them (two versions of a policy in
 //! force at one instant, a version dated before its publication), before
 //! anything changes. The live set is what new transits are judged by once
-//! its versions are in force, and what `GET /v1/policies` lists.
+//! its versions are in force, until a regulator promotes a shadow version
+//! or rolls a policy back ([`LivePolicies::reinstate`]); a shadow version
+//! is never moved into the folder, and a bundle there that says it is one
+//! is refused.
 //!
 //! The folder is polled rather than watched: it changes rarely, polling
 //! works on every filesystem (network and container mounts included), and a
@@ -50,12 +53,12 @@ use serde::Serialize;
 use super::swap::{self, Form};
 use super::{ServiceError, validate};
 use crate::store::Store;
-use crate::timeline::{BY_LIVE_FOLDER, Schedule, VersionInfo};
+use crate::timeline::{Change, BY_LIVE_FOLDER, PolicyVersion, Schedule, VersionInfo};
 use crate::versions::Versions;
 use escort_bundle::folder::{self, FolderEntry, folder_entries, live_name};
 use escort_bundle::golden::{Outcome, Scenario};
 use escort_bundle::unpack::{self, UnpackError};
-use escort_bundle::{Bundle, Trust};
+use escort_bundle::{Bundle, Mode, Trust};
 use escort_engine::Sandbox;
 use escort_engine::contract::check_name;
 use escort_engine::{ParamValue, Policy, PolicySet};
@@ -100,22 +103,15 @@ impl PolicyInfo {
     }
 }
 
-/// What the live set is, as one value: swapped whole, read without
-/// waiting. (Its policies judge through the timeline, `versions`.)
-struct Snapshot {
-    /// The set as `GET /v1/policies` lists it.
-    listing: Vec<PolicyInfo>,
-    /// Why the last reload of the folder was refused, if it was.
-    last_error: Option<String>,
-}
-
-impl Snapshot {
-    fn of(set: &PolicySet, last_error: Option<String>) -> Snapshot {
-        Snapshot {
-            listing: set.policies().iter().map(PolicyInfo::of).collect(),
-            last_error,
-        }
-    }
+/// What `GET /v1/policies` answers.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PolicyListing {
+    /// The versions a transit opened now is judged by, in id order.
+    pub policies: Vec<PolicyInfo>,
+    /// The shadow versions running now, in id order.
+    pub shadows: Vec<PolicyInfo>,
+    /// Why the last reload of the live folder was refused, if it was.
+    pub last_reload_error: Option<String>,
 }
 
 /// What the folder looked like at the last load: file names, sizes and
@@ -127,7 +123,8 @@ pub struct LivePolicies {
     sandbox: Sandbox,
     dir: PathBuf,
     trust: Trust,
-    snapshot: RwLock<Arc<Snapshot>>,
+    /// Why the last reload of the folder was refused, if it was.
+    last_error: RwLock<Option<String>>,
     /// Every version ever published, and the sets transits are judged by.
     versions: Versions,
     /// Held while a candidate is built and swapped in, so that publishes
@@ -162,8 +159,8 @@ impl LivePolicies {
         }
         let signature = signature(&dir);
         let versions = Versions::open(sandbox.clone(), store).map_err(|e| setup(&e))?;
-        let set = candidate(&sandbox, &dir, &trust, None)
-            .and_then(|set| record_folder(&versions, &sandbox, &dir, &set).map(|()| set))
+        candidate(&sandbox, &dir, &trust, None)
+            .and_then(|set| record_folder(&versions, &sandbox, &dir, &set))
             .map_err(|reason| {
                 ServiceError::Setup(format!("the policies in {} are refused: {reason}", dir.display()))
             })?;
@@ -171,7 +168,7 @@ impl LivePolicies {
             sandbox,
             dir,
             trust,
-            snapshot: RwLock::new(Arc::new(Snapshot::of(&set, None))),
+            last_error: RwLock::new(None),
             versions,
             changing: parking_lot::Mutex::new(signature),
             publish_wait: DEFAULT_PUBLISH_WAIT,
@@ -188,12 +185,8 @@ impl LivePolicies {
         self
     }
 
-    fn snapshot(&self) -> Arc<Snapshot> {
-        Arc::clone(&self.snapshot.read().unwrap_or_else(|poisoned| poisoned.into_inner()))
-    }
-
-    fn replace(&self, snapshot: Snapshot) {
-        *self.snapshot.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(snapshot);
+    fn set_last_error(&self, error: Option<String>) {
+        *self.last_error.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = error;
     }
 
     /// The set a transit opened at `opened_at` is judged by now: the
@@ -228,11 +221,91 @@ impl LivePolicies {
         &self.dir
     }
 
-    /// Every active policy, in id order, and why the last reload of the
-    /// folder was refused, if it was. Never waits for a publish or reload.
-    pub fn list(&self) -> (Vec<PolicyInfo>, Option<String>) {
-        let snapshot = self.snapshot();
-        (snapshot.listing.clone(), snapshot.last_error.clone())
+    /// The versions in force now and the shadow versions running, in id
+    /// order, and why the last reload of the folder was refused, if it was.
+    /// Never waits for a publish or reload.
+    ///
+    /// # Errors
+    /// [`ServiceError::Setup`] when a version does not load from the
+    /// component the database keeps (a database changed by hand).
+    pub fn list(&self) -> Result<PolicyListing, ServiceError> {
+        let policies = self.judging(Utc::now())?;
+        let shadows = self.versions.running_shadows().map_err(ServiceError::Setup)?;
+        let info = |set: &PolicySet| set.policies().iter().map(PolicyInfo::of).collect::<Vec<_>>();
+        Ok(PolicyListing {
+            policies: info(&policies),
+            shadows: shadows.iter().flat_map(|(_, set)| info(set)).collect(),
+            last_reload_error: self
+                .last_error
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .clone(),
+        })
+    }
+
+    /// The shadow versions running now, each with the set of it alone that
+    /// runs it beside the enforced versions.
+    pub(crate) fn running_shadows(&self) -> Result<Vec<(PolicyVersion, Arc<PolicySet>)>, ServiceError> {
+        self.versions.running_shadows().map_err(ServiceError::Setup)
+    }
+
+    /// Makes a version of the policy `id` the enforced one from
+    /// `schedule`'s `effective_from` (`None`: now), as `published_by` asks:
+    /// a promotion of its shadow version `seq` (`None`: the last one
+    /// published), or a rollback to its earlier enforced version `seq`.
+    /// Returns the version added, as the timeline lists it. The live folder
+    /// is left as it is: the timeline, not the folder, says what judges.
+    ///
+    /// # Errors
+    /// [`ServiceError::Unprocessable`] naming why it is refused (no such
+    /// version, a time before now, two versions in force at one instant),
+    /// [`ServiceError::NotFound`] when no version of `id` was ever
+    /// published, [`ServiceError::Conflict`] when another publish did not
+    /// end within the publish wait.
+    pub fn reinstate(
+        &self,
+        id: &str,
+        seq: Option<i64>,
+        change: Change,
+        schedule: Schedule,
+        published_by: &str,
+    ) -> Result<VersionInfo, ServiceError> {
+        self.versions(id)?;
+        let Some(_changing) = self.changing.try_lock_for(self.publish_wait) else {
+            return Err(ServiceError::Conflict(format!(
+                "policy `{id}` is not changed: a publish (or a reload of the live folder) is still under way after \
+                 {:.1} s (publish_wait_seconds); send it again",
+                self.publish_wait.as_secs_f64()
+            )));
+        };
+        let timeline = self.versions.timeline();
+        let seq = match (seq, change) {
+            (Some(seq), _) => seq,
+            (None, Change::Promotion) => timeline
+                .shadow_versions(id)
+                .iter()
+                .filter(|version| version.judged_by.is_some())
+                .map(|version| version.seq)
+                .max()
+                .ok_or_else(|| ServiceError::Unprocessable(format!("`{id}` has no shadow version to promote")))?,
+            (None, _) => {
+                return Err(ServiceError::Unprocessable(format!(
+                    "a rollback names the version of `{id}` to roll back to (`seq`, as GET \
+                     /v1/policies/{id}/versions lists it)"
+                )));
+            }
+        };
+        let added = self
+            .versions
+            .reinstate(id, seq, change, schedule, published_by)
+            .map_err(|reason| ServiceError::Unprocessable(format!("policy `{id}`: {reason}")))?;
+        Ok(self
+            .versions
+            .timeline()
+            .listing(id)
+            .into_iter()
+            .find(|info| info.seq == added.seq)
+            .expect("the version added is listed"))
     }
 
     /// Publishes a policy under `id`: a bare component (`.wasm` bytes) or a
@@ -245,12 +318,24 @@ impl LivePolicies {
     /// holder) publishes it, in force from its manifest's `effective_from`
     /// or from now.
     ///
+    /// A shadow version (`mode` says so, or else its manifest's `mode`) is
+    /// loaded, configured and validated the same way, but it is not moved
+    /// into the live folder: the database keeps its component, and it runs
+    /// beside the enforced version until it is promoted
+    /// ([`LivePolicies::reinstate`]) or another shadow version replaces it.
+    ///
     /// # Errors
     /// [`ServiceError::Unprocessable`] naming why it was refused (the
     /// timeline's refusals name both versions in conflict), and
     /// [`ServiceError::Conflict`] when another publish or reload did not end
     /// within the publish wait; the current set keeps serving.
-    pub fn publish(&self, id: &str, upload: &[u8], published_by: &str) -> Result<PolicyInfo, ServiceError> {
+    pub fn publish(
+        &self,
+        id: &str,
+        upload: &[u8],
+        published_by: &str,
+        mode: Option<Mode>,
+    ) -> Result<PolicyInfo, ServiceError> {
         let refused = |reason: String| ServiceError::Unprocessable(format!("policy `{id}` is refused: {reason}"));
         // The folder's own trouble, not the upload's; it names no path.
         let failed = |e: std::io::Error| ServiceError::Setup(format!("publishing policy `{id}`: {e}"));
@@ -298,14 +383,45 @@ impl LivePolicies {
         if policy.id() != id {
             return Err(refused(format!("it describes itself as `{}`", policy.id())));
         }
-        policy.set_origin(live_name(&form.entry(id)));
+        let schedule = Schedule {
+            mode: mode.unwrap_or(schedule.mode),
+            ..schedule
+        };
+        policy.set_origin(match schedule.mode {
+            Mode::Enforced => live_name(&form.entry(id)),
+            Mode::Shadow => format!("shadow {}", form.entry(id)),
+        });
         let staged_bundle = (form == Form::Bundle).then(|| staging.path());
         let set = candidate(&self.sandbox, &self.dir, &self.trust, Some((policy, staged_bundle))).map_err(refused)?;
+        let published = set
+            .policies()
+            .iter()
+            .find(|p| p.id() == id)
+            .expect("the published policy is in the set");
+        if schedule.mode == Mode::Shadow {
+            let added = self
+                .versions
+                .plan_shadow(published, schedule, Utc::now(), published_by)
+                .map_err(refused)?;
+            let component = match form {
+                Form::Component => upload.to_vec(),
+                Form::Bundle => escort_bundle::file::read(
+                    &staging.path().join(escort_bundle::COMPONENT),
+                    self.sandbox.load_limits().max_component_bytes as u64,
+                )
+                .map_err(failed)?,
+            };
+            let info = PolicyInfo::of(published);
+            self.versions
+                .record(added, &set, |_| Ok(component.clone()))
+                .map_err(|reason| ServiceError::Setup(format!("policy `{id}`: {reason}")))?;
+            return Ok(info);
+        }
         let mut schedules = live_schedules(&self.dir, Some(id)).map_err(refused)?;
         schedules.insert(id.to_owned(), schedule);
         let added = self
             .versions
-            .plan(&set, &schedules, Utc::now(), published_by)
+            .plan(&set, &schedules, Some(id), Utc::now(), published_by)
             .map_err(refused)?;
         if form == Form::Component {
             fs::write(swap::staged_component(staging.path(), id), upload).map_err(failed)?;
@@ -329,7 +445,7 @@ impl LivePolicies {
             .find(|p| p.id() == id)
             .map(PolicyInfo::of)
             .expect("the published policy is in the set");
-        self.replace(Snapshot::of(&set, None));
+        self.set_last_error(None);
         *signature = self::signature(&self.dir);
         Ok(info)
     }
@@ -356,16 +472,12 @@ impl LivePolicies {
         let reloaded = candidate(&self.sandbox, &self.dir, &self.trust, None)
             .and_then(|set| record_folder(&self.versions, &self.sandbox, &self.dir, &set).map(|()| set));
         match reloaded {
-            Ok(set) => {
-                self.replace(Snapshot::of(&set, None));
+            Ok(_) => {
+                self.set_last_error(None);
                 Ok(true)
             }
             Err(reason) => {
-                let current = self.snapshot();
-                self.replace(Snapshot {
-                    listing: current.listing.clone(),
-                    last_error: Some(reason.clone()),
-                });
+                self.set_last_error(Some(reason.clone()));
                 Err(reason)
             }
         }
@@ -375,19 +487,27 @@ impl LivePolicies {
 /// Records in the timeline the versions the live set `set`, just read from
 /// the live folder `dir`, adds to it, published by the live folder.
 fn record_folder(versions: &Versions, sandbox: &Sandbox, dir: &Path, set: &PolicySet) -> Result<(), String> {
-    let added = versions.plan(set, &live_schedules(dir, None)?, Utc::now(), BY_LIVE_FOLDER)?;
+    let added = versions.plan(set, &live_schedules(dir, None)?, None, Utc::now(), BY_LIVE_FOLDER)?;
     versions.record(added, set, |policy| component_of(sandbox, dir, policy))
 }
 
 /// The schedule of each bundle in the live folder `dir` but the one of the
 /// policy `skip` (its manifest's `effective_from`, `effective_until` and
-/// `applies_to`), by policy id.
+/// `applies_to`), by policy id. A bundle that says `mode = "shadow"` is
+/// refused: the live folder holds what is enforced.
 fn live_schedules(dir: &Path, skip: Option<&str>) -> Result<BTreeMap<String, Schedule>, String> {
     let mut schedules = BTreeMap::new();
     for entry in folder_entries(dir, skip).map_err(|e| format!("the live folder: {e}"))? {
         if let FolderEntry::Bundle(name) = entry {
             let bundle =
                 Bundle::open_as(&dir.join(&name), &live_name(&format!("{name}/"))).map_err(|e| e.to_string())?;
+            if bundle.manifest().mode == Mode::Shadow {
+                return Err(format!(
+                    "{}: its policy.toml says mode = \"shadow\"; the live folder holds enforced policies only, and a \
+                     shadow version is published through the API (PUT /v1/policies/{{id}}?mode=shadow)",
+                    live_name(&format!("{name}/"))
+                ));
+            }
             schedules.insert(bundle.manifest().id.clone(), Schedule::of(bundle.manifest()));
         }
     }

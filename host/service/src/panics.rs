@@ -111,6 +111,7 @@ impl Service {
                     input_digest: digest_fixes(&[]),
                     evaluated_at,
                 },
+                shadows: known.shadows.clone(),
             },
             Arc::clone(&known.transit),
         )?;

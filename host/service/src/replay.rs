@@ -346,26 +346,7 @@ impl Overlay {
 
     fn summed(&self, mut diffs: Vec<TransitDiff>, done: Progress, base_as_stored: u64) -> Replay {
         diffs.sort_by(|a, b| (&a.transit, &a.scenario).cmp(&(&b.transit, &b.scenario)));
-        let mut by_policy: BTreeMap<String, Tally> = BTreeMap::new();
-        let mut by_code: BTreeMap<String, Tally> = BTreeMap::new();
-        for diff in &diffs {
-            let mut touched: BTreeSet<(bool, String)> = BTreeSet::new();
-            let mut count = |finding: &Finding, kind: fn(&mut Tally)| {
-                kind(by_policy.entry(finding.policy.clone()).or_default());
-                kind(by_code.entry(finding.code.clone()).or_default());
-                touched.insert((true, finding.policy.clone()));
-                touched.insert((false, finding.code.clone()));
-            };
-            diff.added.iter().for_each(|f| count(f, |t| t.added += 1));
-            diff.removed.iter().for_each(|f| count(f, |t| t.removed += 1));
-            diff.changed.iter().for_each(|c| count(&c.after, |t| t.changed += 1));
-            for (policy, name) in touched {
-                let tallies = if policy { &mut by_policy } else { &mut by_code };
-                if let Some(tally) = tallies.get_mut(&name) {
-                    tally.transits += 1;
-                }
-            }
-        }
+        let (by_policy, by_code) = tallies(&diffs);
         Replay {
             policies: self.changes.clone(),
             transits: done.transits,
@@ -479,6 +460,31 @@ pub fn findings_diff(
     diff.changed.sort_by(|a, b| a.after.report_order(&b.after));
     let unchanged = diff.added.is_empty() && diff.removed.is_empty() && diff.changed.is_empty();
     (!unchanged || diff.verdict_before != diff.verdict_after).then_some(diff)
+}
+
+/// The changes `diffs` hold, counted per policy id and per finding code.
+pub(crate) fn tallies(diffs: &[TransitDiff]) -> (BTreeMap<String, Tally>, BTreeMap<String, Tally>) {
+    let mut by_policy: BTreeMap<String, Tally> = BTreeMap::new();
+    let mut by_code: BTreeMap<String, Tally> = BTreeMap::new();
+    for diff in diffs {
+        let mut touched: BTreeSet<(bool, String)> = BTreeSet::new();
+        let mut count = |finding: &Finding, kind: fn(&mut Tally)| {
+            kind(by_policy.entry(finding.policy.clone()).or_default());
+            kind(by_code.entry(finding.code.clone()).or_default());
+            touched.insert((true, finding.policy.clone()));
+            touched.insert((false, finding.code.clone()));
+        };
+        diff.added.iter().for_each(|f| count(f, |t| t.added += 1));
+        diff.removed.iter().for_each(|f| count(f, |t| t.removed += 1));
+        diff.changed.iter().for_each(|c| count(&c.after, |t| t.changed += 1));
+        for (policy, name) in touched {
+            let tallies = if policy { &mut by_policy } else { &mut by_code };
+            if let Some(tally) = tallies.get_mut(&name) {
+                tally.transits += 1;
+            }
+        }
+    }
+    (by_policy, by_code)
 }
 
 /// Whether two findings of one episode say the same, their policies'

@@ -21,8 +21,17 @@
 //! built-in policy left with no version in force (the default set is the
 //! floor every transit is judged by).
 //!
+//! A *shadow* version (`mode = "shadow"`) is kept on a timeline of its
+//! own: it judges no transit. From its `effective_from` until the next
+//! shadow version of its policy, its own `effective_until` or its
+//! promotion, it runs beside the enforced versions (`shadow`). A regulator
+//! promotes it, or rolls a policy back to an earlier version, from a date
+//! ([`Timeline::reinstate`]): either is a new enforced version with the
+//! component and parameters of the one it names, refused as a publication
+//! would be.
+//!
 //! This module is pure: the timeline, what a transit is judged by, and what
-//! a change of the live set adds to it. The store keeps the versions and
+//! a change of the live set, a promotion or a rollback adds to it. The store keeps the versions and
 //! their components (`policy_versions`, `components`); `live` plans, records
 //! and loads them.
 
@@ -31,7 +40,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, SubsecRound, Utc};
 use serde::Serialize;
 
-use escort_bundle::{AppliesTo, Manifest};
+use escort_bundle::{AppliesTo, Manifest, Mode};
 use escort_engine::{ParamValue, Policy, PolicyConfig, PolicyState, format_time};
 
 /// Who publishes what the service finds in its live folder: a file put
@@ -61,6 +70,42 @@ pub struct PolicyVersion {
     pub published_at: DateTime<Utc>,
     /// Who gave it: the token's holder, or [`BY_LIVE_FOLDER`].
     pub published_by: String,
+    /// Whether it is enforced or runs in shadow.
+    pub mode: Mode,
+    /// What made it.
+    pub change: Change,
+}
+
+/// What made a version: a publication (the live folder, an upload), or a
+/// regulator who promoted a shadow version or rolled back to an earlier one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Change {
+    /// A policy given to the service: the live folder, an upload.
+    #[default]
+    Publication,
+    /// A shadow version made the enforced one; a promotion also ends the
+    /// shadow run, from the same time.
+    Promotion,
+    /// An earlier enforced version made the enforced one again.
+    Rollback,
+}
+
+impl Change {
+    /// The name the store, the audit log and the API use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Change::Publication => "publication",
+            Change::Promotion => "promotion",
+            Change::Rollback => "rollback",
+        }
+    }
+
+    /// The one `as_str` names.
+    pub fn named(name: &str) -> Option<Change> {
+        [Change::Publication, Change::Promotion, Change::Rollback]
+            .into_iter()
+            .find(|change| change.as_str() == name)
+    }
 }
 
 /// The policy a version judges with: its component and configuration.
@@ -93,14 +138,21 @@ impl Judge {
     }
 }
 
-/// When a version is in force and what it judges, as its manifest says
-/// (a bare component, a built-in policy or a `policies.toml` change says
-/// nothing: from its publication, new transits).
+/// When a version is in force, what it judges and whether it is enforced,
+/// as its manifest (or a promotion, or a rollback) says. A bare component,
+/// a built-in policy or a `policies.toml` change says nothing: enforced,
+/// from its publication, for new transits.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Schedule {
-    pub(crate) effective_from: Option<DateTime<Utc>>,
-    pub(crate) effective_until: Option<DateTime<Utc>>,
-    pub(crate) applies_to: AppliesTo,
+pub struct Schedule {
+    /// When it comes into force; `None` for the moment it is published.
+    pub effective_from: Option<DateTime<Utc>>,
+    /// When it stops judging newly opened transits, if it ends before the
+    /// next version begins.
+    pub effective_until: Option<DateTime<Utc>>,
+    /// Which transits it judges besides those opened while it is in force.
+    pub applies_to: AppliesTo,
+    /// Enforced, or run in shadow.
+    pub mode: Mode,
 }
 
 impl Schedule {
@@ -109,18 +161,22 @@ impl Schedule {
             effective_from: manifest.effective_from,
             effective_until: manifest.effective_until,
             applies_to: manifest.applies_to,
+            mode: manifest.mode,
         }
     }
 }
 
 /// What a change of the live set proposes for one policy: the version it
-/// now has (or `None`, withdrawn), when, and whether it is built in.
+/// now has (or `None`, withdrawn), when, whether it is built in, and
+/// whether a regulator gave it by name (an upload) rather than the live
+/// folder holding it still.
 #[derive(Debug, Clone)]
 pub(crate) struct Proposal {
     pub(crate) policy: String,
     pub(crate) judged_by: Option<Judge>,
     pub(crate) schedule: Schedule,
     pub(crate) built_in: bool,
+    pub(crate) uploaded: bool,
 }
 
 /// A version as `GET /v1/policies/{id}/versions` lists it.
@@ -148,20 +204,35 @@ pub struct VersionInfo {
     pub published_by: String,
     /// Where its component came from.
     pub origin: Option<String>,
+    /// `enforced` or `shadow`.
+    pub mode: &'static str,
+    /// `publication`, `promotion` or `rollback`.
+    pub change: &'static str,
 }
 
 impl PolicyVersion {
     /// How messages name it: `` `speed` 0.2.0 (component 1a2b3c4d5e6f,
     /// published 2026-12-01T10:00:00Z by regulator)``.
     pub(crate) fn described(&self) -> String {
-        let published = format!("published {} by {}", format_time(&self.published_at), self.published_by);
+        let published = format!(
+            "{} {} by {}",
+            match self.change {
+                Change::Publication => "published",
+                Change::Promotion => "promoted",
+                Change::Rollback => "rolled back to",
+            },
+            format_time(&self.published_at),
+            self.published_by
+        );
+        let shadow = if self.mode == Mode::Shadow { "shadow " } else { "" };
         match &self.judged_by {
             Some(judge) => format!(
-                "`{}` {} (component {}, {published})",
+                "{shadow}`{}` {} (component {}, {published})",
                 self.policy,
                 judge.version,
                 &judge.content_hash[..judge.content_hash.len().min(12)]
             ),
+            None if self.mode == Mode::Shadow => format!("the end of `{}`'s shadow run ({published})", self.policy),
             None => format!("the withdrawal of `{}` ({published})", self.policy),
         }
     }
@@ -191,10 +262,11 @@ fn instant(at: Option<DateTime<Utc>>) -> String {
 }
 
 /// Every version of every policy, each policy's in the order they come
-/// into force.
+/// into force: the enforced ones, and apart from them the shadow ones.
 #[derive(Debug, Clone, Default)]
 pub struct Timeline {
     policies: BTreeMap<String, Vec<PolicyVersion>>,
+    shadows: BTreeMap<String, Vec<PolicyVersion>>,
 }
 
 impl Timeline {
@@ -210,7 +282,11 @@ impl Timeline {
     /// Adds a version in its place: after every version that comes into
     /// force no later than it (`None`, since always, before all).
     pub(crate) fn push(&mut self, version: PolicyVersion) {
-        let versions = self.policies.entry(version.policy.clone()).or_default();
+        let timeline = match version.mode {
+            Mode::Enforced => &mut self.policies,
+            Mode::Shadow => &mut self.shadows,
+        };
+        let versions = timeline.entry(version.policy.clone()).or_default();
         let at = versions.partition_point(|v| v.effective_from <= version.effective_from);
         versions.insert(at, version);
     }
@@ -223,7 +299,13 @@ impl Timeline {
 
     /// The last place in the order of publication.
     pub(crate) fn last_seq(&self) -> i64 {
-        self.policies.values().flatten().map(|v| v.seq).max().unwrap_or(0)
+        self.policies
+            .values()
+            .chain(self.shadows.values())
+            .flatten()
+            .map(|v| v.seq)
+            .max()
+            .unwrap_or(0)
     }
 
     /// The policies it knows, in id order.
@@ -231,9 +313,22 @@ impl Timeline {
         self.policies.keys().map(String::as_str)
     }
 
-    /// `policy`'s versions in the order they come into force.
+    /// `policy`'s enforced versions in the order they come into force.
     pub(crate) fn versions(&self, policy: &str) -> &[PolicyVersion] {
         self.policies.get(policy).map_or(&[], Vec::as_slice)
+    }
+
+    /// `policy`'s shadow versions in the order they begin.
+    pub(crate) fn shadow_versions(&self, policy: &str) -> &[PolicyVersion] {
+        self.shadows.get(policy).map_or(&[], Vec::as_slice)
+    }
+
+    /// The shadow versions running at `now`, in policy id order.
+    pub(crate) fn running_shadows(&self, now: DateTime<Utc>) -> Vec<&PolicyVersion> {
+        self.shadows
+            .values()
+            .filter_map(|versions| in_force(versions, now))
+            .collect()
     }
 
     /// The first version of `policy` published with this fingerprint
@@ -262,12 +357,22 @@ impl Timeline {
             .collect()
     }
 
-    /// `policy`'s versions as `GET /v1/policies/{id}/versions` lists them.
+    /// `policy`'s versions as `GET /v1/policies/{id}/versions` lists them:
+    /// the enforced ones, then the shadow ones, each in the order they begin.
     pub(crate) fn listing(&self, policy: &str) -> Vec<VersionInfo> {
-        let versions = self.versions(policy);
-        versions
-            .iter()
-            .enumerate()
+        let mut listing = listed(self.versions(policy));
+        listing.extend(listed(self.shadow_versions(policy)));
+        listing
+    }
+}
+
+/// `versions` (one policy's, of one mode, in the order they begin) as
+/// `GET /v1/policies/{id}/versions` lists them: each in force until its
+/// `effective_until` or the next one's `effective_from`.
+fn listed(versions: &[PolicyVersion]) -> Vec<VersionInfo> {
+    versions
+        .iter()
+        .enumerate()
             .map(|(index, version)| {
                 let next_from = versions.get(index + 1).and_then(|next| next.effective_from);
                 let until = match (version.effective_until, next_from) {
@@ -286,20 +391,27 @@ impl Timeline {
                     published_at: format_time(&version.published_at),
                     published_by: version.published_by.clone(),
                     origin: judge.map(|judge| judge.origin.clone()),
+                    mode: version.mode.as_str(),
+                    change: version.change.as_str(),
                 }
             })
             .collect()
-    }
+}
 
-    /// The version of `policy` in force at `at`: the last to come into force
-    /// by then, unless it ended before; `None` when none is, or it is a
-    /// withdrawal.
+/// The version of `versions` (one policy's, of one mode, in the order they
+/// begin) in force at `at`: the last to begin by then, unless it ended
+/// before; `None` when none is, or it is a withdrawal.
+fn in_force(versions: &[PolicyVersion], at: DateTime<Utc>) -> Option<&PolicyVersion> {
+    let begun = versions.partition_point(|v| v.effective_from.is_none_or(|from| from <= at));
+    let version = versions[..begun].last()?;
+    let ended = version.effective_until.is_some_and(|until| until <= at);
+    (!ended && version.judged_by.is_some()).then_some(version)
+}
+
+impl Timeline {
+    /// The enforced version of `policy` in force at `at`.
     fn in_force(&self, policy: &str, at: DateTime<Utc>) -> Option<&PolicyVersion> {
-        let versions = self.versions(policy);
-        let begun = versions.partition_point(|v| v.effective_from.is_none_or(|from| from <= at));
-        let version = versions[..begun].last()?;
-        let ended = version.effective_until.is_some_and(|until| until <= at);
-        (!ended && version.judged_by.is_some()).then_some(version)
+        in_force(self.versions(policy), at)
     }
 
     /// The versions that judge a transit opened at `opened_at` when the
@@ -324,9 +436,12 @@ impl Timeline {
 
     /// What `proposals` add to the timeline when published at `now` by
     /// `published_by`, in order; or why they are refused, naming the
-    /// versions in conflict. A proposal that repeats the last version
-    /// published of its policy adds nothing, so that the same live folder
-    /// read again, or the same bundle published again, is no new version.
+    /// versions in conflict. A proposal that says again what its policy
+    /// already has adds nothing, so that the same live folder read again,
+    /// or the same bundle published again, is no new version: an upload is
+    /// compared with the last version of its mode, a policy the live folder
+    /// still holds with the last one published (a promotion or a rollback
+    /// since does not make the folder's version new again).
     ///
     /// Into an empty timeline (a new database, or one from a build before
     /// timelines) every version goes as in force since always: it is what
@@ -344,30 +459,36 @@ impl Timeline {
         let mut planned = self.clone();
         let mut added = Vec::new();
         for proposal in proposals {
-            let built_in = proposal.built_in;
+            let Proposal {
+                policy,
+                judged_by,
+                schedule,
+                built_in,
+                uploaded,
+            } = proposal;
             let version = PolicyVersion {
                 seq: planned.last_seq() + 1,
-                policy: proposal.policy,
-                judged_by: proposal.judged_by,
-                effective_from: proposal.schedule.effective_from.map(|at| at.trunc_subsecs(3)),
-                effective_until: proposal.schedule.effective_until.map(|at| at.trunc_subsecs(3)),
-                applies_to: proposal.schedule.applies_to,
+                policy,
+                judged_by,
+                effective_from: schedule.effective_from.map(|at| at.trunc_subsecs(3)),
+                effective_until: schedule.effective_until.map(|at| at.trunc_subsecs(3)),
+                applies_to: schedule.applies_to,
                 published_at: now,
                 published_by: published_by.to_owned(),
+                mode: schedule.mode,
+                change: Change::Publication,
             };
-            if planned.repeats_last(&version) {
+            if planned.repeats(&version, uploaded) {
                 continue;
             }
-            let version = if first {
-                PolicyVersion {
-                    effective_from: None,
-                    ..version
-                }
-            } else {
-                PolicyVersion {
-                    effective_from: Some(version.effective_from.unwrap_or(now)),
-                    ..version
-                }
+            let first = first && version.mode == Mode::Enforced;
+            let version = PolicyVersion {
+                effective_from: if first {
+                    None
+                } else {
+                    Some(version.effective_from.unwrap_or(now))
+                },
+                ..version
             };
             if !first {
                 planned.check(&version, built_in, now)?;
@@ -378,10 +499,86 @@ impl Timeline {
         Ok(added)
     }
 
-    /// Whether `version` says again what the last version published of its
-    /// policy says (a withdrawal of a policy never published included).
-    fn repeats_last(&self, version: &PolicyVersion) -> bool {
-        let last = self.versions(&version.policy).iter().max_by_key(|v| v.seq);
+    /// What a regulator's promotion of the shadow version `seq` of
+    /// `policy`, or rollback to its earlier enforced version `seq`
+    /// (`change` says which), adds to the timeline at `now`: an enforced
+    /// version with the same component and parameters, on `schedule`
+    /// (`effective_from` `None` for now), and for a promotion the end of
+    /// the shadow run from the same time. `Err` says why it is refused, as
+    /// for a publication.
+    pub(crate) fn reinstate(
+        &self,
+        policy: &str,
+        seq: i64,
+        change: Change,
+        schedule: Schedule,
+        built_in: bool,
+        now: DateTime<Utc>,
+        published_by: &str,
+    ) -> Result<Vec<PolicyVersion>, String> {
+        let now = now.trunc_subsecs(3);
+        let (versions, named) = match change {
+            Change::Promotion => (self.shadow_versions(policy), "shadow version"),
+            Change::Rollback | Change::Publication => (self.versions(policy), "enforced version"),
+        };
+        let Some(source) = versions.iter().find(|version| version.seq == seq) else {
+            let known: Vec<String> = versions
+                .iter()
+                .filter(|version| version.judged_by.is_some())
+                .map(|version| version.seq.to_string())
+                .collect();
+            return Err(format!(
+                "`{policy}` has no {named} {seq}; its {named}s are: {}",
+                if known.is_empty() {
+                    "none".to_owned()
+                } else {
+                    known.join(", ")
+                }
+            ));
+        };
+        if source.judged_by.is_none() {
+            return Err(format!("{} is a withdrawal, not a version to judge with", source.described()));
+        }
+        let from = schedule.effective_from.unwrap_or(now).trunc_subsecs(3);
+        let version = PolicyVersion {
+            seq: self.last_seq() + 1,
+            policy: policy.to_owned(),
+            judged_by: source.judged_by.clone(),
+            effective_from: Some(from),
+            effective_until: schedule.effective_until.map(|at| at.trunc_subsecs(3)),
+            applies_to: schedule.applies_to,
+            published_at: now,
+            published_by: published_by.to_owned(),
+            mode: Mode::Enforced,
+            change,
+        };
+        self.check(&version, built_in, now)?;
+        let mut added = vec![version];
+        if change == Change::Promotion {
+            added.push(PolicyVersion {
+                seq: self.last_seq() + 2,
+                judged_by: None,
+                effective_until: None,
+                applies_to: AppliesTo::default(),
+                mode: Mode::Shadow,
+                ..added[0].clone()
+            });
+        }
+        Ok(added)
+    }
+
+    /// Whether `version` says again what its policy has (a withdrawal of a
+    /// policy never published included): for an upload, the last version
+    /// of its mode; for the live folder, the last one published.
+    fn repeats(&self, version: &PolicyVersion, uploaded: bool) -> bool {
+        let versions = match version.mode {
+            Mode::Enforced => self.versions(&version.policy),
+            Mode::Shadow => self.shadow_versions(&version.policy),
+        };
+        let last = versions
+            .iter()
+            .filter(|v| uploaded || v.change == Change::Publication)
+            .max_by_key(|v| v.seq);
         match last {
             None => version.judged_by.is_none(),
             Some(last) => {
@@ -419,6 +616,10 @@ impl Timeline {
                 version.described(),
                 format_time(&until)
             ));
+        }
+        if version.mode == Mode::Shadow {
+            // A shadow version decides nothing: a later one replaces it.
+            return Ok(());
         }
         let versions = self.versions(&version.policy);
         if let Some(same) = versions.iter().find(|v| v.effective_from == from) {
@@ -500,8 +701,10 @@ mod tests {
                 effective_from: from.map(at),
                 effective_until: until.map(at),
                 applies_to: AppliesTo::NewTransits,
+                mode: Mode::Enforced,
             },
             built_in: policy == "speed",
+            uploaded: true,
         }
     }
 

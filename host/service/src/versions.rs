@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use parking_lot::RwLock;
 
 use crate::store::{Store, StoreError};
-use crate::timeline::{Judge, PolicyVersion, Proposal, Schedule, Timeline};
+use crate::timeline::{Change, Judge, PolicyVersion, Proposal, Schedule, Timeline};
 use escort_engine::{Policy, PolicySet, PolicyState, Sandbox};
 
 /// Most sets kept. Past it they are built again as steps need them, from
@@ -59,14 +59,16 @@ impl Versions {
     }
 
     /// What the live set `set` adds to the timeline when published at `now`
-    /// by `published_by`: a version for each of its policies that is not
-    /// the last one published of its id, and a withdrawal of each policy
-    /// the timeline has and `set` has not. `schedules` holds the bundles'
+    /// by `published_by`: a version for each of its policies that says
+    /// something new ([`Timeline::plan`]; `uploaded` names the policy a
+    /// regulator gave by name, if any), and a withdrawal of each policy the
+    /// timeline has and `set` has not. `schedules` holds the bundles'
     /// schedules by policy id. `Err` says why the versions are refused.
     pub(crate) fn plan(
         &self,
         set: &PolicySet,
         schedules: &BTreeMap<String, Schedule>,
+        uploaded: Option<&str>,
         now: DateTime<Utc>,
         published_by: &str,
     ) -> Result<Vec<PolicyVersion>, String> {
@@ -78,7 +80,8 @@ impl Versions {
                 policy: policy.id().to_owned(),
                 judged_by: Some(Judge::of(policy)),
                 schedule: schedules.get(policy.id()).copied().unwrap_or_default(),
-                built_in: escort_builtin::component(policy.id()).is_some(),
+                built_in: is_built_in(policy.id()),
+                uploaded: uploaded == Some(policy.id()),
             })
             .collect();
         for policy in timeline.policies() {
@@ -88,10 +91,56 @@ impl Versions {
                     judged_by: None,
                     schedule: Schedule::default(),
                     built_in: false,
+                    uploaded: false,
                 });
             }
         }
         timeline.plan(proposals, now, published_by)
+    }
+
+    /// What a shadow version of `policy` (configured as the live set would
+    /// configure it) adds to the timeline when published at `now` by
+    /// `published_by` on `schedule`.
+    pub(crate) fn plan_shadow(
+        &self,
+        policy: &Policy,
+        schedule: Schedule,
+        now: DateTime<Utc>,
+        published_by: &str,
+    ) -> Result<Vec<PolicyVersion>, String> {
+        let proposal = Proposal {
+            policy: policy.id().to_owned(),
+            judged_by: Some(Judge::of(policy)),
+            schedule,
+            built_in: is_built_in(policy.id()),
+            uploaded: true,
+        };
+        self.timeline().plan(vec![proposal], now, published_by)
+    }
+
+    /// Records a regulator's promotion of a shadow version, or rollback to
+    /// an earlier enforced version ([`Timeline::reinstate`]); returns the
+    /// enforced version it adds.
+    pub(crate) fn reinstate(
+        &self,
+        policy: &str,
+        seq: i64,
+        change: Change,
+        schedule: Schedule,
+        published_by: &str,
+    ) -> Result<PolicyVersion, String> {
+        let added = self.timeline().reinstate(
+            policy,
+            seq,
+            change,
+            schedule,
+            is_built_in(policy),
+            Utc::now(),
+            published_by,
+        )?;
+        let enforced = added[0].clone();
+        self.commit(added, &[])?;
+        Ok(enforced)
     }
 
     /// Stores the versions `added` (a plan of `set`), with each component
@@ -113,11 +162,12 @@ impl Versions {
         if added.is_empty() {
             return Ok(());
         }
-        let mut store = lock(&self.store);
         let mut components: Vec<(String, Vec<u8>)> = Vec::new();
         for judge in added.iter().filter_map(|version| version.judged_by.as_ref()) {
             let kept = components.iter().any(|(hash, _)| *hash == judge.content_hash)
-                || store.has_component(&judge.content_hash).map_err(|e| e.to_string())?;
+                || lock(&self.store)
+                    .has_component(&judge.content_hash)
+                    .map_err(|e| e.to_string())?;
             if !kept {
                 let policy = set
                     .policies()
@@ -127,10 +177,15 @@ impl Versions {
                 components.push((judge.content_hash.clone(), component_of(policy)?));
             }
         }
-        store
-            .add_policy_versions(&added, &components)
+        self.commit(added, &components)
+    }
+
+    /// Stores `added` with the `components` (SHA-256, bytes) the store does
+    /// not keep yet, and puts them in the timeline.
+    fn commit(&self, added: Vec<PolicyVersion>, components: &[(String, Vec<u8>)]) -> Result<(), String> {
+        lock(&self.store)
+            .add_policy_versions(&added, components)
             .map_err(|e| e.to_string())?;
-        drop(store);
         let mut timeline = (*self.timeline()).clone();
         for version in added {
             tracing::info!("{}: in force {}", version.described(), version.in_force());
@@ -145,6 +200,17 @@ impl Versions {
     pub(crate) fn judging(&self, opened_at: DateTime<Utc>) -> Result<Arc<PolicySet>, String> {
         let timeline = self.timeline();
         self.set(&timeline.judging(opened_at, Utc::now()))
+    }
+
+    /// Each shadow version running now, and the set of it alone that runs
+    /// it; `Err` names a version that does not load.
+    pub(crate) fn running_shadows(&self) -> Result<Vec<(PolicyVersion, Arc<PolicySet>)>, String> {
+        let timeline = self.timeline();
+        timeline
+            .running_shadows(Utc::now())
+            .into_iter()
+            .map(|version| Ok((version.clone(), self.set(&[version])?)))
+            .collect()
     }
 
     /// The set of the versions that wrote `states` (a stored transit's
@@ -183,7 +249,7 @@ impl Versions {
         Ok(set)
     }
 
-    /// The policy of `version`, loaded from the component the store keeps
+    /// The policy of `version` (enforced or shadow), loaded from the component the store keeps
     /// the first time it is asked for.
     fn policy(&self, version: &PolicyVersion) -> Result<Policy, String> {
         let judge = version
@@ -210,4 +276,8 @@ impl Versions {
         lock(&self.loaded).insert(judge.fingerprint.clone(), policy.clone());
         Ok(policy)
     }
+}
+
+fn is_built_in(policy: &str) -> bool {
+    escort_builtin::component(policy).is_some()
 }

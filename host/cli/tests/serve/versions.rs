@@ -261,3 +261,222 @@ fn a_transit_is_judged_by_the_versions_in_force_when_it_opened() {
     );
     assert_eq!(diffs[0]["removed"], Value::Array(Vec::new()));
 }
+
+/// Promotes (`promote`) or rolls back (`rollback`) the hostile policy.
+fn reinstate(server: &Server, change: &str, body: &str) -> (u16, Value) {
+    server.json(
+        "POST",
+        &format!("/v1/policies/hostile/{change}"),
+        Some(REGULATOR),
+        body.as_bytes(),
+    )
+}
+
+/// The hostile policy's shadow report.
+fn shadow_report(server: &Server) -> Value {
+    let (status, report) = server.get_json("/v1/policies/hostile/shadow", OFFICER);
+    assert_eq!(status, 200, "{report}");
+    report
+}
+
+/// The publication records of the hostile policy that `change` made.
+fn records_of(server: &Server, change: &str) -> Vec<Value> {
+    let db = rusqlite::Connection::open(server.data().join("escort.db")).unwrap();
+    let mut statement = db
+        .prepare(
+            "SELECT record FROM audit WHERE json_extract(record, '$.published') = 'hostile' \
+             AND json_extract(record, '$.change') = ?1 ORDER BY seq",
+        )
+        .unwrap();
+    statement
+        .query_map([change], |row| row.get::<_, String>(0))
+        .unwrap()
+        .map(|record| serde_json::from_str(&record.unwrap()).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_shadow_version_decides_nothing_until_it_is_promoted_and_a_rollback_restores_the_version_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start_in(dir.path(), &SETTINGS);
+
+    // Under way before any version of hostile: the default set judges it.
+    let opened_before = Utc::now() - TimeDelta::hours(2);
+    open(&server, "UNJUDGED", &opening("UNJUDGED", opened_before, 30));
+    let (status, info) = publish(&server, HOSTILE_POLICY, "6.6.6", "");
+    assert_eq!(status, 200, "{info}");
+    let enforced_from = Utc::now();
+    let enforced = opening("ENFORCED", enforced_from, 60);
+    assert_eq!(server.put_transit("ENFORCED", &enforced.0).0, 201);
+
+    // 6.6.7 in shadow, asked for at publication (its manifest says nothing).
+    let bundle_dir = tempfile::tempdir().unwrap();
+    let bundle = hostile_bundle_of(bundle_dir.path(), HOSTILE_POLICY_V2, "6.6.7", "");
+    let (status, info) = server.json(
+        "PUT",
+        "/v1/policies/hostile?mode=shadow",
+        Some(REGULATOR),
+        &tar_of(&bundle),
+    );
+    assert_eq!(status, 200, "{info}");
+    let listed = versions(&server);
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert_eq!(
+        (&listed[1]["mode"], &listed[1]["version"]),
+        (&Value::from("shadow"), &Value::from("6.6.7"))
+    );
+    let shadow_seq = listed[1]["seq"].as_i64().unwrap();
+    let (status, listing) = server.get_json("/v1/policies", OFFICER);
+    assert_eq!(status, 200, "{listing}");
+    let hostile = |list: &Value| -> Vec<String> {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["id"] == "hostile")
+            .map(|p| p["version"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(hostile(&listing["policies"]), ["6.6.6"]);
+    assert_eq!(hostile(&listing["shadows"]), ["6.6.7"]);
+
+    // It runs on live traffic, and reaches no report, verdict or list.
+    let unjudged = opening("UNJUDGED", opened_before, 60);
+    let rest: String = unjudged.1.lines().skip(30).map(|line| format!("{line}\n")).collect();
+    assert_eq!(server.post_fixes("UNJUDGED", &rest).0, 200);
+    // All in one batch: the hostile policy says it is alive once per call,
+    // so its findings depend on how fixes are split into calls, which the
+    // shadow could not follow before it ran.
+    assert_eq!(server.post_fixes("ENFORCED", &enforced.1).0, 200);
+    let as_of = Utc::now() + TimeDelta::hours(3);
+    let unjudged_report = report(&server, "UNJUDGED", as_of);
+    assert_eq!(unjudged_report, checked(dir.path(), &unjudged, as_of));
+    assert_eq!(hostile_versions(&report(&server, "ENFORCED", as_of)), ["6.6.6"]);
+    let (status, list) = server.get_json("/v1/transits", OFFICER);
+    assert_eq!(status, 200, "{list}");
+    let listed = list["transits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == "UNJUDGED")
+        .unwrap();
+    let (transit, fixes) = (dir.path().join("unjudged.json"), dir.path().join("unjudged.ndjson"));
+    fs::write(&transit, &unjudged.0).unwrap();
+    fs::write(&fixes, &unjudged.1).unwrap();
+    let stored: Value = serde_json::from_str(&check(&transit, &fixes, listed["evaluated_at"].as_str())).unwrap();
+    assert_eq!(listed["verdict"], stored["verdict"], "{listed}");
+    let report_value: Value = serde_json::from_str(&unjudged_report).unwrap();
+    // Beside the report on request: the shadow's own findings.
+    let (status, mut beside) = server.get_json(
+        &format!("/v1/transits/UNJUDGED?shadow=true&now={}", text(as_of)),
+        OFFICER,
+    );
+    assert_eq!(status, 200, "{beside}");
+    let shadow = beside["shadow"].as_array().unwrap();
+    assert_eq!(shadow.len(), 1, "{beside:#}");
+    assert_eq!(shadow[0]["seq"], shadow_seq);
+    assert!(
+        !shadow[0]["findings"].as_array().unwrap().is_empty()
+            && shadow[0]["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|f| f["policy_version"] == "6.6.7"),
+        "{beside:#}"
+    );
+    beside.as_object_mut().unwrap().remove("shadow");
+    assert_eq!(beside, report_value, "the report beside the shadow's findings is the report");
+
+    // Where it disagrees: on the transit hostile does not judge, it adds
+    // every finding it makes; on the one 6.6.6 judges, another version
+    // with the same findings is no disagreement.
+    let disagreement = shadow_report(&server);
+    assert_eq!(disagreement["shadow"]["seq"], shadow_seq);
+    assert_eq!(disagreement["transits"], 2, "{disagreement:#}");
+    let diffs = disagreement["diffs"].as_array().unwrap();
+    assert_eq!(diffs.len(), 1, "{disagreement:#}");
+    assert_eq!(diffs[0]["transit"], "UNJUDGED");
+    let added = diffs[0]["added"].as_array().unwrap().len() as u64;
+    assert!(added > 0, "{disagreement:#}");
+    assert_eq!(diffs[0]["removed"], Value::Array(Vec::new()));
+    assert_eq!(disagreement["by_code"]["hostile.alive"]["added"], added);
+    assert_eq!(disagreement["verdicts_changed"], 0);
+
+    // Promoted from now: it judges the transits opened from then on, and
+    // the shadow run ends.
+    let (status, refused) = reinstate(&server, "promote", r#"{"effective_from": "2020-01-01T00:00:00Z"}"#);
+    assert_eq!(status, 422, "{refused}");
+    assert!(
+        refused["error"].as_str().unwrap().contains("is before its publication"),
+        "{refused}"
+    );
+    let (status, refused) = reinstate(&server, "promote", r#"{"effective_from": "now", "seq": 1}"#);
+    assert_eq!(status, 422, "{refused}");
+    let (status, promoted) = reinstate(&server, "promote", r#"{"effective_from": "now"}"#);
+    assert_eq!(status, 200, "{promoted}");
+    assert_eq!(
+        (&promoted["change"], &promoted["version"], &promoted["mode"]),
+        (&Value::from("promotion"), &Value::from("6.6.7"), &Value::from("enforced"))
+    );
+    let promoted_at = Utc::now();
+    let (_, listing) = server.get_json("/v1/policies", OFFICER);
+    assert_eq!(hostile(&listing["policies"]), ["6.6.7"]);
+    assert_eq!(listing["shadows"], Value::Array(Vec::new()));
+    open(
+        &server,
+        "PROMOTED",
+        &opening("PROMOTED", promoted_at, 5),
+    );
+    let later = promoted_at + TimeDelta::hours(3);
+    assert_eq!(hostile_versions(&report(&server, "PROMOTED", later)), ["6.6.7"]);
+    assert_eq!(hostile_versions(&report(&server, "ENFORCED", later)), ["6.6.6"]);
+    let promotion = records_of(&server, "promotion");
+    assert_eq!(promotion.len(), 2, "the version and the shadow run's end: {promotion:?}");
+    assert_eq!(promotion[0]["published_by"], "test-regulator");
+    assert_eq!(promotion[0]["content_hash"], promoted["content_hash"]);
+    assert_eq!(promotion[0]["effective_from"], promoted["effective_from"]);
+
+    // A restart keeps it: the live folder, which still holds 6.6.6, does
+    // not undo the promotion.
+    let listed = versions(&server);
+    server.stop();
+    let mut server = Server::start_in(dir.path(), &SETTINGS);
+    assert_eq!(versions(&server), listed);
+    let (_, listing) = server.get_json("/v1/policies", OFFICER);
+    assert_eq!(hostile(&listing["policies"]), ["6.6.7"]);
+
+    // Rolled back to 6.6.6 from now: the transits opened from then on are
+    // judged by it again; those opened under 6.6.7 keep it.
+    let first = listed.iter().find(|v| v["version"] == "6.6.6").unwrap()["seq"].clone();
+    let (status, rolled_back) = reinstate(
+        &server,
+        "rollback",
+        &format!(r#"{{"seq": {first}, "effective_from": "now"}}"#),
+    );
+    assert_eq!(status, 200, "{rolled_back}");
+    assert_eq!(rolled_back["change"], "rollback");
+    assert_eq!(rolled_back["version"], "6.6.6");
+    let rolled_back_at = Utc::now();
+    open(
+        &server,
+        "ROLLED",
+        &opening("ROLLED", rolled_back_at, 5),
+    );
+    let later = rolled_back_at + TimeDelta::minutes(30);
+    assert_eq!(hostile_versions(&report(&server, "ROLLED", later)), ["6.6.6"]);
+    assert_eq!(hostile_versions(&report(&server, "PROMOTED", later)), ["6.6.7"]);
+    assert_eq!(records_of(&server, "rollback").len(), 1);
+    let (status, refused) = reinstate(&server, "rollback", r#"{"effective_from": "now"}"#);
+    assert_eq!(status, 422, "a rollback names its version: {refused}");
+    let (status, refused) = reinstate(&server, "rollback", r#"{"seq": 1, "effective_from": "now", "seq": 2}"#);
+    assert_eq!(status, 400, "a duplicate key: {refused}");
+    server.stop();
+
+    // The audit log verifies, publications, promotion and rollback included.
+    let verified = escort(&["audit", "verify", "--data", server.data().to_str().unwrap()]);
+    assert_eq!(
+        verified.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
+}

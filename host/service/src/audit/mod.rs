@@ -6,7 +6,8 @@
 //! Three kinds of record, in one chain. A *publication record* per version
 //! of a policy the service is given (`timeline`): the policy, its version,
 //! content hash and fingerprint, when it is in force, what it applies to,
-//! and who published it. A *decision record* per policy call:
+//! who published it, and, for a shadow version, a promotion or a rollback,
+//! which it is (a regulator's promotion or rollback is a version too). A *decision record* per policy call:
 //! the transit, the policy's id, version and content hash, a digest of the
 //! input, the evaluation clock, the fuel used, and the final findings the
 //! call raised. After a step's decisions, one *step record*
@@ -48,7 +49,8 @@ pub(crate) use tables::{
     step_record, stray, transit_name, uncommitted,
 };
 
-use crate::timeline::PolicyVersion;
+use crate::timeline::{Change, PolicyVersion};
+use escort_bundle::Mode;
 use commitment::{Commitment, StepRecord};
 use escort_engine::Decision;
 use escort_engine::Fix;
@@ -188,6 +190,12 @@ pub(crate) fn publication(version: &PolicyVersion) -> Link {
         applies_to: &'a str,
         published_at: String,
         published_by: &'a str,
+        // Left out when enforced and published, so that the records of a
+        // database from before shadow runs still say what its versions do.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        mode: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        change: Option<&'a str>,
     }
     let judge = version.judged_by.as_ref();
     let record = Publication {
@@ -201,6 +209,8 @@ pub(crate) fn publication(version: &PolicyVersion) -> Link {
         applies_to: version.applies_to.as_str(),
         published_at: format_time(&version.published_at),
         published_by: &version.published_by,
+        mode: (version.mode != Mode::Enforced).then(|| version.mode.as_str()),
+        change: (version.change != Change::Publication).then(|| version.change.as_str()),
     };
     Link {
         text: serde_json::to_string(&record).expect("a record always serializes"),

@@ -25,10 +25,12 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params, pa
 use rusqlite_migration::{M, Migrations};
 
 mod audit;
+mod shadow;
 mod versions;
 
 use crate::audit::commitment::{Commitment, RowsDigest, TransitRow, json_of};
 use crate::audit::{AuditEntry, DecisionRecord};
+use crate::shadow::ShadowRun;
 use escort_engine::PolicyState;
 use escort_engine::Rejection;
 use escort_engine::content_hash;
@@ -36,7 +38,7 @@ use escort_engine::{Finding, Verdict};
 use escort_engine::{Fix, FixKey, SealState};
 
 /// The schema version this build reads and writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 
 /// From each schema version to the next, in order: a new file is made with
 /// the first schema and brought up to date by the same steps as an old one,
@@ -100,6 +102,25 @@ fn migrations() -> Migrations<'static> {
              BEGIN SELECT RAISE(ABORT, 'the policy timeline is append-only'); END;
              CREATE TRIGGER policy_versions_are_append_only_delete BEFORE DELETE ON policy_versions
              BEGIN SELECT RAISE(ABORT, 'the policy timeline is append-only'); END;",
+        ),
+        // 5: shadow runs (issue 13). A version is enforced or runs in
+        // shadow, and was made by a publication, a promotion or a
+        // rollback; each shadow version's run on each transit is kept
+        // apart from what decides the transit, and outside the audit
+        // chain's commitments, since it decides nothing.
+        M::up(
+            "ALTER TABLE policy_versions ADD COLUMN mode TEXT NOT NULL DEFAULT 'enforced';
+             ALTER TABLE policy_versions ADD COLUMN change TEXT NOT NULL DEFAULT 'publication';
+             CREATE TABLE shadow_runs (
+                 transit INTEGER NOT NULL REFERENCES transits (key),
+                 shadow INTEGER NOT NULL REFERENCES policy_versions (seq),
+                 fingerprint TEXT NOT NULL,
+                 state BLOB NOT NULL,
+                 open TEXT NOT NULL,
+                 finals TEXT NOT NULL,
+                 PRIMARY KEY (transit, shadow)
+             ) WITHOUT ROWID;
+             CREATE INDEX shadow_runs_by_shadow ON shadow_runs (shadow, transit);",
         ),
     ])
 }
@@ -319,6 +340,9 @@ pub struct Step {
     pub states: Vec<PolicyState>,
     /// What the audit log says about the step's inputs.
     pub audit: AuditEntry,
+    /// The shadow versions' runs the step made: stored apart, and outside
+    /// the audit log's commitments, since they decide nothing.
+    pub shadows: Vec<ShadowRun>,
 }
 
 /// How much of the database a reader that reads all of it maps into memory.
@@ -761,7 +785,8 @@ fn write_step(tx: &Transaction<'_>, step: &Step) -> Result<(), StoreError> {
         findings: findings.range_from(first_finding),
         policy_states: states.range(0),
     };
-    audit::append(tx, &step.record.id, &step.audit, &step.decisions, commitment)
+    audit::append(tx, &step.record.id, &step.audit, &step.decisions, commitment)?;
+    shadow::write_runs(tx, key, &step.shadows)
 }
 
 /// Runs `insert` on the transit's key and `values`: the values a step
@@ -971,6 +996,7 @@ mod tests {
                 input_digest: String::new(),
                 evaluated_at: record.evaluated_at,
             },
+            shadows: Vec::new(),
         };
         record.counts.lines = 4;
         save(&mut store, &step(&record, None)).expect("saved");
@@ -1016,6 +1042,7 @@ mod tests {
                 input_digest: String::new(),
                 evaluated_at: at,
             },
+            shadows: Vec::new(),
         };
         let fix = Fix::at_position(at, 43.0, 77.0);
         // The second step numbers its fix as the first one did: SQLite refuses it.
@@ -1100,6 +1127,7 @@ mod tests {
                     input_digest: String::new(),
                     evaluated_at: at,
                 },
+                shadows: Vec::new(),
             },
         )
         .expect("saved");

@@ -7,15 +7,15 @@ use rusqlite::{OptionalExtension, params};
 
 use super::{Store, StoreError, time};
 use crate::audit;
-use crate::timeline::{Judge, PolicyVersion};
-use escort_bundle::AppliesTo;
+use crate::timeline::{Change, Judge, PolicyVersion};
+use escort_bundle::{AppliesTo, Mode};
 
 impl Store {
     /// Every version of every policy, in the order they were published.
     pub(crate) fn policy_versions(&self) -> Result<Vec<PolicyVersion>, StoreError> {
         let mut statement = self.conn.prepare(
             "SELECT seq, policy, version, content_hash, fingerprint, origin, config, effective_from_ms,
-                    effective_until_ms, applies_to, published_at_ms, published_by
+                    effective_until_ms, applies_to, published_at_ms, published_by, mode, change
              FROM policy_versions ORDER BY seq",
         )?;
         let mut rows = statement.query([])?;
@@ -38,6 +38,8 @@ impl Store {
                 None => None,
             };
             let applies_to: String = row.get(9)?;
+            let mode: String = row.get(12)?;
+            let change: String = row.get(13)?;
             versions.push(PolicyVersion {
                 seq,
                 policy: row.get(1)?,
@@ -48,6 +50,8 @@ impl Store {
                     .ok_or_else(|| corrupt(format!("applies to {applies_to:?}")))?,
                 published_at: time(row.get(10)?),
                 published_by: row.get(11)?,
+                mode: Mode::named(&mode).ok_or_else(|| corrupt(format!("mode {mode:?}")))?,
+                change: Change::named(&change).ok_or_else(|| corrupt(format!("change {change:?}")))?,
             });
         }
         Ok(versions)
@@ -93,8 +97,8 @@ impl Store {
                 judge.map(|judge| serde_json::to_string(&judge.config).expect("a configuration always serializes"));
             tx.execute(
                 "INSERT INTO policy_versions (seq, policy, version, content_hash, fingerprint, origin, config,
-                     effective_from_ms, effective_until_ms, applies_to, published_at_ms, published_by)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                     effective_from_ms, effective_until_ms, applies_to, published_at_ms, published_by, mode, change)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
                 params![
                     version.seq,
                     version.policy,
@@ -108,6 +112,8 @@ impl Store {
                     version.applies_to.as_str(),
                     version.published_at.timestamp_millis(),
                     version.published_by,
+                    version.mode.as_str(),
+                    version.change.as_str(),
                 ],
             )?;
         }

@@ -1,0 +1,197 @@
+//! Shadow runs: a version published with `mode = "shadow"` runs beside
+//! the enforced versions on live traffic, and decides nothing.
+//!
+//! Every step that stores an evaluation of a transit also runs each shadow
+//! version running at that moment over what the step observed, from the
+//! state its last run on the transit left (or from the transit's first fix,
+//! the first time, and whenever the step itself began again). What it
+//! finds is stored apart (`shadow_runs`): it never reaches a verdict, a
+//! report, the transit list or the audit log's decisions, and a shadow
+//! version that fails, traps or runs out of fuel only gives itself a
+//! `policy.error`; the step goes on. A shadow runs on every transit that
+//! steps while it runs, including those its policy's enforced versions do
+//! not judge, so that a new policy can be shadowed too.
+//!
+//! [`ShadowReport`] (`GET /v1/policies/{id}/shadow`) compares each run with
+//! the enforced findings of the same policy on the same transit, as the
+//! backtest does (`replay`): the verdict the transit would have, the
+//! findings the shadow version adds, drops and changes, and counts by code.
+//! Policies are deterministic and streaming equals batch, so a shadow
+//! version identical to the enforced one disagrees on nothing.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::replay::{Tally, TransitDiff, findings_diff, tallies};
+use crate::store::StoreError;
+use crate::timeline::VersionInfo;
+use escort_engine::{Finding, Fix, ObserveError, PolicySet, PolicyState, PreparedTransit};
+
+/// Most transits a shadow report lists one by one; its counts take in every
+/// transit.
+pub const MAX_SHADOW_DIFFS: usize = 1_000;
+
+/// One shadow version's run on one transit, as the last step that ran it
+/// left it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShadowRun {
+    /// The shadow version's place in the timeline.
+    pub shadow: i64,
+    /// Its state and open findings, as [`PolicySet::resume`] takes them.
+    pub state: PolicyState,
+    /// The final findings it raised since the transit's first fix.
+    pub finals: Vec<Finding>,
+}
+
+impl ShadowRun {
+    /// Every finding of the run, final and open, in report order.
+    pub(crate) fn findings(&self) -> Vec<Finding> {
+        let mut findings: Vec<Finding> = self.finals.iter().chain(&self.state.open).cloned().collect();
+        findings.sort_by(Finding::report_order);
+        findings
+    }
+}
+
+/// What a step observed, for a shadow version to observe the same.
+pub(crate) enum Observed<'f> {
+    /// The transit was admitted: no fix yet.
+    Admission,
+    /// New fixes in time order, after the stored states.
+    Batch(&'f [Fix]),
+    /// Every fix from the first, in time order: the step began again.
+    Everything(&'f [Fix]),
+}
+
+/// Runs the shadow version `shadow` (`set` holds it alone) over what a step
+/// of `transit` observed as of `now`, from its run `before` when it has
+/// one. `all_fixes` gives every fix of the transit in time order, for a
+/// run that begins at the first. `Err` says why it could not.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run(
+    shadow: i64,
+    set: &PolicySet,
+    transit: &PreparedTransit,
+    before: Option<&ShadowRun>,
+    last_fix_at: Option<DateTime<Utc>>,
+    observed: &Observed<'_>,
+    all_fixes: impl FnOnce() -> Result<Vec<Fix>, StoreError>,
+    now: DateTime<Utc>,
+) -> Result<ShadowRun, String> {
+    let observe_error = |e: ObserveError| e.to_string();
+    let resumed = match (observed, before) {
+        (Observed::Batch(batch), Some(before)) => set
+            .resume(transit, vec![before.state.clone()], last_fix_at)
+            .ok()
+            .map(|evaluation| (evaluation, *batch, before.finals.clone())),
+        _ => None,
+    };
+    let (mut evaluation, finals) = match resumed {
+        Some((mut evaluation, batch, finals)) => {
+            evaluation.observe(batch, now).map_err(observe_error)?;
+            (evaluation, finals)
+        }
+        None => {
+            let mut evaluation = set.open_prepared(transit);
+            match observed {
+                Observed::Admission => {}
+                Observed::Everything(fixes) => evaluation.observe(fixes, now).map_err(observe_error)?,
+                Observed::Batch(_) => {
+                    let fixes = all_fixes().map_err(|e| e.to_string())?;
+                    evaluation.observe(&fixes, now).map_err(observe_error)?;
+                }
+            }
+            (evaluation, Vec::new())
+        }
+    };
+    let mut finals = finals;
+    finals.extend(evaluation.take_findings());
+    let state = evaluation
+        .policy_states()
+        .pop()
+        .expect("a shadow version's set holds it alone");
+    Ok(ShadowRun { shadow, state, finals })
+}
+
+/// A shadow run's findings on one transit, as `GET
+/// /v1/transits/{id}?shadow=true` shows them beside the report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ShadowFindings {
+    /// The policy's id.
+    pub policy: String,
+    /// The shadow version's place in the timeline.
+    pub seq: i64,
+    /// Its findings as of the transit's last stored step, final and open,
+    /// in report order.
+    pub findings: Vec<Finding>,
+}
+
+impl ShadowFindings {
+    pub(crate) fn of(run: &ShadowRun) -> ShadowFindings {
+        ShadowFindings {
+            policy: run.state.policy.clone(),
+            seq: run.shadow,
+            findings: run.findings(),
+        }
+    }
+}
+
+/// Where a shadow version disagrees with the enforced versions of its
+/// policy (`GET /v1/policies/{id}/shadow`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ShadowReport {
+    /// The shadow version, as the timeline lists it.
+    pub shadow: VersionInfo,
+    /// Transits it ran on.
+    pub transits: u64,
+    /// Transits whose verdict it would change.
+    pub verdicts_changed: u64,
+    /// Changes per finding code, over every transit.
+    pub by_code: BTreeMap<String, Tally>,
+    /// The transits where it disagrees, by id: the verdict before (as
+    /// enforced) and after (with its findings in place of the enforced
+    /// version's), and the findings it adds (`added`), drops (`removed`)
+    /// and changes. At most [`MAX_SHADOW_DIFFS`].
+    pub diffs: Vec<TransitDiff>,
+    /// Transits where it disagrees that `diffs` leaves off.
+    pub diffs_left_off: u64,
+}
+
+impl ShadowReport {
+    /// The report of `shadow` (a shadow version of `policy`) over its
+    /// `runs`: each transit's id, run, and enforced findings (final and
+    /// open).
+    pub(crate) fn of(
+        shadow: VersionInfo,
+        policy: &str,
+        runs: impl IntoIterator<Item = (String, ShadowRun, Vec<Finding>)>,
+    ) -> ShadowReport {
+        let mut transits = 0;
+        let mut diffs = Vec::new();
+        for (id, run, mut before) in runs {
+            transits += 1;
+            before.sort_by(Finding::report_order);
+            let mut after: Vec<Finding> = before
+                .iter()
+                .filter(|finding| finding.policy != policy)
+                .cloned()
+                .chain(run.findings())
+                .collect();
+            after.sort_by(Finding::report_order);
+            diffs.extend(findings_diff(&id, None, before, after));
+        }
+        let (_, by_code) = tallies(&diffs);
+        let verdicts_changed = diffs.iter().filter(|d| d.verdict_before != d.verdict_after).count() as u64;
+        let diffs_left_off = diffs.len().saturating_sub(MAX_SHADOW_DIFFS) as u64;
+        diffs.truncate(MAX_SHADOW_DIFFS);
+        ShadowReport {
+            shadow,
+            transits,
+            verdicts_changed,
+            by_code,
+            diffs,
+            diffs_left_off,
+        }
+    }
+}
