@@ -59,9 +59,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::Semaphore;
 
+use escort_bundle::{AppliesTo, Mode};
 use escort_engine::excerpt::Excerpt;
 use escort_engine::{Report, Verdict, format_time};
-use escort_bundle::{AppliesTo, Mode};
 use escort_service::{
     Access, Action, Change, CloseReason, Denied, ListFilter, Schedule, ServeConfig, Service, ServiceError,
     ShadowFindings, StepKind,
@@ -484,7 +484,11 @@ async fn get_transit(
             })
             .expect("a report always serializes");
             json.push('\n');
-            Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], json).into_response())
+            Ok((
+                [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+                json,
+            )
+                .into_response())
         }
     }
 }

@@ -69,9 +69,9 @@ pub use access::{Access, Action, Denied, NewTokens, Role, TokenConfig, token_has
 pub use config::{ConfigError, EdgeTimeouts, ServeConfig};
 pub use live::{LivePolicies, PolicyInfo, PolicyListing};
 pub use metrics::Metrics;
+pub use shadow::{MAX_SHADOW_DIFFS, ShadowFindings, ShadowReport, ShadowRun};
 pub use step::StepKind;
 pub use tick::{TickFailure, TickSummary};
-pub use shadow::{MAX_SHADOW_DIFFS, ShadowFindings, ShadowReport, ShadowRun};
 pub use timeline::{Change, Schedule, VersionInfo};
 
 use crate::audit::{AuditEntry, DecisionRecord, digest_fixes};
@@ -80,6 +80,7 @@ use crate::audit::{AuditEntry, DecisionRecord, digest_fixes};
 pub use crate::store::{ListFilter, Step, Store, StoreError, StreamCounts, TransitRecord, TransitSummary};
 use commit::{Pending, Readers, Writer};
 use data_lock::DataLock;
+use escort_bundle::Mode;
 use escort_engine::Fix;
 use escort_engine::content_hash;
 use escort_engine::{Decision, Evaluation, telemetry_quality};
@@ -90,9 +91,8 @@ use escort_engine::{PolicySet, PreparedTransit};
 use escort_engine::{Transit, TransitError};
 use intake::Intake;
 use known::{Known, KnownTransits};
-use escort_bundle::Mode;
-use shadow::Observed;
 use locks::{TransitGuard, TransitLocks};
+use shadow::Observed;
 
 /// Why a request to the service failed. Each kind is one HTTP status; the
 /// enum is exhaustive so that `escort-http` must map a new kind.
@@ -669,7 +669,11 @@ impl Service {
             }
             store.shadow_runs(id).map(Some)
         })?;
-        Ok(runs.ok_or_else(|| not_found(id))?.iter().map(ShadowFindings::of).collect())
+        Ok(runs
+            .ok_or_else(|| not_found(id))?
+            .iter()
+            .map(ShadowFindings::of)
+            .collect())
     }
 
     /// Where the shadow version `seq` of the policy `policy` (default: the
@@ -682,11 +686,14 @@ impl Service {
     /// when it has no shadow version.
     pub fn shadow_report(&self, policy: &str, seq: Option<i64>) -> Result<ShadowReport, ServiceError> {
         let listing = self.policies.versions(policy)?;
-        let shadows = listing.into_iter().filter(|info| info.mode == Mode::Shadow.as_str() && info.version.is_some());
+        let shadows = listing
+            .into_iter()
+            .filter(|info| info.mode == Mode::Shadow.as_str() && info.version.is_some());
         let shadow = match seq {
-            Some(seq) => shadows.into_iter().find(|info| info.seq == seq).ok_or_else(|| {
-                ServiceError::Unprocessable(format!("`{policy}` has no shadow version {seq}"))
-            })?,
+            Some(seq) => shadows
+                .into_iter()
+                .find(|info| info.seq == seq)
+                .ok_or_else(|| ServiceError::Unprocessable(format!("`{policy}` has no shadow version {seq}")))?,
             None => shadows
                 .max_by_key(|info| info.seq)
                 .ok_or_else(|| ServiceError::NotFound(format!("`{policy}` has no shadow version")))?,
@@ -846,7 +853,16 @@ impl Service {
                 Ok(all)
             };
             let last_fix_at = from.and_then(|known| known.record.last_fix_at);
-            match shadow::run(version.seq, &set, transit, before, last_fix_at, observed, all_fixes, now) {
+            match shadow::run(
+                version.seq,
+                &set,
+                transit,
+                before,
+                last_fix_at,
+                observed,
+                all_fixes,
+                now,
+            ) {
                 Ok(run) => runs.push(run),
                 Err(e) => tracing::warn!(
                     "{}: shadow run on transit `{}` left out: {e}",

@@ -53,7 +53,7 @@ use serde::Serialize;
 use super::swap::{self, Form};
 use super::{ServiceError, validate};
 use crate::store::Store;
-use crate::timeline::{Change, BY_LIVE_FOLDER, PolicyVersion, Schedule, VersionInfo};
+use crate::timeline::{BY_LIVE_FOLDER, Change, PolicyVersion, Schedule, VersionInfo};
 use crate::versions::Versions;
 use escort_bundle::folder::{self, FolderEntry, folder_entries, live_name};
 use escort_bundle::golden::{Outcome, Scenario};

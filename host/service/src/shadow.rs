@@ -195,3 +195,99 @@ impl ShadowReport {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finding(policy: &str, code: &str, severity: &str, from: &str) -> Finding {
+        serde_json::from_value(serde_json::json!({
+            "policy": policy, "policy_version": "1.0.0", "code": code, "severity": severity,
+            "message": "m", "from": from, "to": from, "evidence": {}
+        }))
+        .expect("a finding")
+    }
+
+    fn run(findings: Vec<Finding>) -> ShadowRun {
+        ShadowRun {
+            shadow: 9,
+            state: PolicyState {
+                policy: "speed".to_owned(),
+                fingerprint: "f".to_owned(),
+                state: Vec::new(),
+                open: Vec::new(),
+            },
+            finals: findings,
+        }
+    }
+
+    fn shadow() -> VersionInfo {
+        VersionInfo {
+            seq: 9,
+            version: Some("2.0.0".to_owned()),
+            content_hash: Some("c".to_owned()),
+            params: BTreeMap::new(),
+            effective_from: None,
+            in_force_until: None,
+            applies_to: "new-transits",
+            published_at: "2026-06-01T00:00:00Z".to_owned(),
+            published_by: "regulator".to_owned(),
+            origin: None,
+            mode: "shadow",
+            change: "publication",
+        }
+    }
+
+    #[test]
+    fn the_report_names_what_the_shadow_adds_and_drops_and_the_verdicts_it_would_change() {
+        let at = "2026-06-01T10:00:00Z";
+        let report = ShadowReport::of(
+            shadow(),
+            "speed",
+            vec![
+                // The same findings: no disagreement.
+                (
+                    "A".to_owned(),
+                    run(vec![finding("speed", "speed.excessive", "warning", at)]),
+                    vec![
+                        finding("speed", "speed.excessive", "warning", at),
+                        finding("seal", "seal.opened", "info", at),
+                    ],
+                ),
+                // It raises a violation the enforced version does not.
+                (
+                    "B".to_owned(),
+                    run(vec![finding(
+                        "speed",
+                        "speed.excessive",
+                        "violation",
+                        "2026-06-01T11:00:00Z",
+                    )]),
+                    vec![finding("seal", "seal.opened", "info", at)],
+                ),
+                // It drops a warning; another policy's violation keeps the verdict.
+                (
+                    "C".to_owned(),
+                    run(Vec::new()),
+                    vec![
+                        finding("speed", "speed.excessive", "warning", at),
+                        finding("corridor", "corridor.deviation", "violation", at),
+                    ],
+                ),
+            ],
+        );
+        assert_eq!(report.transits, 3);
+        assert_eq!(report.verdicts_changed, 1);
+        let diffs: Vec<(&str, usize, usize)> = report
+            .diffs
+            .iter()
+            .map(|d| (d.transit.as_str(), d.added.len(), d.removed.len()))
+            .collect();
+        assert_eq!(diffs, [("B", 1, 0), ("C", 0, 1)]);
+        assert_eq!(report.diffs[0].verdict_before, escort_engine::Verdict::Clear);
+        assert_eq!(report.diffs[0].verdict_after, escort_engine::Verdict::Violation);
+        let tally = report.by_code["speed.excessive"];
+        assert_eq!((tally.added, tally.removed, tally.transits), (1, 1, 2));
+        assert!(!report.by_code.contains_key("seal.opened"));
+    }
+}

@@ -373,29 +373,29 @@ fn listed(versions: &[PolicyVersion]) -> Vec<VersionInfo> {
     versions
         .iter()
         .enumerate()
-            .map(|(index, version)| {
-                let next_from = versions.get(index + 1).and_then(|next| next.effective_from);
-                let until = match (version.effective_until, next_from) {
-                    (Some(until), Some(next)) => Some(until.min(next)),
-                    (until, next) => until.or(next),
-                };
-                let judge = version.judged_by.as_ref();
-                VersionInfo {
-                    seq: version.seq,
-                    version: judge.map(|judge| judge.version.clone()),
-                    content_hash: judge.map(|judge| judge.content_hash.clone()),
-                    params: judge.map(|judge| judge.config.params.clone()).unwrap_or_default(),
-                    effective_from: version.effective_from.map(|at| format_time(&at)),
-                    in_force_until: until.map(|at| format_time(&at)),
-                    applies_to: version.applies_to.as_str(),
-                    published_at: format_time(&version.published_at),
-                    published_by: version.published_by.clone(),
-                    origin: judge.map(|judge| judge.origin.clone()),
-                    mode: version.mode.as_str(),
-                    change: version.change.as_str(),
-                }
-            })
-            .collect()
+        .map(|(index, version)| {
+            let next_from = versions.get(index + 1).and_then(|next| next.effective_from);
+            let until = match (version.effective_until, next_from) {
+                (Some(until), Some(next)) => Some(until.min(next)),
+                (until, next) => until.or(next),
+            };
+            let judge = version.judged_by.as_ref();
+            VersionInfo {
+                seq: version.seq,
+                version: judge.map(|judge| judge.version.clone()),
+                content_hash: judge.map(|judge| judge.content_hash.clone()),
+                params: judge.map(|judge| judge.config.params.clone()).unwrap_or_default(),
+                effective_from: version.effective_from.map(|at| format_time(&at)),
+                in_force_until: until.map(|at| format_time(&at)),
+                applies_to: version.applies_to.as_str(),
+                published_at: format_time(&version.published_at),
+                published_by: version.published_by.clone(),
+                origin: judge.map(|judge| judge.origin.clone()),
+                mode: version.mode.as_str(),
+                change: version.change.as_str(),
+            }
+        })
+        .collect()
 }
 
 /// The version of `versions` (one policy's, of one mode, in the order they
@@ -512,11 +512,11 @@ impl Timeline {
         seq: i64,
         change: Change,
         schedule: Schedule,
-        built_in: bool,
         now: DateTime<Utc>,
         published_by: &str,
     ) -> Result<Vec<PolicyVersion>, String> {
         let now = now.trunc_subsecs(3);
+        let built_in = escort_builtin::component(policy).is_some();
         let (versions, named) = match change {
             Change::Promotion => (self.shadow_versions(policy), "shadow version"),
             Change::Rollback | Change::Publication => (self.versions(policy), "enforced version"),
@@ -537,7 +537,10 @@ impl Timeline {
             ));
         };
         if source.judged_by.is_none() {
-            return Err(format!("{} is a withdrawal, not a version to judge with", source.described()));
+            return Err(format!(
+                "{} is a withdrawal, not a version to judge with",
+                source.described()
+            ));
         }
         let from = schedule.effective_from.unwrap_or(now).trunc_subsecs(3);
         let version = PolicyVersion {
@@ -912,5 +915,108 @@ mod tests {
             vec![proposal("eta", Some("x"), None, Some("2026-07-01T00:00:00Z"))],
         )
         .expect("may end");
+    }
+
+    fn shadow(policy: &str, fingerprint: &str) -> Proposal {
+        let mut proposal = proposal(policy, Some(fingerprint), None, None);
+        proposal.schedule.mode = Mode::Shadow;
+        proposal
+    }
+
+    #[test]
+    fn a_shadow_version_judges_no_transit_and_runs_until_another_replaces_it() {
+        let timeline = published(
+            "2026-06-01T00:00:00Z",
+            vec![shadow("speed", "s1"), shadow("eta", "e1"), shadow("speed", "s2")],
+        )
+        .expect("published");
+        assert_eq!(
+            judged(&timeline, "2026-06-02T00:00:00Z", "2026-06-02T00:00:00Z"),
+            ["speed a"]
+        );
+        let running: Vec<_> = timeline
+            .running_shadows(at("2026-06-02T00:00:00Z"))
+            .iter()
+            .map(|v| v.fingerprint().unwrap_or("-").to_owned())
+            .collect();
+        assert_eq!(running, ["e1", "s2"]);
+        assert!(timeline.running_shadows(at("2026-05-31T00:00:00Z")).is_empty());
+        // The live folder's set read again adds no version, shadows aside.
+        let again = timeline
+            .plan(
+                vec![Proposal {
+                    uploaded: false,
+                    ..proposal("speed", Some("a"), None, None)
+                }],
+                at("2026-06-03T00:00:00Z"),
+                "the live folder",
+            )
+            .expect("planned");
+        assert!(again.is_empty(), "{again:?}");
+    }
+
+    #[test]
+    fn a_promotion_enforces_the_shadow_from_its_time_and_ends_the_run() {
+        let now = "2026-06-01T00:00:00Z";
+        let timeline = published(now, vec![shadow("speed", "s")]).expect("published");
+        let seq = timeline.shadow_versions("speed")[0].seq;
+        let schedule = Schedule {
+            effective_from: Some(at("2026-06-10T00:00:00Z")),
+            ..Schedule::default()
+        };
+        let mut promoted = timeline.clone();
+        for version in timeline
+            .reinstate("speed", seq, Change::Promotion, schedule, at(now), "regulator")
+            .expect("promoted")
+        {
+            promoted.push(version);
+        }
+        let later = "2026-06-20T00:00:00Z";
+        assert_eq!(judged(&promoted, "2026-06-09T00:00:00Z", later), ["speed a"]);
+        assert_eq!(judged(&promoted, "2026-06-10T00:00:00Z", later), ["speed s"]);
+        assert_eq!(promoted.running_shadows(at("2026-06-09T00:00:00Z")).len(), 1);
+        assert!(promoted.running_shadows(at("2026-06-10T00:00:00Z")).is_empty());
+        // The live folder, which still holds `a`, adds nothing: the
+        // promotion is no publication it must repeat.
+        let again = promoted
+            .plan(
+                vec![Proposal {
+                    uploaded: false,
+                    ..proposal("speed", Some("a"), None, None)
+                }],
+                at(later),
+                "the live folder",
+            )
+            .expect("planned");
+        assert!(again.is_empty(), "{again:?}");
+
+        // Rolled back to `a` from later: transits opened after are judged by it again.
+        let first = promoted.versions("speed")[0].seq;
+        let schedule = Schedule {
+            effective_from: Some(at("2026-06-25T00:00:00Z")),
+            ..Schedule::default()
+        };
+        let mut rolled_back = promoted.clone();
+        for version in promoted
+            .reinstate("speed", first, Change::Rollback, schedule, at(later), "regulator")
+            .expect("rolled back")
+        {
+            rolled_back.push(version);
+        }
+        assert_eq!(judged(&rolled_back, "2026-06-24T00:00:00Z", later), ["speed s"]);
+        assert_eq!(judged(&rolled_back, "2026-06-25T00:00:00Z", later), ["speed a"]);
+
+        // Refused as a publication is, naming both versions.
+        let refused = rolled_back
+            .reinstate("speed", seq, Change::Promotion, schedule, at(later), "regulator")
+            .expect_err("the same instant");
+        assert!(
+            refused.starts_with("two versions of `speed` would come into force at 2026-06-25T00:00:00Z"),
+            "{refused}"
+        );
+        let refused = rolled_back
+            .reinstate("speed", first, Change::Promotion, schedule, at(later), "regulator")
+            .expect_err("no shadow version");
+        assert!(refused.starts_with("`speed` has no shadow version"), "{refused}");
     }
 }

@@ -129,15 +129,9 @@ impl Versions {
         schedule: Schedule,
         published_by: &str,
     ) -> Result<PolicyVersion, String> {
-        let added = self.timeline().reinstate(
-            policy,
-            seq,
-            change,
-            schedule,
-            is_built_in(policy),
-            Utc::now(),
-            published_by,
-        )?;
+        let added = self
+            .timeline()
+            .reinstate(policy, seq, change, schedule, Utc::now(), published_by)?;
         let enforced = added[0].clone();
         self.commit(added, &[])?;
         Ok(enforced)

@@ -584,6 +584,7 @@ fn as_schema_2(data: &Path) {
          DELETE FROM audit;
          DROP INDEX audit_steps;
          ALTER TABLE audit DROP COLUMN transit;
+         DROP TABLE shadow_runs;
          DROP TRIGGER policy_versions_are_append_only_update;
          DROP TRIGGER policy_versions_are_append_only_delete;
          DROP TABLE policy_versions;
@@ -623,7 +624,7 @@ fn a_database_of_the_previous_schema_is_adopted_and_an_edit_after_is_found() {
     let (status, refused) = audit_verify_refused(&data);
     assert_eq!(status, Some(2), "{refused}");
     assert!(
-        refused.contains("schema version 2 is older than 4, the one this build reads; start `escort serve`"),
+        refused.contains("schema version 2 is older than 5, the one this build reads; start `escort serve`"),
         "{refused}"
     );
     assert_eq!(value::<i64>(&data, "PRAGMA user_version"), 2);
@@ -645,7 +646,7 @@ fn a_database_of_the_previous_schema_is_adopted_and_an_edit_after_is_found() {
         answer.contains("\ntables match it: 2 transits, 729 fixes, 1 refused lines, "),
         "{answer}"
     );
-    assert_eq!(value::<i64>(&data, "PRAGMA user_version"), 4);
+    assert_eq!(value::<i64>(&data, "PRAGMA user_version"), 5);
     let adopted: String = value(
         &data,
         "SELECT record FROM audit WHERE json_extract(record, '$.step') = 'adopt' ORDER BY seq DESC LIMIT 1",
@@ -939,7 +940,8 @@ fn a_timeline_changed_in_the_database_is_named() {
         (
             "added",
             "INSERT INTO policy_versions SELECT 8, policy, version, content_hash, fingerprint, origin, config, \
-             4102444800000, NULL, applies_to, published_at_ms, published_by FROM policy_versions WHERE seq = 1;",
+             4102444800000, NULL, applies_to, published_at_ms, published_by, mode, change FROM policy_versions \
+             WHERE seq = 1;",
             "the policy timeline of `corridor`: its version 8 was published in no audit record (added since)",
         ),
     ] {

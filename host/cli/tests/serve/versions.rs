@@ -16,7 +16,8 @@ use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde_json::Value;
 
 use escort_tests::{
-    HOSTILE_POLICY, HOSTILE_POLICY_V2, OFFICER, REGULATOR, Server, check, escort, hostile_bundle_of, opening_at, tar_of,
+    HOSTILE_POLICY, HOSTILE_POLICY_V2, OFFICER, REGULATOR, Server, check, escort, eventually, hostile_bundle_of,
+    opening_at, tar_of,
 };
 
 /// Far enough ahead of the clock for a transit opened a second from now to
@@ -326,6 +327,41 @@ fn a_shadow_version_decides_nothing_until_it_is_promoted_and_a_rollback_restores
         (&Value::from("shadow"), &Value::from("6.6.7"))
     );
     let shadow_seq = listed[1]["seq"].as_i64().unwrap();
+    // No report without a shadow version; no mode but the two.
+    let (status, refused) = server.get_json("/v1/policies/speed/shadow", OFFICER);
+    assert_eq!(status, 404, "{refused}");
+    let (status, refused) = server.json(
+        "PUT",
+        &format!("/v1/policies/hostile?mode={}", "x".repeat(5_000)),
+        Some(REGULATOR),
+        &tar_of(&bundle),
+    );
+    assert_eq!(status, 400, "{refused}");
+    assert!(refused["error"].as_str().unwrap().len() < 200, "{refused}");
+    // A bundle in the live folder that says it is a shadow is refused:
+    // the folder holds what is enforced.
+    let manifest = server.data().join("policies/hostile/policy.toml");
+    let enforced_manifest = fs::read_to_string(&manifest).unwrap();
+    // Replaced as an editor saves it, by a rename, which the folder's poll sees.
+    let save = |text: &str| {
+        let saved = manifest.with_extension("saved");
+        fs::write(&saved, text).unwrap();
+        fs::rename(&saved, &manifest).unwrap();
+    };
+    save(&enforced_manifest.replace("[params]", "mode = \"shadow\"\n[params]"));
+    eventually("the folder is refused", || {
+        let (_, listing) = server.get_json("/v1/policies", OFFICER);
+        listing["last_reload_error"]
+            .as_str()
+            .is_some_and(|reason| reason.contains("mode = \"shadow\"; the live folder holds enforced policies only"))
+    });
+    save(&enforced_manifest);
+    eventually("the folder serves again", || {
+        let (_, listing) = server.get_json("/v1/policies", OFFICER);
+        listing["last_reload_error"].is_null()
+    });
+    assert_eq!(versions(&server).len(), 2, "a refused folder adds no version");
+    assert_eq!(versions(&server).len(), 2, "a refused folder adds no version");
     let (status, listing) = server.get_json("/v1/policies", OFFICER);
     assert_eq!(status, 200, "{listing}");
     let hostile = |list: &Value| -> Vec<String> {
@@ -384,7 +420,10 @@ fn a_shadow_version_decides_nothing_until_it_is_promoted_and_a_rollback_restores
         "{beside:#}"
     );
     beside.as_object_mut().unwrap().remove("shadow");
-    assert_eq!(beside, report_value, "the report beside the shadow's findings is the report");
+    assert_eq!(
+        beside, report_value,
+        "the report beside the shadow's findings is the report"
+    );
 
     // Where it disagrees: on the transit hostile does not judge, it adds
     // every finding it makes; on the one 6.6.6 judges, another version
@@ -415,22 +454,26 @@ fn a_shadow_version_decides_nothing_until_it_is_promoted_and_a_rollback_restores
     assert_eq!(status, 200, "{promoted}");
     assert_eq!(
         (&promoted["change"], &promoted["version"], &promoted["mode"]),
-        (&Value::from("promotion"), &Value::from("6.6.7"), &Value::from("enforced"))
+        (
+            &Value::from("promotion"),
+            &Value::from("6.6.7"),
+            &Value::from("enforced")
+        )
     );
     let promoted_at = Utc::now();
     let (_, listing) = server.get_json("/v1/policies", OFFICER);
     assert_eq!(hostile(&listing["policies"]), ["6.6.7"]);
     assert_eq!(listing["shadows"], Value::Array(Vec::new()));
-    open(
-        &server,
-        "PROMOTED",
-        &opening("PROMOTED", promoted_at, 5),
-    );
+    open(&server, "PROMOTED", &opening("PROMOTED", promoted_at, 5));
     let later = promoted_at + TimeDelta::hours(3);
     assert_eq!(hostile_versions(&report(&server, "PROMOTED", later)), ["6.6.7"]);
     assert_eq!(hostile_versions(&report(&server, "ENFORCED", later)), ["6.6.6"]);
     let promotion = records_of(&server, "promotion");
-    assert_eq!(promotion.len(), 2, "the version and the shadow run's end: {promotion:?}");
+    assert_eq!(
+        promotion.len(),
+        2,
+        "the version and the shadow run's end: {promotion:?}"
+    );
     assert_eq!(promotion[0]["published_by"], "test-regulator");
     assert_eq!(promotion[0]["content_hash"], promoted["content_hash"]);
     assert_eq!(promotion[0]["effective_from"], promoted["effective_from"]);
@@ -456,11 +499,7 @@ fn a_shadow_version_decides_nothing_until_it_is_promoted_and_a_rollback_restores
     assert_eq!(rolled_back["change"], "rollback");
     assert_eq!(rolled_back["version"], "6.6.6");
     let rolled_back_at = Utc::now();
-    open(
-        &server,
-        "ROLLED",
-        &opening("ROLLED", rolled_back_at, 5),
-    );
+    open(&server, "ROLLED", &opening("ROLLED", rolled_back_at, 5));
     let later = rolled_back_at + TimeDelta::minutes(30);
     assert_eq!(hostile_versions(&report(&server, "ROLLED", later)), ["6.6.6"]);
     assert_eq!(hostile_versions(&report(&server, "PROMOTED", later)), ["6.6.7"]);
@@ -469,6 +508,24 @@ fn a_shadow_version_decides_nothing_until_it_is_promoted_and_a_rollback_restores
     assert_eq!(status, 422, "a rollback names its version: {refused}");
     let (status, refused) = reinstate(&server, "rollback", r#"{"seq": 1, "effective_from": "now", "seq": 2}"#);
     assert_eq!(status, 400, "a duplicate key: {refused}");
+    let (status, refused) = reinstate(
+        &server,
+        "rollback",
+        &format!(r#"{{"seq": {shadow_seq}, "effective_from": "now"}}"#),
+    );
+    assert_eq!(
+        status, 422,
+        "a shadow version is promoted, not rolled back to: {refused}"
+    );
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("`hostile` has no enforced version {shadow_seq}")),
+        "{refused}"
+    );
+    let (status, refused) = reinstate(&server, "rollback", r#"{"seq": 1e999, "effective_from": "now"}"#);
+    assert_eq!(status, 400, "{refused}");
     server.stop();
 
     // The audit log verifies, publications, promotion and rollback included.

@@ -50,8 +50,8 @@ pub(crate) use tables::{
 };
 
 use crate::timeline::{Change, PolicyVersion};
-use escort_bundle::Mode;
 use commitment::{Commitment, StepRecord};
+use escort_bundle::Mode;
 use escort_engine::Decision;
 use escort_engine::Fix;
 use escort_engine::content_hash;
