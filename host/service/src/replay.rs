@@ -176,7 +176,7 @@ pub struct PolicyChange {
     pub candidate: PolicyVersion,
 }
 
-/// A finding whose episode (policy, code, `from`) is in both reports, and
+/// A finding whose episode (its key: policy, code, `from`) is in both reports, and
 /// which differs in substance.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ChangedFinding {
@@ -442,14 +442,14 @@ pub fn findings_diff(
     before: Vec<Finding>,
     after: Vec<Finding>,
 ) -> Option<TransitDiff> {
-    type Key = (String, String, DateTime<Utc>);
-    let key = |f: &Finding| -> Key { (f.policy.clone(), f.code.clone(), f.from) };
-    let mut episodes: BTreeMap<Key, (Vec<&Finding>, Vec<&Finding>)> = BTreeMap::new();
+    // Matched by episode key, which names the transit, the policy, the code
+    // and `from` and leaves the policy's version out.
+    let mut episodes: BTreeMap<&str, (Vec<&Finding>, Vec<&Finding>)> = BTreeMap::new();
     for finding in &before {
-        episodes.entry(key(finding)).or_default().0.push(finding);
+        episodes.entry(&finding.key).or_default().0.push(finding);
     }
     for finding in &after {
-        episodes.entry(key(finding)).or_default().1.push(finding);
+        episodes.entry(&finding.key).or_default().1.push(finding);
     }
     let mut diff = TransitDiff {
         transit: transit.to_owned(),
@@ -485,6 +485,7 @@ pub fn findings_diff(
 /// versions aside.
 fn same_substance(a: &Finding, b: &Finding) -> bool {
     a.severity == b.severity
+        && a.status == b.status
         && a.to == b.to
         && a.lat == b.lat
         && a.lon == b.lon
@@ -937,6 +938,8 @@ mod tests {
                 + chrono::Duration::minutes(minutes)
         };
         Finding {
+            key: Finding::episode_key("KZ-2021-000123", "speed", code, &at(from_min)),
+            status: escort_engine::FindingStatus::Final,
             policy: "speed".to_owned(),
             policy_version: "0.1.0".to_owned(),
             code: code.to_owned(),
