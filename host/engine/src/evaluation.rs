@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 
 use crate::contract::{route_index, v0_1};
-use crate::finding::{EvidenceValue, Finding, FindingStatus, Severity, Verdict};
+use crate::finding::{EvidenceValue, Finding, FindingStatus, Severity, Verdict, format_time};
 use crate::fix::Fix;
 use crate::geodesy::RouteIndex;
 use crate::policy::{Policy, PolicySet};
@@ -52,7 +52,7 @@ pub const MAX_FIXES_PER_CALL: usize = 10_000;
 #[non_exhaustive]
 pub enum ObserveError {
     /// The fixes of a batch must be in time order.
-    #[error("fix {index} ({at}) is earlier than the fix before it; sort the batch")]
+    #[error("fix {index} ({}) is earlier than the fix before it; sort the batch", format_time(.at))]
     OutOfOrder {
         /// Index in the batch.
         index: usize,
@@ -60,7 +60,7 @@ pub enum ObserveError {
         at: DateTime<Utc>,
     },
     /// A batch may not go back before fixes already observed.
-    #[error("fix at {at} is earlier than the last fix already observed ({last})")]
+    #[error("fix at {} is earlier than the last fix already observed ({})", format_time(.at), format_time(.last))]
     BeforeObserved {
         /// The fix's time.
         at: DateTime<Utc>,
@@ -68,7 +68,7 @@ pub enum ObserveError {
         last: DateTime<Utc>,
     },
     /// The evaluation clock may not stand before the fixes it evaluates.
-    #[error("the evaluation time {now} is earlier than the fix at {last}")]
+    #[error("the evaluation time {} is earlier than the fix at {}", format_time(.now), format_time(.last))]
     NowBeforeFix {
         /// The evaluation clock.
         now: DateTime<Utc>,
@@ -475,7 +475,7 @@ impl Evaluation<'_> {
 #[non_exhaustive]
 pub enum CheckError {
     /// `--now` stands before the transit opened.
-    #[error("the evaluation time {now} is before the transit opened ({opened_at})")]
+    #[error("the evaluation time {} is before the transit opened ({})", format_time(.now), format_time(.opened_at))]
     NowBeforeOpening {
         /// The evaluation clock.
         now: DateTime<Utc>,
