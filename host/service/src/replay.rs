@@ -21,9 +21,10 @@
 //!   candidate's changed policies put in: only the policies that differ
 //!   (another component, other parameters or other limits) are evaluated a
 //!   second time, and the others' findings are shared.
-//! - **A finding is matched by policy, code and `from`**, the start of its
-//!   episode. Matched findings that differ in severity, `to`, position,
-//!   message or evidence are *changed*; a different `policy_version` alone
+//! - **A finding is matched by its key**, the key of its episode (a hash
+//!   of the transit, the policy, the code and `from`, the start of the
+//!   episode). Matched findings that differ in severity, status, `to`,
+//!   position, message or evidence are *changed*; a different `policy_version` alone
 //!   is not a change (every finding of a new version would be one). Several
 //!   findings with one key are paired in the order of their `to` and
 //!   message; what is left over is added or removed.
