@@ -10,7 +10,6 @@
 use std::thread;
 use std::time::{Duration, Instant};
 
-use chrono::SecondsFormat;
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -213,7 +212,7 @@ fn ndjson(fixes: &[Fix]) -> String {
         .iter()
         .map(|fix| {
             let line = json!({
-                "at": fix.at.to_rfc3339_opts(SecondsFormat::Secs, true),
+                "at": escort_engine::format_time(&fix.at),
                 "lat": fix.lat,
                 "lon": fix.lon,
                 "speed_kmh": fix.speed_kmh,

@@ -124,7 +124,7 @@ pub fn new(parent: &Path, name: &str, language: Language) -> Result<PathBuf, Pro
     )?;
     write(
         &example.join("expected.json"),
-        &fill(include_str!("../templates/scenario/expected.json")),
+        &episode_keys(&fill(include_str!("../templates/scenario/expected.json"))),
     )?;
     write(
         &example.join("README.md"),
@@ -280,4 +280,25 @@ fn run(command: &mut Command) -> Result<(), ProjectError> {
             String::from_utf8_lossy(&output.stderr)
         )))
     }
+}
+
+/// The example's golden file with each `{{key TRANSIT POLICY CODE FROM}}`
+/// replaced by that finding's episode key: a key is a hash of the policy's
+/// id, which the template cannot know before `policy new` names it.
+fn episode_keys(template: &str) -> String {
+    let mut text = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(start) = rest.find("{{key ") {
+        let end = start + rest[start..].find("}}").expect("a key placeholder is closed");
+        let fields: Vec<&str> = rest[start + "{{key ".len()..end].split(' ').collect();
+        let [transit, policy, code, from] = fields[..] else {
+            panic!("a key placeholder names a transit, a policy, a code and a time");
+        };
+        let from = from.parse().expect("a key placeholder's time is RFC 3339");
+        text.push_str(&rest[..start]);
+        text.push_str(&escort_engine::Finding::episode_key(transit, policy, code, &from));
+        rest = &rest[end + "}}".len()..];
+    }
+    text.push_str(rest);
+    text
 }

@@ -5,7 +5,8 @@
 //! last and its *open* findings: episodes still in progress at the last
 //! evaluation (a stop, an excursion, a gap with no fix yet). Each call's open
 //! findings replace the previous call's; findings about what is over are final
-//! and accumulate. That is what lets a stream of batches end with the same
+//! and accumulate. Every finding says which it is ([`FindingStatus`]) and
+//! carries its episode's key ([`Finding::episode_key`]). That is what lets a stream of batches end with the same
 //! findings as one batch of everything, even when a late fix shows that a
 //! provisional gap never was one.
 //!
@@ -26,7 +27,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 
 use crate::contract::{route_index, v0_1};
-use crate::finding::{EvidenceValue, Finding, Severity, Verdict};
+use crate::finding::{EvidenceValue, Finding, FindingStatus, Severity, Verdict, format_time};
 use crate::fix::Fix;
 use crate::geodesy::RouteIndex;
 use crate::policy::{Policy, PolicySet};
@@ -51,7 +52,7 @@ pub const MAX_FIXES_PER_CALL: usize = 10_000;
 #[non_exhaustive]
 pub enum ObserveError {
     /// The fixes of a batch must be in time order.
-    #[error("fix {index} ({at}) is earlier than the fix before it; sort the batch")]
+    #[error("fix {index} ({}) is earlier than the fix before it; sort the batch", format_time(.at))]
     OutOfOrder {
         /// Index in the batch.
         index: usize,
@@ -59,7 +60,7 @@ pub enum ObserveError {
         at: DateTime<Utc>,
     },
     /// A batch may not go back before fixes already observed.
-    #[error("fix at {at} is earlier than the last fix already observed ({last})")]
+    #[error("fix at {} is earlier than the last fix already observed ({})", format_time(.at), format_time(.last))]
     BeforeObserved {
         /// The fix's time.
         at: DateTime<Utc>,
@@ -67,7 +68,7 @@ pub enum ObserveError {
         last: DateTime<Utc>,
     },
     /// The evaluation clock may not stand before the fixes it evaluates.
-    #[error("the evaluation time {now} is earlier than the fix at {last}")]
+    #[error("the evaluation time {} is earlier than the fix at {}", format_time(.now), format_time(.last))]
     NowBeforeFix {
         /// The evaluation clock.
         now: DateTime<Utc>,
@@ -315,7 +316,13 @@ impl Evaluation<'_> {
             let (findings, fuel_used) = match policy.admit(&self.transit, self.route.as_ref()) {
                 Ok((findings, fuel)) => (findings, Some(fuel)),
                 Err(failure) => (
-                    vec![failure_finding(policy, &failure, "admitting the transit", opened_at)],
+                    vec![failure_finding(
+                        &self.transit.id,
+                        policy,
+                        &failure,
+                        "admitting the transit",
+                        opened_at,
+                    )],
                     None,
                 ),
             };
@@ -398,7 +405,7 @@ impl Evaluation<'_> {
                         fixes.len(),
                         if fixes.len() == 1 { "" } else { "es" }
                     );
-                    let failure = failure_finding(policy, &failure, &phase, now);
+                    let failure = failure_finding(&self.transit.id, policy, &failure, &phase, now);
                     self.record(index, started, None, vec![failure]);
                 }
             }
@@ -468,7 +475,7 @@ impl Evaluation<'_> {
 #[non_exhaustive]
 pub enum CheckError {
     /// `--now` stands before the transit opened.
-    #[error("the evaluation time {now} is before the transit opened ({opened_at})")]
+    #[error("the evaluation time {} is before the transit opened ({})", format_time(.now), format_time(.opened_at))]
     NowBeforeOpening {
         /// The evaluation clock.
         now: DateTime<Utc>,
@@ -526,6 +533,7 @@ pub fn check(
     let mut evaluation = policies.open(transit);
     if let (Some(first), Some(last)) = (telemetry.fixes.first(), telemetry.fixes.last()) {
         evaluation.add_findings(telemetry_quality(
+            &transit.id,
             telemetry.out_of_order,
             telemetry.duplicates,
             first.at,
@@ -548,10 +556,15 @@ pub fn check(
     })
 }
 
-/// The host's own data-quality finding: what reading the telemetry had to
-/// repair, over fixes from `first` to `last`. Policies only ever see the
-/// repaired, ordered batch.
+/// The host's own data-quality finding about `transit`: what reading the
+/// telemetry had to repair, over fixes from `first` to `last`. Policies only
+/// ever see the repaired, ordered batch.
+///
+/// It is final: it reports repairs already made, which no later fix undoes.
+/// A later batch that needs more repairs widens it under the same key (its
+/// `from` is the first fix), as `escort check` over the whole track would.
 pub fn telemetry_quality(
+    transit: &str,
     out_of_order: usize,
     duplicates: usize,
     first: DateTime<Utc>,
@@ -584,6 +597,8 @@ pub fn telemetry_quality(
         return None;
     }
     Some(Finding {
+        key: Finding::episode_key(transit, TELEMETRY_CHECKS, "telemetry.quality", &first),
+        status: FindingStatus::Final,
         policy: TELEMETRY_CHECKS.to_owned(),
         policy_version: TELEMETRY_CHECKS_VERSION.to_owned(),
         code: "telemetry.quality".to_owned(),
@@ -597,9 +612,12 @@ pub fn telemetry_quality(
     })
 }
 
-/// The `policy.error` finding that replaces a failed call's result.
-fn failure_finding(policy: &Policy, failure: &PolicyFailure, phase: &str, at: DateTime<Utc>) -> Finding {
+/// The `policy.error` finding about `transit` that replaces a failed call's
+/// result: final, since the call it reports is over.
+fn failure_finding(transit: &str, policy: &Policy, failure: &PolicyFailure, phase: &str, at: DateTime<Utc>) -> Finding {
     Finding {
+        key: Finding::episode_key(transit, policy.id(), "policy.error", &at),
+        status: FindingStatus::Final,
         policy: policy.id().to_owned(),
         policy_version: policy.version().to_owned(),
         code: "policy.error".to_owned(),

@@ -61,7 +61,7 @@ pub use evaluation::{
     CheckError, Decision, Evaluation, MAX_FIXES_PER_CALL, ObserveError, PolicyState, PreparedTransit, ResumeError,
     TELEMETRY_CHECKS, TELEMETRY_CHECKS_VERSION, check, telemetry_quality,
 };
-pub use finding::{EvidenceValue, Finding, Severity, Verdict, format_time};
+pub use finding::{EvidenceValue, Finding, FindingStatus, Severity, Verdict, format_time, wire_time};
 pub use fix::{Fix, FixKey, SealState};
 pub use policy::{LoadError, Policy, PolicyConfig, PolicySet};
 pub use report::{FixCounts, Report};

@@ -17,7 +17,7 @@ use wasmtime::component::Resource;
 use crate::cache::content_hash;
 use crate::contract::v0_1::{self, Author, EscortPolicy, Fixes, Observation, Transit};
 use crate::contract::{Descriptor, MAX_TEXT_PARAM_BYTES, Observed, ParamSpec, ParamValue, RouteRef, check_length};
-use crate::finding::Finding;
+use crate::finding::{Finding, FindingStatus};
 use crate::geodesy::RouteIndex;
 use crate::sandbox::{CallState, CompileFailure, Instances, Limits, PolicyFailure, Sandbox};
 
@@ -330,7 +330,9 @@ impl Policy {
                 .call_admit(store, transit, route, &self.contract_params)
         })?;
         let findings = answer.map_err(PolicyFailure::Error)?;
-        let findings = v0_1::accept_findings(&self.author(), findings).map_err(PolicyFailure::IllFormed)?;
+        // Admission judges the declaration, which no later fix changes: its findings are final.
+        let findings = v0_1::accept_findings(&self.author(transit), findings, FindingStatus::Final)
+            .map_err(PolicyFailure::IllFormed)?;
         Ok((findings, fuel))
     }
 
@@ -345,7 +347,7 @@ impl Policy {
         state: &[u8],
     ) -> Result<(Observed, u64), PolicyFailure> {
         let (observation, fuel) = self.call_observe(transit, route, fixes, now_ms, state)?;
-        let observed = v0_1::observed(&self.author(), observation).map_err(PolicyFailure::IllFormed)?;
+        let observed = v0_1::observed(&self.author(transit), observation).map_err(PolicyFailure::IllFormed)?;
         Ok((observed, fuel))
     }
 
@@ -399,10 +401,11 @@ impl Policy {
         Ok((answer.map_err(PolicyFailure::Error)?, fuel))
     }
 
-    /// What the contract's checks of an answer need of the policy.
-    fn author(&self) -> Author<'_> {
+    /// What the contract's checks of an answer about `transit` need of the policy.
+    fn author<'a>(&'a self, transit: &'a Transit) -> Author<'a> {
         Author {
             id: &self.id,
+            transit: &transit.id,
             version: &self.version,
             max_findings: self.limits.max_findings,
             max_state_bytes: self.limits.max_state_bytes,

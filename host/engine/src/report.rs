@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use chrono::{DateTime, Utc};
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 
 use crate::finding::{EvidenceValue, Finding, Verdict, format_time};
 use crate::telemetry::Rejection;
@@ -28,7 +28,7 @@ pub struct Report {
     /// What the findings add up to.
     pub verdict: Verdict,
     /// The evaluation clock.
-    #[serde(serialize_with = "rfc3339")]
+    #[serde(with = "crate::finding::wire_time")]
     pub evaluated_at: DateTime<Utc>,
     /// Fix counts.
     pub fixes: FixCounts,
@@ -36,10 +36,6 @@ pub struct Report {
     pub findings: Vec<Finding>,
     /// Refused lines, in line order.
     pub rejected: Vec<Rejection>,
-}
-
-fn rfc3339<S: Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str(&format_time(at))
 }
 
 impl Report {

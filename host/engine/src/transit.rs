@@ -338,7 +338,7 @@ pub enum TransitError {
         value: String,
     },
     /// The deadline is not after the opening time.
-    #[error("`deadline` {} is not after `opened_at` {}", rfc3339(.deadline), rfc3339(.opened_at))]
+    #[error("`deadline` {} is not after `opened_at` {}", crate::format_time(.deadline), crate::format_time(.opened_at))]
     DeadlineNotAfterOpening {
         /// When the transit was opened.
         opened_at: DateTime<Utc>,
@@ -373,10 +373,6 @@ pub struct InvalidTransitId {
     quoted: String,
     /// What breaks the rule.
     problem: String,
-}
-
-fn rfc3339(time: &DateTime<Utc>) -> String {
-    time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 
 fn did_you_mean(suggestion: Option<&'static str>) -> String {

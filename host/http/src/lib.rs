@@ -806,7 +806,7 @@ async fn tick(service: Arc<Service>, period: Duration, in_flight: Arc<Semaphore>
         tokio::spawn(async move {
             let outcome = tokio::task::spawn_blocking(move || {
                 let _running = running;
-                service.tick(Utc::now())
+                service.tick(escort_service::clock())
             })
             .await;
             match outcome {

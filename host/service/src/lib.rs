@@ -62,7 +62,7 @@ mod versions;
 
 use std::sync::Arc;
 
-use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use serde::Serialize;
 
 pub use access::{Access, Action, Denied, NewTokens, Role, TokenConfig, token_hash};
@@ -84,7 +84,7 @@ use escort_bundle::Mode;
 use escort_engine::Fix;
 use escort_engine::content_hash;
 use escort_engine::{Decision, Evaluation, telemetry_quality};
-use escort_engine::{Finding, Verdict, format_time};
+use escort_engine::{Finding, FindingStatus, Severity, Verdict, format_time};
 use escort_engine::{FixCounts, Report};
 use escort_engine::{NdjsonBatch, Rejection, before_opening};
 use escort_engine::{PolicySet, PreparedTransit};
@@ -235,7 +235,10 @@ pub struct BatchOutcome {
     pub duplicates: u64,
     /// Refused lines, numbered within this batch.
     pub rejected: Vec<Rejection>,
-    /// Findings that were not in the transit's report before this batch.
+    /// Findings that are news to the transit's report: those whose key it
+    /// did not hold before this batch with the same status and severity
+    /// ([`news`]). An episode still growing is listed once, when it appears,
+    /// and again when its severity changes or it becomes final.
     pub findings: Vec<Finding>,
     /// The transit's verdict now.
     pub verdict: Verdict,
@@ -554,7 +557,13 @@ impl Service {
         let transit = Arc::clone(&known.transit);
         let (verdict, findings) = match evaluated {
             Some(evaluated) => {
-                let open_before: Vec<Finding> = known.states.iter().flat_map(|state| state.open.clone()).collect();
+                let mut before: Vec<Finding> = known.states.iter().flat_map(|state| state.open.clone()).collect();
+                // A replay raises every final finding again; the ones stored
+                // before are no news. Without one, a final finding is raised
+                // once, and only the open ones can be known already.
+                if evaluated.replayed {
+                    before.extend(self.readers.with(|store| store.findings(id))?);
+                }
                 let (known, raised) = self.save_step(
                     record,
                     transit,
@@ -566,9 +575,7 @@ impl Service {
                         declaration: None,
                     },
                 )?;
-                let mut new: Vec<Finding> = raised.into_iter().filter(|f| !open_before.contains(f)).collect();
-                new.sort_by(Finding::report_order);
-                (known.record.verdict, new)
+                (known.record.verdict, news(&before, raised))
             }
             None => {
                 // Nothing to evaluate; the counts and refused lines still count.
@@ -648,7 +655,7 @@ impl Service {
                 )));
             }
             Some(now) => now,
-            None => Utc::now().max(floor),
+            None => clock().max(floor),
         };
         let policies = self.policies.judging(record.opened_at)?;
         let evaluated = self.evaluate(&policies, &known.transit, &known, Observation::time(now).unstored())?;
@@ -731,7 +738,7 @@ impl Service {
             let _transit = self.lock(id);
             let known = self.open_known(id)?;
             let floor = known.record.last_fix_at.unwrap_or(known.record.opened_at);
-            let now = at.unwrap_or_else(Utc::now).max(floor);
+            let now = at.unwrap_or_else(crate::clock).max(floor);
             if let Some(step) = self.time_step(&known, now, Some(reason))? {
                 self.commit(step, Arc::clone(&known.transit))?;
             }
@@ -947,7 +954,7 @@ impl Service {
         format!(
             "`at` {} is after the service's clock ({}) by more than max_fix_lead_seconds ({} s)",
             format_time(&at),
-            clock.to_rfc3339_opts(SecondsFormat::Millis, true),
+            format_time(&clock.trunc_subsecs(0)),
             self.max_fix_lead.num_seconds()
         )
     }
@@ -959,6 +966,14 @@ impl Service {
             None => Ok(known),
         }
     }
+}
+
+/// The service's clock, to the second: a time the service writes of its own
+/// (an evaluation as of now, a close without `at`, a tick) has no more
+/// precision than that, as every time on the wire has none that its input
+/// did not carry (`docs/reference.md` § The report).
+pub fn clock() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(0)
 }
 
 /// Holds an id a request names to the transit id rule ([`Transit::check_id`])
@@ -983,10 +998,29 @@ fn closed(id: &str, closed_at: &DateTime<Utc>) -> ServiceError {
     ))
 }
 
+/// What a batch answer lists of the findings a step `raised` or left open:
+/// each one whose key the report `before` the step did not hold with the same
+/// status and severity, in report order. So a consumer is told of an episode
+/// when it appears, when it escalates and when it ends, not at every batch
+/// it grows by.
+fn news(before: &[Finding], raised: Vec<Finding>) -> Vec<Finding> {
+    let known: std::collections::HashSet<(&str, FindingStatus, Severity)> = before
+        .iter()
+        .map(|finding| (finding.key.as_str(), finding.status, finding.severity))
+        .collect();
+    let mut news: Vec<Finding> = raised
+        .into_iter()
+        .filter(|finding| !known.contains(&(finding.key.as_str(), finding.status, finding.severity)))
+        .collect();
+    news.sort_by(Finding::report_order);
+    news
+}
+
 /// The report (`docs/reference.md` § The report) from what the store holds.
 fn build_report(record: &TransitRecord, mut findings: Vec<Finding>, rejected: Vec<Rejection>) -> Report {
     if let (Some(first), Some(last)) = (record.first_fix_at, record.last_fix_at) {
         findings.extend(telemetry_quality(
+            &record.id,
             record.counts.out_of_order as usize,
             record.counts.duplicates as usize,
             first,

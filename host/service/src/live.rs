@@ -222,15 +222,19 @@ impl LivePolicies {
     }
 
     /// The versions in force now and the shadow versions running, in id
-    /// order, and why the last reload of the folder was refused, if it was.
-    /// Never waits for a publish or reload.
+    /// order (within the second after a publication, as it takes effect),
+    /// and why the last reload of the folder was refused, if it was. Never
+    /// waits for a publish or reload.
     ///
     /// # Errors
     /// [`ServiceError::Setup`] when a version does not load from the
     /// component the database keeps (a database changed by hand).
     pub fn list(&self) -> Result<PolicyListing, ServiceError> {
-        let policies = self.judging(Utc::now())?;
-        let shadows = self.versions.running_shadows().map_err(ServiceError::Setup)?;
+        // A publication takes effect at the next whole second: from the
+        // moment it is answered, the listing shows what it put in force.
+        let at = Utc::now().max(self.versions.last_published_at().unwrap_or_default());
+        let policies = self.judging(at)?;
+        let shadows = self.versions.running_shadows(at).map_err(ServiceError::Setup)?;
         let info = |set: &PolicySet| set.policies().iter().map(PolicyInfo::of).collect::<Vec<_>>();
         Ok(PolicyListing {
             policies: info(&policies),
@@ -246,7 +250,7 @@ impl LivePolicies {
     /// The shadow versions running now, each with the set of it alone that
     /// runs it beside the enforced versions.
     pub(crate) fn running_shadows(&self) -> Result<Vec<(PolicyVersion, Arc<PolicySet>)>, ServiceError> {
-        self.versions.running_shadows().map_err(ServiceError::Setup)
+        self.versions.running_shadows(Utc::now()).map_err(ServiceError::Setup)
     }
 
     /// Makes a version of the policy `id` the enforced one from

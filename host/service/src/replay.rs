@@ -21,9 +21,10 @@
 //!   candidate's changed policies put in: only the policies that differ
 //!   (another component, other parameters or other limits) are evaluated a
 //!   second time, and the others' findings are shared.
-//! - **A finding is matched by policy, code and `from`**, the start of its
-//!   episode. Matched findings that differ in severity, `to`, position,
-//!   message or evidence are *changed*; a different `policy_version` alone
+//! - **A finding is matched by its key**, the key of its episode (a hash
+//!   of the transit, the policy, the code and `from`, the start of the
+//!   episode). Matched findings that differ in severity, status, `to`,
+//!   position, message or evidence are *changed*; a different `policy_version` alone
 //!   is not a change (every finding of a new version would be one). Several
 //!   findings with one key are paired in the order of their `to` and
 //!   message; what is left over is added or removed.
@@ -176,7 +177,7 @@ pub struct PolicyChange {
     pub candidate: PolicyVersion,
 }
 
-/// A finding whose episode (policy, code, `from`) is in both reports, and
+/// A finding whose episode (its key: policy, code, `from`) is in both reports, and
 /// which differs in substance.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ChangedFinding {
@@ -423,14 +424,14 @@ pub fn findings_diff(
     before: Vec<Finding>,
     after: Vec<Finding>,
 ) -> Option<TransitDiff> {
-    type Key = (String, String, DateTime<Utc>);
-    let key = |f: &Finding| -> Key { (f.policy.clone(), f.code.clone(), f.from) };
-    let mut episodes: BTreeMap<Key, (Vec<&Finding>, Vec<&Finding>)> = BTreeMap::new();
+    // Matched by episode key, which names the transit, the policy, the code
+    // and `from` and leaves the policy's version out.
+    let mut episodes: BTreeMap<&str, (Vec<&Finding>, Vec<&Finding>)> = BTreeMap::new();
     for finding in &before {
-        episodes.entry(key(finding)).or_default().0.push(finding);
+        episodes.entry(&finding.key).or_default().0.push(finding);
     }
     for finding in &after {
-        episodes.entry(key(finding)).or_default().1.push(finding);
+        episodes.entry(&finding.key).or_default().1.push(finding);
     }
     let mut diff = TransitDiff {
         transit: transit.to_owned(),
@@ -491,6 +492,7 @@ pub(crate) fn tallies(diffs: &[TransitDiff]) -> (BTreeMap<String, Tally>, BTreeM
 /// versions aside.
 fn same_substance(a: &Finding, b: &Finding) -> bool {
     a.severity == b.severity
+        && a.status == b.status
         && a.to == b.to
         && a.lat == b.lat
         && a.lon == b.lon
@@ -943,6 +945,8 @@ mod tests {
                 + chrono::Duration::minutes(minutes)
         };
         Finding {
+            key: Finding::episode_key("KZ-2021-000123", "speed", code, &at(from_min)),
+            status: escort_engine::FindingStatus::Final,
             policy: "speed".to_owned(),
             policy_version: "0.1.0".to_owned(),
             code: code.to_owned(),

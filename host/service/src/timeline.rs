@@ -256,6 +256,20 @@ impl PolicyVersion {
     }
 }
 
+/// The instant a publication (or a promotion, or a rollback) made at
+/// `now` takes effect: the next whole second. Times the service takes from
+/// its clock are whole seconds on the wire, and rounding down would date a
+/// version before its publication, so a transit opened in that second
+/// would be judged by a version not yet given.
+fn publication_instant(now: DateTime<Utc>) -> DateTime<Utc> {
+    let second = now.trunc_subsecs(0);
+    if second == now {
+        second
+    } else {
+        second + chrono::TimeDelta::seconds(1)
+    }
+}
+
 /// When, for messages: the time, or `the beginning` for since always.
 fn instant(at: Option<DateTime<Utc>>) -> String {
     at.map_or_else(|| "the beginning".to_owned(), |at| format_time(&at))
@@ -321,6 +335,17 @@ impl Timeline {
     /// `policy`'s shadow versions in the order they begin.
     pub(crate) fn shadow_versions(&self, policy: &str) -> &[PolicyVersion] {
         self.shadows.get(policy).map_or(&[], Vec::as_slice)
+    }
+
+    /// When the last version was published: the instant it took (or
+    /// takes) effect, unless it was scheduled later.
+    pub(crate) fn last_published_at(&self) -> Option<DateTime<Utc>> {
+        self.policies
+            .values()
+            .chain(self.shadows.values())
+            .flatten()
+            .map(|v| v.published_at)
+            .max()
     }
 
     /// The shadow versions running at `now`, in policy id order.
@@ -452,9 +477,7 @@ impl Timeline {
         now: DateTime<Utc>,
         published_by: &str,
     ) -> Result<Vec<PolicyVersion>, String> {
-        // The store keeps milliseconds: a version is the same before and
-        // after a restart.
-        let now = now.trunc_subsecs(3);
+        let now = publication_instant(now);
         let first = self.is_empty();
         let mut planned = self.clone();
         let mut added = Vec::new();
@@ -515,7 +538,7 @@ impl Timeline {
         now: DateTime<Utc>,
         published_by: &str,
     ) -> Result<Vec<PolicyVersion>, String> {
-        let now = now.trunc_subsecs(3);
+        let now = publication_instant(now);
         let built_in = escort_builtin::component(policy).is_some();
         let (versions, named) = match change {
             Change::Promotion => (self.shadow_versions(policy), "shadow version"),

@@ -189,6 +189,12 @@ impl Versions {
         Ok(())
     }
 
+    /// The last instant a publication (a promotion, a rollback) took or
+    /// takes effect: up to a second after it was made.
+    pub(crate) fn last_published_at(&self) -> Option<DateTime<Utc>> {
+        self.timeline().last_published_at()
+    }
+
     /// The set a transit opened at `opened_at` is judged by now
     /// ([`Timeline::judging`]).
     pub(crate) fn judging(&self, opened_at: DateTime<Utc>) -> Result<Arc<PolicySet>, String> {
@@ -196,12 +202,12 @@ impl Versions {
         self.set(&timeline.judging(opened_at, Utc::now()))
     }
 
-    /// Each shadow version running now, and the set of it alone that runs
-    /// it; `Err` names a version that does not load.
-    pub(crate) fn running_shadows(&self) -> Result<Vec<(PolicyVersion, Arc<PolicySet>)>, String> {
+    /// Each shadow version running at `at`, and the set of it alone that
+    /// runs it; `Err` names a version that does not load.
+    pub(crate) fn running_shadows(&self, at: DateTime<Utc>) -> Result<Vec<(PolicyVersion, Arc<PolicySet>)>, String> {
         let timeline = self.timeline();
         timeline
-            .running_shadows(Utc::now())
+            .running_shadows(at)
             .into_iter()
             .map(|version| Ok((version.clone(), self.set(&[version])?)))
             .collect()

@@ -86,12 +86,15 @@ fn acknowledged_fixes_survive_kill_9_and_evaluation_goes_on() {
     );
 
     let server = Server::start_in(temp.path(), &[]);
-    let expected = check(
-        &write(temp.path(), "transit", &transit_as(SCENARIO, &ids[0])),
-        &scenario(SCENARIO).join("fixes.ndjson"),
-        None,
-    );
-    let evaluated_at = serde_json::from_str::<Value>(&expected).expect("JSON")["evaluated_at"]
+    // Each transit's own: findings' keys name the transit.
+    let expected = |id: &str| {
+        check(
+            &write(temp.path(), id, &transit_as(SCENARIO, id)),
+            &scenario(SCENARIO).join("fixes.ndjson"),
+            None,
+        )
+    };
+    let evaluated_at = serde_json::from_str::<Value>(&expected(&ids[0])).expect("JSON")["evaluated_at"]
         .as_str()
         .expect("evaluated_at")
         .to_owned();
@@ -116,7 +119,7 @@ fn acknowledged_fixes_survive_kill_9_and_evaluation_goes_on() {
         assert_eq!(status, 200);
         assert_eq!(
             report,
-            expected.replace(&ids[0], id),
+            expected(id),
             "{id}: after the restart the evaluation did not go on from the stored state"
         );
     }

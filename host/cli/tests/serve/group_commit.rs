@@ -35,19 +35,26 @@ fn concurrent_gateways_are_committed_together_and_report_as_check_does() {
         }
     });
 
-    let transit = temp.path().join("transit.json");
-    fs::write(&transit, transit_as(SCENARIO, &ids[0])).expect("written");
-    let expected = check(&transit, &scenario(SCENARIO).join("fixes.ndjson"), None);
-    let evaluated_at = serde_json::from_str::<serde_json::Value>(&expected).expect("JSON")["evaluated_at"]
+    // Each transit's own report: findings' keys name the transit.
+    let expected: Vec<String> = ids
+        .iter()
+        .map(|id| {
+            let transit = temp.path().join(format!("{id}.json"));
+            fs::write(&transit, transit_as(SCENARIO, id)).expect("written");
+            check(&transit, &scenario(SCENARIO).join("fixes.ndjson"), None)
+        })
+        .collect();
+    let evaluated_at = serde_json::from_str::<serde_json::Value>(&expected[0]).expect("JSON")["evaluated_at"]
         .as_str()
         .expect("evaluated_at")
         .to_owned();
     let reports = |server: &Server| -> Vec<String> {
         ids.iter()
-            .map(|id| {
+            .zip(&expected)
+            .map(|(id, expected)| {
                 let (status, report) = server.report(id, Some(&evaluated_at));
                 assert_eq!(status, 200, "{report}");
-                assert_eq!(report, expected.replace(&ids[0], id), "{id}");
+                assert_eq!(&report, expected, "{id}");
                 report
             })
             .collect()

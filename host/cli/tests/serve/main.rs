@@ -13,6 +13,7 @@ mod edge;
 mod group_commit;
 mod ids;
 mod isolation;
+mod keys;
 mod languages;
 mod publishing;
 mod reload;

@@ -186,6 +186,7 @@ fn a_transit_is_judged_by_the_versions_in_force_when_it_opened() {
     // An emergency rule moves every transit still open, each in a replay.
     let (status, info) = publish(&server, HOSTILE_POLICY_V2, "6.6.7", "applies_to = \"open-transits\"");
     assert_eq!(status, 200, "{info}");
+    in_force_after_a_second();
     let listed = versions(&server);
     assert_eq!(listed.len(), 3, "{listed:?}");
     assert_eq!(listed[1]["applies_to"], "open-transits");
@@ -263,6 +264,14 @@ fn a_transit_is_judged_by_the_versions_in_force_when_it_opened() {
     assert_eq!(diffs[0]["removed"], Value::Array(Vec::new()));
 }
 
+/// Waits for what was just published "from now" to be in force: a
+/// publication takes effect at the next whole second, and a version from
+/// "now" comes into force at one second after the one before at the
+/// earliest (two from one instant are refused).
+fn in_force_after_a_second() {
+    std::thread::sleep(std::time::Duration::from_millis(1_100));
+}
+
 /// Promotes (`promote`) or rolls back (`rollback`) the hostile policy.
 fn reinstate(server: &Server, change: &str, body: &str) -> (u16, Value) {
     server.json(
@@ -307,7 +316,7 @@ fn a_shadow_version_decides_nothing_until_it_is_promoted_and_a_rollback_restores
     let (status, info) = publish(&server, HOSTILE_POLICY, "6.6.6", "");
     assert_eq!(status, 200, "{info}");
     let enforced_from = Utc::now();
-    let enforced = opening("ENFORCED", enforced_from, 60);
+    let enforced = opening("ENFORCED", enforced_from + TimeDelta::seconds(1), 60);
     assert_eq!(server.put_transit("ENFORCED", &enforced.0).0, 201);
 
     // 6.6.7 in shadow, asked for at publication (its manifest says nothing).
@@ -450,8 +459,10 @@ fn a_shadow_version_decides_nothing_until_it_is_promoted_and_a_rollback_restores
     );
     let (status, refused) = reinstate(&server, "promote", r#"{"effective_from": "now", "seq": 1}"#);
     assert_eq!(status, 422, "{refused}");
+    in_force_after_a_second();
     let (status, promoted) = reinstate(&server, "promote", r#"{"effective_from": "now"}"#);
     assert_eq!(status, 200, "{promoted}");
+    in_force_after_a_second();
     assert_eq!(
         (&promoted["change"], &promoted["version"], &promoted["mode"]),
         (
@@ -496,6 +507,7 @@ fn a_shadow_version_decides_nothing_until_it_is_promoted_and_a_rollback_restores
         &format!(r#"{{"seq": {first}, "effective_from": "now"}}"#),
     );
     assert_eq!(status, 200, "{rolled_back}");
+    in_force_after_a_second();
     assert_eq!(rolled_back["change"], "rollback");
     assert_eq!(rolled_back["version"], "6.6.6");
     let rolled_back_at = Utc::now();

@@ -31,6 +31,7 @@ use super::{
 };
 use crate as host;
 use crate::excerpt::Excerpt;
+use crate::finding::FindingStatus;
 
 /// The generated bindings of the contract, host side.
 #[allow(missing_docs)]
@@ -61,9 +62,11 @@ pub(crate) fn link<T: geo::Host + 'static>(linker: &mut Linker<T>) -> wasmtime::
 }
 
 /// The policy whose answer is checked: who it is, which its findings name,
-/// and its limits on findings and state.
+/// the transit they are about (part of their keys), and its limits on
+/// findings and state.
 pub(crate) struct Author<'a> {
     pub(crate) id: &'a str,
+    pub(crate) transit: &'a str,
     pub(crate) version: &'a str,
     pub(crate) max_findings: usize,
     pub(crate) max_state_bytes: usize,
@@ -281,16 +284,21 @@ pub(crate) fn observed(author: &Author<'_>, observation: Observation) -> Result<
         ));
     }
     Ok(Observed {
-        findings: accept_findings(author, observation.findings)?,
-        open: accept_findings(author, observation.open)?,
+        findings: accept_findings(author, observation.findings, FindingStatus::Final)?,
+        open: accept_findings(author, observation.open, FindingStatus::Open)?,
         state: observation.state,
     })
 }
 
 /// Checks a policy's findings against the contract and converts them. One
 /// ill-formed finding discards the whole answer: a policy that breaks the
-/// contract once cannot be trusted for the rest.
-pub(crate) fn accept_findings(author: &Author<'_>, findings: Vec<Finding>) -> Result<Vec<host::Finding>, String> {
+/// contract once cannot be trusted for the rest. They are `status`, as the
+/// list the policy put them in says.
+pub(crate) fn accept_findings(
+    author: &Author<'_>,
+    findings: Vec<Finding>,
+    status: FindingStatus,
+) -> Result<Vec<host::Finding>, String> {
     if findings.len() > author.max_findings {
         return Err(format!(
             "{} findings, over the limit of {}",
@@ -301,12 +309,14 @@ pub(crate) fn accept_findings(author: &Author<'_>, findings: Vec<Finding>) -> Re
     findings
         .into_iter()
         .enumerate()
-        .map(|(index, finding)| accept_finding(author, finding).map_err(|reason| format!("finding {index}: {reason}")))
+        .map(|(index, finding)| {
+            accept_finding(author, finding, status).map_err(|reason| format!("finding {index}: {reason}"))
+        })
         .collect()
 }
 
 /// One finding, held to the bounds of [`super`].
-fn accept_finding(author: &Author<'_>, finding: Finding) -> Result<host::Finding, String> {
+fn accept_finding(author: &Author<'_>, finding: Finding, status: FindingStatus) -> Result<host::Finding, String> {
     check_length("the code", &finding.code, MAX_NAME_BYTES)?;
     let code_ok = finding
         .code
@@ -370,6 +380,8 @@ fn accept_finding(author: &Author<'_>, finding: Finding) -> Result<host::Finding
         }
     }
     Ok(host::Finding {
+        key: host::Finding::episode_key(author.transit, author.id, &finding.code, &from),
+        status,
         policy: author.id.to_owned(),
         policy_version: author.version.to_owned(),
         code: finding.code,

@@ -34,7 +34,7 @@ use crate::shadow::ShadowRun;
 use escort_engine::PolicyState;
 use escort_engine::Rejection;
 use escort_engine::content_hash;
-use escort_engine::{Finding, Verdict};
+use escort_engine::{Finding, FindingStatus, Verdict};
 use escort_engine::{Fix, FixKey, SealState};
 
 /// The schema version this build reads and writes (`PRAGMA user_version`).
@@ -563,17 +563,28 @@ impl Store {
         Ok(fixes)
     }
 
-    /// The transit's final findings, in the order they were raised.
+    /// The transit's final findings, in the order they were raised. One
+    /// stored by a build older than findings' keys and statuses reads with its
+    /// key filled in, final.
     pub fn findings(&self, id: &str) -> Result<Vec<Finding>, StoreError> {
         let mut statement = self.conn.prepare_cached(
             "SELECT finding FROM findings WHERE transit = (SELECT key FROM transits WHERE id = ?1) ORDER BY seq",
         )?;
         let rows = statement.query_map([id], |row| row.get::<_, String>(0))?;
-        rows.map(|json| serde_json::from_str(&json?).map_err(|e| StoreError::Corrupt(format!("a finding: {e}"))))
-            .collect()
+        rows.map(|json| {
+            let finding: Finding =
+                serde_json::from_str(&json?).map_err(|e| StoreError::Corrupt(format!("a finding: {e}")))?;
+            Ok(Finding {
+                status: FindingStatus::Final,
+                ..finding.with_episode_key(id)
+            })
+        })
+        .collect()
     }
 
-    /// Every policy's state for the transit, in set order.
+    /// Every policy's state for the transit, in set order. Open findings
+    /// stored by a build older than findings' keys and statuses read with
+    /// their keys filled in, open.
     pub fn policy_states(&self, id: &str) -> Result<Vec<PolicyState>, StoreError> {
         let mut statement = self.conn.prepare_cached(
             "SELECT policy, fingerprint, state, open FROM policy_states
@@ -584,7 +595,15 @@ impl Store {
         })?;
         rows.map(|row| {
             let (policy, fingerprint, state, open) = row?;
-            let open = serde_json::from_str(&open).map_err(|e| StoreError::Corrupt(format!("open findings: {e}")))?;
+            let open: Vec<Finding> =
+                serde_json::from_str(&open).map_err(|e| StoreError::Corrupt(format!("open findings: {e}")))?;
+            let open = open
+                .into_iter()
+                .map(|finding| Finding {
+                    status: FindingStatus::Open,
+                    ..finding.with_episode_key(id)
+                })
+                .collect();
             Ok(PolicyState {
                 policy,
                 fingerprint,
@@ -1021,6 +1040,68 @@ mod tests {
         drop(store);
         // Opening again changes nothing.
         Store::open(&path).expect("opens again");
+    }
+
+    #[test]
+    fn findings_an_older_build_stored_read_with_their_keys_and_statuses() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let mut store = Store::open(&dir.path().join("escort.db")).expect("a database");
+        let at = DateTime::from_timestamp_millis(1_000).expect("a time");
+        let step = Step {
+            declaration: Some("{\"id\": \"KZ-1\"}".to_owned()),
+            record: TransitRecord::opened("KZ-1", at),
+            fixes: Vec::new(),
+            rejections: Vec::new(),
+            restart: false,
+            decisions: Vec::new(),
+            states: Vec::new(),
+            audit: AuditEntry {
+                kind: "admit",
+                input_digest: String::new(),
+                evaluated_at: at,
+            },
+            shadows: Vec::new(),
+        };
+        save(&mut store, &step).expect("saved");
+        // Rows as a build before keys and statuses wrote them: no `key`, no `status`.
+        let old = |code: &str| {
+            format!(
+                r#"{{"policy":"dwell","policy_version":"0.1.0","code":"{code}","severity":"warning","message":"stopped","from":"2021-05-16T06:00:00Z","to":"2021-05-16T07:00:00Z","evidence":{{}}}}"#
+            )
+        };
+        store
+            .conn
+            .execute(
+                "INSERT INTO findings (transit, seq, content_hash, finding)
+                 VALUES ((SELECT key FROM transits WHERE id = 'KZ-1'), 1, 'hash', ?1)",
+                [old("dwell.overstay")],
+            )
+            .expect("an old final finding");
+        store
+            .conn
+            .execute(
+                "INSERT INTO policy_states (transit, position, policy, fingerprint, state, open)
+                 VALUES ((SELECT key FROM transits WHERE id = 'KZ-1'), 0, 'dwell', 'f', x'', ?1)",
+                [format!("[{}]", old("dwell.unauthorized_stop"))],
+            )
+            .expect("an old open finding");
+        let from = DateTime::parse_from_rfc3339("2021-05-16T06:00:00Z")
+            .expect("a time")
+            .to_utc();
+        let finals = store.findings("KZ-1").expect("an old final finding reads");
+        assert_eq!(finals.len(), 1);
+        assert_eq!(finals[0].status, FindingStatus::Final);
+        assert_eq!(
+            finals[0].key,
+            Finding::episode_key("KZ-1", "dwell", "dwell.overstay", &from)
+        );
+        let states = store.policy_states("KZ-1").expect("an old open finding reads");
+        let open = &states[0].open[0];
+        assert_eq!(open.status, FindingStatus::Open);
+        assert_eq!(
+            open.key,
+            Finding::episode_key("KZ-1", "dwell", "dwell.unauthorized_stop", &from)
+        );
     }
 
     #[test]
