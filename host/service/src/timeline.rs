@@ -509,7 +509,11 @@ impl Timeline {
                 effective_from: if first {
                     None
                 } else {
-                    Some(version.effective_from.unwrap_or(now))
+                    Some(
+                        version
+                            .effective_from
+                            .unwrap_or_else(|| planned.soonest(&version.policy, version.mode, now)),
+                    )
                 },
                 ..version
             };
@@ -565,7 +569,9 @@ impl Timeline {
                 source.described()
             ));
         }
-        let from = schedule.effective_from.unwrap_or(now).trunc_subsecs(3);
+        let from = schedule
+            .effective_from
+            .map_or_else(|| self.soonest(policy, Mode::Enforced, now), |at| at.trunc_subsecs(3));
         let version = PolicyVersion {
             seq: self.last_seq() + 1,
             policy: policy.to_owned(),
@@ -591,6 +597,23 @@ impl Timeline {
             });
         }
         Ok(added)
+    }
+
+    /// The soonest a version of `policy` (of `mode`) published at `now`
+    /// (a whole second) "from now" can come into force: the first whole
+    /// second from `now` at which no other version of it begins, so that
+    /// two publications in one second follow one another rather than being
+    /// refused as in force at one instant.
+    fn soonest(&self, policy: &str, mode: Mode, now: DateTime<Utc>) -> DateTime<Utc> {
+        let versions = match mode {
+            Mode::Enforced => self.versions(policy),
+            Mode::Shadow => self.shadow_versions(policy),
+        };
+        let mut soonest = now;
+        while versions.iter().any(|version| version.effective_from == Some(soonest)) {
+            soonest += chrono::TimeDelta::seconds(1);
+        }
+        soonest
     }
 
     /// Whether `version` says again what its policy has (a withdrawal of a
@@ -1041,5 +1064,39 @@ mod tests {
             .reinstate("speed", first, Change::Promotion, schedule, at(later), "regulator")
             .expect_err("no shadow version");
         assert!(refused.starts_with("`speed` has no shadow version"), "{refused}");
+    }
+
+    #[test]
+    fn publications_take_effect_at_the_next_whole_second_one_after_another() {
+        let timeline = published(
+            "2026-06-01T00:00:00.250Z",
+            vec![
+                proposal("speed", Some("b"), None, None),
+                proposal("speed", Some("c"), None, None),
+            ],
+        )
+        .expect("published");
+        let from: Vec<_> = timeline
+            .versions("speed")
+            .iter()
+            .map(|v| {
+                (
+                    v.fingerprint().unwrap_or("-").to_owned(),
+                    v.effective_from.map(|at| format_time(&at)),
+                )
+            })
+            .collect();
+        assert_eq!(
+            from,
+            [
+                ("a".to_owned(), None),
+                ("b".to_owned(), Some("2026-06-01T00:00:01Z".to_owned())),
+                ("c".to_owned(), Some("2026-06-01T00:00:02Z".to_owned())),
+            ]
+        );
+        assert_eq!(
+            format_time(&timeline.versions("speed")[2].published_at),
+            "2026-06-01T00:00:01Z"
+        );
     }
 }

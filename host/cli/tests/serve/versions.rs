@@ -186,7 +186,7 @@ fn a_transit_is_judged_by_the_versions_in_force_when_it_opened() {
     // An emergency rule moves every transit still open, each in a replay.
     let (status, info) = publish(&server, HOSTILE_POLICY_V2, "6.6.7", "applies_to = \"open-transits\"");
     assert_eq!(status, 200, "{info}");
-    in_force_after_a_second();
+    until_in_force(&server);
     let listed = versions(&server);
     assert_eq!(listed.len(), 3, "{listed:?}");
     assert_eq!(listed[1]["applies_to"], "open-transits");
@@ -264,12 +264,19 @@ fn a_transit_is_judged_by_the_versions_in_force_when_it_opened() {
     assert_eq!(diffs[0]["removed"], Value::Array(Vec::new()));
 }
 
-/// Waits for what was just published "from now" to be in force: a
-/// publication takes effect at the next whole second, and a version from
-/// "now" comes into force at one second after the one before at the
-/// earliest (two from one instant are refused).
-fn in_force_after_a_second() {
-    std::thread::sleep(std::time::Duration::from_millis(1_100));
+/// Waits until every version of the hostile policy published "from now"
+/// is in force: a publication takes effect at the next whole second (the
+/// one after, for a second publication within one second).
+fn until_in_force(server: &Server) {
+    let soon = Utc::now() + TimeDelta::seconds(5);
+    let latest = versions(server)
+        .iter()
+        .filter_map(|version| version["effective_from"].as_str()?.parse::<DateTime<Utc>>().ok())
+        .filter(|from| *from <= soon)
+        .max();
+    if let Some(wait) = latest.and_then(|latest| (latest - Utc::now() + TimeDelta::milliseconds(50)).to_std().ok()) {
+        std::thread::sleep(wait);
+    }
 }
 
 /// Promotes (`promote`) or rolls back (`rollback`) the hostile policy.
@@ -329,6 +336,7 @@ fn a_shadow_version_decides_nothing_until_it_is_promoted_and_a_rollback_restores
         &tar_of(&bundle),
     );
     assert_eq!(status, 200, "{info}");
+    until_in_force(&server);
     let listed = versions(&server);
     assert_eq!(listed.len(), 2, "{listed:?}");
     assert_eq!(
@@ -459,10 +467,10 @@ fn a_shadow_version_decides_nothing_until_it_is_promoted_and_a_rollback_restores
     );
     let (status, refused) = reinstate(&server, "promote", r#"{"effective_from": "now", "seq": 1}"#);
     assert_eq!(status, 422, "{refused}");
-    in_force_after_a_second();
+    until_in_force(&server);
     let (status, promoted) = reinstate(&server, "promote", r#"{"effective_from": "now"}"#);
     assert_eq!(status, 200, "{promoted}");
-    in_force_after_a_second();
+    until_in_force(&server);
     assert_eq!(
         (&promoted["change"], &promoted["version"], &promoted["mode"]),
         (
@@ -507,7 +515,7 @@ fn a_shadow_version_decides_nothing_until_it_is_promoted_and_a_rollback_restores
         &format!(r#"{{"seq": {first}, "effective_from": "now"}}"#),
     );
     assert_eq!(status, 200, "{rolled_back}");
-    in_force_after_a_second();
+    until_in_force(&server);
     assert_eq!(rolled_back["change"], "rollback");
     assert_eq!(rolled_back["version"], "6.6.6");
     let rolled_back_at = Utc::now();
