@@ -7,17 +7,17 @@
 //! here. Names beginning with `.` are never policies: a service stages
 //! uploads and retires old versions under such names.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use escort_engine::{LoadError, Policy, PolicyConfig, PolicySet, Sandbox};
+use escort_engine::{LoadError, Policy, PolicySet, Sandbox};
 
-use crate::file::{self, MAX_SETTINGS_BYTES};
+use crate::file;
+use crate::params::{PARAMS_FILE, Params, ParamsError};
 use crate::{Bundle, BundleError, Trust};
 
 /// The name of the optional configuration file in a policy folder.
-pub const CONFIG_FILE: &str = "policies.toml";
+pub const CONFIG_FILE: &str = PARAMS_FILE;
 
 /// Why a folder of policies could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -38,14 +38,10 @@ pub enum FolderError {
     /// for another contract, or at odds with its manifest.
     #[error(transparent)]
     Bundle(#[from] Box<BundleError>),
-    /// `policies.toml` is not readable or not well formed.
-    #[error("{path}: {reason}")]
-    Config {
-        /// The configuration file.
-        path: PathBuf,
-        /// What is wrong.
-        reason: String,
-    },
+    /// `policies.toml` is not readable or not well formed, or not signed
+    /// as the host asks.
+    #[error(transparent)]
+    Params(#[from] ParamsError),
     /// A component does not load, two have one id, or the configuration
     /// does not fit the policies.
     #[error(transparent)]
@@ -81,7 +77,7 @@ pub fn load_dir(sandbox: &Sandbox, dir: &Path, trust: &Trust) -> Result<PolicySe
     if set.policies().is_empty() {
         return Err(FolderError::Empty(dir.to_owned()));
     }
-    configure_from_dir(&mut set, dir)?;
+    configure_from_file(&mut set, &dir.join(CONFIG_FILE), &dir.join(CONFIG_FILE), trust)?;
     Ok(set)
 }
 
@@ -90,7 +86,13 @@ pub fn load_dir(sandbox: &Sandbox, dir: &Path, trust: &Trust) -> Result<PolicySe
 pub fn load_bundle(sandbox: &Sandbox, bundle: &Bundle, trust: &Trust) -> Result<PolicySet, FolderError> {
     let (policy, _signer) = load_policy(sandbox, bundle, trust)?;
     let mut set = PolicySet::new(vec![policy])?;
-    configure_from_file(&mut set, &bundle.dir().join(CONFIG_FILE), bundle.shown(CONFIG_FILE))?;
+    // The bundle's signature covers its own `policies.toml`.
+    configure_from_file(
+        &mut set,
+        &bundle.dir().join(CONFIG_FILE),
+        &bundle.shown(CONFIG_FILE),
+        &Trust::default(),
+    )?;
     Ok(set)
 }
 
@@ -114,7 +116,12 @@ pub fn overlay_live(
     for policy in overrides.into_policies().into_iter().chain(published) {
         set.put(policy);
     }
-    configure_from_file(&mut set, &dir.join(CONFIG_FILE), PathBuf::from(live_name(CONFIG_FILE)))?;
+    configure_from_file(
+        &mut set,
+        &dir.join(CONFIG_FILE),
+        Path::new(&live_name(CONFIG_FILE)),
+        trust,
+    )?;
     Ok(set)
 }
 
@@ -129,25 +136,13 @@ pub fn load_policy(sandbox: &Sandbox, bundle: &Bundle, trust: &Trust) -> Result<
     Ok((policy, verified.signer))
 }
 
-/// Configures `set` from `dir/policies.toml`, when that file exists.
-pub fn configure_from_dir(set: &mut PolicySet, dir: &Path) -> Result<(), FolderError> {
-    let path = dir.join(CONFIG_FILE);
-    configure_from_file(set, &path, path.clone())
-}
-
-/// Configures `set` from the `policies.toml` at `path`, when it exists;
-/// errors name it `shown`.
-fn configure_from_file(set: &mut PolicySet, path: &Path, shown: PathBuf) -> Result<(), FolderError> {
-    if path.symlink_metadata().is_err() {
-        return Ok(());
+/// Configures `set` from the `policies.toml` at `path`, when it exists,
+/// signed as `trust` asks; errors name it `shown`.
+fn configure_from_file(set: &mut PolicySet, path: &Path, shown: &Path, trust: &Trust) -> Result<(), FolderError> {
+    if let Some(params) = Params::read(path, shown, trust)? {
+        set.configure(&params.policies)?;
     }
-    let text = file::read_text(path, MAX_SETTINGS_BYTES).map_err(|source| FolderError::Io {
-        path: shown.clone(),
-        source,
-    })?;
-    let config: BTreeMap<String, PolicyConfig> =
-        file::parse_toml(&text).map_err(|reason| FolderError::Config { path: shown, reason })?;
-    Ok(set.configure(&config)?)
+    Ok(())
 }
 
 /// How the policies of a folder are named, in their origins and in errors.

@@ -25,6 +25,7 @@
 pub mod file;
 pub mod folder;
 pub mod golden;
+pub mod params;
 pub mod unpack;
 
 use std::collections::BTreeMap;
@@ -194,7 +195,7 @@ impl AppliesTo {
 
 /// `effective_from` and `effective_until`: a time with its offset, as
 /// TOML's own date-time (`2027-01-01T00:00:00Z`) or as an RFC 3339 string.
-mod moment {
+pub(crate) mod moment {
     use chrono::{DateTime, Utc};
     use serde::de::Error as _;
     use serde::{Deserialize, Deserializer, Serializer};
@@ -529,15 +530,7 @@ impl Bundle {
     /// Signs the bundle with `key`, writing `policy.sig`.
     pub fn sign(&self, key: &SigningKey) -> Result<(), BundleError> {
         let files = self.listing(LoadLimits::default().max_component_bytes as u64)?;
-        let signature = key.sign(files.join("\n").as_bytes());
-        let file = SignatureFile {
-            key: hex::encode(key.verifying_key().as_bytes()),
-            signature: hex::encode(signature.to_bytes()),
-            files,
-        };
-        let path = self.dir.join(SIGNATURE);
-        let text = toml::to_string(&file).expect("a signature file always serializes");
-        fs::write(&path, text).map_err(|source| BundleError::Io { path, source })
+        write_signature(&self.dir.join(SIGNATURE), key, files)
     }
 
     /// Checks the signature, if there is one or `trust` asks for one.
@@ -562,24 +555,7 @@ impl Bundle {
             dir: PathBuf::from(&self.name),
             reason,
         };
-        let text = file::read_text(&path, MAX_SETTINGS_BYTES).map_err(|source| BundleError::Io {
-            path: self.shown(SIGNATURE),
-            source,
-        })?;
-        let file: SignatureFile = file::parse_toml(&text).map_err(|reason| bad(format!("{SIGNATURE}: {reason}")))?;
-        let key = verifying_key(&file.key).map_err(|reason| bad(format!("{SIGNATURE}: the key {reason}")))?;
-        let signature = hex::decode(&file.signature)
-            .ok()
-            .and_then(|bytes| Signature::from_slice(&bytes).ok())
-            .ok_or_else(|| bad(format!("{SIGNATURE}: the signature is not 128 hex digits")))?;
-        key.verify(file.files.join("\n").as_bytes(), &signature)
-            .map_err(|_| bad(format!("{SIGNATURE}: the signature does not match the signed listing")))?;
-        if trust.requires_signature() && !trust.keys.contains(&key) {
-            return Err(BundleError::UnknownKey {
-                dir: PathBuf::from(&self.name),
-                key: file.key,
-            });
-        }
+        let file = read_signature(&path, self.shown(SIGNATURE), &self.name, trust)?;
         let now = self.listing(max_component_bytes)?;
         if now != file.files {
             let name = |line: &String| {
@@ -604,6 +580,52 @@ impl Bundle {
         }
         Ok(Some(file.key))
     }
+}
+
+/// Writes the signature file at `path`: `key`'s signature over `files`
+/// (`SHA256  NAME` lines).
+fn write_signature(path: &Path, key: &SigningKey, files: Vec<String>) -> Result<(), BundleError> {
+    let signature = key.sign(files.join("\n").as_bytes());
+    let file = SignatureFile {
+        key: hex::encode(key.verifying_key().as_bytes()),
+        signature: hex::encode(signature.to_bytes()),
+        files,
+    };
+    let text = toml::to_string(&file).expect("a signature file always serializes");
+    fs::write(path, text).map_err(|source| BundleError::Io {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Reads the signature file at `path` (shown as `shown`, for what `name`
+/// names) and checks that its signature holds over its own listing and
+/// that `trust` trusts its key (any key, when `trust` asks for none); the
+/// caller compares the listing with the files as they are.
+fn read_signature(path: &Path, shown: PathBuf, name: &str, trust: &Trust) -> Result<SignatureFile, BundleError> {
+    let file_name = shown
+        .file_name()
+        .map_or_else(String::new, |name| name.to_string_lossy().into_owned());
+    let bad = |reason: String| BundleError::BadSignature {
+        dir: PathBuf::from(name),
+        reason: format!("{file_name}: {reason}"),
+    };
+    let text = file::read_text(path, MAX_SETTINGS_BYTES).map_err(|source| BundleError::Io { path: shown, source })?;
+    let file: SignatureFile = file::parse_toml(&text).map_err(bad)?;
+    let key = verifying_key(&file.key).map_err(|reason| bad(format!("the key {reason}")))?;
+    let signature = hex::decode(&file.signature)
+        .ok()
+        .and_then(|bytes| Signature::from_slice(&bytes).ok())
+        .ok_or_else(|| bad("the signature is not 128 hex digits".to_owned()))?;
+    key.verify(file.files.join("\n").as_bytes(), &signature)
+        .map_err(|_| bad("the signature does not match the signed listing".to_owned()))?;
+    if trust.requires_signature() && !trust.keys.contains(&key) {
+        return Err(BundleError::UnknownKey {
+            dir: PathBuf::from(name),
+            key: file.key,
+        });
+    }
+    Ok(file)
 }
 
 /// Every file below `dir`, relative to `root`. A link is listed as a file,

@@ -224,12 +224,14 @@ enum PolicyCommand {
         /// The key files' path without extension.
         name: PathBuf,
     },
-    /// Sign a bundle (writes DIR/policy.sig).
+    /// Sign a bundle (writes DIR/policy.sig), or a policies.toml (writes
+    /// policies.toml.sig beside it).
     Sign {
         /// The secret key, as `escort policy keygen` wrote it.
         #[arg(long, value_name = "KEY.key")]
         key: PathBuf,
-        /// The bundle.
+        /// The bundle, or the policies.toml.
+        #[arg(value_name = "PATH")]
         dir: PathBuf,
     },
     /// Check a bundle's signature, and that it loads.
@@ -457,10 +459,15 @@ fn run_policy_keygen(name: &Path) -> Result<ExitCode, Unusable> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn run_policy_sign(key: &Path, dir: &Path) -> Result<ExitCode, Unusable> {
+fn run_policy_sign(key: &Path, path: &Path) -> Result<ExitCode, Unusable> {
     let key = bundle::read_signing_key(key)?;
-    Bundle::open(dir)?.sign(&key)?;
-    print(&format!("signed {}\n", dir.join(bundle::SIGNATURE).display()))?;
+    let signature = if path.is_file() {
+        bundle::params::sign(path, &key)?
+    } else {
+        Bundle::open(path)?.sign(&key)?;
+        path.join(bundle::SIGNATURE)
+    };
+    print(&format!("signed {}\n", signature.display()))?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use quick_cache::sync::{Cache, DefaultLifecycle};
 use quick_cache::{DefaultHashBuilder, OptionsBuilder, Weighter};
 
-use crate::shadow::ShadowRun;
+use crate::store::ShadowRun;
 use crate::store::TransitRecord;
 use escort_engine::Finding;
 use escort_engine::PolicyState;

@@ -69,7 +69,7 @@ pub use access::{Access, Action, Denied, NewTokens, Role, TokenConfig, token_has
 pub use config::{ConfigError, EdgeTimeouts, ServeConfig};
 pub use live::{LivePolicies, PolicyInfo, PolicyListing};
 pub use metrics::Metrics;
-pub use shadow::{MAX_SHADOW_DIFFS, ShadowFindings, ShadowReport, ShadowRun};
+pub use shadow::{MAX_SHADOW_DIFFS, ShadowFindings, ShadowReport};
 pub use step::StepKind;
 pub use tick::{TickFailure, TickSummary};
 pub use timeline::{Change, Schedule, VersionInfo};
@@ -77,7 +77,7 @@ pub use timeline::{Change, Schedule, VersionInfo};
 use crate::audit::{AuditEntry, DecisionRecord, digest_fixes};
 // The store itself is public for tools that write or read a database
 // without a service (`escort bench` builds one of many transits at once).
-pub use crate::store::{ListFilter, Step, Store, StoreError, StreamCounts, TransitRecord, TransitSummary};
+pub use crate::store::{ListFilter, ShadowRun, Step, Store, StoreError, StreamCounts, TransitRecord, TransitSummary};
 use commit::{Pending, Readers, Writer};
 use data_lock::DataLock;
 use escort_bundle::Mode;

@@ -57,6 +57,7 @@ use crate::timeline::{BY_LIVE_FOLDER, Change, PolicyVersion, Schedule, VersionIn
 use crate::versions::Versions;
 use escort_bundle::folder::{self, FolderEntry, folder_entries, live_name};
 use escort_bundle::golden::{Outcome, Scenario};
+use escort_bundle::params::{PARAMS_FILE, Params};
 use escort_bundle::unpack::{self, UnpackError};
 use escort_bundle::{Bundle, Mode, Trust};
 use escort_engine::Sandbox;
@@ -425,7 +426,14 @@ impl LivePolicies {
         schedules.insert(id.to_owned(), schedule);
         let added = self
             .versions
-            .plan(&set, &schedules, Some(id), Utc::now(), published_by)
+            .plan(
+                &set,
+                &schedules,
+                parameters_schedule(&self.dir).map_err(refused)?,
+                Some(id),
+                Utc::now(),
+                published_by,
+            )
             .map_err(refused)?;
         if form == Form::Component {
             fs::write(swap::staged_component(staging.path(), id), upload).map_err(failed)?;
@@ -491,7 +499,14 @@ impl LivePolicies {
 /// Records in the timeline the versions the live set `set`, just read from
 /// the live folder `dir`, adds to it, published by the live folder.
 fn record_folder(versions: &Versions, sandbox: &Sandbox, dir: &Path, set: &PolicySet) -> Result<(), String> {
-    let added = versions.plan(set, &live_schedules(dir, None)?, None, Utc::now(), BY_LIVE_FOLDER)?;
+    let added = versions.plan(
+        set,
+        &live_schedules(dir, None)?,
+        parameters_schedule(dir)?,
+        None,
+        Utc::now(),
+        BY_LIVE_FOLDER,
+    )?;
     versions.record(added, set, |policy| component_of(sandbox, dir, policy))
 }
 
@@ -516,6 +531,21 @@ fn live_schedules(dir: &Path, skip: Option<&str>) -> Result<BTreeMap<String, Sch
         }
     }
     Ok(schedules)
+}
+
+/// The schedule of a change of the live folder `dir`'s parameters: its
+/// `policies.toml`'s `effective_from` (already verified with the set).
+fn parameters_schedule(dir: &Path) -> Result<Schedule, String> {
+    let params = Params::read(
+        &dir.join(PARAMS_FILE),
+        Path::new(&live_name(PARAMS_FILE)),
+        &Trust::default(),
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(Schedule {
+        effective_from: params.and_then(|params| params.effective_from),
+        ..Schedule::default()
+    })
 }
 
 /// The bytes of `policy`'s component, from where the live set took it: the

@@ -25,34 +25,13 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::replay::{Tally, TransitDiff, findings_diff, tallies};
-use crate::store::StoreError;
+use crate::store::{ShadowRun, StoreError};
 use crate::timeline::VersionInfo;
-use escort_engine::{Finding, Fix, ObserveError, PolicySet, PolicyState, PreparedTransit};
+use escort_engine::{Finding, Fix, ObserveError, PolicySet, PreparedTransit};
 
 /// Most transits a shadow report lists one by one; its counts take in every
 /// transit.
 pub const MAX_SHADOW_DIFFS: usize = 1_000;
-
-/// One shadow version's run on one transit, as the last step that ran it
-/// left it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ShadowRun {
-    /// The shadow version's place in the timeline.
-    pub shadow: i64,
-    /// Its state and open findings, as [`PolicySet::resume`] takes them.
-    pub state: PolicyState,
-    /// The final findings it raised since the transit's first fix.
-    pub finals: Vec<Finding>,
-}
-
-impl ShadowRun {
-    /// Every finding of the run, final and open, in report order.
-    pub(crate) fn findings(&self) -> Vec<Finding> {
-        let mut findings: Vec<Finding> = self.finals.iter().chain(&self.state.open).cloned().collect();
-        findings.sort_by(Finding::report_order);
-        findings
-    }
-}
 
 /// What a step observed, for a shadow version to observe the same.
 pub(crate) enum Observed<'f> {
@@ -199,6 +178,7 @@ impl ShadowReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use escort_engine::PolicyState;
 
     fn finding(policy: &str, code: &str, severity: &str, from: &str) -> Finding {
         serde_json::from_value(serde_json::json!({

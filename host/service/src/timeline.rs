@@ -76,13 +76,17 @@ pub struct PolicyVersion {
     pub change: Change,
 }
 
-/// What made a version: a publication (the live folder, an upload), or a
-/// regulator who promoted a shadow version or rolled back to an earlier one.
+/// What made a version: a publication (the live folder, an upload), a
+/// change of the deployment's parameters, or a regulator who promoted a
+/// shadow version or rolled back to an earlier one.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Change {
     /// A policy given to the service: the live folder, an upload.
     #[default]
     Publication,
+    /// The same component with the parameter values the live folder's
+    /// `policies.toml` now sets, from the file's `effective_from`.
+    Parameters,
     /// A shadow version made the enforced one; a promotion also ends the
     /// shadow run, from the same time.
     Promotion,
@@ -95,16 +99,28 @@ impl Change {
     pub fn as_str(self) -> &'static str {
         match self {
             Change::Publication => "publication",
+            Change::Parameters => "parameters",
             Change::Promotion => "promotion",
             Change::Rollback => "rollback",
         }
     }
 
+    /// Whether the live folder or an upload made it, not a regulator's
+    /// promotion or rollback.
+    fn is_publication(self) -> bool {
+        matches!(self, Change::Publication | Change::Parameters)
+    }
+
     /// The one `as_str` names.
     pub fn named(name: &str) -> Option<Change> {
-        [Change::Publication, Change::Promotion, Change::Rollback]
-            .into_iter()
-            .find(|change| change.as_str() == name)
+        [
+            Change::Publication,
+            Change::Parameters,
+            Change::Promotion,
+            Change::Rollback,
+        ]
+        .into_iter()
+        .find(|change| change.as_str() == name)
     }
 }
 
@@ -177,6 +193,10 @@ pub(crate) struct Proposal {
     pub(crate) schedule: Schedule,
     pub(crate) built_in: bool,
     pub(crate) uploaded: bool,
+    /// The schedule of a change of its parameters alone (`policies.toml`),
+    /// which a version of the same component with other parameter values
+    /// follows instead of `schedule`.
+    pub(crate) parameters: Schedule,
 }
 
 /// A version as `GET /v1/policies/{id}/versions` lists it.
@@ -218,6 +238,7 @@ impl PolicyVersion {
             "{} {} by {}",
             match self.change {
                 Change::Publication => "published",
+                Change::Parameters => "parameters changed",
                 Change::Promotion => "promoted",
                 Change::Rollback => "rolled back to",
             },
@@ -488,7 +509,21 @@ impl Timeline {
                 schedule,
                 built_in,
                 uploaded,
+                parameters,
             } = proposal;
+            let only_parameters = !uploaded
+                && schedule.mode == Mode::Enforced
+                && planned.last_published(&policy).is_some_and(|last| {
+                    let (last, now) = (last.judged_by.as_ref(), judged_by.as_ref());
+                    last.zip(now).is_some_and(|(last, now)| {
+                        last.content_hash == now.content_hash && last.fingerprint != now.fingerprint
+                    })
+                });
+            let (schedule, change) = if only_parameters {
+                (parameters, Change::Parameters)
+            } else {
+                (schedule, Change::Publication)
+            };
             let version = PolicyVersion {
                 seq: planned.last_seq() + 1,
                 policy,
@@ -499,7 +534,7 @@ impl Timeline {
                 published_at: now,
                 published_by: published_by.to_owned(),
                 mode: schedule.mode,
-                change: Change::Publication,
+                change,
             };
             if planned.repeats(&version, uploaded) {
                 continue;
@@ -546,7 +581,7 @@ impl Timeline {
         let built_in = escort_builtin::component(policy).is_some();
         let (versions, named) = match change {
             Change::Promotion => (self.shadow_versions(policy), "shadow version"),
-            Change::Rollback | Change::Publication => (self.versions(policy), "enforced version"),
+            Change::Rollback | Change::Publication | Change::Parameters => (self.versions(policy), "enforced version"),
         };
         let Some(source) = versions.iter().find(|version| version.seq == seq) else {
             let known: Vec<String> = versions
@@ -616,6 +651,15 @@ impl Timeline {
         soonest
     }
 
+    /// The last enforced version of `policy` the live folder or an upload
+    /// published (not a promotion or a rollback).
+    fn last_published(&self, policy: &str) -> Option<&PolicyVersion> {
+        self.versions(policy)
+            .iter()
+            .filter(|v| v.change.is_publication())
+            .max_by_key(|v| v.seq)
+    }
+
     /// Whether `version` says again what its policy has (a withdrawal of a
     /// policy never published included): for an upload, the last version
     /// of its mode; for the live folder, the last one published.
@@ -626,7 +670,7 @@ impl Timeline {
         };
         let last = versions
             .iter()
-            .filter(|v| uploaded || v.change == Change::Publication)
+            .filter(|v| uploaded || v.change.is_publication())
             .max_by_key(|v| v.seq);
         match last {
             None => version.judged_by.is_none(),
@@ -754,6 +798,7 @@ mod tests {
             },
             built_in: policy == "speed",
             uploaded: true,
+            parameters: Schedule::default(),
         }
     }
 
@@ -1098,5 +1143,38 @@ mod tests {
             format_time(&timeline.versions("speed")[2].published_at),
             "2026-06-01T00:00:01Z"
         );
+    }
+
+    #[test]
+    fn a_change_of_parameters_alone_follows_the_parameters_schedule() {
+        let mut timeline = published("2026-06-01T00:00:00Z", vec![]).expect("published");
+        let mut configured = judge("a2");
+        configured.content_hash = "hash-a".to_owned();
+        let new_year = "2027-01-01T00:00:00Z";
+        let proposal = Proposal {
+            judged_by: Some(configured),
+            uploaded: false,
+            parameters: Schedule {
+                effective_from: Some(at(new_year)),
+                ..Schedule::default()
+            },
+            ..proposal("speed", Some("a2"), None, None)
+        };
+        let added = timeline
+            .plan(vec![proposal.clone()], at("2026-06-02T00:00:00Z"), "the live folder")
+            .expect("planned");
+        assert_eq!(added.len(), 1);
+        assert_eq!(added[0].change, Change::Parameters);
+        assert_eq!(added[0].effective_from, Some(at(new_year)));
+        for version in added {
+            timeline.push(version);
+        }
+        assert_eq!(judged(&timeline, "2026-12-31T00:00:00Z", new_year), ["speed a"]);
+        assert_eq!(judged(&timeline, new_year, new_year), ["speed a2"]);
+        // Read again, the folder adds nothing.
+        let again = timeline
+            .plan(vec![proposal], at("2026-06-03T00:00:00Z"), "the live folder")
+            .expect("planned");
+        assert!(again.is_empty(), "{again:?}");
     }
 }

@@ -63,11 +63,13 @@ impl Versions {
     /// something new ([`Timeline::plan`]; `uploaded` names the policy a
     /// regulator gave by name, if any), and a withdrawal of each policy the
     /// timeline has and `set` has not. `schedules` holds the bundles'
-    /// schedules by policy id. `Err` says why the versions are refused.
+    /// schedules by policy id, `parameters` the schedule of a change of
+    /// `policies.toml`. `Err` says why the versions are refused.
     pub(crate) fn plan(
         &self,
         set: &PolicySet,
         schedules: &BTreeMap<String, Schedule>,
+        parameters: Schedule,
         uploaded: Option<&str>,
         now: DateTime<Utc>,
         published_by: &str,
@@ -82,6 +84,7 @@ impl Versions {
                 schedule: schedules.get(policy.id()).copied().unwrap_or_default(),
                 built_in: is_built_in(policy.id()),
                 uploaded: uploaded == Some(policy.id()),
+                parameters,
             })
             .collect();
         for policy in timeline.policies() {
@@ -92,6 +95,7 @@ impl Versions {
                     schedule: Schedule::default(),
                     built_in: false,
                     uploaded: false,
+                    parameters,
                 });
             }
         }
@@ -114,6 +118,7 @@ impl Versions {
             schedule,
             built_in: is_built_in(policy.id()),
             uploaded: true,
+            parameters: Schedule::default(),
         };
         self.timeline().plan(vec![proposal], now, published_by)
     }

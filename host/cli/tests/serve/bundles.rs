@@ -238,3 +238,84 @@ fn a_bundle_that_fails_its_own_golden_scenario_is_refused() {
     assert!(reason.contains("-      \"message\": \"gone\""), "{reason}");
     assert!(!server.data().join("policies/hostile").exists());
 }
+
+/// The speed policy's versions, as the service lists them.
+fn speed_versions(server: &Server) -> Vec<Value> {
+    let (status, listing) = server.get_json("/v1/policies/speed/versions", OFFICER);
+    assert_eq!(status, 200, "{listing}");
+    listing["versions"].as_array().unwrap().clone()
+}
+
+#[test]
+fn with_trusted_keys_parameters_are_signed_and_a_change_of_them_is_a_version_from_its_date() {
+    let dir = tempfile::tempdir().unwrap();
+    let (secret, public) = keys(dir.path(), "regulator");
+    let (stranger_secret, _) = keys(dir.path(), "stranger");
+    let trusted = fs::read_to_string(&public).unwrap();
+    let server = Server::start(&[("trusted_keys", &format!("[\"{}\"]", trusted.trim()))]);
+    let live = server.data().join("policies");
+    let params = live.join("policies.toml");
+    let reload_error = |server: &Server| {
+        let (_, listing) = server.get_json("/v1/policies", OFFICER);
+        listing["last_reload_error"].as_str().unwrap_or_default().to_owned()
+    };
+    let sign = |key: &str| {
+        let signed = escort(&["policy", "sign", "--key", key, params.to_str().unwrap()]);
+        assert!(signed.status.success(), "{}", text(&signed.stderr));
+    };
+
+    // A new year's threshold, scheduled: refused unsigned, and signed by a
+    // stranger.
+    let new_year = (Utc::now() + TimeDelta::days(30))
+        .format("%Y-%m-%dT00:00:00Z")
+        .to_string();
+    let text_of_params = format!("effective_from = {new_year}\n[speed.params]\nexcessive_kmh = 150.0\n");
+    fs::write(&params, &text_of_params).unwrap();
+    escort_tests::eventually("unsigned parameters are refused", || {
+        reload_error(&server).contains("live policies.toml: the parameters are not signed")
+    });
+    sign(&stranger_secret);
+    escort_tests::eventually("a stranger's parameters are refused", || {
+        reload_error(&server).contains("which this host does not trust")
+    });
+    assert_eq!(speed_versions(&server).len(), 1, "a refused folder adds no version");
+
+    // Signed: a version of speed with the new value, from the new year.
+    sign(&secret);
+    escort_tests::eventually("signed parameters are taken", || {
+        reload_error(&server).is_empty() && speed_versions(&server).len() == 2
+    });
+    let versions = speed_versions(&server);
+    assert_eq!(versions[1]["change"], "parameters");
+    assert_eq!(versions[1]["effective_from"], new_year.as_str());
+    assert_eq!(versions[1]["params"]["excessive_kmh"], 150.0);
+    assert_eq!(versions[1]["content_hash"], versions[0]["content_hash"]);
+    assert_eq!(versions[0]["in_force_until"], new_year.as_str());
+    // Until then the values in force are the old ones.
+    let (_, listing) = server.get_json("/v1/policies", OFFICER);
+    let speed = listing["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == "speed")
+        .unwrap()
+        .clone();
+    assert_eq!(speed["params"]["excessive_kmh"], 110.0, "{speed}");
+    let db = rusqlite::Connection::open(server.data().join("escort.db")).unwrap();
+    let recorded: i64 = db
+        .query_row(
+            "SELECT count(*) FROM audit WHERE json_extract(record, '$.published') = 'speed' \
+             AND json_extract(record, '$.change') = 'parameters' AND json_extract(record, '$.effective_from') = ?1",
+            [&new_year],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(recorded, 1, "the change of parameters is an audit record of its own");
+
+    // Changed after it was signed: refused, naming the file.
+    fs::write(&params, text_of_params.replace("150.0", "250.0")).unwrap();
+    escort_tests::eventually("a changed file is refused", || {
+        reload_error(&server).contains("live policies.toml: it changed after it was signed")
+    });
+    assert_eq!(speed_versions(&server).len(), 2);
+}

@@ -28,9 +28,10 @@ mod audit;
 mod shadow;
 mod versions;
 
+pub use shadow::ShadowRun;
+
 use crate::audit::commitment::{Commitment, RowsDigest, TransitRow, json_of};
 use crate::audit::{AuditEntry, DecisionRecord};
-use crate::shadow::ShadowRun;
 use escort_engine::PolicyState;
 use escort_engine::Rejection;
 use escort_engine::content_hash;

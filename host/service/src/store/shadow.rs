@@ -5,7 +5,6 @@
 use rusqlite::{Transaction, params};
 
 use super::{Store, StoreError};
-use crate::shadow::ShadowRun;
 use escort_engine::{Finding, PolicyState};
 
 impl Store {
@@ -34,6 +33,27 @@ impl Store {
             Ok((id, run?))
         })
         .collect()
+    }
+}
+
+/// One shadow version's run on one transit, as the last step that ran it
+/// left it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShadowRun {
+    /// The shadow version's place in the timeline.
+    pub shadow: i64,
+    /// Its state and open findings, as [`escort_engine::PolicySet::resume`] takes them.
+    pub state: PolicyState,
+    /// The final findings it raised since the transit's first fix.
+    pub finals: Vec<Finding>,
+}
+
+impl ShadowRun {
+    /// Every finding of the run, final and open, in report order.
+    pub(crate) fn findings(&self) -> Vec<Finding> {
+        let mut findings: Vec<Finding> = self.finals.iter().chain(&self.state.open).cloned().collect();
+        findings.sort_by(Finding::report_order);
+        findings
     }
 }
 
