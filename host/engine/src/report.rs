@@ -6,7 +6,7 @@ use std::fmt::Write;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::finding::{EvidenceValue, Finding, Verdict, format_time};
+use crate::finding::{EvidenceValue, Finding, FindingStatus, Verdict, format_time};
 use crate::telemetry::Rejection;
 
 /// How many fixes were taken, refused and dropped.
@@ -67,14 +67,21 @@ impl Report {
                 (Some(lat), Some(lon)) => format!(" at {lat:.5},{lon:.5}"),
                 _ => String::new(),
             };
+            // An officer acts differently on an episode still under way.
+            let open = if finding.status == FindingStatus::Open {
+                " (still going on)"
+            } else {
+                ""
+            };
             let _ = writeln!(
                 text,
-                "  {}  {:<9}  {:<26} {}{}",
+                "  {}  {:<9}  {:<26} {}{}{}",
                 format_time(&finding.from),
                 finding.severity.as_str(),
                 finding.code,
                 finding.message,
                 place,
+                open,
             );
             for (name, value) in &finding.evidence {
                 if let EvidenceValue::Texts(values) = value {
