@@ -1,6 +1,8 @@
 //! `escort serve` end to end: a real server in its own process, with all
 //! default policies and durable writes, loaded over loopback by [`Load`],
-//! and its resident memory read once many transits are open.
+//! and its resident memory read once many transits are open; then the same
+//! load on a server running a shadow version of the speed policy, which
+//! is what a shadow run costs ingest.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -15,6 +17,9 @@ use escort_engine::ComponentCache;
 
 /// The ingest token the benchmark server is given.
 const TOKEN: &str = "benchmark-ingest-token-0001";
+
+/// Its regulator token, to publish a shadow version.
+const REGULATOR_TOKEN: &str = "benchmark-regulator-token-0001";
 
 /// The shape of the load.
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -42,6 +47,9 @@ pub struct EndToEnd {
     /// The server's resident memory with [`Shape::open_transits`] open
     /// transits, MiB.
     pub rss_mib: f64,
+    /// The timed run again, on a server running the built-in speed policy
+    /// in shadow beside the enforced one.
+    pub with_shadow: LoadOutcome,
 }
 
 /// A server process, killed when dropped.
@@ -88,11 +96,46 @@ pub fn end_to_end(escort: &Path, cache: &ComponentCache, shape: Shape) -> Result
             )));
         }
     }
+    let rss_mib = rss_mib(server.child.id())?;
+    drop(server);
     Ok(EndToEnd {
         shape,
         load: outcome,
-        rss_mib: rss_mib(server.child.id())?,
+        rss_mib,
+        with_shadow: ingest_with_shadow(escort, cache, shape)?,
     })
+}
+
+/// The timed part of `shape`'s load on a fresh server that runs the
+/// built-in speed policy in shadow (published with `?mode=shadow`), so
+/// every batch runs one policy more.
+fn ingest_with_shadow(escort: &Path, cache: &ComponentCache, shape: Shape) -> Result<LoadOutcome, BenchError> {
+    let folder = tempfile::tempdir().map_err(|e| BenchError::Serve(format!("a data folder: {e}")))?;
+    let server = start(escort, folder.path(), cache)?;
+    let speed = escort_builtin::component("speed").expect("speed is a built-in policy");
+    ureq::put(format!("{}/v1/policies/speed?mode=shadow", server.url))
+        .header("Authorization", format!("Bearer {REGULATOR_TOKEN}"))
+        .send(speed)
+        .map_err(|e| BenchError::Serve(format!("publishing the shadow version: {e}")))?;
+    // A publication takes effect at the next whole second.
+    std::thread::sleep(std::time::Duration::from_millis(1_100));
+    let load = Load {
+        url: server.url.clone(),
+        token: TOKEN.to_owned(),
+        id_prefix: "SHADOW".to_owned(),
+        transits: shape.transits,
+        concurrency: shape.concurrency,
+        batch: shape.batch,
+        batches: shape.batches,
+    };
+    let outcome = load.run().map_err(BenchError::Serve)?;
+    if outcome.errors > 0 {
+        return Err(BenchError::Serve(format!(
+            "{} batches failed beside the shadow run: {:?}",
+            outcome.errors, outcome.shown_errors
+        )));
+    }
+    Ok(outcome)
 }
 
 /// Starts `escort` as a server on a fresh data folder and runs the timed
@@ -141,7 +184,8 @@ fn start(escort: &Path, folder: &Path, cache: &ComponentCache) -> Result<Server,
         None => String::new(),
     };
     let config = format!(
-        "listen = \"127.0.0.1:0\"\ndata = {:?}\n{cache}tick_seconds = 0\n\n[[token]]\nname = \"bench\"\nrole = \"ingest\"\ntoken = \"{TOKEN}\"\n",
+        "listen = \"127.0.0.1:0\"\ndata = {:?}\n{cache}tick_seconds = 0\n\n[[token]]\nname = \"bench\"\nrole = \"ingest\"\ntoken = \"{TOKEN}\"\n\n\
+         [[token]]\nname = \"bench-regulator\"\nrole = \"regulator\"\ntoken = \"{REGULATOR_TOKEN}\"\n",
         folder.join("data").display().to_string(),
     );
     let config_path = folder.join("escort.toml");

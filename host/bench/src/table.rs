@@ -159,6 +159,20 @@ impl Display for Results {
                 ]
                 .iter(),
             );
+            let shadow = &e2e.with_shadow;
+            table.row(
+                [
+                    "the same, speed in shadow too".to_owned(),
+                    shape.concurrency.to_string(),
+                    grouped(shadow.fixes_per_s),
+                    format!("{:.1} ms", shadow.p50_ms),
+                    format!("{:.1} ms", shadow.p99_ms),
+                    shadow.errors.to_string(),
+                    String::new(),
+                    String::new(),
+                ]
+                .iter(),
+            );
             writeln!(f, "{}", table.text)?;
         }
 
