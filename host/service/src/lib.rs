@@ -176,7 +176,8 @@ impl<'b> Observation<'b> {
         }
     }
 
-    /// The same, for a report: nothing is stored, so no shadow runs.
+    /// The same without the shadow versions: for a report, which is not
+    /// stored, and a tick, which runs them only once it knows it stores.
     fn unstored(self) -> Observation<'b> {
         Observation { shadows: false, ..self }
     }
@@ -492,7 +493,7 @@ impl Service {
                     replayed: true,
                     input_digest: content_hash(declaration.as_bytes()),
                     evaluated_at: opened_at,
-                    shadows: self.run_shadows(&transit, None, &Observed::Admission, opened_at)?,
+                    shadows: self.run_shadows(&transit, None, &Observed::Admission, opened_at),
                 };
                 let (known, _) = self.save_step(
                     record,
@@ -762,10 +763,15 @@ impl Service {
             record.closed = Some((now, reason.as_str().to_owned()));
         }
         let policies = self.policies.judging(record.opened_at)?;
-        let mut evaluated = self.evaluate(&policies, &known.transit, known, Observation::time(now))?;
+        let mut evaluated = self.evaluate(&policies, &known.transit, known, Observation::time(now).unstored())?;
         if close.is_none() && !tick::changed_in_substance(&evaluated, &known.states, &record) {
             return Ok(None);
         }
+        // Only a step that is stored runs the shadow versions: a tick that
+        // changes nothing costs them nothing. The passing of time brings no
+        // fix, so each resumes from its own run whatever the enforced
+        // versions did.
+        evaluated.shadows = self.run_shadows(&known.transit, Some(known), &Observed::Batch(&[]), now);
         evaluated.input_digest = digest_fixes(&[]);
         let kind = if close.is_some() {
             StepKind::Close
@@ -822,7 +828,7 @@ impl Service {
             } else {
                 Observed::Batch(&fixes)
             };
-            self.run_shadows(transit, Some(from), &observed, now)?
+            self.run_shadows(transit, Some(from), &observed, now)
         } else {
             Vec::new()
         };
@@ -837,16 +843,23 @@ impl Service {
 
     /// Runs every shadow version running now over what a step of `transit`
     /// observed as of `now`, from the runs its last committed step (`from`)
-    /// left. A shadow version that cannot observe is left out of the step,
-    /// with a warning: it decides nothing, so the step goes on.
+    /// left. A shadow version that cannot observe, or does not load, is left
+    /// out of the step with a warning: it decides nothing, so the step goes
+    /// on.
     fn run_shadows(
         &self,
         transit: &PreparedTransit,
         from: Option<&Known>,
         observed: &Observed<'_>,
         now: DateTime<Utc>,
-    ) -> Result<Vec<ShadowRun>, ServiceError> {
-        let running = self.policies.running_shadows()?;
+    ) -> Vec<ShadowRun> {
+        let running = match self.policies.running_shadows() {
+            Ok(running) => running,
+            Err(e) => {
+                tracing::warn!("no shadow run on transit `{}`: {e}", transit.transit().id);
+                return Vec::new();
+            }
+        };
         let mut runs = Vec::with_capacity(running.len());
         for (version, set) in running {
             let before = from.and_then(|known| known.shadows.iter().find(|run| run.shadow == version.seq));
@@ -878,7 +891,7 @@ impl Service {
                 ),
             }
         }
-        Ok(runs)
+        runs
     }
 
     /// Stores a step ([`Service::step_of`]). Returns the transit as
