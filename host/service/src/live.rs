@@ -632,17 +632,38 @@ fn check_golden(sandbox: &Sandbox, bundle: &Path, name: &str, trust: &Trust) -> 
     Ok(())
 }
 
+/// Most files the folder's signature looks at: far more than a live
+/// folder holds (a bundle holds at most 1,000), so that a poll of a folder
+/// someone filled with files costs a bounded walk.
+const MAX_SIGNED_FILES: usize = 10_000;
+
+/// The folder's files, below it too (a bundle's `policy.toml` edited in
+/// place changes neither the folder nor the bundle's folder), by path,
+/// with their sizes and modification times. Links are not followed.
 fn signature(dir: &Path) -> FolderSignature {
-    let mut files: FolderSignature = fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|entry| {
-            let name = entry.file_name().into_string().ok()?;
-            let meta = entry.metadata().ok()?;
-            (!name.starts_with('.')).then(|| (name, meta.len(), meta.modified().ok()))
-        })
-        .collect();
+    let mut files = FolderSignature::new();
+    let mut folders = vec![(dir.to_owned(), String::new())];
+    while let Some((folder, prefix)) = folders.pop() {
+        for entry in fs::read_dir(&folder).into_iter().flatten().flatten() {
+            if files.len() >= MAX_SIGNED_FILES {
+                break;
+            }
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
+            if prefix.is_empty() && name.starts_with('.') {
+                continue;
+            }
+            let Ok(meta) = entry.metadata() else {
+                continue;
+            };
+            let path = format!("{prefix}{name}");
+            if meta.is_dir() {
+                folders.push((entry.path(), format!("{path}/")));
+            }
+            files.push((path, meta.len(), meta.modified().ok()));
+        }
+    }
     files.sort();
     files
 }

@@ -359,12 +359,8 @@ fn a_shadow_version_decides_nothing_until_it_is_promoted_and_a_rollback_restores
     // the folder holds what is enforced.
     let manifest = server.data().join("policies/hostile/policy.toml");
     let enforced_manifest = fs::read_to_string(&manifest).unwrap();
-    // Replaced as an editor saves it, by a rename, which the folder's poll sees.
-    let save = |text: &str| {
-        let saved = manifest.with_extension("saved");
-        fs::write(&saved, text).unwrap();
-        fs::rename(&saved, &manifest).unwrap();
-    };
+    // Edited in place: the poll looks below the live folder too.
+    let save = |text: &str| fs::write(&manifest, text).unwrap();
     save(&enforced_manifest.replace("[params]", "mode = \"shadow\"\n[params]"));
     eventually("the folder is refused", || {
         let (_, listing) = server.get_json("/v1/policies", OFFICER);
