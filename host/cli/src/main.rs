@@ -4,7 +4,9 @@
 //! finds a transit whose decision the candidate changes, or when
 //! `audit verify` or `audit checkpoint` finds the audit log broken, a table
 //! that differs from it, or a checkpoint it no longer matches; 2 for
-//! unusable input or options, with one line on stderr and nothing on stdout.
+//! unusable input or options (and a service that refused a request of
+//! `escort policy publish|promote|rollback|versions|shadow`, or could not
+//! be reached), with one line on stderr and nothing on stdout.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -22,6 +24,7 @@ use escort_service::{ServeConfig, Service, reevaluation, verification};
 
 mod logging;
 mod project;
+mod remote;
 
 #[derive(Parser)]
 #[command(name = "escort", version, about = "Rules engine for electronic customs escort")]
@@ -242,6 +245,81 @@ enum PolicyCommand {
         #[arg(long, value_name = "KEY.pub")]
         trust: Vec<PathBuf>,
     },
+    /// Publish a bundle (a folder) or a bare component (a .wasm file) to a running
+    /// service, enforced or in shadow. The token is read from ESCORT_TOKEN.
+    Publish {
+        /// The bundle, or the component.
+        path: PathBuf,
+        #[command(flatten)]
+        service: ServiceArg,
+        /// Run it in shadow beside the enforced version instead (over the manifest's mode).
+        #[arg(long)]
+        shadow: bool,
+        /// The policy's id, for a bare component; default: the file's name without .wasm.
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// Make a policy's shadow version the enforced one from a time.
+    Promote {
+        /// The policy's id.
+        id: String,
+        #[command(flatten)]
+        service: ServiceArg,
+        /// The shadow version, by its seq in the timeline; default: the last one published.
+        #[arg(long)]
+        seq: Option<i64>,
+        #[command(flatten)]
+        schedule: ScheduleArgs,
+    },
+    /// Make an earlier enforced version of a policy the enforced one again from a time.
+    Rollback {
+        /// The policy's id.
+        id: String,
+        #[command(flatten)]
+        service: ServiceArg,
+        /// The version to roll back to, by its seq in the timeline.
+        #[arg(long)]
+        seq: i64,
+        #[command(flatten)]
+        schedule: ScheduleArgs,
+    },
+    /// Print a policy's timeline: every version, enforced or shadow, and when it is in force.
+    Versions {
+        /// The policy's id.
+        id: String,
+        #[command(flatten)]
+        service: ServiceArg,
+    },
+    /// Print where a policy's shadow version disagrees with the enforced versions.
+    Shadow {
+        /// The policy's id.
+        id: String,
+        #[command(flatten)]
+        service: ServiceArg,
+        /// The shadow version, by its seq in the timeline; default: the last one published.
+        #[arg(long)]
+        seq: Option<i64>,
+    },
+}
+
+#[derive(Args)]
+struct ServiceArg {
+    /// The running service, such as http://escort.example:8080.
+    #[arg(long, value_name = "URL")]
+    service: String,
+}
+
+#[derive(Args)]
+struct ScheduleArgs {
+    /// When it comes into force: an RFC 3339 time, or `now`.
+    #[arg(long = "from", value_name = "TIME")]
+    effective_from: String,
+    /// When it stops judging newly opened transits, if before the next version begins.
+    #[arg(long = "until", value_name = "TIME")]
+    effective_until: Option<String>,
+    /// `new-transits` (the default) or `open-transits`, for an emergency.
+    #[arg(long, value_name = "WHICH")]
+    applies_to: Option<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -313,6 +391,31 @@ fn main() -> ExitCode {
         Command::Policy(PolicyCommand::Keygen { name }) => run_policy_keygen(&name),
         Command::Policy(PolicyCommand::Sign { key, dir }) => run_policy_sign(&key, &dir),
         Command::Policy(PolicyCommand::Verify { dir, trust }) => run_policy_verify(&dir, &trust),
+        Command::Policy(PolicyCommand::Publish {
+            path,
+            service,
+            shadow,
+            id,
+        }) => run_policy_publish(&path, &service, shadow, id),
+        Command::Policy(PolicyCommand::Promote {
+            id,
+            service,
+            seq,
+            schedule,
+        }) => run_policy_reinstate("promote", &id, &service, seq, &schedule),
+        Command::Policy(PolicyCommand::Rollback {
+            id,
+            service,
+            seq,
+            schedule,
+        }) => run_policy_reinstate("rollback", &id, &service, Some(seq), &schedule),
+        Command::Policy(PolicyCommand::Versions { id, service }) => {
+            run_policy_get(&service, &format!("/v1/policies/{id}/versions"))
+        }
+        Command::Policy(PolicyCommand::Shadow { id, service, seq }) => {
+            let query = seq.map(|seq| format!("?seq={seq}")).unwrap_or_default();
+            run_policy_get(&service, &format!("/v1/policies/{id}/shadow{query}"))
+        }
         Command::Serve(config) => run_serve(&config),
         Command::Audit(AuditCommand::Verify {
             database,
@@ -469,6 +572,69 @@ fn run_policy_sign(key: &Path, path: &Path) -> Result<ExitCode, Unusable> {
     };
     print(&format!("signed {}\n", signature.display()))?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn run_policy_publish(
+    path: &Path,
+    service: &ServiceArg,
+    shadow: bool,
+    id: Option<String>,
+) -> Result<ExitCode, Unusable> {
+    let id = match id {
+        Some(id) => id,
+        None if path.is_dir() => Bundle::open(path)?.manifest().id.clone(),
+        None => path
+            .file_stem()
+            .map(|stem| stem.to_string_lossy().into_owned())
+            .ok_or_else(|| Unusable(format!("{}: name the policy with --id", path.display())))?,
+    };
+    let body = remote::upload(path)?;
+    let mode = if shadow { "?mode=shadow" } else { "" };
+    let answer = remote::Service::at(&service.service)?.send("PUT", &format!("/v1/policies/{id}{mode}"), &body)?;
+    print(&pretty(&answer))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_policy_reinstate(
+    change: &str,
+    id: &str,
+    service: &ServiceArg,
+    seq: Option<i64>,
+    schedule: &ScheduleArgs,
+) -> Result<ExitCode, Unusable> {
+    let mut body = serde_json::json!({"effective_from": schedule.effective_from});
+    if let Some(seq) = seq {
+        body["seq"] = seq.into();
+    }
+    if let Some(until) = &schedule.effective_until {
+        body["effective_until"] = until.as_str().into();
+    }
+    if let Some(applies_to) = &schedule.applies_to {
+        body["applies_to"] = applies_to.as_str().into();
+    }
+    let answer = remote::Service::at(&service.service)?.send(
+        "POST",
+        &format!("/v1/policies/{id}/{change}"),
+        body.to_string().as_bytes(),
+    )?;
+    print(&pretty(&answer))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_policy_get(service: &ServiceArg, path: &str) -> Result<ExitCode, Unusable> {
+    let answer = remote::Service::at(&service.service)?.get(path)?;
+    print(&pretty(&answer))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A service's JSON answer, pretty-printed with a final newline.
+fn pretty(answer: &str) -> String {
+    let mut text = serde_json::from_str::<serde_json::Value>(answer)
+        .ok()
+        .and_then(|value| serde_json::to_string_pretty(&value).ok())
+        .unwrap_or_else(|| answer.to_owned());
+    text.push('\n');
+    text
 }
 
 fn run_policy_verify(dir: &Path, keys: &[PathBuf]) -> Result<ExitCode, Unusable> {

@@ -553,3 +553,92 @@ fn a_shadow_version_decides_nothing_until_it_is_promoted_and_a_rollback_restores
         String::from_utf8_lossy(&verified.stderr)
     );
 }
+
+/// `escort policy ARGS --service URL` with `token` in `ESCORT_TOKEN` (none
+/// when `None`): its exit status, stdout and stderr.
+fn policy_client(server: &Server, token: Option<&str>, args: &[&str]) -> (Option<i32>, String, String) {
+    let mut command = escort_tests::escort_command();
+    command.arg("policy").args(args).args(["--service", &server.url]);
+    command.env_remove("ESCORT_TOKEN");
+    if let Some(token) = token {
+        command.env("ESCORT_TOKEN", token);
+    }
+    let output = command.output().expect("escort runs");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_policy_client_publishes_in_shadow_promotes_and_rolls_back_against_a_running_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_in(dir.path(), &SETTINGS);
+    let enforced = hostile_bundle_of(&dir.path().join("enforced"), HOSTILE_POLICY, "6.6.6", "");
+    let next = hostile_bundle_of(&dir.path().join("next"), HOSTILE_POLICY_V2, "6.6.7", "");
+
+    let (status, _, said) = policy_client(&server, None, &["publish", enforced.to_str().unwrap()]);
+    assert_eq!(status, Some(2), "no token: {said}");
+    assert!(said.contains("set ESCORT_TOKEN"), "{said}");
+    let (status, _, said) = policy_client(&server, Some(OFFICER), &["publish", enforced.to_str().unwrap()]);
+    assert_eq!(status, Some(2), "{said}");
+    assert!(said.contains("the service answered 403"), "{said}");
+
+    let (status, out, said) = policy_client(&server, Some(REGULATOR), &["publish", enforced.to_str().unwrap()]);
+    assert_eq!(status, Some(0), "{said}");
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["version"], "6.6.6");
+    until_in_force(&server);
+    let (status, out, said) = policy_client(
+        &server,
+        Some(REGULATOR),
+        &["publish", "--shadow", next.to_str().unwrap()],
+    );
+    assert_eq!(status, Some(0), "{said}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()["origin"],
+        "shadow hostile/"
+    );
+
+    let (status, out, said) = policy_client(&server, Some(OFFICER), &["versions", "hostile"]);
+    assert_eq!(status, Some(0), "{said}");
+    let listed: Value = serde_json::from_str(&out).unwrap();
+    let modes: Vec<&str> = listed["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["mode"].as_str().unwrap())
+        .collect();
+    assert_eq!(modes, ["enforced", "shadow"]);
+    let (status, out, said) = policy_client(&server, Some(OFFICER), &["shadow", "hostile"]);
+    assert_eq!(status, Some(0), "{said}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()["shadow"]["version"],
+        "6.6.7"
+    );
+
+    until_in_force(&server);
+    let (status, out, said) = policy_client(&server, Some(REGULATOR), &["promote", "hostile", "--from", "now"]);
+    assert_eq!(status, Some(0), "{said}");
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["change"], "promotion");
+    until_in_force(&server);
+    let first = listed["versions"][0]["seq"].to_string();
+    let (status, _, said) = policy_client(
+        &server,
+        Some(REGULATOR),
+        &["rollback", "hostile", "--seq", &first, "--from", "2020-01-01T00:00:00Z"],
+    );
+    assert_eq!(status, Some(2), "a time already past is refused: {said}");
+    assert!(said.contains("is before its publication"), "{said}");
+    let (status, out, said) = policy_client(
+        &server,
+        Some(REGULATOR),
+        &["rollback", "hostile", "--seq", &first, "--from", "now"],
+    );
+    assert_eq!(status, Some(0), "{said}");
+    let rolled_back: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (&rolled_back["change"], &rolled_back["version"]),
+        (&Value::from("rollback"), &Value::from("6.6.6"))
+    );
+}
