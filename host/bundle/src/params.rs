@@ -119,6 +119,22 @@ impl Params {
     }
 }
 
+/// Checks the signature of the `policies.toml` at `path` as `trust` asks,
+/// and that it reads; returns who signed it (their public key, hex), if
+/// anyone did. Errors name it `shown`.
+///
+/// # Errors
+/// As [`Params::read`], and when there is no file at `path`.
+pub fn verify_file(path: &Path, shown: &Path, trust: &Trust) -> Result<Option<String>, ParamsError> {
+    let bytes = file::read(path, MAX_SETTINGS_BYTES).map_err(|source| ParamsError::Io {
+        path: shown.to_owned(),
+        source,
+    })?;
+    let signer = verify(path, shown, &bytes, trust)?;
+    Params::read(path, shown, trust)?;
+    Ok(signer)
+}
+
 /// Signs the `policies.toml` at `path` with `key`, writing
 /// `policies.toml.sig` beside it; returns the signature's path.
 ///
@@ -207,6 +223,10 @@ mod tests {
         );
         assert!(params.policies["speed"].params.contains_key("excessive_kmh"));
 
+        assert_eq!(
+            verify_file(&path, shown, &trusting(&key())).expect("verified"),
+            Some(hex::encode(key().verifying_key().as_bytes()))
+        );
         let other = SigningKey::from_bytes(&[8; 32]);
         let refused = Params::read(&path, shown, &trusting(&other)).expect_err("untrusted");
         assert!(matches!(refused, ParamsError::UnknownKey { .. }), "{refused}");

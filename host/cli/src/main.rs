@@ -237,9 +237,11 @@ enum PolicyCommand {
         #[arg(value_name = "PATH")]
         dir: PathBuf,
     },
-    /// Check a bundle's signature, and that it loads.
+    /// Check a bundle's signature, and that it loads; or a policies.toml's signature,
+    /// and that it reads.
     Verify {
-        /// The bundle.
+        /// The bundle, or the policies.toml.
+        #[arg(value_name = "PATH")]
         dir: PathBuf,
         /// Require a signature by this public key (a .pub file); repeatable.
         #[arg(long, value_name = "KEY.pub")]
@@ -638,6 +640,12 @@ fn pretty(answer: &str) -> String {
 }
 
 fn run_policy_verify(dir: &Path, keys: &[PathBuf]) -> Result<ExitCode, Unusable> {
+    if dir.is_file() {
+        let signer = bundle::params::verify_file(dir, dir, &trust(keys)?)?;
+        let by = signer.map_or_else(|| "not signed".to_owned(), |key| format!("signed by {key}"));
+        print(&format!("{}: {by}, reads\n", dir.display()))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let (policy, signer) = folder::load_policy(&sandbox()?, &Bundle::open(dir)?, &trust(keys)?)?;
     let by = signer.map_or_else(|| "not signed".to_owned(), |key| format!("signed by {key}"));
     print(&format!("{} {}: {by}, loads\n", policy.id(), policy.version()))?;

@@ -312,8 +312,23 @@ fn with_trusted_keys_parameters_are_signed_and_a_change_of_them_is_a_version_fro
         .unwrap();
     assert_eq!(recorded, 1, "the change of parameters is an audit record of its own");
 
+    let verified = escort(&["policy", "verify", params.to_str().unwrap(), "--trust", &public]);
+    assert_eq!(verified.status.code(), Some(0), "{}", text(&verified.stderr));
+    assert!(
+        text(&verified.stdout).ends_with(&format!("policies.toml: signed by {}, reads\n", trusted.trim())),
+        "{}",
+        text(&verified.stdout)
+    );
+
     // Changed after it was signed: refused, naming the file.
     fs::write(&params, text_of_params.replace("150.0", "250.0")).unwrap();
+    let verified = escort(&["policy", "verify", params.to_str().unwrap(), "--trust", &public]);
+    assert_eq!(verified.status.code(), Some(2));
+    assert!(
+        text(&verified.stderr).contains("it changed after it was signed"),
+        "{}",
+        text(&verified.stderr)
+    );
     escort_tests::eventually("a changed file is refused", || {
         reload_error(&server).contains("live policies.toml: it changed after it was signed")
     });
