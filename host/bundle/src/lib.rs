@@ -469,23 +469,37 @@ impl Bundle {
                 policy.version()
             )));
         }
-        let declared: BTreeMap<String, ParamValue> = policy
-            .params()
-            .iter()
-            .map(|spec| (spec.name.clone(), spec.default.clone()))
-            .collect();
-        if declared != manifest.params {
-            let list = |params: &BTreeMap<String, ParamValue>| {
-                params
-                    .iter()
-                    .map(|(name, value)| format!("{name} = {value}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
+        // Each parameter by name, so that the message says which one and
+        // what kind of value each side has; a whole number is a float's
+        // value as well, as in `policies.toml`.
+        for spec in policy.params() {
+            match manifest.params.get(&spec.name) {
+                None => {
+                    return Err(mismatch(format!(
+                        "the component declares parameter `{}` ({}, default {}), which the manifest's [params] \
+                         does not list",
+                        spec.name, spec.kind, spec.default
+                    )));
+                }
+                Some(value) if value.as_kind(spec.kind).as_ref() != Some(&spec.default) => {
+                    return Err(mismatch(format!(
+                        "parameter `{}`: the manifest says {value} ({}), the component's default is {} ({})",
+                        spec.name,
+                        value.kind(),
+                        spec.default,
+                        spec.kind
+                    )));
+                }
+                Some(_) => {}
+            }
+        }
+        if let Some(extra) = manifest
+            .params
+            .keys()
+            .find(|name| policy.params().iter().all(|spec| spec.name != **name))
+        {
             return Err(mismatch(format!(
-                "the manifest's [params] ({}) are not the component's ({})",
-                list(&manifest.params),
-                list(&declared)
+                "the manifest's [params] list `{extra}`, which the component does not declare"
             )));
         }
         Ok(())
@@ -668,6 +682,12 @@ pub fn keygen(name: &Path) -> Result<String, BundleError> {
     })?;
     let key = SigningKey::from_bytes(&seed);
     let public = hex::encode(key.verifying_key().as_bytes());
+    if let Some(folder) = name.parent().filter(|folder| !folder.as_os_str().is_empty()) {
+        fs::create_dir_all(folder).map_err(|source| BundleError::Io {
+            path: folder.to_owned(),
+            source,
+        })?;
+    }
     let secret_path = name.with_extension("key");
     write_private(&secret_path, &format!("{}\n", hex::encode(seed))).map_err(|source| BundleError::Io {
         path: secret_path,

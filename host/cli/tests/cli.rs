@@ -475,3 +475,54 @@ fn a_log_filter_that_does_not_parse_is_named_and_logging_goes_on_at_info() {
     );
     assert!(stdout(&output).contains("\"verdict\""), "the report is still printed");
 }
+
+/// Issue 14, the author's loop: a manifest's parameter that does not match
+/// the component names both sides' kinds; a whole number is a float's value
+/// in `policy.toml` as in `policies.toml`; `escort policy keygen` makes the
+/// key's folder.
+#[test]
+fn a_manifest_parameter_names_both_kinds_and_keygen_makes_the_folder() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let bundle = dir.path().join("speed");
+    fs::create_dir_all(&bundle).expect("a bundle folder");
+    fs::write(
+        bundle.join("policy.wasm"),
+        escort_builtin::component("speed").expect("a built-in speed policy"),
+    )
+    .expect("the component");
+    let manifest = |max_hdop: &str| {
+        format!(
+            "id = \"speed\"\nversion = \"0.1.0\"\ndescription = \"Speed sanity.\"\ncontract = \"escort:policy@0.1.0\"\n\
+             language = \"rust\"\n[params]\nexcessive_kmh = 110\nexcessive_min_minutes = 2\nimplausible_kmh = 150\n\
+             implausible_min_m = 1000\nmax_hdop = {max_hdop}\npoor_warning_minutes = 30\n"
+        )
+    };
+    let verify = || escort(&["policy", "verify", bundle.to_str().unwrap()]);
+    fs::write(bundle.join("policy.toml"), manifest("5")).expect("the manifest");
+    let output = verify();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "speed 0.1.0: not signed, loads\n");
+
+    fs::write(bundle.join("policy.toml"), manifest("\"five\"")).expect("the manifest");
+    let output = verify();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output)
+            .contains("parameter `max_hdop`: the manifest says \"five\" (text), the component's default is 5 (float)"),
+        "{}",
+        stderr(&output)
+    );
+    fs::write(bundle.join("policy.toml"), manifest("5\nmin_hdop = 1")).expect("the manifest");
+    let output = verify();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("the manifest's [params] list `min_hdop`, which the component does not declare"),
+        "{}",
+        stderr(&output)
+    );
+
+    let key = dir.path().join("keys/risk-unit/regulator");
+    let output = escort(&["policy", "keygen", key.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(key.with_extension("key").is_file() && key.with_extension("pub").is_file());
+}

@@ -119,8 +119,24 @@ pub enum ParamValue {
 }
 
 impl ParamValue {
+    /// The kind of value it is, as written (`3` is an integer).
+    pub fn kind(&self) -> ParamKind {
+        match self {
+            ParamValue::Boolean(_) => ParamKind::Boolean,
+            ParamValue::Integer(_) => ParamKind::Integer,
+            ParamValue::Float(_) => ParamKind::Float,
+            ParamValue::Text(_) => ParamKind::Text,
+        }
+    }
+
     /// The value as `kind`, if it is one (a whole number is also a float).
-    pub(crate) fn as_kind(&self, kind: ParamKind) -> Option<ParamValue> {
+    ///
+    /// ```
+    /// use escort_engine::{ParamKind, ParamValue};
+    /// assert_eq!(ParamValue::Integer(3).as_kind(ParamKind::Float), Some(ParamValue::Float(3.0)));
+    /// assert_eq!(ParamValue::Float(3.5).as_kind(ParamKind::Integer), None);
+    /// ```
+    pub fn as_kind(&self, kind: ParamKind) -> Option<ParamValue> {
         match (kind, self) {
             (ParamKind::Float, ParamValue::Float(v)) => Some(ParamValue::Float(*v)),
             (ParamKind::Float, ParamValue::Integer(v)) => Some(ParamValue::Float(*v as f64)),
