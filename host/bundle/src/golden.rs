@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
-use escort_engine::{Format, MAX_FILE_BYTES, MAX_TRANSIT_BYTES, PolicySet, Telemetry, Transit, check};
+use escort_engine::{Format, MAX_FILE_BYTES, MAX_TRANSIT_BYTES, PolicySet, Report, Telemetry, Transit, check};
 
 use crate::file::{self, MAX_SETTINGS_BYTES};
 
@@ -86,7 +86,7 @@ impl Scenario {
     /// The report the scenario gives with `policies`, as JSON.
     pub fn report(&self, policies: &PolicySet) -> Result<String, String> {
         let (transit, telemetry, now) = self.inputs()?;
-        evaluate(policies, &transit, &telemetry, now)
+        evaluate(policies, &transit, &telemetry, now).map(|report| report.to_json())
     }
 
     /// The scenario's transit, fixes and evaluation clock, read from its
@@ -130,15 +130,25 @@ impl Scenario {
             let first = evaluate(policies, &transit, &telemetry, now)?;
             Ok((first, evaluate(policies, &transit, &telemetry, now)?))
         });
-        let (report, again) = match twice {
+        let (evaluated, again) = match twice {
             Ok(reports) => reports,
             Err(reason) => return Outcome::Unusable(reason),
         };
-        if again != report {
-            return Outcome::Unrepeatable(diff(&report, &again, "first run", "second run"));
+        let report = evaluated.to_json();
+        if again.to_json() != report {
+            return Outcome::Unrepeatable(diff(&report, &again.to_json(), "first run", "second run"));
         }
         let golden = self.dir.join(EXPECTED);
         if bless {
+            // A golden file records what the policies decide; a failure
+            // blessed would pass for ever, hiding the defect it records.
+            if let Some(failure) = evaluated.findings.iter().find(|f| f.code == POLICY_ERROR) {
+                return Outcome::Unusable(format!(
+                    "not blessed: `{}` failed ({POLICY_ERROR}: {}); a golden file records what a policy decides, \
+                     not that it failed",
+                    failure.policy, failure.message
+                ));
+            }
             return match fs::write(&golden, &report) {
                 Ok(()) => Outcome::Blessed,
                 Err(e) => Outcome::Unusable(format!("{}: {e}", golden.display())),
@@ -153,15 +163,17 @@ impl Scenario {
     }
 }
 
-/// The report of `check`, as JSON.
+/// The code of the finding a failed policy call gives.
+const POLICY_ERROR: &str = "policy.error";
+
+/// The report of `check`.
 fn evaluate(
     policies: &PolicySet,
     transit: &Transit,
     telemetry: &Telemetry,
     now: Option<DateTime<Utc>>,
-) -> Result<String, String> {
-    let report = check(policies, transit, telemetry, now).map_err(|e| e.to_string())?;
-    Ok(report.to_json())
+) -> Result<Report, String> {
+    check(policies, transit, telemetry, now).map_err(|e| e.to_string())
 }
 
 /// A unified diff from `old` to `new`, three lines of context.

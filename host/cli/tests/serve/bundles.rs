@@ -334,3 +334,26 @@ fn with_trusted_keys_parameters_are_signed_and_a_change_of_them_is_a_version_fro
     });
     assert_eq!(speed_versions(&server).len(), 2);
 }
+
+/// Issue 14, the author's loop: `--bless` never writes a report in which a
+/// policy failed, which would then pass for ever.
+#[test]
+fn bless_refuses_a_report_with_a_policy_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = hostile_bundle(dir.path());
+    let expected = bundle.join("scenarios/example/expected.json");
+    let golden = fs::read_to_string(&expected).unwrap();
+    fs::write(bundle.join("policies.toml"), "[hostile.params]\nbehaviour = \"fail\"\n").unwrap();
+    let blessed = escort(&["test", "--bless", bundle.to_str().unwrap()]);
+    assert_eq!(blessed.status.code(), Some(1), "{}", text(&blessed.stdout));
+    assert!(
+        text(&blessed.stdout).contains("not blessed: `hostile` failed (policy.error: "),
+        "{}",
+        text(&blessed.stdout)
+    );
+    assert_eq!(
+        fs::read_to_string(&expected).unwrap(),
+        golden,
+        "the golden file is left as it was"
+    );
+}
