@@ -80,7 +80,6 @@ use crate::audit::{AuditEntry, DecisionRecord, digest_fixes};
 pub use crate::store::{ListFilter, ShadowRun, Step, Store, StoreError, StreamCounts, TransitRecord, TransitSummary};
 use commit::{Pending, Readers, Writer};
 use data_lock::DataLock;
-use escort_bundle::Mode;
 use escort_engine::Fix;
 use escort_engine::content_hash;
 use escort_engine::{Decision, Evaluation, telemetry_quality};
@@ -693,19 +692,7 @@ impl Service {
     /// `seq` that is no shadow version of it, [`ServiceError::NotFound`]
     /// when it has no shadow version.
     pub fn shadow_report(&self, policy: &str, seq: Option<i64>) -> Result<ShadowReport, ServiceError> {
-        let listing = self.policies.versions(policy)?;
-        let shadows = listing
-            .into_iter()
-            .filter(|info| info.mode == Mode::Shadow.as_str() && info.version.is_some());
-        let shadow = match seq {
-            Some(seq) => shadows
-                .into_iter()
-                .find(|info| info.seq == seq)
-                .ok_or_else(|| ServiceError::Unprocessable(format!("`{policy}` has no shadow version {seq}")))?,
-            None => shadows
-                .max_by_key(|info| info.seq)
-                .ok_or_else(|| ServiceError::NotFound(format!("`{policy}` has no shadow version")))?,
-        };
+        let shadow = self.policies.shadow_version(policy, seq)?;
         let runs = self.readers.with(|store| {
             store
                 .runs_of_shadow(shadow.seq)?

@@ -283,16 +283,15 @@ impl LivePolicies {
                 self.publish_wait.as_secs_f64()
             )));
         };
-        let timeline = self.versions.timeline();
         let seq = match (seq, change) {
             (Some(seq), _) => seq,
-            (None, Change::Promotion) => timeline
-                .shadow_versions(id)
-                .iter()
-                .filter(|version| version.judged_by.is_some())
-                .map(|version| version.seq)
-                .max()
-                .ok_or_else(|| ServiceError::Unprocessable(format!("`{id}` has no shadow version to promote")))?,
+            (None, Change::Promotion) => {
+                self.versions
+                    .timeline()
+                    .shadow(id, None)
+                    .ok_or_else(|| ServiceError::Unprocessable(format!("`{id}` has no shadow version to promote")))?
+                    .seq
+            }
             (None, _) => {
                 return Err(ServiceError::Unprocessable(format!(
                     "a rollback names the version of `{id}` to roll back to (`seq`, as GET \
@@ -304,13 +303,35 @@ impl LivePolicies {
             .versions
             .reinstate(id, seq, change, schedule, published_by)
             .map_err(|reason| ServiceError::Unprocessable(format!("policy `{id}`: {reason}")))?;
-        Ok(self
-            .versions
+        Ok(self.listed(id, added.seq).expect("the version added is listed"))
+    }
+
+    /// The shadow version `seq` of the policy `id` (default: the last one
+    /// published), as the timeline lists it.
+    ///
+    /// # Errors
+    /// As [`LivePolicies::versions`]; [`ServiceError::Unprocessable`] for a
+    /// `seq` that is no shadow version of it, [`ServiceError::NotFound`]
+    /// when it has none.
+    pub fn shadow_version(&self, id: &str, seq: Option<i64>) -> Result<VersionInfo, ServiceError> {
+        self.versions(id)?;
+        let shadow = self.versions.timeline().shadow(id, seq).map(|version| version.seq);
+        match (shadow, seq) {
+            (Some(shadow), _) => Ok(self.listed(id, shadow).expect("a shadow version is listed")),
+            (None, Some(seq)) => Err(ServiceError::Unprocessable(format!(
+                "`{id}` has no shadow version {seq}"
+            ))),
+            (None, None) => Err(ServiceError::NotFound(format!("`{id}` has no shadow version"))),
+        }
+    }
+
+    /// The version `seq` of the policy `id`, as the timeline lists it.
+    fn listed(&self, id: &str, seq: i64) -> Option<VersionInfo> {
+        self.versions
             .timeline()
             .listing(id)
             .into_iter()
-            .find(|info| info.seq == added.seq)
-            .expect("the version added is listed"))
+            .find(|info| info.seq == seq)
     }
 
     /// Publishes a policy under `id`: a bare component (`.wasm` bytes) or a

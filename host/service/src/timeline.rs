@@ -31,13 +31,13 @@
 //! would be.
 //!
 //! This module is pure: the timeline, what a transit is judged by, and what
-//! a change of the live set, a promotion or a rollback adds to it. The store keeps the versions and
-//! their components (`policy_versions`, `components`); `live` plans, records
-//! and loads them.
+//! a change of the live set, a promotion or a rollback adds to it. The
+//! store keeps the versions and their components (`policy_versions`,
+//! `components`); `live` plans, records and loads them.
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, DurationRound, SubsecRound, TimeDelta, Utc};
 use serde::Serialize;
 
 use escort_bundle::{AppliesTo, Manifest, Mode};
@@ -226,7 +226,7 @@ pub struct VersionInfo {
     pub origin: Option<String>,
     /// `enforced` or `shadow`.
     pub mode: &'static str,
-    /// `publication`, `promotion` or `rollback`.
+    /// `publication`, `parameters`, `promotion` or `rollback`.
     pub change: &'static str,
 }
 
@@ -283,12 +283,14 @@ impl PolicyVersion {
 /// version before its publication, so a transit opened in that second
 /// would be judged by a version not yet given.
 fn publication_instant(now: DateTime<Utc>) -> DateTime<Utc> {
-    let second = now.trunc_subsecs(0);
-    if second == now {
-        second
-    } else {
-        second + chrono::TimeDelta::seconds(1)
-    }
+    now.duration_round_up(TimeDelta::seconds(1))
+        .expect("the clock is far from the ends of time")
+}
+
+/// Whether `policy` is one of the default set, which has a version in force
+/// at every instant.
+pub(crate) fn is_built_in(policy: &str) -> bool {
+    escort_builtin::component(policy).is_some()
 }
 
 /// When, for messages: the time, or `the beginning` for since always.
@@ -332,15 +334,14 @@ impl Timeline {
         self.policies.is_empty()
     }
 
+    /// Every version, enforced and shadow, in no particular order.
+    fn every(&self) -> impl Iterator<Item = &PolicyVersion> {
+        self.policies.values().chain(self.shadows.values()).flatten()
+    }
+
     /// The last place in the order of publication.
     pub(crate) fn last_seq(&self) -> i64 {
-        self.policies
-            .values()
-            .chain(self.shadows.values())
-            .flatten()
-            .map(|v| v.seq)
-            .max()
-            .unwrap_or(0)
+        self.every().map(|v| v.seq).max().unwrap_or(0)
     }
 
     /// The policies it knows, in id order.
@@ -358,15 +359,31 @@ impl Timeline {
         self.shadows.get(policy).map_or(&[], Vec::as_slice)
     }
 
+    /// `policy`'s versions of `mode` in the order they begin.
+    fn of_mode(&self, policy: &str, mode: Mode) -> &[PolicyVersion] {
+        match mode {
+            Mode::Enforced => self.versions(policy),
+            Mode::Shadow => self.shadow_versions(policy),
+        }
+    }
+
+    /// `policy`'s shadow version `seq`, or without one its last shadow
+    /// version published; never the end of a shadow run.
+    pub(crate) fn shadow(&self, policy: &str, seq: Option<i64>) -> Option<&PolicyVersion> {
+        let mut shadows = self
+            .shadow_versions(policy)
+            .iter()
+            .filter(|version| version.judged_by.is_some());
+        match seq {
+            Some(seq) => shadows.find(|version| version.seq == seq),
+            None => shadows.max_by_key(|version| version.seq),
+        }
+    }
+
     /// When the last version was published: the instant it took (or
     /// takes) effect, unless it was scheduled later.
     pub(crate) fn last_published_at(&self) -> Option<DateTime<Utc>> {
-        self.policies
-            .values()
-            .chain(self.shadows.values())
-            .flatten()
-            .map(|v| v.published_at)
-            .max()
+        self.every().map(|v| v.published_at).max()
     }
 
     /// The shadow versions running at `now`, in policy id order.
@@ -410,51 +427,7 @@ impl Timeline {
         listing.extend(listed(self.shadow_versions(policy)));
         listing
     }
-}
 
-/// `versions` (one policy's, of one mode, in the order they begin) as
-/// `GET /v1/policies/{id}/versions` lists them: each in force until its
-/// `effective_until` or the next one's `effective_from`.
-fn listed(versions: &[PolicyVersion]) -> Vec<VersionInfo> {
-    versions
-        .iter()
-        .enumerate()
-        .map(|(index, version)| {
-            let next_from = versions.get(index + 1).and_then(|next| next.effective_from);
-            let until = match (version.effective_until, next_from) {
-                (Some(until), Some(next)) => Some(until.min(next)),
-                (until, next) => until.or(next),
-            };
-            let judge = version.judged_by.as_ref();
-            VersionInfo {
-                seq: version.seq,
-                version: judge.map(|judge| judge.version.clone()),
-                content_hash: judge.map(|judge| judge.content_hash.clone()),
-                params: judge.map(|judge| judge.config.params.clone()).unwrap_or_default(),
-                effective_from: version.effective_from.map(|at| format_time(&at)),
-                in_force_until: until.map(|at| format_time(&at)),
-                applies_to: version.applies_to.as_str(),
-                published_at: format_time(&version.published_at),
-                published_by: version.published_by.clone(),
-                origin: judge.map(|judge| judge.origin.clone()),
-                mode: version.mode.as_str(),
-                change: version.change.as_str(),
-            }
-        })
-        .collect()
-}
-
-/// The version of `versions` (one policy's, of one mode, in the order they
-/// begin) in force at `at`: the last to begin by then, unless it ended
-/// before; `None` when none is, or it is a withdrawal.
-fn in_force(versions: &[PolicyVersion], at: DateTime<Utc>) -> Option<&PolicyVersion> {
-    let begun = versions.partition_point(|v| v.effective_from.is_none_or(|from| from <= at));
-    let version = versions[..begun].last()?;
-    let ended = version.effective_until.is_some_and(|until| until <= at);
-    (!ended && version.judged_by.is_some()).then_some(version)
-}
-
-impl Timeline {
     /// The enforced version of `policy` in force at `at`.
     fn in_force(&self, policy: &str, at: DateTime<Utc>) -> Option<&PolicyVersion> {
         in_force(self.versions(policy), at)
@@ -578,7 +551,7 @@ impl Timeline {
         published_by: &str,
     ) -> Result<Vec<PolicyVersion>, String> {
         let now = publication_instant(now);
-        let built_in = escort_builtin::component(policy).is_some();
+        let built_in = is_built_in(policy);
         let (versions, named) = match change {
             Change::Promotion => (self.shadow_versions(policy), "shadow version"),
             Change::Rollback | Change::Publication | Change::Parameters => (self.versions(policy), "enforced version"),
@@ -640,13 +613,10 @@ impl Timeline {
     /// two publications in one second follow one another rather than being
     /// refused as in force at one instant.
     fn soonest(&self, policy: &str, mode: Mode, now: DateTime<Utc>) -> DateTime<Utc> {
-        let versions = match mode {
-            Mode::Enforced => self.versions(policy),
-            Mode::Shadow => self.shadow_versions(policy),
-        };
+        let versions = self.of_mode(policy, mode);
         let mut soonest = now;
         while versions.iter().any(|version| version.effective_from == Some(soonest)) {
-            soonest += chrono::TimeDelta::seconds(1);
+            soonest += TimeDelta::seconds(1);
         }
         soonest
     }
@@ -664,11 +634,8 @@ impl Timeline {
     /// policy never published included): for an upload, the last version
     /// of its mode; for the live folder, the last one published.
     fn repeats(&self, version: &PolicyVersion, uploaded: bool) -> bool {
-        let versions = match version.mode {
-            Mode::Enforced => self.versions(&version.policy),
-            Mode::Shadow => self.shadow_versions(&version.policy),
-        };
-        let last = versions
+        let last = self
+            .of_mode(&version.policy, version.mode)
             .iter()
             .filter(|v| uploaded || v.change.is_publication())
             .max_by_key(|v| v.seq);
@@ -766,6 +733,48 @@ impl Timeline {
         }
         Ok(())
     }
+}
+
+/// `versions` (one policy's, of one mode, in the order they begin) as
+/// `GET /v1/policies/{id}/versions` lists them: each in force until its
+/// `effective_until` or the next one's `effective_from`.
+fn listed(versions: &[PolicyVersion]) -> Vec<VersionInfo> {
+    versions
+        .iter()
+        .enumerate()
+        .map(|(index, version)| {
+            let next_from = versions.get(index + 1).and_then(|next| next.effective_from);
+            let until = match (version.effective_until, next_from) {
+                (Some(until), Some(next)) => Some(until.min(next)),
+                (until, next) => until.or(next),
+            };
+            let judge = version.judged_by.as_ref();
+            VersionInfo {
+                seq: version.seq,
+                version: judge.map(|judge| judge.version.clone()),
+                content_hash: judge.map(|judge| judge.content_hash.clone()),
+                params: judge.map(|judge| judge.config.params.clone()).unwrap_or_default(),
+                effective_from: version.effective_from.map(|at| format_time(&at)),
+                in_force_until: until.map(|at| format_time(&at)),
+                applies_to: version.applies_to.as_str(),
+                published_at: format_time(&version.published_at),
+                published_by: version.published_by.clone(),
+                origin: judge.map(|judge| judge.origin.clone()),
+                mode: version.mode.as_str(),
+                change: version.change.as_str(),
+            }
+        })
+        .collect()
+}
+
+/// The version of `versions` (one policy's, of one mode, in the order they
+/// begin) in force at `at`: the last to begin by then, unless it ended
+/// before; `None` when none is, or it is a withdrawal.
+fn in_force(versions: &[PolicyVersion], at: DateTime<Utc>) -> Option<&PolicyVersion> {
+    let begun = versions.partition_point(|v| v.effective_from.is_none_or(|from| from <= at));
+    let version = versions[..begun].last()?;
+    let ended = version.effective_until.is_some_and(|until| until <= at);
+    (!ended && version.judged_by.is_some()).then_some(version)
 }
 
 #[cfg(test)]

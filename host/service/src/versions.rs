@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use parking_lot::RwLock;
 
 use crate::store::{Store, StoreError};
-use crate::timeline::{Change, Judge, PolicyVersion, Proposal, Schedule, Timeline};
+use crate::timeline::{Change, Judge, PolicyVersion, Proposal, Schedule, Timeline, is_built_in};
 use escort_engine::{Policy, PolicySet, PolicyState, Sandbox};
 
 /// Most sets kept. Past it they are built again as steps need them, from
@@ -254,8 +254,8 @@ impl Versions {
         Ok(set)
     }
 
-    /// The policy of `version` (enforced or shadow), loaded from the component the store keeps
-    /// the first time it is asked for.
+    /// The policy of `version` (enforced or shadow), loaded from the
+    /// component the store keeps the first time it is asked for.
     fn policy(&self, version: &PolicyVersion) -> Result<Policy, String> {
         let judge = version
             .judged_by
@@ -281,8 +281,4 @@ impl Versions {
         lock(&self.loaded).insert(judge.fingerprint.clone(), policy.clone());
         Ok(policy)
     }
-}
-
-fn is_built_in(policy: &str) -> bool {
-    escort_builtin::component(policy).is_some()
 }
