@@ -392,6 +392,17 @@ fn utf8(body: Bytes, what: &str) -> Result<String, ApiError> {
     })
 }
 
+/// `found`, what the text `text` of the field `field` names; or a refusal
+/// that lists the `allowed` names and quotes the text short.
+fn named<T>(field: &str, text: &str, found: Option<T>, allowed: &str) -> Result<T, ApiError> {
+    found.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("`{field}` must be {allowed}, not {:?}", Excerpt::of(text)),
+        )
+    })
+}
+
 fn parse_time(name: &str, text: &str) -> Result<DateTime<Utc>, ApiError> {
     DateTime::parse_from_rfc3339(text)
         .map(|time| time.to_utc())
@@ -518,15 +529,18 @@ async fn list_transits(
 ) -> Result<Response, ApiError> {
     app.authorise(&headers, Action::Read)?;
     let Query(query) = query?;
-    let verdict = match query.verdict.as_deref() {
-        None => None,
-        Some(name) => Some(Verdict::from_name(name).ok_or_else(|| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                format!("`verdict`: {name:?} is not one of clear, review, violation"),
+    let verdict = query
+        .verdict
+        .as_deref()
+        .map(|name| {
+            named(
+                "verdict",
+                name,
+                Verdict::from_name(name),
+                "`clear`, `review` or `violation`",
             )
-        })?),
-    };
+        })
+        .transpose()?;
     let limit = query.limit.unwrap_or(100);
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(ApiError::new(
@@ -616,14 +630,7 @@ async fn put_policy(
     let Query(query) = query?;
     let mode = query
         .mode
-        .map(|mode| {
-            Mode::named(&mode).ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    format!("`mode` must be `enforced` or `shadow`, not {:?}", Excerpt::of(&mode)),
-                )
-            })
-        })
+        .map(|mode| named("mode", &mode, Mode::named(&mode), "`enforced` or `shadow`"))
         .transpose()?;
     let body = app.read_body(body, app.max_policy_bytes, "max_policy_bytes").await?;
     let info = app
@@ -730,15 +737,12 @@ async fn reinstate(
         .transpose()?;
     let applies_to = match request.applies_to {
         None => AppliesTo::default(),
-        Some(name) => AppliesTo::named(&name).ok_or_else(|| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                format!(
-                    "`applies_to` must be `new-transits` or `open-transits`, not {:?}",
-                    Excerpt::of(&name)
-                ),
-            )
-        })?,
+        Some(name) => named(
+            "applies_to",
+            &name,
+            AppliesTo::named(&name),
+            "`new-transits` or `open-transits`",
+        )?,
     };
     let schedule = Schedule {
         effective_from,
