@@ -505,12 +505,10 @@ impl Bundle {
         Ok(())
     }
 
-    /// `SHA256  PATH` of the manifest, the component and every scenario
-    /// file, by path: what a signature covers. Each is read within its
-    /// bound: the component within `max_component_bytes`, a scenario's file
-    /// within what `escort check` reads of telemetry.
-    fn listing(&self, max_component_bytes: u64) -> Result<Vec<String>, BundleError> {
-        let mut paths = vec![PathBuf::from(MANIFEST), PathBuf::from(COMPONENT)];
+    /// Every file of its `scenarios/` folder, relative to the bundle; a
+    /// link is listed as a file, never followed.
+    fn scenario_files(&self) -> Result<Vec<PathBuf>, BundleError> {
+        let mut paths = Vec::new();
         let scenarios = self.dir.join(SCENARIOS);
         if scenarios.symlink_metadata().is_ok() {
             collect_files(&self.dir, &scenarios, &mut paths).map_err(|source| BundleError::Io {
@@ -518,6 +516,30 @@ impl Bundle {
                 source,
             })?;
         }
+        Ok(paths)
+    }
+
+    /// The files the bundle is made of, relative to it, by path: its
+    /// manifest, component, signature and own `policies.toml` where they
+    /// are, and every scenario file. What a publication sends.
+    pub fn files(&self) -> Result<Vec<PathBuf>, BundleError> {
+        let mut paths: Vec<PathBuf> = [MANIFEST, COMPONENT, SIGNATURE, params::PARAMS_FILE]
+            .into_iter()
+            .filter(|name| self.dir.join(name).symlink_metadata().is_ok())
+            .map(PathBuf::from)
+            .collect();
+        paths.extend(self.scenario_files()?);
+        paths.sort();
+        Ok(paths)
+    }
+
+    /// `SHA256  PATH` of the manifest, the component and every scenario
+    /// file, by path: what a signature covers. Each is read within its
+    /// bound: the component within `max_component_bytes`, a scenario's file
+    /// within what `escort check` reads of telemetry.
+    fn listing(&self, max_component_bytes: u64) -> Result<Vec<String>, BundleError> {
+        let mut paths = vec![PathBuf::from(MANIFEST), PathBuf::from(COMPONENT)];
+        paths.extend(self.scenario_files()?);
         paths.sort();
         paths
             .into_iter()

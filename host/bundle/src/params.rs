@@ -102,20 +102,7 @@ impl Params {
         if path.symlink_metadata().is_err() {
             return Ok(None);
         }
-        let io = |source| ParamsError::Io {
-            path: shown.to_owned(),
-            source,
-        };
-        let bytes = file::read(path, MAX_SETTINGS_BYTES).map_err(io)?;
-        verify(path, shown, &bytes, trust)?;
-        let text = String::from_utf8(bytes).map_err(|e| ParamsError::Syntax {
-            path: shown.to_owned(),
-            reason: format!("not UTF-8 (byte {})", e.utf8_error().valid_up_to()),
-        })?;
-        file::parse_toml(&text).map(Some).map_err(|reason| ParamsError::Syntax {
-            path: shown.to_owned(),
-            reason,
-        })
+        read_signed(path, shown, trust).map(|(params, _signer)| Some(params))
     }
 }
 
@@ -126,13 +113,22 @@ impl Params {
 /// # Errors
 /// As [`Params::read`], and when there is no file at `path`.
 pub fn verify_file(path: &Path, shown: &Path, trust: &Trust) -> Result<Option<String>, ParamsError> {
-    let bytes = file::read(path, MAX_SETTINGS_BYTES).map_err(|source| ParamsError::Io {
+    read_signed(path, shown, trust).map(|(_params, signer)| signer)
+}
+
+/// The `policies.toml` at `path`, read once, with who signed it: its
+/// signature checked as `trust` asks, then its text parsed.
+fn read_signed(path: &Path, shown: &Path, trust: &Trust) -> Result<(Params, Option<String>), ParamsError> {
+    let text = file::read_text(path, MAX_SETTINGS_BYTES).map_err(|source| ParamsError::Io {
         path: shown.to_owned(),
         source,
     })?;
-    let signer = verify(path, shown, &bytes, trust)?;
-    Params::read(path, shown, trust)?;
-    Ok(signer)
+    let signer = verify(path, shown, text.as_bytes(), trust)?;
+    let params = file::parse_toml(&text).map_err(|reason| ParamsError::Syntax {
+        path: shown.to_owned(),
+        reason,
+    })?;
+    Ok((params, signer))
 }
 
 /// Signs the `policies.toml` at `path` with `key`, writing

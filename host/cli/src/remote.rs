@@ -12,10 +12,10 @@
 //! words, and exit status 2.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use escort_bundle::{self as bundle, Bundle};
+use escort_bundle::Bundle;
 
 use super::Unusable;
 
@@ -101,19 +101,7 @@ pub(super) fn upload(path: &Path) -> Result<Vec<u8>, Unusable> {
     if !path.is_dir() {
         return fs::read(path).map_err(|e| Unusable(format!("{}: {e}", path.display())));
     }
-    Bundle::open(path)?;
-    let mut files = Vec::new();
-    for name in [
-        bundle::MANIFEST,
-        bundle::COMPONENT,
-        bundle::SIGNATURE,
-        bundle::params::PARAMS_FILE,
-    ] {
-        if path.join(name).exists() {
-            files.push(PathBuf::from(name));
-        }
-    }
-    scenario_files(path, Path::new(bundle::SCENARIOS), &mut files)?;
+    let files = Bundle::open(path)?.files()?;
     let mut archive = tar::Builder::new(Vec::new());
     // A link is sent as a link, which the service refuses by name.
     archive.follow_symlinks(false);
@@ -125,26 +113,4 @@ pub(super) fn upload(path: &Path) -> Result<Vec<u8>, Unusable> {
     archive
         .into_inner()
         .map_err(|e| Unusable(format!("{}: {e}", path.display())))
-}
-
-/// Every entry below `bundle/relative`, relative to the bundle, folders
-/// before what they hold.
-fn scenario_files(bundle: &Path, relative: &Path, files: &mut Vec<PathBuf>) -> Result<(), Unusable> {
-    let dir = bundle.join(relative);
-    if !dir.is_dir() {
-        return Ok(());
-    }
-    let mut entries: Vec<PathBuf> = fs::read_dir(&dir)
-        .map_err(|e| Unusable(format!("{}: {e}", dir.display())))?
-        .map(|entry| entry.map(|entry| relative.join(entry.file_name())))
-        .collect::<Result<_, _>>()
-        .map_err(|e| Unusable(format!("{}: {e}", dir.display())))?;
-    entries.sort();
-    for entry in entries {
-        files.push(entry.clone());
-        if bundle.join(&entry).symlink_metadata().is_ok_and(|meta| meta.is_dir()) {
-            scenario_files(bundle, &entry, files)?;
-        }
-    }
-    Ok(())
 }
