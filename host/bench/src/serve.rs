@@ -70,15 +70,7 @@ impl Drop for Server {
 pub fn end_to_end(escort: &Path, cache: &ComponentCache, shape: Shape) -> Result<EndToEnd, BenchError> {
     let folder = tempfile::tempdir().map_err(|e| BenchError::Serve(format!("a data folder: {e}")))?;
     let server = start(escort, folder.path(), cache)?;
-    let load = Load {
-        url: server.url.clone(),
-        token: TOKEN.to_owned(),
-        id_prefix: "LOAD".to_owned(),
-        transits: shape.transits,
-        concurrency: shape.concurrency,
-        batch: shape.batch,
-        batches: shape.batches,
-    };
+    let load = timed_load(&server.url, "LOAD", shape);
     let outcome = load.run().map_err(BenchError::Serve)?;
     let open = Load {
         id_prefix: "OPEN".to_owned(),
@@ -110,32 +102,17 @@ pub fn end_to_end(escort: &Path, cache: &ComponentCache, shape: Shape) -> Result
 /// built-in speed policy in shadow (published with `?mode=shadow`), so
 /// every batch runs one policy more.
 fn ingest_with_shadow(escort: &Path, cache: &ComponentCache, shape: Shape) -> Result<LoadOutcome, BenchError> {
-    let folder = tempfile::tempdir().map_err(|e| BenchError::Serve(format!("a data folder: {e}")))?;
-    let server = start(escort, folder.path(), cache)?;
-    let speed = escort_builtin::component("speed").expect("speed is a built-in policy");
-    ureq::put(format!("{}/v1/policies/speed?mode=shadow", server.url))
-        .header("Authorization", format!("Bearer {REGULATOR_TOKEN}"))
-        .send(speed)
-        .map_err(|e| BenchError::Serve(format!("publishing the shadow version: {e}")))?;
-    // A publication takes effect at the next whole second.
-    std::thread::sleep(std::time::Duration::from_millis(1_100));
-    let load = Load {
-        url: server.url.clone(),
-        token: TOKEN.to_owned(),
-        id_prefix: "SHADOW".to_owned(),
-        transits: shape.transits,
-        concurrency: shape.concurrency,
-        batch: shape.batch,
-        batches: shape.batches,
+    let publish = |url: &str| {
+        let speed = escort_builtin::component("speed").expect("speed is a built-in policy");
+        ureq::put(format!("{url}/v1/policies/speed?mode=shadow"))
+            .header("Authorization", format!("Bearer {REGULATOR_TOKEN}"))
+            .send(speed)
+            .map_err(|e| BenchError::Serve(format!("publishing the shadow version: {e}")))?;
+        // A publication takes effect at the next whole second.
+        std::thread::sleep(std::time::Duration::from_millis(1_100));
+        Ok(())
     };
-    let outcome = load.run().map_err(BenchError::Serve)?;
-    if outcome.errors > 0 {
-        return Err(BenchError::Serve(format!(
-            "{} batches failed beside the shadow run: {:?}",
-            outcome.errors, outcome.shown_errors
-        )));
-    }
-    Ok(outcome)
+    ingest_on_a_fresh_server(escort, cache, shape, "SHADOW", publish, |_| Ok(()))
 }
 
 /// Starts `escort` as a server on a fresh data folder and runs the timed
@@ -147,17 +124,25 @@ pub fn ingest_beside(
     shape: Shape,
     beside: impl FnOnce(&AtomicBool) -> Result<(), String> + Send,
 ) -> Result<LoadOutcome, BenchError> {
+    ingest_on_a_fresh_server(escort, cache, shape, "BESIDE", |_| Ok(()), beside)
+}
+
+/// Starts `escort` as a server on a fresh data folder, readies it with
+/// `prepare` (given its URL), and runs the timed part of `shape`'s load
+/// (transit ids beginning with `id_prefix`) while `beside` runs on another
+/// thread, told to stop when the load is done. What the load saw.
+fn ingest_on_a_fresh_server(
+    escort: &Path,
+    cache: &ComponentCache,
+    shape: Shape,
+    id_prefix: &str,
+    prepare: impl FnOnce(&str) -> Result<(), BenchError>,
+    beside: impl FnOnce(&AtomicBool) -> Result<(), String> + Send,
+) -> Result<LoadOutcome, BenchError> {
     let folder = tempfile::tempdir().map_err(|e| BenchError::Serve(format!("a data folder: {e}")))?;
     let server = start(escort, folder.path(), cache)?;
-    let load = Load {
-        url: server.url.clone(),
-        token: TOKEN.to_owned(),
-        id_prefix: "BESIDE".to_owned(),
-        transits: shape.transits,
-        concurrency: shape.concurrency,
-        batch: shape.batch,
-        batches: shape.batches,
-    };
+    prepare(&server.url)?;
+    let load = timed_load(&server.url, id_prefix, shape);
     let stop = AtomicBool::new(false);
     let (outcome, besides) = std::thread::scope(|scope| {
         let besides = scope.spawn(|| beside(&stop));
@@ -171,11 +156,25 @@ pub fn ingest_beside(
     let outcome = outcome.map_err(BenchError::Serve)?;
     if outcome.errors > 0 {
         return Err(BenchError::Serve(format!(
-            "{} batches failed beside the replay: {:?}",
+            "{} batches of the {id_prefix} load failed: {:?}",
             outcome.errors, outcome.shown_errors
         )));
     }
     Ok(outcome)
+}
+
+/// The timed part of `shape`'s load against the server at `url`, its
+/// transits' ids beginning with `id_prefix`.
+fn timed_load(url: &str, id_prefix: &str, shape: Shape) -> Load {
+    Load {
+        url: url.to_owned(),
+        token: TOKEN.to_owned(),
+        id_prefix: id_prefix.to_owned(),
+        transits: shape.transits,
+        concurrency: shape.concurrency,
+        batch: shape.batch,
+        batches: shape.batches,
+    }
 }
 
 fn start(escort: &Path, folder: &Path, cache: &ComponentCache) -> Result<Server, BenchError> {

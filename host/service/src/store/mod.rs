@@ -957,6 +957,26 @@ mod tests {
     use super::*;
 
     /// Writes one step in a transaction of its own.
+    /// The admission of the transit `record` names, with `fixes`, as of
+    /// its opening.
+    fn admission(record: TransitRecord, fixes: Vec<Fix>) -> Step {
+        Step {
+            declaration: Some(format!("{{\"id\": \"{}\"}}", record.id)),
+            audit: AuditEntry {
+                kind: "admit",
+                input_digest: String::new(),
+                evaluated_at: record.opened_at,
+            },
+            record,
+            fixes,
+            rejections: Vec::new(),
+            restart: false,
+            decisions: Vec::new(),
+            states: Vec::new(),
+            shadows: Vec::new(),
+        }
+    }
+
     fn save(store: &mut Store, step: &Step) -> Result<(), StoreError> {
         store.save_all(&[step])?.pop().expect("one outcome per step")
     }
@@ -1048,22 +1068,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("a temporary folder");
         let mut store = Store::open(&dir.path().join("escort.db")).expect("a database");
         let at = DateTime::from_timestamp_millis(1_000).expect("a time");
-        let step = Step {
-            declaration: Some("{\"id\": \"KZ-1\"}".to_owned()),
-            record: TransitRecord::opened("KZ-1", at),
-            fixes: Vec::new(),
-            rejections: Vec::new(),
-            restart: false,
-            decisions: Vec::new(),
-            states: Vec::new(),
-            audit: AuditEntry {
-                kind: "admit",
-                input_digest: String::new(),
-                evaluated_at: at,
-            },
-            shadows: Vec::new(),
-        };
-        save(&mut store, &step).expect("saved");
+        save(&mut store, &admission(TransitRecord::opened("KZ-1", at), Vec::new())).expect("saved");
         // Rows as a build before keys and statuses wrote them: no `key`, no `status`.
         let old = |code: &str| {
             format!(
@@ -1111,21 +1116,7 @@ mod tests {
         let mut store = Store::open(&dir.path().join("escort.db")).expect("a database");
         let at = DateTime::from_timestamp_millis(1_000).expect("a time");
         let record = |id: &str| TransitRecord::opened(id, at);
-        let step = |record: TransitRecord, fixes: Vec<Fix>| Step {
-            declaration: Some(format!("{{\"id\": \"{}\"}}", record.id)),
-            record,
-            fixes,
-            rejections: Vec::new(),
-            restart: false,
-            decisions: Vec::new(),
-            states: Vec::new(),
-            audit: AuditEntry {
-                kind: "admit",
-                input_digest: String::new(),
-                evaluated_at: at,
-            },
-            shadows: Vec::new(),
-        };
+        let step = admission;
         let fix = Fix::at_position(at, 43.0, 77.0);
         // The second step numbers its fix as the first one did: SQLite refuses it.
         let mut first = record("A");
