@@ -26,10 +26,9 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
-use crate::contract::{route_index, v0_1};
+use crate::contract::{Batch, LentTransit, v0_1};
 use crate::finding::{EvidenceValue, Finding, FindingStatus, Severity, Verdict, format_time};
 use crate::fix::Fix;
-use crate::geodesy::RouteIndex;
 use crate::policy::{Policy, PolicySet};
 use crate::report::{FixCounts, Report};
 use crate::sandbox::PolicyFailure;
@@ -144,8 +143,7 @@ pub enum ResumeError {
 /// ```
 pub struct Evaluation<'s> {
     policies: &'s PolicySet,
-    transit: Arc<v0_1::Transit>,
-    route: Option<Arc<RouteIndex>>,
+    transit: Arc<LentTransit>,
     /// Per policy, in set order: its state and its open findings.
     states: Vec<Vec<u8>>,
     open: Vec<Vec<Finding>>,
@@ -156,10 +154,10 @@ pub struct Evaluation<'s> {
     last_fix_at: Option<DateTime<Utc>>,
 }
 
-/// A transit as evaluation takes it: its declaration, its record in the
-/// contract's types and its route index, built once for a caller that
-/// evaluates it again and again (a service, batch after batch), where
-/// [`PolicySet::open`] builds them at every call.
+/// A transit as evaluation takes it: its declaration and its route index
+/// (and, for policies of contract 0.1, its record in that contract's types),
+/// built once for a caller that evaluates it again and again (a service,
+/// batch after batch), where [`PolicySet::open`] builds them at every call.
 ///
 /// # Examples
 /// ```no_run
@@ -176,85 +174,65 @@ pub struct Evaluation<'s> {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
-pub struct PreparedTransit {
-    transit: Transit,
-    record: Arc<v0_1::Transit>,
-    route: Option<Arc<RouteIndex>>,
-}
+pub struct PreparedTransit(Arc<LentTransit>);
 
 impl PreparedTransit {
-    /// Builds the transit's contract record and indexes its route.
+    /// Indexes the transit's route.
     pub fn new(transit: Transit) -> PreparedTransit {
-        PreparedTransit {
-            record: Arc::new(v0_1::Transit::of(&transit)),
-            route: route_index(&transit),
-            transit,
-        }
+        PreparedTransit(Arc::new(LentTransit::new(transit)))
     }
 
     /// The transit as declared.
     pub fn transit(&self) -> &Transit {
-        &self.transit
+        self.0.transit()
     }
 
     /// About how many bytes it holds, for a cache that bounds its memory:
     /// the route as declared and as indexed, and the declaration's texts
-    /// twice (declared, and in the contract's record). An estimate: the
-    /// parties' and zones' few texts are left out.
+    /// twice (declared, and in contract 0.1's record, which a policy of
+    /// that version has made). An estimate: the parties' and zones' few
+    /// texts are left out.
     ///
     /// # Units
     /// Bytes.
     pub fn size_bytes(&self) -> usize {
-        let texts: usize = [&self.transit.declaration, &self.transit.seal_id, &self.transit.vehicle]
+        let transit = self.transit();
+        let texts: usize = [&transit.declaration, &transit.seal_id, &transit.vehicle]
             .into_iter()
             .flatten()
             .map(String::len)
             .sum::<usize>()
-            + self.transit.id.len()
-            + self
-                .transit
+            + transit.id.len()
+            + transit
                 .goods
                 .iter()
                 .map(|item| item.hs.len() + item.description.len() + size_of_val(item))
                 .sum::<usize>();
-        size_of::<PreparedTransit>()
+        size_of::<LentTransit>()
             + size_of::<v0_1::Transit>()
             + 2 * texts
-            + self.transit.route.len() * size_of::<geo::Coord<f64>>()
-            + self.route.as_deref().map_or(0, RouteIndex::size_bytes)
+            + transit.route.len() * size_of::<geo::Coord<f64>>()
+            + self.0.route().map_or(0, |route| route.size_bytes())
     }
 }
 
 impl PolicySet {
     /// Opens a transit: indexes its route and runs every policy's admission.
     pub fn open(&self, transit: &Transit) -> Evaluation<'_> {
-        self.admit(
-            Arc::new(v0_1::Transit::of(transit)),
-            route_index(transit),
-            transit.opened_at,
-        )
+        self.admit(Arc::new(LentTransit::new(transit.clone())))
     }
 
     /// Opens a transit prepared once ([`PreparedTransit`]): runs every
     /// policy's admission.
     pub fn open_prepared(&self, transit: &PreparedTransit) -> Evaluation<'_> {
-        self.admit(
-            Arc::clone(&transit.record),
-            transit.route.clone(),
-            transit.transit.opened_at,
-        )
+        self.admit(Arc::clone(&transit.0))
     }
 
-    fn admit(
-        &self,
-        transit: Arc<v0_1::Transit>,
-        route: Option<Arc<RouteIndex>>,
-        opened_at: DateTime<Utc>,
-    ) -> Evaluation<'_> {
+    fn admit(&self, transit: Arc<LentTransit>) -> Evaluation<'_> {
+        let opened_at = transit.transit().opened_at;
         let mut evaluation = Evaluation {
             policies: self,
             transit,
-            route,
             states: vec![Vec::new(); self.policies().len()],
             open: vec![Vec::new(); self.policies().len()],
             findings: Vec::new(),
@@ -298,8 +276,7 @@ impl PolicySet {
         }
         Ok(Evaluation {
             policies: self,
-            transit: Arc::clone(&transit.record),
-            route: transit.route.clone(),
+            transit: Arc::clone(&transit.0),
             states: kept_states,
             open: kept_open,
             findings: Vec::new(),
@@ -313,11 +290,11 @@ impl Evaluation<'_> {
     fn admit(&mut self, opened_at: DateTime<Utc>) {
         for (index, policy) in self.policies.policies().iter().enumerate() {
             let started = Instant::now();
-            let (findings, fuel_used) = match policy.admit(&self.transit, self.route.as_ref()) {
+            let (findings, fuel_used) = match policy.admit(&self.transit) {
                 Ok((findings, fuel)) => (findings, Some(fuel)),
                 Err(failure) => (
                     vec![failure_finding(
-                        &self.transit.id,
+                        &self.transit.transit().id,
                         policy,
                         &failure,
                         "admitting the transit",
@@ -385,12 +362,12 @@ impl Evaluation<'_> {
     /// Hands one batch of at most [`MAX_FIXES_PER_CALL`] checked fixes to
     /// every policy, as of `now`.
     fn observe_call(&mut self, fixes: &[Fix], now: DateTime<Utc>) {
-        let batch = v0_1::Fixes::of(fixes);
+        let batch = Batch::new(fixes);
         let now_ms = now.timestamp_millis();
         for (index, policy) in self.policies.policies().iter().enumerate() {
             let started = Instant::now();
             let state = &self.states[index];
-            let outcome = policy.observe(&self.transit, self.route.as_ref(), &batch, now_ms, state);
+            let outcome = policy.observe(&self.transit, &batch, now_ms, state);
             match outcome {
                 Ok((observed, fuel)) => {
                     self.open[index] = observed.open;
@@ -405,7 +382,7 @@ impl Evaluation<'_> {
                         fixes.len(),
                         if fixes.len() == 1 { "" } else { "es" }
                     );
-                    let failure = failure_finding(&self.transit.id, policy, &failure, &phase, now);
+                    let failure = failure_finding(&self.transit.transit().id, policy, &failure, &phase, now);
                     self.record(index, started, None, vec![failure]);
                 }
             }

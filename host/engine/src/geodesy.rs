@@ -298,6 +298,24 @@ impl RouteIndex {
         self.search(lat, lon).0
     }
 
+    /// [`RouteIndex::locate`]'s offset of each position `(lat[i], lon[i])`,
+    /// metres: the contract's batch question.
+    pub fn offsets_m(&self, lat: &[f64], lon: &[f64]) -> Vec<f64> {
+        lat.iter()
+            .zip(lon)
+            .map(|(&lat, &lon)| self.locate(lat, lon).offset_m)
+            .collect()
+    }
+
+    /// [`RouteIndex::locate`]'s progress of each position `(lat[i], lon[i])`,
+    /// metres from the route's start.
+    pub fn progress_m(&self, lat: &[f64], lon: &[f64]) -> Vec<f64> {
+        lat.iter()
+            .zip(lon)
+            .map(|(&lat, &lon)| self.locate(lat, lon).progress_m)
+            .collect()
+    }
+
     /// [`RouteIndex::locate`], and how many nodes of the strip tree the
     /// search opened: what the tests hold the search's work to.
     fn search(&self, lat: f64, lon: f64) -> (RoutePosition, usize) {

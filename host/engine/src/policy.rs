@@ -12,13 +12,14 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use wasmtime::Store;
-use wasmtime::component::Resource;
 
 use crate::cache::content_hash;
-use crate::contract::v0_1::{self, Author, EscortPolicy, Fixes, Observation, Transit};
-use crate::contract::{Descriptor, MAX_TEXT_PARAM_BYTES, Observed, ParamSpec, ParamValue, RouteRef, check_length};
+use crate::contract::v0_1::{self, Author, Observation};
+use crate::contract::{
+    Batch, Bindings, Descriptor, LentTransit, MAX_TEXT_PARAM_BYTES, Observed, ParamSpec, ParamValue, RouteRef,
+    TransitRef, check_length, v0_2,
+};
 use crate::finding::{Finding, FindingStatus};
-use crate::geodesy::RouteIndex;
 use crate::sandbox::{CallState, CompileFailure, Instances, Limits, PolicyFailure, Sandbox};
 
 /// How one policy of a folder is configured (a table of `policies.toml`).
@@ -122,8 +123,9 @@ pub struct Policy {
     /// The value of each parameter, in declaration order.
     values: Vec<ParamValue>,
     /// The same values as the contract passes them, lowered once rather
-    /// than on every call.
+    /// than on every call: by name for 0.1, in order for 0.2.
     contract_params: Vec<v0_1::Param>,
+    contract_values: Vec<v0_2::ParamValue>,
     limits: Limits,
     content_hash: String,
     /// Kept up to date by `configure`: every resumed batch compares it.
@@ -171,6 +173,7 @@ impl Policy {
             version: descriptor.version,
             summary: descriptor.summary,
             contract_params: v0_1::params(&params, &values),
+            contract_values: v0_2::params(&values),
             params,
             values,
             limits: Limits::default(),
@@ -213,6 +216,7 @@ impl Policy {
         }
         self.fingerprint = fingerprint(&self.content_hash, &self.params, &values);
         self.contract_params = v0_1::params(&self.params, &values);
+        self.contract_values = v0_2::params(&values);
         self.values = values;
         if let Some(fuel) = config.fuel {
             self.limits.fuel = fuel;
@@ -275,6 +279,11 @@ impl Policy {
             .collect()
     }
 
+    /// The version of the contract the component exports, such as `0.2.0`.
+    pub fn contract_version(&self) -> &'static str {
+        self.instances.version()
+    }
+
     /// The hex SHA-256 of the component.
     pub fn content_hash(&self) -> &str {
         &self.content_hash
@@ -311,27 +320,37 @@ impl Policy {
     /// Calls the policy under its limits; see [`Sandbox::call`].
     fn call<R>(
         &self,
-        route: Option<&Arc<RouteIndex>>,
-        call: impl FnMut(&mut Store<CallState>, &EscortPolicy, Option<Resource<RouteRef>>) -> wasmtime::Result<R>,
+        call: impl FnMut(&mut Store<CallState>, &Bindings) -> wasmtime::Result<R>,
     ) -> Result<(R, u64), PolicyFailure> {
-        self.sandbox.call(&self.instances, &self.limits, route, call)
+        self.sandbox.call(&self.instances, &self.limits, call)
     }
 
     /// The policy's `admit` of `transit`: its findings, checked, and the
     /// fuel the call used.
-    pub(crate) fn admit(
-        &self,
-        transit: &Transit,
-        route: Option<&Arc<RouteIndex>>,
-    ) -> Result<(Vec<Finding>, u64), PolicyFailure> {
-        let (answer, fuel) = self.call(route, |store, instance, route| {
-            instance
-                .escort_policy_policy()
-                .call_admit(store, transit, route, &self.contract_params)
-        })?;
-        let findings = answer.map_err(PolicyFailure::Error)?;
+    pub(crate) fn admit(&self, transit: &Arc<LentTransit>) -> Result<(Vec<Finding>, u64), PolicyFailure> {
+        let author = self.author(transit);
         // Admission judges the declaration, which no later fix changes: its findings are final.
-        let findings = v0_1::accept_findings(&self.author(transit), findings, FindingStatus::Final)
+        let (answer, fuel) = self.call(|store, bindings| {
+            Ok(match bindings {
+                Bindings::V0_1(policy) => {
+                    let route = lend_route(store, transit)?;
+                    let record = transit.record_v0_1();
+                    let params = &self.contract_params;
+                    let answer = policy
+                        .escort_policy_policy()
+                        .call_admit(&mut *store, record, route, params)?;
+                    answer.map(|findings| v0_1::accept_findings(&author, findings, FindingStatus::Final))
+                }
+                Bindings::V0_2(policy) => {
+                    let lent = store.data_mut().lend(TransitRef(Arc::clone(transit)))?;
+                    let params = &self.contract_values;
+                    let answer = policy.escort_policy_policy().call_admit(&mut *store, lent, params)?;
+                    answer.map(|findings| v0_2::admitted(&author, findings))
+                }
+            })
+        })?;
+        let findings = answer
+            .map_err(PolicyFailure::Error)?
             .map_err(PolicyFailure::IllFormed)?;
         Ok((findings, fuel))
     }
@@ -340,23 +359,56 @@ impl Policy {
     /// it answered, checked, and the fuel the call used.
     pub(crate) fn observe(
         &self,
-        transit: &Transit,
-        route: Option<&Arc<RouteIndex>>,
-        fixes: &Fixes,
+        transit: &Arc<LentTransit>,
+        batch: &Batch<'_>,
         now_ms: i64,
         state: &[u8],
     ) -> Result<(Observed, u64), PolicyFailure> {
-        let (observation, fuel) = self.call_observe(transit, route, fixes, now_ms, state)?;
-        let observed = v0_1::observed(&self.author(transit), observation).map_err(PolicyFailure::IllFormed)?;
+        let author = self.author(transit);
+        let (answer, fuel) = self.call(|store, bindings| {
+            Ok(match bindings {
+                Bindings::V0_1(policy) => {
+                    let route = lend_route(store, transit)?;
+                    let record = transit.record_v0_1();
+                    let params = &self.contract_params;
+                    let answer = policy.escort_policy_policy().call_observe(
+                        &mut *store,
+                        record,
+                        route,
+                        params,
+                        batch.v0_1(),
+                        now_ms,
+                        state,
+                    )?;
+                    answer.map(|observation| v0_1::observed(&author, observation))
+                }
+                Bindings::V0_2(policy) => {
+                    let lent = store.data_mut().lend(TransitRef(Arc::clone(transit)))?;
+                    let params = &self.contract_values;
+                    let answer = policy.escort_policy_policy().call_observe(
+                        &mut *store,
+                        lent,
+                        params,
+                        batch.v0_2(),
+                        now_ms,
+                        state,
+                    )?;
+                    answer.map(|observation| v0_2::observed(&author, observation))
+                }
+            })
+        })?;
+        let observed = answer
+            .map_err(PolicyFailure::Error)?
+            .map_err(PolicyFailure::IllFormed)?;
         Ok((observed, fuel))
     }
 
     /// Calls the policy's `observe` as an evaluation does (under its limits
-    /// and parameters, lending it `route`, the transit's route indexed by
-    /// [`route_index`](crate::contract::route_index)) and returns the
-    /// observation as the policy gave it, unchecked, with the fuel the call
-    /// used. An evaluation checks it against the contract's bounds before it
-    /// keeps anything; this is the call alone, for measuring it.
+    /// and parameters, lending it `transit`) and returns the observation as
+    /// the policy gave it, with the fuel the call used: unchecked, but for a
+    /// policy of contract 0.2, with its numbers printed as 0.1 has them. An
+    /// evaluation checks it against the contract's bounds before it keeps
+    /// anything; this is the call alone, for measuring it.
     ///
     /// # Errors
     /// The [`PolicyFailure`] of a call that trapped, ran out of a limit, or
@@ -364,48 +416,58 @@ impl Policy {
     ///
     /// # Examples
     /// ```no_run
-    /// use escort_engine::contract::{route_index, v0_1};
+    /// use escort_engine::contract::{Batch, LentTransit};
     /// use escort_engine::{Policy, Sandbox, Transit};
     /// use std::path::Path;
+    /// use std::sync::Arc;
     ///
     /// let sandbox = Sandbox::new()?;
     /// let speed = Policy::load(&sandbox, "speed.wasm", &std::fs::read("speed.wasm")?)?;
-    /// let transit = Transit::from_path(Path::new("transit.json"))?;
-    /// let route = route_index(&transit);
-    /// let lowered = v0_1::Transit::of(&transit);
-    /// let now_ms = transit.opened_at.timestamp_millis();
-    /// let (observation, fuel) =
-    ///     speed.call_observe(&lowered, route.as_ref(), &v0_1::Fixes::of(&[]), now_ms, &[])?;
+    /// let transit = Arc::new(LentTransit::new(Transit::from_path(Path::new("transit.json"))?));
+    /// let now_ms = transit.transit().opened_at.timestamp_millis();
+    /// let (observation, fuel) = speed.call_observe(&transit, &Batch::new(&[]), now_ms, &[])?;
     /// println!("{} findings, {fuel} fuel", observation.findings.len());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn call_observe(
         &self,
-        transit: &Transit,
-        route: Option<&Arc<RouteIndex>>,
-        fixes: &Fixes,
+        transit: &Arc<LentTransit>,
+        batch: &Batch<'_>,
         now_ms: i64,
         state: &[u8],
     ) -> Result<(Observation, u64), PolicyFailure> {
-        let (answer, fuel) = self.call(route, |store, instance, route| {
-            instance.escort_policy_policy().call_observe(
-                store,
-                transit,
-                route,
-                &self.contract_params,
-                fixes,
-                now_ms,
-                state,
-            )
+        let (answer, fuel) = self.call(|store, bindings| {
+            Ok(match bindings {
+                Bindings::V0_1(policy) => {
+                    let route = lend_route(store, transit)?;
+                    let record = transit.record_v0_1();
+                    let params = &self.contract_params;
+                    policy
+                        .escort_policy_policy()
+                        .call_observe(&mut *store, record, route, params, batch.v0_1(), now_ms, state)?
+                        .map(Ok)
+                }
+                Bindings::V0_2(policy) => {
+                    let lent = store.data_mut().lend(TransitRef(Arc::clone(transit)))?;
+                    let params = &self.contract_values;
+                    policy
+                        .escort_policy_policy()
+                        .call_observe(&mut *store, lent, params, batch.v0_2(), now_ms, state)?
+                        .map(v0_2::as_v0_1)
+                }
+            })
         })?;
-        Ok((answer.map_err(PolicyFailure::Error)?, fuel))
+        let observation = answer
+            .map_err(PolicyFailure::Error)?
+            .map_err(PolicyFailure::IllFormed)?;
+        Ok((observation, fuel))
     }
 
     /// What the contract's checks of an answer about `transit` need of the policy.
-    fn author<'a>(&'a self, transit: &'a Transit) -> Author<'a> {
+    fn author<'a>(&'a self, transit: &'a LentTransit) -> Author<'a> {
         Author {
             id: &self.id,
-            transit: &transit.id,
+            transit: &transit.transit.id,
             version: &self.version,
             max_findings: self.limits.max_findings,
             max_state_bytes: self.limits.max_state_bytes,
@@ -417,11 +479,26 @@ impl Policy {
 /// bounds. The error completes "describe() …".
 fn describe(sandbox: &Sandbox, instances: &Instances) -> Result<Descriptor, String> {
     let (descriptor, _fuel) = sandbox
-        .call(instances, &Limits::default(), None, |store, policy, _| {
-            policy.escort_policy_policy().call_describe(store)
+        .call(instances, &Limits::default(), |store, bindings| {
+            Ok(match bindings {
+                Bindings::V0_1(policy) => v0_1::descriptor(policy.escort_policy_policy().call_describe(store)?),
+                Bindings::V0_2(policy) => v0_2::descriptor(policy.escort_policy_policy().call_describe(store)?),
+            })
         })
         .map_err(|failure| failure.to_string())?;
-    v0_1::descriptor(descriptor)
+    descriptor
+}
+
+/// Lends a call of contract 0.1 the transit's route, when it has one.
+fn lend_route(
+    store: &mut Store<CallState>,
+    transit: &LentTransit,
+) -> wasmtime::Result<Option<wasmtime::component::Resource<RouteRef>>> {
+    transit
+        .route
+        .as_ref()
+        .map(|route| store.data_mut().lend(RouteRef(Arc::clone(route))))
+        .transpose()
 }
 
 /// SHA-256 over a component's hash and its parameter values, hex: see

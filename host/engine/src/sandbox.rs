@@ -56,9 +56,8 @@ use wasmtime::{
 };
 
 use crate::cache::{ComponentCache, content_hash};
-use crate::contract::v0_1::{EscortPolicy, EscortPolicyPre, Position, geo, types};
-use crate::contract::{self, RouteRef};
-use crate::geodesy::{RouteIndex, distance_m};
+use crate::contract::{self, Bindings, BindingsPre};
+use crate::geodesy::distance_m;
 
 /// How many policy calls of one sandbox run at once; more wait for a slot.
 pub const POOL_IN_FLIGHT: usize = 256;
@@ -397,19 +396,20 @@ impl Sandbox {
         }
     }
 
-    /// Links a compiled component against the contract. Fails when the
-    /// component imports anything beyond `geo` or does not export `policy`
-    /// of this contract version.
+    /// Links a compiled component against the contract version it exports.
+    /// Fails when the component imports anything beyond what that version
+    /// lends (`geo`, and `transits` from 0.2) or exports no `policy` of a
+    /// version the host implements.
     pub(crate) fn prepare(&self, component: &Component) -> Result<Instances, wasmtime::Error> {
         Ok(Instances {
-            pre: EscortPolicyPre::new(self.linker.instantiate_pre(component)?)?,
+            pre: BindingsPre::new(self.linker.instantiate_pre(component)?)?,
             idle: Mutex::new(Vec::new()),
         })
     }
 
-    /// Runs `call` on an instance of `policy` under `limits`, lending it
-    /// `route` for the duration of the call. Returns the call's result and the
-    /// fuel it used.
+    /// Runs `call` on an instance of `policy` under `limits`. Returns the
+    /// call's result and the fuel it used. Whatever `call` lends the guest
+    /// ([`CallState::lend`]) is taken back when it returns.
     ///
     /// The instance is an idle one of an earlier call when there is one. When
     /// such a reused instance traps, the call runs once more on a fresh
@@ -422,8 +422,7 @@ impl Sandbox {
         &self,
         policy: &Instances,
         limits: &Limits,
-        route: Option<&Arc<RouteIndex>>,
-        mut call: impl FnMut(&mut Store<CallState>, &EscortPolicy, Option<Resource<RouteRef>>) -> wasmtime::Result<R>,
+        mut call: impl FnMut(&mut Store<CallState>, &Bindings) -> wasmtime::Result<R>,
     ) -> Result<(R, u64), PolicyFailure> {
         let _slot = self.slots.take();
         let mut budget = Budget {
@@ -437,11 +436,11 @@ impl Sandbox {
             Some(instance) => instance,
             None => self.instantiate(policy, limits, &budget)?,
         };
-        let first = self.run(instance, policy, limits, &mut budget, route, &mut call);
+        let first = self.run(instance, policy, limits, &mut budget, &mut call);
         match first {
             Err(PolicyFailure::Trap(_)) if was_reused => {
                 let fresh = self.instantiate(policy, limits, &budget)?;
-                let retry = self.run(fresh, policy, limits, &mut budget, route, &mut call);
+                let retry = self.run(fresh, policy, limits, &mut budget, &mut call);
                 retry.map(|value| (value, limits.fuel - budget.fuel))
             }
             outcome => outcome.map(|value| (value, limits.fuel - budget.fuel)),
@@ -482,8 +481,7 @@ impl Sandbox {
         policy: &Instances,
         limits: &Limits,
         budget: &mut Budget,
-        route: Option<&Arc<RouteIndex>>,
-        call: &mut impl FnMut(&mut Store<CallState>, &EscortPolicy, Option<Resource<RouteRef>>) -> wasmtime::Result<R>,
+        call: &mut impl FnMut(&mut Store<CallState>, &Bindings) -> wasmtime::Result<R>,
     ) -> Result<R, PolicyFailure> {
         let store = &mut instance.store;
         let state = store.data_mut();
@@ -497,20 +495,10 @@ impl Sandbox {
         // wasmtime carries a panic of a host function across the guest's
         // frames and resumes it here; it is the host's defect, and costs
         // this call only.
-        let outcome = catch_unwind(AssertUnwindSafe(|| {
-            let lent = match route {
-                Some(route) => Some(store.data_mut().table.push(RouteRef(Arc::clone(route)))?),
-                None => None,
-            };
-            let rep = lent.as_ref().map(Resource::rep);
-            let answer = call(store, &instance.bindings, lent);
-            // The guest only borrowed the route; take it back so that the
-            // table of a reused instance does not grow.
-            if let Some(rep) = rep {
-                store.data_mut().table.delete(Resource::<RouteRef>::new_own(rep))?;
-            }
-            answer
-        }));
+        let outcome = catch_unwind(AssertUnwindSafe(|| call(store, &instance.bindings)));
+        // The guest only borrowed what the call lent it; taking it all back
+        // keeps the table of a reused instance from growing.
+        store.data_mut().table = ResourceTable::new();
         budget.fuel = store.get_fuel().unwrap_or(0);
         budget.geodesy_positions = store.data().geodesy_left;
         match outcome {
@@ -585,17 +573,22 @@ fn advance_epochs(engine: EngineWeak) {
 /// A policy component linked against the contract, and its instances that
 /// wait for the next call.
 pub(crate) struct Instances {
-    pre: EscortPolicyPre<CallState>,
+    pre: BindingsPre,
     idle: Mutex<Vec<Instance>>,
 }
 
 /// An instance of a policy in its own store.
 struct Instance {
     store: Store<CallState>,
-    bindings: EscortPolicy,
+    bindings: Bindings,
 }
 
 impl Instances {
+    /// The contract version the policy exports.
+    pub(crate) fn version(&self) -> &'static str {
+        self.pre.version()
+    }
+
     fn take_idle(&self) -> Option<Instance> {
         self.idle.lock().unwrap_or_else(PoisonError::into_inner).pop()
     }
@@ -644,13 +637,19 @@ impl Drop for Slot<'_> {
 }
 
 impl CallState {
-    /// The route `handle` lends the call.
-    pub(crate) fn route(&self, handle: &Resource<RouteRef>) -> wasmtime::Result<&RouteIndex> {
-        Ok(&self.table.get(handle)?.0)
+    /// Lends `value` to the guest for the length of the call: the host's
+    /// side of a `borrow` handle, taken back when the call returns.
+    pub(crate) fn lend<T: Send + 'static>(&mut self, value: T) -> wasmtime::Result<Resource<T>> {
+        Ok(self.table.push(value)?)
     }
 
-    /// Takes back a route the guest dropped.
-    pub(crate) fn release(&mut self, handle: Resource<RouteRef>) -> wasmtime::Result<()> {
+    /// What `handle` lends the call.
+    pub(crate) fn lent<T: 'static>(&self, handle: &Resource<T>) -> wasmtime::Result<&T> {
+        Ok(self.table.get(handle)?)
+    }
+
+    /// Takes back a handle the guest dropped.
+    pub(crate) fn take_back<T: 'static>(&mut self, handle: Resource<T>) -> wasmtime::Result<()> {
         self.table.delete(handle)?;
         Ok(())
     }
@@ -697,49 +696,29 @@ impl CallState {
     }
 }
 
-impl geo::HostRoute for CallState {
-    fn length_m(&mut self, route: Resource<RouteRef>) -> wasmtime::Result<f64> {
-        Ok(self.route(&route)?.length_m())
-    }
-
-    fn offsets_m(&mut self, route: Resource<RouteRef>, lat: Vec<f64>, lon: Vec<f64>) -> wasmtime::Result<Vec<f64>> {
-        self.ask(&lat, &lon)?;
-        let route = self.route(&route)?;
+impl CallState {
+    /// `geo.distances-to-m` of every contract version: for each position,
+    /// its distance in metres to `(to_lat, to_lon)`.
+    pub(crate) fn distances_to_m(
+        &mut self,
+        lat: &[f64],
+        lon: &[f64],
+        to_lat: f64,
+        to_lon: f64,
+    ) -> wasmtime::Result<Vec<f64>> {
+        self.ask(lat, lon)?;
+        self.ask(&[to_lat], &[to_lon])?;
         Ok(lat
             .iter()
-            .zip(&lon)
-            .map(|(&lat, &lon)| route.locate(lat, lon).offset_m)
+            .zip(lon)
+            .map(|(&lat, &lon)| distance_m(lat, lon, to_lat, to_lon))
             .collect())
     }
 
-    fn progress_m(&mut self, route: Resource<RouteRef>, lat: Vec<f64>, lon: Vec<f64>) -> wasmtime::Result<Vec<f64>> {
-        self.ask(&lat, &lon)?;
-        let route = self.route(&route)?;
-        Ok(lat
-            .iter()
-            .zip(&lon)
-            .map(|(&lat, &lon)| route.locate(lat, lon).progress_m)
-            .collect())
-    }
-
-    fn drop(&mut self, route: Resource<RouteRef>) -> wasmtime::Result<()> {
-        self.release(route)
-    }
-}
-
-impl geo::Host for CallState {
-    fn distances_to_m(&mut self, lat: Vec<f64>, lon: Vec<f64>, to: Position) -> wasmtime::Result<Vec<f64>> {
-        self.ask(&lat, &lon)?;
-        self.ask(&[to.lat], &[to.lon])?;
-        Ok(lat
-            .iter()
-            .zip(&lon)
-            .map(|(&lat, &lon)| distance_m(lat, lon, to.lat, to.lon))
-            .collect())
-    }
-
-    fn legs_m(&mut self, lat: Vec<f64>, lon: Vec<f64>) -> wasmtime::Result<Vec<f64>> {
-        self.ask(&lat, &lon)?;
+    /// `geo.legs-m` of every contract version: the lengths in metres of the
+    /// legs between consecutive positions.
+    pub(crate) fn legs_m(&mut self, lat: &[f64], lon: &[f64]) -> wasmtime::Result<Vec<f64>> {
+        self.ask(lat, lon)?;
         Ok(lat
             .windows(2)
             .zip(lon.windows(2))
@@ -747,8 +726,6 @@ impl geo::Host for CallState {
             .collect())
     }
 }
-
-impl types::Host for CallState {}
 
 /// Whether `(lat, lon)` is a position on the globe: finite, latitude within
 /// ±90 and longitude within ±180 degrees.
@@ -773,18 +750,19 @@ mod tests {
         let instances = sandbox.prepare(&compiled.component).expect("links");
         let limits = Limits::default();
         let failure = sandbox
-            .call(&instances, &limits, None, |_, _, _| -> wasmtime::Result<()> {
+            .call(&instances, &limits, |_, _| -> wasmtime::Result<()> {
                 panic!("a defect of the host")
             })
             .expect_err("the call fails");
         assert_eq!(failure, PolicyFailure::HostPanic("a defect of the host".to_owned()));
         assert_eq!(failure.kind(), "host_panic");
         let (descriptor, _) = sandbox
-            .call(&instances, &limits, None, |store, policy, _| {
-                policy.escort_policy_policy().call_describe(store)
+            .call(&instances, &limits, |store, bindings| match bindings {
+                Bindings::V0_1(policy) => Ok(policy.escort_policy_policy().call_describe(store)?.id),
+                Bindings::V0_2(policy) => Ok(policy.escort_policy_policy().call_describe(store)?.id),
             })
             .expect("the next call is served");
-        assert_eq!(descriptor.id, "seal");
+        assert_eq!(descriptor, "seal");
     }
 
     #[test]

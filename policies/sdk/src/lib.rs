@@ -1,179 +1,122 @@
-//! The Rust SDK for writing Escort policies.
+//! The Rust SDK for writing Escort policies, contract `escort:policy@0.2.0`.
 //!
-//! A policy is a WebAssembly component implementing the `escort:policy`
-//! contract in `wit/`. This crate generates the contract's bindings once and
-//! adds what most escort rules need, so that a policy crate holds only its
-//! rule:
+//! A policy is a WebAssembly component implementing the contract in
+//! `wit/since_v0.2.0`. With this crate a policy crate holds its rule and
+//! nothing else: it implements [`Policy`] (who it is, its parameters, its
+//! state, and `observe`; `admit` only when it judges the declaration) and
+//! ends with [`export!`]. The contract's generated bindings stay inside the
+//! SDK. What else most escort rules need:
 //!
-//! - [`Params`]: the policy's parameters, looked up by name and kind;
+//! - [`params!`]: parameters declared once, as a struct with defaults and
+//!   doc comments, from which `describe()` and every call's reading come;
+//! - [`Transit`]: the transit the host lends a call, asked only for what the
+//!   rule needs, with the host's geodesy ([`Geodesy`]);
 //! - [`Fix`]: one fix of a batch as a row, with absent values as `None`;
-//! - [`Geodesy`]: the geodesy a rule runs on, the host's ([`HostGeodesy`])
-//!   inside a component or a native one outside WebAssembly;
 //! - [`Zone::contains`]: whether positions are inside a customs office or stop;
 //! - [`distance_m`]: great-circle distance, the same formula the host uses;
 //! - [`Episode`] and [`StopTracker`]: runs of fixes and stationary periods that
-//!   survive from one batch to the next;
-//! - [`load_state`] and [`save_state`]: the opaque state the host keeps.
+//!   survive from one batch to the next, in the policy's typed state;
+//! - [`Evidence::number`]: a number the host prints, the same bytes whatever
+//!   language wrote the policy.
 //!
-//! An [`Episode`] or [`Stop`] that ended goes to the observation's `findings`,
-//! once: they accumulate. The one still going on at the end of a batch goes to
-//! `open`, as it stands, and every call (an empty batch too) must report it
-//! again, because each call's `open` replaces the previous call's whole: a
-//! provisional finding that a later fix disproves then simply disappears.
-//!
-//! The fixes arrive as columns (see `fixes` in the WIT file) because a list of
-//! numbers crosses into a component as one memory copy, while a list of records
-//! is lifted field by field.
+//! A finding about what is over goes to [`Observed::findings`], once: they
+//! accumulate. One about what is still going on at the end of a batch goes to
+//! [`Observed::open`], as it stands, and every call (an empty batch too) must
+//! report it again, because each call's `open` replaces the previous call's
+//! whole: a provisional finding that a later fix disproves then simply
+//! disappears.
 //!
 //! # Example
 //!
 //! A policy that reports every fix faster than a parameter:
 //!
-//! ```no_run
+//! ```
 //! use escort_policy_sdk::*;
 //!
-//! struct TooFast;
+//! params! {
+//!     pub struct Limits {
+//!         /// Highest allowed reported speed, km/h.
+//!         limit_kmh: f64 = 90.0,
+//!     }
+//! }
+//!
+//! pub struct TooFast;
 //!
 //! impl Policy for TooFast {
-//!     fn describe() -> Descriptor {
-//!         Descriptor {
-//!             id: "too_fast".into(),
-//!             version: "0.1.0".into(),
-//!             summary: "Reports every fix above a speed.".into(),
-//!             params: vec![ParamSpec::float("limit_kmh", 90.0, "Highest allowed reported speed.")],
-//!         }
-//!     }
+//!     const ID: &'static str = "too_fast";
+//!     const VERSION: &'static str = "0.2.0";
+//!     const SUMMARY: &'static str = "Reports every fix above a speed.";
+//!     type Params = Limits;
+//!     type State = ();
 //!
-//!     fn admit(_: Transit, _: Option<&Route>, _: Vec<Param>) -> Result<Vec<Finding>, String> {
-//!         Ok(Vec::new())
-//!     }
-//!
-//!     fn observe(
-//!         _: Transit,
-//!         _: Option<&Route>,
-//!         params: Vec<Param>,
-//!         fixes: Fixes,
-//!         _now: Timestamp,
-//!         state: Vec<u8>,
-//!     ) -> Result<Observation, String> {
-//!         let limit_kmh = Params::new(params).float("limit_kmh")?;
+//!     fn observe(_: &impl Transit, limits: &Limits, fixes: &Fixes, _: Timestamp, _: &mut ()) -> Result<Observed, String> {
 //!         let findings = fixes
 //!             .rows()
-//!             .filter(|fix| fix.speed_kmh.is_some_and(|v| v > limit_kmh))
-//!             .map(|fix| Finding {
+//!             .filter_map(|fix| Some((fix, fix.speed_kmh.filter(|&kmh| kmh > limits.limit_kmh)?)))
+//!             .map(|(fix, kmh)| Finding {
 //!                 code: "too_fast.fix".into(),
 //!                 severity: Severity::Warning,
-//!                 message: format!("{:.0} km/h", fix.speed_kmh.unwrap_or_default()),
+//!                 message: format!("{kmh:.0} km/h"),
 //!                 from: fix.at,
 //!                 to: fix.at,
 //!                 position: Some(fix.position()),
-//!                 evidence: Vec::new(),
+//!                 evidence: vec![Evidence::number("speed_kmh", kmh, 1)],
 //!             })
 //!             .collect();
 //!         // A fix is over as soon as it is reported: nothing stays open.
-//!         Ok(Observation { findings, open: Vec::new(), state })
+//!         Ok(Observed { findings, open: Vec::new() })
 //!     }
 //! }
 //!
-//! export_policy!(TooFast);
-//! ```
+//! export!(TooFast);
 //!
-//! # Rules that run natively too
-//!
-//! The contract's `geo` imports exist only inside a component: called in a
-//! native build (a unit test, a benchmark against the component) they panic.
-//! So a rule that needs geodesy takes it as a [`Geodesy`] and never calls the
-//! imports itself; its `impl Policy` forwards with [`HostGeodesy::new`], which
-//! asks the host exactly as a direct call would, and native code passes an
-//! implementation of its own (see [`Geodesy`] for one):
-//!
-//! ```no_run
-//! use escort_policy_sdk::*;
-//!
-//! /// Every fix inside the destination zone, as an info finding.
-//! pub fn observe(geo: &impl Geodesy, transit: Transit, fixes: Fixes) -> Result<Observation, String> {
-//!     // One host call for the whole batch.
-//!     let inside = transit.destination.contains(geo, &fixes.lat, &fixes.lon);
-//!     let findings = fixes
-//!         .rows()
-//!         .zip(inside)
-//!         .filter(|&(_, inside)| inside)
-//!         .map(|(fix, _)| Finding {
-//!             code: "at_destination.fix".into(),
-//!             severity: Severity::Info,
-//!             message: format!("at {}", transit.destination.name),
-//!             from: fix.at,
-//!             to: fix.at,
-//!             position: Some(fix.position()),
-//!             evidence: Vec::new(),
-//!         })
-//!         .collect();
-//!     Ok(Observation { findings, open: Vec::new(), state: Vec::new() })
-//! }
-//!
-//! struct AtDestination;
-//!
-//! impl Policy for AtDestination {
-//!     # fn describe() -> Descriptor {
-//!     #     Descriptor { id: "at_destination".into(), version: "0.1.0".into(), summary: String::new(), params: Vec::new() }
-//!     # }
-//!     # fn admit(_: Transit, _: Option<&Route>, _: Vec<Param>) -> Result<Vec<Finding>, String> {
-//!     #     Ok(Vec::new())
-//!     # }
-//!     // describe and admit as usual
-//!     fn observe(
-//!         transit: Transit,
-//!         route: Option<&Route>,
-//!         _: Vec<Param>,
-//!         fixes: Fixes,
-//!         _: Timestamp,
-//!         _: Vec<u8>,
-//!     ) -> Result<Observation, String> {
-//!         observe(&HostGeodesy::new(route), transit, fixes)
-//!     }
-//! }
-//!
-//! #[cfg(target_arch = "wasm32")]
-//! export_policy!(AtDestination);
+//! // Natively, the same rule runs on a transit given as data.
+//! let fixes: Fixes = [Fix { speed_kmh: Some(95.0), ..Fix::new(0, 43.3, 76.95) }].into_iter().collect();
+//! let observation = observe::<TooFast>(&DeclaredTransit::example(), &[ParamValue::Float(90.0)], &fixes, 0, &[])?;
+//! assert_eq!(observation.findings[0].message, "95 km/h");
+//! # Ok::<(), String>(())
 //! ```
 #![deny(missing_docs)]
 
 mod episode;
 mod fix;
-mod geo;
 mod geodesy;
 mod params;
 mod state;
 mod stop;
+mod transit;
 
-/// The bindings generated from the contract. Everything a policy needs is
-/// re-exported at the crate root.
+/// The bindings generated from the contract. An author never names them:
+/// everything a policy needs is re-exported at the crate root.
+#[doc(hidden)]
 #[allow(missing_docs, unsafe_code)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../../wit/since_v0.1.0",
+        path: "../../wit/since_v0.2.0",
         world: "escort-policy",
         pub_export_macro: true,
-        export_macro_name: "export_policy",
+        export_macro_name: "export_bindings",
         default_bindings_module: "escort_policy_sdk::bindings",
         additional_derives: [PartialEq],
     });
 }
 
-pub use bindings::escort::policy::geo::{Position, Route};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub use bindings::escort::policy::geo::Position;
 pub use bindings::escort::policy::types::{
-    AuthorisedStop, Descriptor, Evidence, EvidenceValue, Finding, Fixes, GoodsItem, Observation, Param, ParamKind,
-    ParamSpec, ParamValue, Party, RiskZone, SealState, Severity, Timestamp, Transit, Zone,
+    AuthorisedStop, Declaration, Descriptor, Evidence, EvidenceValue, Finding, Fixes, GoodsItem, Number, Observation,
+    ParamKind, ParamSpec, ParamValue, Party, RiskZone, SealState, Severity, Timestamp, Zone,
 };
-pub use bindings::export_policy;
-pub use bindings::exports::escort::policy::policy::Guest as Policy;
 pub use episode::Episode;
 pub use fix::Fix;
-pub use geo::{Geodesy, HostGeodesy};
 pub use geodesy::distance_m;
-pub use params::Params;
-pub use state::{load_state, save_state};
+#[doc(hidden)]
+pub use params::doc_sentence as __doc_sentence;
+pub use params::{ParamType, Params};
 pub use stop::{Stop, StopTracker};
+pub use transit::{DeclaredTransit, Geodesy, Transit};
 
 /// One minute in the contract's time unit (milliseconds).
 pub const MINUTE_MS: Timestamp = 60_000;
@@ -183,16 +126,170 @@ pub fn minutes_between(from: Timestamp, to: Timestamp) -> f64 {
     (to - from) as f64 / MINUTE_MS as f64
 }
 
+/// A policy: who it is, what it takes, what it remembers, and its rule.
+///
+/// Implement it and end the crate with [`export!`]. The SDK answers
+/// `describe()` from the constants and [`Params::specs`], reads each call's
+/// parameters into [`Policy::Params`], and keeps [`Policy::State`] between
+/// batches of a transit (encoded with postcard; the first batch starts from
+/// `Default`).
+pub trait Policy {
+    /// snake_case id, unique within a policy set, such as `speed`.
+    const ID: &'static str;
+    /// Semantic version of the policy, such as `0.2.0`.
+    const VERSION: &'static str;
+    /// One sentence: what the policy checks.
+    const SUMMARY: &'static str;
+    /// The parameters, declared with [`params!`]; `()` for none.
+    type Params: Params;
+    /// What the rule carries from one batch of a transit to the next; `()`
+    /// for nothing.
+    type State: Default + Serialize + DeserializeOwned;
+
+    /// Judges the declaration, once, when the transit opens. Its findings
+    /// are final. By default, nothing.
+    fn admit(transit: &impl Transit, params: &Self::Params) -> Result<Vec<Finding>, String> {
+        let _ = (transit, params);
+        Ok(Vec::new())
+    }
+
+    /// Judges a batch of new fixes (empty when only time has passed) as of
+    /// `now`, from the state the previous batch left, which it updates. An
+    /// `Err` is a failure of the policy itself, which the host reports as
+    /// `policy.error`; it is not a finding.
+    fn observe(
+        transit: &impl Transit,
+        params: &Self::Params,
+        fixes: &Fixes,
+        now: Timestamp,
+        state: &mut Self::State,
+    ) -> Result<Observed, String>;
+}
+
+/// What a rule concluded from a batch.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Observed {
+    /// Findings about what is over; final, they accumulate.
+    pub findings: Vec<Finding>,
+    /// Findings about what is still going on, as they stand; each call's
+    /// replace the previous call's whole.
+    pub open: Vec<Finding>,
+}
+
+/// The contract's `describe` of `P`.
+pub fn describe<P: Policy>() -> Descriptor {
+    Descriptor {
+        id: P::ID.to_owned(),
+        version: P::VERSION.to_owned(),
+        summary: P::SUMMARY.to_owned(),
+        params: P::Params::specs(),
+    }
+}
+
+/// The contract's `admit` of `P`: what the exported component runs, and what
+/// a native caller (a test, a benchmark) runs to get the same answer.
+pub fn admit<P: Policy>(transit: &impl Transit, params: &[ParamValue]) -> Result<Vec<Finding>, String> {
+    P::admit(transit, &P::Params::from_values(params)?)
+}
+
+/// The contract's `observe` of `P`, the state read and written as the host
+/// keeps it: what the exported component runs, and what a native caller
+/// runs to get the same answer.
+pub fn observe<P: Policy>(
+    transit: &impl Transit,
+    params: &[ParamValue],
+    fixes: &Fixes,
+    now: Timestamp,
+    state: &[u8],
+) -> Result<Observation, String> {
+    let params = P::Params::from_values(params)?;
+    let mut state: P::State = state::load(state)?;
+    let observed = P::observe(transit, &params, fixes, now, &mut state)?;
+    Ok(Observation {
+        findings: observed.findings,
+        open: observed.open,
+        state: state::save(&state)?,
+    })
+}
+
+/// Exports a [`Policy`] as the component's `policy` interface. Only a
+/// WebAssembly build exports anything: natively (unit tests, benchmarks) the
+/// crate stays a plain library.
+#[macro_export]
+macro_rules! export {
+    ($policy:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            struct Exported;
+
+            impl $crate::bindings::exports::escort::policy::policy::Guest for Exported {
+                fn describe() -> $crate::Descriptor {
+                    $crate::describe::<$policy>()
+                }
+
+                fn admit(
+                    transit: &$crate::bindings::escort::policy::transits::Transit,
+                    params: ::std::vec::Vec<$crate::ParamValue>,
+                ) -> ::std::result::Result<::std::vec::Vec<$crate::Finding>, ::std::string::String> {
+                    $crate::__host(transit, |transit| $crate::admit::<$policy>(transit, &params))
+                }
+
+                fn observe(
+                    transit: &$crate::bindings::escort::policy::transits::Transit,
+                    params: ::std::vec::Vec<$crate::ParamValue>,
+                    fixes: $crate::Fixes,
+                    now: $crate::Timestamp,
+                    state: ::std::vec::Vec<u8>,
+                ) -> ::std::result::Result<$crate::Observation, ::std::string::String> {
+                    $crate::__host(transit, |transit| {
+                        $crate::observe::<$policy>(transit, &params, &fixes, now, &state)
+                    })
+                }
+    }
+
+            $crate::bindings::export_bindings!(Exported with_types_in $crate::bindings);
+        };
+    };
+}
+
+/// Runs `rule` on the transit the host lent the call.
+#[doc(hidden)]
+#[cfg(target_arch = "wasm32")]
+pub fn __host<R>(
+    transit: &bindings::escort::policy::transits::Transit,
+    rule: impl FnOnce(&transit::HostTransit<'_>) -> R,
+) -> R {
+    rule(&transit::HostTransit(transit))
+}
+
 impl Evidence {
-    /// One piece of evidence with a single text value.
-    pub fn text(name: &str, value: impl ToString) -> Self {
+    /// A number the host prints with `decimals` digits after the point (as
+    /// Rust's `{:.N}`): `max_offset_m` of 1234.56 with 0 decimals is `1235`.
+    /// It must be finite, with at most 9 decimals.
+    pub fn number(name: &str, value: f64, decimals: u8) -> Self {
         Evidence {
             name: name.to_owned(),
-            value: EvidenceValue::Text(value.to_string()),
+            value: EvidenceValue::Number(Number { value, decimals }),
         }
     }
 
-    /// One piece of evidence with a list of texts.
+    /// A whole number, such as a count.
+    pub fn integer(name: &str, value: impl Into<i64>) -> Self {
+        Evidence {
+            name: name.to_owned(),
+            value: EvidenceValue::Integer(value.into()),
+        }
+    }
+
+    /// One text.
+    pub fn text(name: &str, value: impl Into<String>) -> Self {
+        Evidence {
+            name: name.to_owned(),
+            value: EvidenceValue::Text(value.into()),
+        }
+    }
+
+    /// A list of texts.
     pub fn texts(name: &str, values: Vec<String>) -> Self {
         Evidence {
             name: name.to_owned(),
@@ -203,7 +300,7 @@ impl Evidence {
 
 impl Zone {
     /// Whether each position `(lat[i], lon[i])` is inside the zone, measured
-    /// by `geo`: with [`HostGeodesy`], one host call for all the positions.
+    /// by `geo`: inside a component, one host call for all the positions.
     pub fn contains(&self, geo: &impl Geodesy, lat: &[f64], lon: &[f64]) -> Vec<bool> {
         geo.distances_to_m(lat, lon, self.center)
             .into_iter()

@@ -1,113 +1,134 @@
-//! Parameters by name. The host has already checked every value against the
-//! policy's `describe()`, so a lookup fails only if the policy asks for a
-//! name it never declared.
+//! Parameters declared once: [`params!`](crate::params) turns a struct with
+//! defaults and doc comments into what `describe()` declares and what each
+//! call reads, so a parameter's name, kind, default and doc live in one
+//! place.
+//!
+//! The host has checked every value against `describe()` and passes them in
+//! its order, so reading them back fails only if the policy's own
+//! declaration and its reading disagree, which the macro rules out.
 
-use crate::{Descriptor, Param, ParamKind, ParamSpec, ParamValue};
+use crate::{ParamKind, ParamSpec, ParamValue};
 
-/// The parameters of one call.
-#[derive(Debug, Clone)]
-pub struct Params(Vec<Param>);
-
-impl Params {
-    /// Wraps the parameters a call received.
-    pub fn new(params: Vec<Param>) -> Self {
-        Params(params)
-    }
-
-    fn value(&self, name: &str) -> Result<&ParamValue, String> {
-        self.0
-            .iter()
-            .find(|p| p.name == name)
-            .map(|p| &p.value)
-            .ok_or_else(|| format!("parameter `{name}` was not passed"))
-    }
-
-    /// A `float` parameter.
-    pub fn float(&self, name: &str) -> Result<f64, String> {
-        match self.value(name)? {
-            ParamValue::Float(v) => Ok(*v),
-            _ => Err(format!("parameter `{name}` is not a float")),
-        }
-    }
-
-    /// An `integer` parameter.
-    pub fn integer(&self, name: &str) -> Result<i64, String> {
-        match self.value(name)? {
-            ParamValue::Integer(v) => Ok(*v),
-            _ => Err(format!("parameter `{name}` is not an integer")),
-        }
-    }
-
-    /// A `boolean` parameter.
-    pub fn boolean(&self, name: &str) -> Result<bool, String> {
-        match self.value(name)? {
-            ParamValue::Boolean(v) => Ok(*v),
-            _ => Err(format!("parameter `{name}` is not a boolean")),
-        }
-    }
-
-    /// A `text` parameter.
-    pub fn text(&self, name: &str) -> Result<&str, String> {
-        match self.value(name)? {
-            ParamValue::Text(v) => Ok(v),
-            _ => Err(format!("parameter `{name}` is not a text")),
-        }
+/// A policy's parameters as a typed value; made by [`params!`](crate::params).
+pub trait Params: Sized {
+    /// What `describe()` declares, in order.
+    fn specs() -> Vec<ParamSpec>;
+    /// The values of one call, in [`Params::specs`] order.
+    fn from_values(values: &[ParamValue]) -> Result<Self, String>;
+    /// Every parameter at its default: what a rule's unit tests run with.
+    fn defaults() -> Self {
+        let values: Vec<ParamValue> = Self::specs().into_iter().map(|spec| spec.default).collect();
+        Self::from_values(&values).expect("a policy's defaults are of their declared kinds")
     }
 }
 
-impl ParamSpec {
-    /// A `float` parameter with its default.
-    pub fn float(name: &str, default: f64, doc: &str) -> Self {
-        Self::new(name, ParamKind::Float, ParamValue::Float(default), doc)
+/// A policy without parameters.
+impl Params for () {
+    fn specs() -> Vec<ParamSpec> {
+        Vec::new()
     }
-
-    /// An `integer` parameter with its default.
-    pub fn integer(name: &str, default: i64, doc: &str) -> Self {
-        Self::new(name, ParamKind::Integer, ParamValue::Integer(default), doc)
-    }
-
-    /// A `boolean` parameter with its default.
-    pub fn boolean(name: &str, default: bool, doc: &str) -> Self {
-        Self::new(name, ParamKind::Boolean, ParamValue::Boolean(default), doc)
-    }
-
-    /// A `text` parameter with its default.
-    pub fn text(name: &str, default: &str, doc: &str) -> Self {
-        Self::new(name, ParamKind::Text, ParamValue::Text(default.to_owned()), doc)
-    }
-
-    fn new(name: &str, kind: ParamKind, default: ParamValue, doc: &str) -> Self {
-        ParamSpec {
-            name: name.to_owned(),
-            kind,
-            default,
-            doc: doc.to_owned(),
-        }
+    fn from_values(_: &[ParamValue]) -> Result<Self, String> {
+        Ok(())
     }
 }
 
-impl Descriptor {
-    /// Every parameter at its default, as the host passes them when nothing
-    /// is configured: what a policy's own unit tests call it with.
-    ///
-    /// # Examples
-    /// ```
-    /// use escort_policy_sdk::{Descriptor, ParamSpec, ParamValue};
-    /// let descriptor = Descriptor {
-    ///     id: "speed".into(),
-    ///     version: "0.1.0".into(),
-    ///     summary: "Speed sanity.".into(),
-    ///     params: vec![ParamSpec::float("excessive_kmh", 110.0, "Too fast, km/h.")],
-    /// };
-    /// assert_eq!(descriptor.default_params()[0].value, ParamValue::Float(110.0));
-    /// ```
-    pub fn default_params(&self) -> Vec<Param> {
-        self.params
-            .iter()
-            .map(|spec| Param {
-                name: spec.name.clone(),
-                value: spec.default.clone(),
-            })
-            .collect()
-    }
+/// A Rust type a parameter may have: `f64` (float), `i64` (integer), `bool`
+/// (boolean) or `String` (text).
+pub trait ParamType: Sized {
+    /// The contract's kind for the type.
+    const KIND: ParamKind;
+    /// The value as the contract passes it.
+    fn value(self) -> ParamValue;
+    /// The value the host passed for the parameter `name`.
+    fn from_value(name: &str, value: Option<&ParamValue>) -> Result<Self, String>;
+}
+
+macro_rules! param_type {
+    ($type:ty, $kind:ident) => {
+        impl ParamType for $type {
+            const KIND: ParamKind = ParamKind::$kind;
+            fn value(self) -> ParamValue {
+                ParamValue::$kind(self)
+            }
+            fn from_value(name: &str, value: Option<&ParamValue>) -> Result<Self, String> {
+                match value {
+                    Some(ParamValue::$kind(value)) => Ok(value.clone()),
+                    Some(_) => Err(format!("parameter `{name}` was passed a value of another kind")),
+                    None => Err(format!("parameter `{name}` was not passed")),
+                }
+            }
+        }
+    };
+}
+
+param_type!(f64, Float);
+param_type!(i64, Integer);
+param_type!(bool, Boolean);
+param_type!(String, Text);
+
+/// One sentence from a field's doc comment lines.
+#[doc(hidden)]
+pub fn doc_sentence(lines: &[&str]) -> String {
+    lines.iter().map(|line| line.trim()).collect::<Vec<_>>().join(" ")
+}
+
+/// Declares a policy's parameters: a struct whose fields are the parameters,
+/// each with its doc comment (the sentence a regulator reads) and its
+/// default. Names are the fields' (snake_case with a unit); kinds come from
+/// the types (`f64`, `i64`, `bool`, `String`).
+///
+/// # Examples
+/// ```
+/// use escort_policy_sdk::{ParamValue, Params, params};
+///
+/// params! {
+///     /// How fast is too fast.
+///     pub struct Limits {
+///         /// Reported speed above this is excessive, km/h.
+///         excessive_kmh: f64 = 110.0,
+///         /// Fixes with a higher hdop are poor.
+///         max_hdop: f64 = 5.0,
+///     }
+/// }
+///
+/// let specs = Limits::specs();
+/// assert_eq!(specs[0].name, "excessive_kmh");
+/// assert_eq!(specs[0].doc, "Reported speed above this is excessive, km/h.");
+/// let limits = Limits::from_values(&[ParamValue::Float(90.0), ParamValue::Float(4.0)]).unwrap();
+/// assert_eq!((limits.excessive_kmh, Limits::defaults().max_hdop), (90.0, 5.0));
+/// ```
+#[macro_export]
+macro_rules! params {
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident {
+            $( $(#[doc = $doc:literal])+ $field:ident : $type:ty = $default:expr ),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        $vis struct $name {
+            $( $(#[doc = $doc])+ pub $field: $type, )*
+        }
+
+        impl $crate::Params for $name {
+            fn specs() -> ::std::vec::Vec<$crate::ParamSpec> {
+                ::std::vec![$(
+                    $crate::ParamSpec {
+                        name: ::std::string::String::from(stringify!($field)),
+                        kind: <$type as $crate::ParamType>::KIND,
+                        default: $crate::ParamType::value(<$type>::from($default)),
+                        doc: $crate::__doc_sentence(&[$($doc),+]),
+                    }
+                ),*]
+            }
+
+            fn from_values(values: &[$crate::ParamValue]) -> ::std::result::Result<Self, ::std::string::String> {
+                #[allow(unused_mut, unused_variables)]
+                let mut values = values.iter();
+                ::std::result::Result::Ok($name {
+                    $( $field: <$type as $crate::ParamType>::from_value(stringify!($field), values.next())?, )*
+                })
+            }
+        }
+    };
 }

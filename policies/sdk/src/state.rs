@@ -5,7 +5,7 @@ use serde::{Serialize, de::DeserializeOwned};
 
 /// Reads the state the previous call returned; the first call of a transit
 /// gets empty bytes and so `T::default()`.
-pub fn load_state<T: DeserializeOwned + Default>(bytes: &[u8]) -> Result<T, String> {
+pub(crate) fn load<T: DeserializeOwned + Default>(bytes: &[u8]) -> Result<T, String> {
     if bytes.is_empty() {
         return Ok(T::default());
     }
@@ -13,6 +13,6 @@ pub fn load_state<T: DeserializeOwned + Default>(bytes: &[u8]) -> Result<T, Stri
 }
 
 /// Encodes the state to hand back to the host.
-pub fn save_state<T: Serialize>(state: &T) -> Result<Vec<u8>, String> {
+pub(crate) fn save<T: Serialize>(state: &T) -> Result<Vec<u8>, String> {
     postcard::to_allocvec(state).map_err(|e| format!("state could not be encoded: {e}"))
 }

@@ -16,8 +16,28 @@ use serde::{Deserialize, Serialize};
 /// The speed sanity policy; see the crate documentation for its rules.
 pub struct Speed;
 
+params! {
+    /// What counts as a jump, as excessive speed and as a poor fix.
+    pub struct Limits {
+        /// A speed implied by two consecutive fixes above this is a jump, km/h.
+        implausible_kmh: f64 = 150.0,
+        /// Hops shorter than this are receiver noise, never jumps, metres.
+        implausible_min_m: f64 = 1000.0,
+        /// Fixes with a higher hdop are poor: exempt from jumps and reported as data quality.
+        max_hdop: f64 = 5.0,
+        /// Reported speed above this is excessive, km/h.
+        excessive_kmh: f64 = 110.0,
+        /// Excessive speed must last this long to be reported, minutes.
+        excessive_min_minutes: f64 = 2.0,
+        /// A run of poor fixes this long is a warning, not info, minutes.
+        poor_warning_minutes: f64 = 30.0,
+    }
+}
+
+/// What the rule carries from one batch to the next: the last fix and the
+/// episodes still going on.
 #[derive(Default, Serialize, Deserialize)]
-struct State {
+pub struct State {
     last: Option<LastFix>,
     jump: Option<Episode>,
     excessive: Option<Episode>,
@@ -32,123 +52,38 @@ struct LastFix {
     poor: bool,
 }
 
-struct Limits {
-    implausible_kmh: f64,
-    implausible_min_m: f64,
-    max_hdop: f64,
-    excessive_kmh: f64,
-    excessive_min_minutes: f64,
-    poor_warning_minutes: f64,
-}
+impl Policy for Speed {
+    const ID: &'static str = "speed";
+    const VERSION: &'static str = "0.2.0";
+    const SUMMARY: &'static str = "Speed sanity: position jumps, excessive reported speed and poor fixes.";
+    type Params = Limits;
+    type State = State;
 
-impl Limits {
-    fn from(params: Vec<Param>) -> Result<Self, String> {
-        let params = Params::new(params);
-        Ok(Limits {
-            implausible_kmh: params.float("implausible_kmh")?,
-            implausible_min_m: params.float("implausible_min_m")?,
-            max_hdop: params.float("max_hdop")?,
-            excessive_kmh: params.float("excessive_kmh")?,
-            excessive_min_minutes: params.float("excessive_min_minutes")?,
-            poor_warning_minutes: params.float("poor_warning_minutes")?,
+    /// One host call for every leg of the batch, the leg into it included.
+    fn observe(
+        transit: &impl Transit,
+        limits: &Limits,
+        fixes: &Fixes,
+        _now: Timestamp,
+        state: &mut State,
+    ) -> Result<Observed, String> {
+        let (mut lat, mut lon) = (Vec::with_capacity(fixes.len() + 1), Vec::with_capacity(fixes.len() + 1));
+        if let Some(last) = state.last {
+            lat.push(last.lat);
+            lon.push(last.lon);
+        }
+        lat.extend_from_slice(&fixes.lat);
+        lon.extend_from_slice(&fixes.lon);
+        let legs_m = transit.legs_m(&lat, &lon);
+        let findings = follow(state, fixes.rows(), &legs_m, limits);
+        Ok(Observed {
+            findings,
+            open: still_open(state, limits),
         })
     }
 }
 
-impl Policy for Speed {
-    fn describe() -> Descriptor {
-        describe()
-    }
-
-    fn admit(transit: Transit, route: Option<&Route>, params: Vec<Param>) -> Result<Vec<Finding>, String> {
-        admit(&HostGeodesy::new(route), transit, params)
-    }
-
-    fn observe(
-        transit: Transit,
-        route: Option<&Route>,
-        params: Vec<Param>,
-        fixes: Fixes,
-        now: Timestamp,
-        state: Vec<u8>,
-    ) -> Result<Observation, String> {
-        observe(&HostGeodesy::new(route), transit, params, fixes, now, state)
-    }
-}
-
-/// Who the policy is and which parameters it takes: the contract's
-/// `describe`.
-pub fn describe() -> Descriptor {
-    Descriptor {
-        id: "speed".into(),
-        version: "0.1.0".into(),
-        summary: "Speed sanity: position jumps, excessive reported speed and poor fixes.".into(),
-        params: vec![
-            ParamSpec::float(
-                "implausible_kmh",
-                150.0,
-                "A speed implied by two consecutive fixes above this is a jump, km/h.",
-            ),
-            ParamSpec::float(
-                "implausible_min_m",
-                1000.0,
-                "Hops shorter than this are receiver noise, never jumps, metres.",
-            ),
-            ParamSpec::float(
-                "max_hdop",
-                5.0,
-                "Fixes with a higher hdop are poor: exempt from jumps and reported as data quality.",
-            ),
-            ParamSpec::float("excessive_kmh", 110.0, "Reported speed above this is excessive, km/h."),
-            ParamSpec::float(
-                "excessive_min_minutes",
-                2.0,
-                "Excessive speed must last this long to be reported, minutes.",
-            ),
-            ParamSpec::float(
-                "poor_warning_minutes",
-                30.0,
-                "A run of poor fixes this long is a warning, not info, minutes.",
-            ),
-        ],
-    }
-}
-
-/// The contract's `admit`: speed is judged on fixes only, so nothing.
-pub fn admit(_geo: &impl Geodesy, _transit: Transit, _params: Vec<Param>) -> Result<Vec<Finding>, String> {
-    Ok(Vec::new())
-}
-
-/// The contract's `observe` over the geodesy `geo`: in the component the
-/// host's, one `legs_m` call per batch; natively any [`Geodesy`].
-pub fn observe(
-    geo: &impl Geodesy,
-    _transit: Transit,
-    params: Vec<Param>,
-    fixes: Fixes,
-    _now: Timestamp,
-    state: Vec<u8>,
-) -> Result<Observation, String> {
-    let limits = Limits::from(params)?;
-    let mut state: State = load_state(&state)?;
-
-    // One host call for every leg of the batch, the leg into it included.
-    let (mut lat, mut lon) = (Vec::with_capacity(fixes.len() + 1), Vec::with_capacity(fixes.len() + 1));
-    if let Some(last) = state.last {
-        lat.push(last.lat);
-        lon.push(last.lon);
-    }
-    lat.extend_from_slice(&fixes.lat);
-    lon.extend_from_slice(&fixes.lon);
-    let legs_m = geo.legs_m(&lat, &lon);
-
-    let findings = follow(&mut state, fixes.rows(), &legs_m, &limits);
-    Ok(Observation {
-        findings,
-        open: still_open(&state, &limits),
-        state: save_state(&state)?,
-    })
-}
+export!(Speed);
 
 /// Feeds fixes to the open episodes; `legs_m` are the legs between the
 /// previous batch's last fix, if any, and the fixes, in order. Returns the
@@ -227,8 +162,8 @@ fn jump_finding(jump: Episode) -> Finding {
         to: jump.to,
         position: Some(jump.peak_position()),
         evidence: vec![
-            Evidence::text("max_implied_kmh", format!("{:.0}", jump.peak)),
-            Evidence::text("jumps", jumps),
+            Evidence::number("max_implied_kmh", jump.peak, 0),
+            Evidence::integer("jumps", jumps),
         ],
     }
 }
@@ -242,8 +177,8 @@ fn excessive_finding(run: Episode, limits: &Limits) -> Option<Finding> {
         to: run.to,
         position: Some(run.peak_position()),
         evidence: vec![
-            Evidence::text("max_speed_kmh", format!("{:.1}", run.peak)),
-            Evidence::text("minutes", format!("{:.0}", run.minutes())),
+            Evidence::number("max_speed_kmh", run.peak, 1),
+            Evidence::number("minutes", run.minutes(), 0),
         ],
     })
 }
@@ -268,16 +203,11 @@ fn poor_finding(run: Episode, limits: &Limits) -> Finding {
         to: run.to,
         position: Some(run.peak_position()),
         evidence: vec![
-            Evidence::text("poor_fixes", run.fixes),
-            Evidence::text("max_hdop", format!("{:.1}", run.peak)),
+            Evidence::integer("poor_fixes", run.fixes),
+            Evidence::number("max_hdop", run.peak, 1),
         ],
     }
 }
-
-// Natively the crate is a plain library (unit tests, benchmarks against the
-// component); only the wasm build exports the contract.
-#[cfg(target_arch = "wasm32")]
-export_policy!(Speed);
 
 /// The rules over hand-made fixes, with legs measured by the SDK's formula
 /// (the host's) rather than the host: jumps, excessive speed, poor fixes, and
@@ -287,8 +217,7 @@ mod tests {
     use super::*;
 
     fn limits() -> Limits {
-        let defaults = Speed::describe().default_params();
-        Limits::from(defaults).unwrap()
+        Limits::defaults()
     }
 
     /// A fix at `minute` at latitude `lat`; 0.01° of latitude is 1.1 km.
@@ -341,7 +270,7 @@ mod tests {
             ("speed.implausible", Severity::Violation)
         );
         assert_eq!((jump.from, jump.to), (MINUTE_MS, 3 * MINUTE_MS));
-        assert_eq!(jump.evidence[1], Evidence::text("jumps", 2));
+        assert_eq!(jump.evidence[1], Evidence::integer("jumps", 2));
     }
 
     #[test]
@@ -398,7 +327,6 @@ mod tests {
             let (ended, still_open) = observe(&mut state, batch);
             findings.extend(ended);
             open = still_open;
-            state = load_state(&save_state(&state).unwrap()).unwrap();
         }
         findings.extend(open);
         findings
@@ -455,87 +383,29 @@ mod tests {
         assert_eq!(evaluate(&singles), whole);
     }
 
-    /// The geodesy of a transit without a route, computed natively with the
-    /// host's formula: what `observe` needs to run outside WebAssembly.
-    struct Native;
-
-    impl Geodesy for Native {
-        fn route_length_m(&self) -> Option<f64> {
-            None
-        }
-
-        fn offsets_m(&self, _: &[f64], _: &[f64]) -> Option<Vec<f64>> {
-            None
-        }
-
-        fn progress_m(&self, _: &[f64], _: &[f64]) -> Option<Vec<f64>> {
-            None
-        }
-
-        fn distances_to_m(&self, lat: &[f64], lon: &[f64], to: Position) -> Vec<f64> {
-            lat.iter()
-                .zip(lon)
-                .map(|(&lat, &lon)| distance_m(Position { lat, lon }, to))
-                .collect()
-        }
-
-        fn legs_m(&self, lat: &[f64], lon: &[f64]) -> Vec<f64> {
-            let positions: Vec<Position> = lat.iter().zip(lon).map(|(&lat, &lon)| Position { lat, lon }).collect();
-            positions.windows(2).map(|leg| distance_m(leg[0], leg[1])).collect()
-        }
-    }
-
-    fn transit() -> Transit {
-        let zone = Zone {
-            id: "ALMATY-TC".into(),
-            name: "Almaty terminal".into(),
-            center: Position { lat: 43.30, lon: 76.95 },
-            radius_m: 1500.0,
-        };
-        Transit {
-            id: "KZ-2021-000123".into(),
-            declaration: None,
-            seal_id: Some("NS-778812".into()),
-            vehicle: None,
-            importer: Party {
-                bin: "990240000111".into(),
-                name: "Alatau Trade LLP".into(),
-                zone: RiskZone::Green,
-            },
-            carrier: None,
-            goods: Vec::new(),
-            departure: zone.clone(),
-            destination: zone,
-            stops: Vec::new(),
-            corridor_m: None,
-            opened_at: 0,
-            deadline: None,
-        }
-    }
-
     /// The contract's `observe` itself, natively: the jump into the second
     /// batch is measured from the state the first batch left.
     #[test]
     fn observe_runs_natively_across_batches() {
-        let defaults = describe().default_params();
-        let first = super::observe(
-            &Native,
-            transit(),
-            defaults.clone(),
-            [fix(0, 43.0), fix(1, 43.01)].into_iter().collect(),
+        let defaults: Vec<ParamValue> = Limits::specs().into_iter().map(|spec| spec.default).collect();
+        let transit = DeclaredTransit::example();
+        let batch = |fixes: &[Fix]| -> Fixes { fixes.iter().copied().collect() };
+        let first = escort_policy_sdk::observe::<Speed>(
+            &transit,
+            &defaults,
+            &batch(&[fix(0, 43.0), fix(1, 43.01)]),
             MINUTE_MS,
-            Vec::new(),
+            &[],
         )
         .unwrap();
         assert_eq!((first.findings.len(), first.open.len()), (0, 0));
         // 0.49° of latitude, 54 km, in a minute.
-        let second = super::observe(
-            &Native,
-            transit(),
-            defaults,
-            [fix(2, 43.5)].into_iter().collect(),
+        let second = escort_policy_sdk::observe::<Speed>(
+            &transit,
+            &defaults,
+            &batch(&[fix(2, 43.5)]),
             2 * MINUTE_MS,
-            first.state,
+            &first.state,
         )
         .unwrap();
         assert!(second.findings.is_empty());
@@ -545,6 +415,12 @@ mod tests {
             (jump.code.as_str(), jump.severity, jump.from, jump.to),
             ("speed.implausible", Severity::Violation, MINUTE_MS, 2 * MINUTE_MS)
         );
-        assert_eq!(jump.evidence[0], Evidence::text("max_implied_kmh", "3269"));
+        let EvidenceValue::Number(Number { value, decimals: 0 }) = jump.evidence[0].value else {
+            panic!("the implied speed is a whole number of km/h: {:?}", jump.evidence[0]);
+        };
+        assert_eq!(
+            (jump.evidence[0].name.as_str(), value.round()),
+            ("max_implied_kmh", 3269.0)
+        );
     }
 }

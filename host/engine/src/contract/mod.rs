@@ -2,15 +2,21 @@
 //! implements, and what holds whatever the version.
 //!
 //! Each contract version is frozen in a folder of its own under `wit/`
-//! (`since_v0.1.0`) and has one module here, as Zed's extension host has one
-//! per version of its API: [`v0_1`] holds the bindings of 0.1, the linking
-//! of its `geo` imports, every conversion between its types and the host's,
-//! and the checks of what a policy answers through it. The contract is the
-//! bottom layer: the sandbox serves its imports, policies make its calls.
-//! What is left here is the same for every version:
+//! (`since_v0.1.0`, `since_v0.2.0`) and has one module here, as Zed's
+//! extension host has one per version of its API: [`v0_1`] holds the
+//! bindings of 0.1, the serving of its `geo` imports, every conversion
+//! between its types and the host's, and the checks of what a policy answers
+//! through it; [`v0_2`] holds 0.2's, which reuse 0.1's types and checks
+//! wherever the two agree. The contract is the bottom layer: the sandbox
+//! runs calls, each version's module serves its imports from the sandbox's
+//! store data, policies make its calls. What is left here is the same for
+//! every version:
 //!
-//! - [`CONTRACT_VERSION`] and the linking of every version's imports, the one
-//!   place that says which versions the host implements;
+//! - [`CONTRACT_VERSION`], [`CONTRACT_VERSIONS`] and the linking of every
+//!   version's imports, the one place that says which versions the host
+//!   implements, and [`Bindings`], a component linked as the version it
+//!   exports;
+//! - [`LentTransit`]: the transit as every version hands it to a policy;
 //! - the bounds on what a policy answers, and the checks of its names and
 //!   texts. Everything a policy returns crosses into the host, into the
 //!   reports officers read and into the service's database, so every string
@@ -24,28 +30,155 @@
 //!   the [`ParamSpec`]s it declares) and the route it may borrow
 //!   ([`route_index`], [`RouteRef`]).
 
+use std::collections::HashSet;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
-use wasmtime::component::Linker;
+use wasmtime::component::{InstancePre, Linker};
 
 use crate::excerpt::Excerpt;
 use crate::finding::Finding;
 use crate::geodesy::RouteIndex;
+use crate::sandbox::CallState;
 use crate::transit::Transit;
 
 pub mod v0_1;
+pub mod v0_2;
 
-/// The contract version this host implements: what its linker provides and
-/// what a component it loads must export.
-pub const CONTRACT_VERSION: &str = v0_1::VERSION;
+/// The newest contract version this host implements: the one new policies
+/// are written against.
+pub const CONTRACT_VERSION: &str = v0_2::VERSION;
+
+/// Every contract version this host implements, oldest first: a component
+/// that exports the `policy` of any of them loads.
+pub const CONTRACT_VERSIONS: [&str; 2] = [v0_1::VERSION, v0_2::VERSION];
 
 /// Adds the imports of every contract version the host implements to
 /// `linker`, served by the store's data.
-pub(crate) fn link<T: v0_1::geo::Host + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
-    v0_1::link(linker)
+pub(crate) fn link(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
+    v0_1::link(linker)?;
+    v0_2::link(linker)
 }
+
+/// A component linked against the contract version it exports, ready to be
+/// instantiated.
+pub(crate) enum BindingsPre {
+    V0_1(v0_1::EscortPolicyPre<CallState>),
+    V0_2(v0_2::EscortPolicyPre<CallState>),
+}
+
+impl BindingsPre {
+    /// The component as the newest version it exports. The error is 0.1's
+    /// when it exports no version, naming what 0.1 lacks.
+    pub(crate) fn new(pre: InstancePre<CallState>) -> wasmtime::Result<BindingsPre> {
+        match v0_2::EscortPolicyPre::new(pre.clone()) {
+            Ok(pre) => Ok(BindingsPre::V0_2(pre)),
+            Err(v0_2) => v0_1::EscortPolicyPre::new(pre)
+                .map(BindingsPre::V0_1)
+                .map_err(|v0_1| v0_1.context(format!("nor does it export 0.2's policy: {v0_2:#}"))),
+        }
+    }
+
+    /// A new instance in `store`.
+    pub(crate) fn instantiate(&self, store: &mut wasmtime::Store<CallState>) -> wasmtime::Result<Bindings> {
+        Ok(match self {
+            BindingsPre::V0_1(pre) => Bindings::V0_1(pre.instantiate(store)?),
+            BindingsPre::V0_2(pre) => Bindings::V0_2(pre.instantiate(store)?),
+        })
+    }
+
+    /// The contract version the component exports.
+    pub(crate) fn version(&self) -> &'static str {
+        match self {
+            BindingsPre::V0_1(_) => v0_1::VERSION,
+            BindingsPre::V0_2(_) => v0_2::VERSION,
+        }
+    }
+}
+
+/// An instance of a policy, as the contract version it exports.
+pub(crate) enum Bindings {
+    V0_1(v0_1::EscortPolicy),
+    V0_2(v0_2::EscortPolicy),
+}
+
+/// A transit as policies are handed it: its declaration, its route indexed,
+/// and, made on first need, the record contract 0.1 copies into every call.
+/// Contract 0.2 lends it whole as a resource instead, and a policy asks for
+/// the parts it needs.
+#[derive(Debug)]
+pub struct LentTransit {
+    pub(crate) transit: Transit,
+    pub(crate) route: Option<Arc<RouteIndex>>,
+    record_v0_1: OnceLock<v0_1::Transit>,
+}
+
+impl LentTransit {
+    /// The transit, its route indexed.
+    pub fn new(transit: Transit) -> LentTransit {
+        LentTransit {
+            route: route_index(&transit),
+            transit,
+            record_v0_1: OnceLock::new(),
+        }
+    }
+
+    /// The transit as declared.
+    pub fn transit(&self) -> &Transit {
+        &self.transit
+    }
+
+    /// The route, indexed, when the transit declares one.
+    pub fn route(&self) -> Option<&Arc<RouteIndex>> {
+        self.route.as_ref()
+    }
+
+    /// The transit as contract 0.1's record, lowered on first need.
+    pub fn record_v0_1(&self) -> &v0_1::Transit {
+        self.record_v0_1.get_or_init(|| v0_1::Transit::of(&self.transit))
+    }
+}
+
+/// A batch of fixes as policies are handed it: lowered into a contract
+/// version's columns once, on the first call of a policy of that version,
+/// and shared by the others.
+///
+/// ```
+/// use escort_engine::contract::Batch;
+/// let batch = Batch::new(&[]);
+/// assert!(batch.v0_2().at.is_empty());
+/// ```
+pub struct Batch<'a> {
+    fixes: &'a [crate::Fix],
+    v0_1: std::cell::OnceCell<v0_1::Fixes>,
+    v0_2: std::cell::OnceCell<v0_2::Fixes>,
+}
+
+impl<'a> Batch<'a> {
+    /// The batch of `fixes`, not yet lowered.
+    pub fn new(fixes: &'a [crate::Fix]) -> Batch<'a> {
+        Batch {
+            fixes,
+            v0_1: std::cell::OnceCell::new(),
+            v0_2: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// The batch as contract 0.1's columns.
+    pub fn v0_1(&self) -> &v0_1::Fixes {
+        self.v0_1.get_or_init(|| v0_1::Fixes::of(self.fixes))
+    }
+
+    /// The batch as contract 0.2's columns.
+    pub fn v0_2(&self) -> &v0_2::Fixes {
+        self.v0_2.get_or_init(|| v0_2::Fixes::of(self.fixes))
+    }
+}
+
+/// A transit lent to one call of contract 0.2. Public only because the
+/// contract's bindings re-export it; the crate does not.
+pub struct TransitRef(pub(crate) Arc<LentTransit>);
 
 /// Ids the host keeps for findings of its own: `policy.error` and the
 /// telemetry checks.
@@ -69,8 +202,8 @@ pub(crate) struct Observed {
     pub(crate) state: Vec<u8>,
 }
 
-/// A route handed to a policy for the length of one call. Public only
-/// because the contract's bindings re-export it; the crate does not.
+/// A route lent to one call of contract 0.1. Public only because the
+/// contract's bindings re-export it; the crate does not.
 pub struct RouteRef(pub(crate) Arc<RouteIndex>);
 
 /// The route a policy may borrow through `geo`: the transit's route indexed,
@@ -170,6 +303,194 @@ pub struct ParamSpec {
     pub default: ParamValue,
     /// One sentence for the regulator who sets it.
     pub doc: String,
+}
+
+/// The conversions between the host's types and a contract version's that
+/// every version shares: zones, parties, goods, stops, fix columns,
+/// parameters and severities are the same field for field in each, but each
+/// version's bindings have types of their own. Expanded in each version's
+/// module, where its bindings' types are in scope.
+macro_rules! shared_conversions {
+    () => {
+        /// The goods as this contract version has them.
+        pub(crate) fn goods(goods: &[host::GoodsItem]) -> Vec<GoodsItem> {
+            goods
+                .iter()
+                .map(|item| GoodsItem {
+                    hs: item.hs.clone(),
+                    description: item.description.clone(),
+                    value_usd: item.value_usd,
+                    excise: item.excise,
+                })
+                .collect()
+        }
+
+        /// The authorised stops as this contract version has them.
+        pub(crate) fn stops(stops: &[host::AuthorisedStop]) -> Vec<AuthorisedStop> {
+            stops
+                .iter()
+                .map(|stop| AuthorisedStop {
+                    zone: zone(&stop.zone),
+                    max_minutes: stop.max_minutes,
+                })
+                .collect()
+        }
+
+        /// A zone as this contract version has it.
+        pub(crate) fn zone(zone: &host::Zone) -> Zone {
+            Zone {
+                id: zone.id.clone(),
+                name: zone.name.clone(),
+                center: Position {
+                    lat: zone.lat,
+                    lon: zone.lon,
+                },
+                radius_m: zone.radius_m,
+            }
+        }
+
+        /// A party as this contract version has it.
+        pub(crate) fn party(party: &host::Party) -> Party {
+            Party {
+                bin: party.bin.clone(),
+                name: party.name.clone(),
+                zone: match party.zone {
+                    host::RiskZone::Green => RiskZone::Green,
+                    host::RiskZone::Yellow => RiskZone::Yellow,
+                    host::RiskZone::Red => RiskZone::Red,
+                },
+            }
+        }
+
+        impl Fixes {
+            /// The batch as this contract version's columns; absent numbers
+            /// become NaN.
+            pub fn of(fixes: &[host::Fix]) -> Fixes {
+                let column =
+                    |value: fn(&host::Fix) -> Option<f64>| fixes.iter().map(|f| value(f).unwrap_or(f64::NAN)).collect();
+                Fixes {
+                    at: fixes.iter().map(|f| f.at.timestamp_millis()).collect(),
+                    lat: fixes.iter().map(|f| f.lat).collect(),
+                    lon: fixes.iter().map(|f| f.lon).collect(),
+                    speed_kmh: column(|f| f.speed_kmh),
+                    course_deg: column(|f| f.course_deg),
+                    hdop: column(|f| f.hdop),
+                    sats: column(|f| f.sats.map(f64::from)),
+                    battery_pct: column(|f| f.battery_pct),
+                    seal: fixes
+                        .iter()
+                        .map(|f| match f.seal {
+                            None => SealState::Unknown,
+                            Some(host::SealState::Intact) => SealState::Intact,
+                            Some(host::SealState::Opened) => SealState::Opened,
+                            Some(host::SealState::CableCut) => SealState::CableCut,
+                            Some(host::SealState::HousingBreached) => SealState::HousingBreached,
+                            Some(host::SealState::Fault) => SealState::Fault,
+                        })
+                        .collect(),
+                }
+            }
+        }
+
+        impl From<&host::ParamValue> for ParamValue {
+            fn from(value: &host::ParamValue) -> ParamValue {
+                match value {
+                    host::ParamValue::Boolean(v) => ParamValue::Boolean(*v),
+                    host::ParamValue::Integer(v) => ParamValue::Integer(*v),
+                    host::ParamValue::Float(v) => ParamValue::Float(*v),
+                    host::ParamValue::Text(v) => ParamValue::Text(v.clone()),
+                }
+            }
+        }
+
+        impl From<&ParamValue> for host::ParamValue {
+            fn from(value: &ParamValue) -> host::ParamValue {
+                match value {
+                    ParamValue::Boolean(v) => host::ParamValue::Boolean(*v),
+                    ParamValue::Integer(v) => host::ParamValue::Integer(*v),
+                    ParamValue::Float(v) => host::ParamValue::Float(*v),
+                    ParamValue::Text(v) => host::ParamValue::Text(v.clone()),
+                }
+            }
+        }
+
+        /// A parameter as the policy declared it, not yet checked.
+        fn param_spec(spec: ParamSpec) -> host::ParamSpec {
+            host::ParamSpec {
+                kind: match spec.kind {
+                    ParamKind::Float => host::ParamKind::Float,
+                    ParamKind::Integer => host::ParamKind::Integer,
+                    ParamKind::Boolean => host::ParamKind::Boolean,
+                    ParamKind::Text => host::ParamKind::Text,
+                },
+                default: host::ParamValue::from(&spec.default),
+                name: spec.name,
+                doc: spec.doc,
+            }
+        }
+
+        /// A severity as the host has it.
+        fn severity(severity: Severity) -> host::Severity {
+            match severity {
+                Severity::Info => host::Severity::Info,
+                Severity::Warning => host::Severity::Warning,
+                Severity::Violation => host::Severity::Violation,
+                Severity::Critical => host::Severity::Critical,
+            }
+        }
+    };
+}
+use shared_conversions;
+
+/// What a policy says about itself, held to the contract's bounds. The
+/// error completes "describe() …".
+pub(crate) fn checked(descriptor: Descriptor) -> Result<Descriptor, String> {
+    check_name("gave the id", &descriptor.id)?;
+    if RESERVED_IDS.contains(&descriptor.id.as_str()) {
+        return Err(format!(
+            "gave the id `{}`, which the host keeps for itself",
+            descriptor.id
+        ));
+    }
+    if descriptor.version.trim().is_empty() {
+        return Err("gave an empty version".to_owned());
+    }
+    check_length("gave a version that", &descriptor.version, MAX_VERSION_BYTES)?;
+    check_length("gave a summary that", &descriptor.summary, MAX_SENTENCE_BYTES)?;
+    if descriptor.params.len() > MAX_PARAMS {
+        return Err(format!(
+            "declared {} parameters, over the limit of {MAX_PARAMS}",
+            descriptor.params.len()
+        ));
+    }
+    let mut names = HashSet::with_capacity(descriptor.params.len());
+    for spec in &descriptor.params {
+        check_name("declared the parameter", &spec.name)?;
+        if !names.insert(spec.name.as_str()) {
+            return Err(format!("declared the parameter `{}` twice", spec.name));
+        }
+        check_length(
+            &format!("declared `{}` with a doc that", spec.name),
+            &spec.doc,
+            MAX_SENTENCE_BYTES,
+        )?;
+        if let ParamValue::Text(text) = &spec.default {
+            check_length(
+                &format!("declared `{}` with a default that", spec.name),
+                text,
+                MAX_TEXT_PARAM_BYTES,
+            )?;
+        }
+        if spec.default.as_kind(spec.kind) != Some(spec.default.clone()) {
+            return Err(format!(
+                "declared `{}` as a {} with the default {}",
+                spec.name,
+                spec.kind,
+                Excerpt::of(&spec.default.to_string())
+            ));
+        }
+    }
+    Ok(descriptor)
 }
 
 /// Longest id, finding code, parameter name or evidence name, bytes.

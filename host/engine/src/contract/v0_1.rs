@@ -1,37 +1,39 @@
 //! Contract 0.1 (`wit/since_v0.1.0`), host side: its generated bindings, the
-//! linking of its `geo` imports, the conversions between its types and the
+//! serving of its `geo` imports, the conversions between its types and the
 //! host's, and the checks of what a policy answers through it.
 //!
-//! This module names neither the sandbox nor policies: the sandbox's store
-//! data serves the `geo` imports through the traits generated here, a
-//! policy makes its calls and hands the answers to the checks here, which
-//! take plain inputs (who answered, its limits). Nothing outside names a type
-//! of the 0.1 bindings except to hold a value lowered here: the sandbox keeps
-//! instances of `EscortPolicy`, an evaluation keeps its transit as a
-//! [`Transit`], and everything a policy answers leaves this module as the
-//! host's own [`Finding`](crate::Finding)s and
+//! This module names no policy: the sandbox's store data serves the `geo`
+//! imports through the traits generated here (with the geodesy every version
+//! shares), a policy makes its calls and hands the answers to the checks
+//! here, which take plain inputs (who answered, its limits). Nothing outside
+//! names a type of the 0.1 bindings except to hold a value lowered here: the
+//! sandbox keeps instances of `EscortPolicy`, a lent transit keeps its
+//! record as a [`Transit`], and everything a policy answers leaves this
+//! module as the host's own [`Finding`](crate::Finding)s and
 //! [`ParamSpec`](super::ParamSpec)s, checked against the bounds of
-//! [`super`]. A later contract version is a module beside this one, with
-//! bindings of its own folder.
+//! [`super`]. Contract 0.2 ([`super::v0_2`]) uses this module's types and
+//! checks wherever the two versions agree.
 //!
 //! The public part is what a caller needs to time one call alone, as
 //! `escort bench` does with
 //! [`Policy::call_observe`](crate::Policy::call_observe): the lowered
 //! [`Transit::of`] and [`Fixes::of`], and the [`Observation`] it answers.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use chrono::DateTime;
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::component::{HasSelf, Linker, Resource};
 
+use super::RouteRef;
 use super::{
-    Descriptor, MAX_EVIDENCE, MAX_EVIDENCE_TEXT_BYTES, MAX_EVIDENCE_TEXTS, MAX_NAME_BYTES, MAX_PARAMS,
-    MAX_SENTENCE_BYTES, MAX_TEXT_PARAM_BYTES, MAX_VERSION_BYTES, Observed, RESERVED_IDS, check_length, check_name,
-    is_snake_case,
+    Descriptor, MAX_EVIDENCE, MAX_EVIDENCE_TEXT_BYTES, MAX_EVIDENCE_TEXTS, MAX_NAME_BYTES, MAX_SENTENCE_BYTES,
+    Observed, check_length, check_name, is_snake_case,
 };
 use crate as host;
 use crate::excerpt::Excerpt;
 use crate::finding::FindingStatus;
+use crate::geodesy::RouteIndex;
+use crate::sandbox::CallState;
 
 /// The generated bindings of the contract, host side.
 #[allow(missing_docs)]
@@ -50,15 +52,15 @@ pub use bindings::escort::policy::types::{
 };
 pub(crate) use bindings::escort::policy::{geo, types};
 pub(crate) use bindings::{EscortPolicy, EscortPolicyPre};
-use types::ParamKind;
+use types::{ParamKind, ParamSpec};
 
 /// The version of the contract this module implements.
 pub const VERSION: &str = "0.1.0";
 
 /// Adds the imports of contract 0.1 (`escort:policy/geo@0.1.0`) to `linker`,
 /// served by the store's data.
-pub(crate) fn link<T: geo::Host + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
-    geo::add_to_linker::<T, HasSelf<T>>(linker, |state| state)
+pub(crate) fn link(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
+    geo::add_to_linker::<CallState, HasSelf<CallState>>(linker, |state| state)
 }
 
 /// The policy whose answer is checked: who it is, which its findings name,
@@ -82,26 +84,10 @@ impl Transit {
             vehicle: transit.vehicle.clone(),
             importer: party(&transit.importer),
             carrier: transit.carrier.as_ref().map(party),
-            goods: transit
-                .goods
-                .iter()
-                .map(|item| GoodsItem {
-                    hs: item.hs.clone(),
-                    description: item.description.clone(),
-                    value_usd: item.value_usd,
-                    excise: item.excise,
-                })
-                .collect(),
+            goods: goods(&transit.goods),
             departure: zone(&transit.departure),
             destination: zone(&transit.destination),
-            stops: transit
-                .stops
-                .iter()
-                .map(|stop| AuthorisedStop {
-                    zone: zone(&stop.zone),
-                    max_minutes: stop.max_minutes,
-                })
-                .collect(),
+            stops: stops(&transit.stops),
             corridor_m: transit.corridor_m,
             opened_at: transit.opened_at.timestamp_millis(),
             deadline: transit.deadline.map(|d| d.timestamp_millis()),
@@ -109,80 +95,7 @@ impl Transit {
     }
 }
 
-fn zone(zone: &host::Zone) -> Zone {
-    Zone {
-        id: zone.id.clone(),
-        name: zone.name.clone(),
-        center: Position {
-            lat: zone.lat,
-            lon: zone.lon,
-        },
-        radius_m: zone.radius_m,
-    }
-}
-
-fn party(party: &host::Party) -> Party {
-    Party {
-        bin: party.bin.clone(),
-        name: party.name.clone(),
-        zone: match party.zone {
-            host::RiskZone::Green => RiskZone::Green,
-            host::RiskZone::Yellow => RiskZone::Yellow,
-            host::RiskZone::Red => RiskZone::Red,
-        },
-    }
-}
-
-impl Fixes {
-    /// The batch as contract 0.1's columns; absent numbers become NaN.
-    pub fn of(fixes: &[host::Fix]) -> Fixes {
-        let column =
-            |value: fn(&host::Fix) -> Option<f64>| fixes.iter().map(|f| value(f).unwrap_or(f64::NAN)).collect();
-        Fixes {
-            at: fixes.iter().map(|f| f.at.timestamp_millis()).collect(),
-            lat: fixes.iter().map(|f| f.lat).collect(),
-            lon: fixes.iter().map(|f| f.lon).collect(),
-            speed_kmh: column(|f| f.speed_kmh),
-            course_deg: column(|f| f.course_deg),
-            hdop: column(|f| f.hdop),
-            sats: column(|f| f.sats.map(f64::from)),
-            battery_pct: column(|f| f.battery_pct),
-            seal: fixes
-                .iter()
-                .map(|f| match f.seal {
-                    None => SealState::Unknown,
-                    Some(host::SealState::Intact) => SealState::Intact,
-                    Some(host::SealState::Opened) => SealState::Opened,
-                    Some(host::SealState::CableCut) => SealState::CableCut,
-                    Some(host::SealState::HousingBreached) => SealState::HousingBreached,
-                    Some(host::SealState::Fault) => SealState::Fault,
-                })
-                .collect(),
-        }
-    }
-}
-
-impl From<&host::ParamValue> for ParamValue {
-    fn from(value: &host::ParamValue) -> ParamValue {
-        match value {
-            host::ParamValue::Boolean(v) => ParamValue::Boolean(*v),
-            host::ParamValue::Integer(v) => ParamValue::Integer(*v),
-            host::ParamValue::Float(v) => ParamValue::Float(*v),
-            host::ParamValue::Text(v) => ParamValue::Text(v.clone()),
-        }
-    }
-}
-
-impl From<&ParamValue> for host::ParamValue {
-    fn from(value: &ParamValue) -> host::ParamValue {
-        match value {
-            ParamValue::Boolean(v) => host::ParamValue::Boolean(*v),
-            ParamValue::Integer(v) => host::ParamValue::Integer(*v),
-            ParamValue::Float(v) => host::ParamValue::Float(*v),
-            ParamValue::Text(v) => host::ParamValue::Text(v.clone()),
-        }
-    }
-}
+super::shared_conversions!();
 
 /// A policy's parameter values as contract 0.1 passes them, in declaration
 /// order.
@@ -200,77 +113,12 @@ pub(crate) fn params(specs: &[host::ParamSpec], values: &[host::ParamValue]) -> 
 /// What a component answered to `describe()`, held to the bounds of
 /// [`super`]. The error completes "describe() …".
 pub(crate) fn descriptor(descriptor: types::Descriptor) -> Result<Descriptor, String> {
-    let params = check_descriptor(&descriptor)?;
-    Ok(Descriptor {
+    super::checked(Descriptor {
         id: descriptor.id,
         version: descriptor.version,
         summary: descriptor.summary,
-        params,
+        params: descriptor.params.into_iter().map(param_spec).collect(),
     })
-}
-
-/// Checks what a policy says about itself against the contract's bounds and
-/// returns its parameters.
-fn check_descriptor(descriptor: &types::Descriptor) -> Result<Vec<host::ParamSpec>, String> {
-    check_name("gave the id", &descriptor.id)?;
-    if RESERVED_IDS.contains(&descriptor.id.as_str()) {
-        return Err(format!(
-            "gave the id `{}`, which the host keeps for itself",
-            descriptor.id
-        ));
-    }
-    if descriptor.version.trim().is_empty() {
-        return Err("gave an empty version".to_owned());
-    }
-    check_length("gave a version that", &descriptor.version, MAX_VERSION_BYTES)?;
-    check_length("gave a summary that", &descriptor.summary, MAX_SENTENCE_BYTES)?;
-    if descriptor.params.len() > MAX_PARAMS {
-        return Err(format!(
-            "declared {} parameters, over the limit of {MAX_PARAMS}",
-            descriptor.params.len()
-        ));
-    }
-    let mut names = HashSet::with_capacity(descriptor.params.len());
-    let mut params: Vec<host::ParamSpec> = Vec::with_capacity(descriptor.params.len());
-    for spec in &descriptor.params {
-        check_name("declared the parameter", &spec.name)?;
-        if !names.insert(spec.name.as_str()) {
-            return Err(format!("declared the parameter `{}` twice", spec.name));
-        }
-        check_length(
-            &format!("declared `{}` with a doc that", spec.name),
-            &spec.doc,
-            MAX_SENTENCE_BYTES,
-        )?;
-        let kind = match spec.kind {
-            ParamKind::Float => host::ParamKind::Float,
-            ParamKind::Integer => host::ParamKind::Integer,
-            ParamKind::Boolean => host::ParamKind::Boolean,
-            ParamKind::Text => host::ParamKind::Text,
-        };
-        let default = host::ParamValue::from(&spec.default);
-        if let host::ParamValue::Text(text) = &default {
-            check_length(
-                &format!("declared `{}` with a default that", spec.name),
-                text,
-                MAX_TEXT_PARAM_BYTES,
-            )?;
-        }
-        if default.as_kind(kind) != Some(default.clone()) {
-            return Err(format!(
-                "declared `{}` as a {kind} with the default {}",
-                spec.name,
-                Excerpt::of(&default.to_string())
-            ));
-        }
-        params.push(host::ParamSpec {
-            name: spec.name.clone(),
-            kind,
-            default,
-            doc: spec.doc.clone(),
-        });
-    }
-    Ok(params)
 }
 
 /// What a policy's `observe` answered, checked against the bounds of
@@ -385,12 +233,7 @@ fn accept_finding(author: &Author<'_>, finding: Finding, status: FindingStatus) 
         policy: author.id.to_owned(),
         policy_version: author.version.to_owned(),
         code: finding.code,
-        severity: match finding.severity {
-            Severity::Info => host::Severity::Info,
-            Severity::Warning => host::Severity::Warning,
-            Severity::Violation => host::Severity::Violation,
-            Severity::Critical => host::Severity::Critical,
-        },
+        severity: severity(finding.severity),
         message: finding.message,
         from,
         to,
@@ -399,3 +242,42 @@ fn accept_finding(author: &Author<'_>, finding: Finding, status: FindingStatus) 
         evidence,
     })
 }
+
+impl CallState {
+    /// The route `handle` lends the call.
+    fn route(&self, handle: &Resource<RouteRef>) -> wasmtime::Result<&RouteIndex> {
+        Ok(&self.lent(handle)?.0)
+    }
+}
+
+impl geo::HostRoute for CallState {
+    fn length_m(&mut self, route: Resource<RouteRef>) -> wasmtime::Result<f64> {
+        Ok(self.route(&route)?.length_m())
+    }
+
+    fn offsets_m(&mut self, route: Resource<RouteRef>, lat: Vec<f64>, lon: Vec<f64>) -> wasmtime::Result<Vec<f64>> {
+        self.ask(&lat, &lon)?;
+        Ok(self.route(&route)?.offsets_m(&lat, &lon))
+    }
+
+    fn progress_m(&mut self, route: Resource<RouteRef>, lat: Vec<f64>, lon: Vec<f64>) -> wasmtime::Result<Vec<f64>> {
+        self.ask(&lat, &lon)?;
+        Ok(self.route(&route)?.progress_m(&lat, &lon))
+    }
+
+    fn drop(&mut self, route: Resource<RouteRef>) -> wasmtime::Result<()> {
+        self.take_back(route)
+    }
+}
+
+impl geo::Host for CallState {
+    fn distances_to_m(&mut self, lat: Vec<f64>, lon: Vec<f64>, to: Position) -> wasmtime::Result<Vec<f64>> {
+        CallState::distances_to_m(self, &lat, &lon, to.lat, to.lon)
+    }
+
+    fn legs_m(&mut self, lat: Vec<f64>, lon: Vec<f64>) -> wasmtime::Result<Vec<f64>> {
+        CallState::legs_m(self, &lat, &lon)
+    }
+}
+
+impl types::Host for CallState {}

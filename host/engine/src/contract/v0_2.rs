@@ -1,0 +1,298 @@
+//! Contract 0.2 (`wit/since_v0.2.0`), host side: its generated bindings, the
+//! linking of its `geo` and `transits` imports, and what differs from 0.1 in
+//! the checks of what a policy answers.
+//!
+//! 0.2 shares most of its types with 0.1 field for field (the fix columns,
+//! zones, parties, parameters, the descriptor), and the bindings use 0.1's
+//! Rust types for them, so a batch is lowered once whichever version a
+//! policy speaks. What is new:
+//!
+//! - the transit is a resource the host lends ([`LentTransit`]), which a
+//!   policy asks for what it needs, instead of a record copied into every
+//!   call;
+//! - parameters are values in `describe()` order;
+//! - evidence may be a number or an integer, which the host prints
+//!   ([`print_number`]). A finding of 0.2 becomes one of 0.1 with its
+//!   numbers printed, and goes through 0.1's checks from there: the bounds
+//!   on what a policy answers are stated once.
+
+use wasmtime::component::{HasSelf, Linker, Resource};
+
+use super::v0_1;
+use super::{Descriptor, LentTransit, Observed, TransitRef};
+use crate as host;
+use crate::finding::FindingStatus;
+use crate::sandbox::CallState;
+
+/// The generated bindings of the contract, host side.
+#[allow(missing_docs)]
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../../wit/since_v0.2.0",
+        world: "escort-policy",
+        imports: { default: trappable },
+        with: { "escort:policy/transits.transit": crate::contract::TransitRef },
+    });
+}
+
+pub use bindings::escort::policy::geo::Position;
+pub use bindings::escort::policy::types::{
+    AuthorisedStop, Declaration, Evidence, EvidenceValue, Finding, Fixes, GoodsItem, Number, Observation, ParamKind,
+    ParamSpec, ParamValue, Party, RiskZone, SealState, Severity, Zone,
+};
+pub(crate) use bindings::escort::policy::{geo, transits, types};
+pub(crate) use bindings::{EscortPolicy, EscortPolicyPre};
+
+/// The version of the contract this module implements.
+pub const VERSION: &str = "0.2.0";
+
+/// Most digits after the point a number of evidence may ask for.
+pub const MAX_DECIMALS: u8 = 9;
+
+/// Adds the imports of contract 0.2 (`escort:policy/geo@0.2.0` and
+/// `escort:policy/transits@0.2.0`) to `linker`, served by the store's data.
+pub(crate) fn link(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
+    geo::add_to_linker::<CallState, HasSelf<CallState>>(linker, |state| state)?;
+    transits::add_to_linker::<CallState, HasSelf<CallState>>(linker, |state| state)
+}
+
+super::shared_conversions!();
+
+/// A policy's parameter values as contract 0.2 passes them: in declaration
+/// order, without names.
+pub(crate) fn params(values: &[host::ParamValue]) -> Vec<ParamValue> {
+    values.iter().map(ParamValue::from).collect()
+}
+
+/// What a component answered to `describe()`, held to the bounds of
+/// [`super`]. The error completes "describe() …".
+pub(crate) fn descriptor(descriptor: types::Descriptor) -> Result<Descriptor, String> {
+    super::checked(Descriptor {
+        id: descriptor.id,
+        version: descriptor.version,
+        summary: descriptor.summary,
+        params: descriptor.params.into_iter().map(param_spec).collect(),
+    })
+}
+
+/// A number as the host prints it in evidence: `value` with exactly
+/// `decimals` digits after the point, rounded half to even from its exact
+/// binary value (Rust's `{:.N}`, which Python's `{:.Nf}` matches). The error
+/// says why it cannot be printed.
+///
+/// ```
+/// use escort_engine::contract::v0_2::{Number, print_number};
+/// assert_eq!(print_number(&Number { value: 2.5, decimals: 0 }), Ok("2".to_owned()));
+/// assert_eq!(print_number(&Number { value: 61_230.04, decimals: 1 }), Ok("61230.0".to_owned()));
+/// assert!(print_number(&Number { value: f64::NAN, decimals: 1 }).is_err());
+/// ```
+pub fn print_number(number: &Number) -> Result<String, String> {
+    if !number.value.is_finite() {
+        return Err(format!("{} is not a finite number", number.value));
+    }
+    if number.decimals > MAX_DECIMALS {
+        return Err(format!(
+            "asks for {} decimals, over the limit of {MAX_DECIMALS}",
+            number.decimals
+        ));
+    }
+    Ok(format!("{:.*}", usize::from(number.decimals), number.value))
+}
+
+/// A finding of 0.2 as 0.1 has it: its numbers printed. The error says
+/// which evidence could not be printed.
+fn printed(finding: Finding) -> Result<v0_1::Finding, String> {
+    let evidence = finding
+        .evidence
+        .into_iter()
+        .map(|item| {
+            let value = match item.value {
+                EvidenceValue::Text(text) => v0_1::EvidenceValue::Text(text),
+                EvidenceValue::Texts(texts) => v0_1::EvidenceValue::Texts(texts),
+                EvidenceValue::Number(number) => v0_1::EvidenceValue::Text(
+                    print_number(&number).map_err(|reason| format!("the evidence `{}` {reason}", item.name))?,
+                ),
+                EvidenceValue::Integer(value) => v0_1::EvidenceValue::Text(value.to_string()),
+            };
+            Ok(v0_1::Evidence { name: item.name, value })
+        })
+        .collect::<Result<_, String>>()?;
+    Ok(v0_1::Finding {
+        code: finding.code,
+        // Both versions have the host's four severities; going through the
+        // host's names keeps the mapping in one place.
+        severity: match severity(finding.severity) {
+            host::Severity::Info => v0_1::Severity::Info,
+            host::Severity::Warning => v0_1::Severity::Warning,
+            host::Severity::Violation => v0_1::Severity::Violation,
+            host::Severity::Critical => v0_1::Severity::Critical,
+        },
+        message: finding.message,
+        from: finding.from,
+        to: finding.to,
+        position: finding.position.map(|p| v0_1::Position { lat: p.lat, lon: p.lon }),
+        evidence,
+    })
+}
+
+/// Findings of 0.2 as 0.1 has them, each named by its place when it cannot be.
+fn printed_all(findings: Vec<Finding>) -> Result<Vec<v0_1::Finding>, String> {
+    findings
+        .into_iter()
+        .enumerate()
+        .map(|(index, finding)| printed(finding).map_err(|reason| format!("finding {index}: {reason}")))
+        .collect()
+}
+
+/// What a policy's `admit` answered, checked as 0.1's findings are.
+pub(crate) fn admitted(author: &v0_1::Author<'_>, findings: Vec<Finding>) -> Result<Vec<crate::Finding>, String> {
+    if findings.len() > author.max_findings {
+        return Err(format!(
+            "{} findings, over the limit of {}",
+            findings.len(),
+            author.max_findings
+        ));
+    }
+    v0_1::accept_findings(author, printed_all(findings)?, FindingStatus::Final)
+}
+
+/// The observation as 0.1 has it: what a caller timing one call is given.
+pub(crate) fn as_v0_1(observation: Observation) -> Result<v0_1::Observation, String> {
+    Ok(v0_1::Observation {
+        findings: printed_all(observation.findings)?,
+        open: printed_all(observation.open)?,
+        state: observation.state,
+    })
+}
+
+/// What a policy's `observe` answered, checked as 0.1's observation is.
+pub(crate) fn observed(author: &v0_1::Author<'_>, observation: Observation) -> Result<Observed, String> {
+    // The bounds on counts are checked before anything is printed.
+    for list in [&observation.findings, &observation.open] {
+        if list.len() > author.max_findings {
+            return Err(format!(
+                "{} findings, over the limit of {}",
+                list.len(),
+                author.max_findings
+            ));
+        }
+    }
+    v0_1::observed(author, as_v0_1(observation)?)
+}
+
+impl CallState {
+    /// The transit `handle` lends the call.
+    fn transit(&self, handle: &Resource<TransitRef>) -> wasmtime::Result<&LentTransit> {
+        Ok(&self.lent::<TransitRef>(handle)?.0)
+    }
+}
+
+impl transits::HostTransit for CallState {
+    fn id(&mut self, transit: Resource<TransitRef>) -> wasmtime::Result<String> {
+        Ok(self.transit(&transit)?.transit.id.clone())
+    }
+
+    fn opened_at(&mut self, transit: Resource<TransitRef>) -> wasmtime::Result<i64> {
+        Ok(self.transit(&transit)?.transit.opened_at.timestamp_millis())
+    }
+
+    fn deadline(&mut self, transit: Resource<TransitRef>) -> wasmtime::Result<Option<i64>> {
+        Ok(self.transit(&transit)?.transit.deadline.map(|d| d.timestamp_millis()))
+    }
+
+    fn corridor_m(&mut self, transit: Resource<TransitRef>) -> wasmtime::Result<Option<f64>> {
+        Ok(self.transit(&transit)?.transit.corridor_m)
+    }
+
+    fn departure(&mut self, transit: Resource<TransitRef>) -> wasmtime::Result<Zone> {
+        Ok(zone(&self.transit(&transit)?.transit.departure))
+    }
+
+    fn destination(&mut self, transit: Resource<TransitRef>) -> wasmtime::Result<Zone> {
+        Ok(zone(&self.transit(&transit)?.transit.destination))
+    }
+
+    fn stops(&mut self, transit: Resource<TransitRef>) -> wasmtime::Result<Vec<AuthorisedStop>> {
+        Ok(stops(&self.transit(&transit)?.transit.stops))
+    }
+
+    fn declaration(&mut self, transit: Resource<TransitRef>) -> wasmtime::Result<Declaration> {
+        let transit = &self.transit(&transit)?.transit;
+        Ok(Declaration {
+            number: transit.declaration.clone(),
+            seal_id: transit.seal_id.clone(),
+            vehicle: transit.vehicle.clone(),
+            importer: party(&transit.importer),
+            carrier: transit.carrier.as_ref().map(party),
+            goods: goods(&transit.goods),
+        })
+    }
+
+    fn has_route(&mut self, transit: Resource<TransitRef>) -> wasmtime::Result<bool> {
+        Ok(self.transit(&transit)?.route.is_some())
+    }
+
+    fn route_length_m(&mut self, transit: Resource<TransitRef>) -> wasmtime::Result<Option<f64>> {
+        Ok(self.transit(&transit)?.route.as_deref().map(|route| route.length_m()))
+    }
+
+    fn route_offsets_m(
+        &mut self,
+        transit: Resource<TransitRef>,
+        lat: Vec<f64>,
+        lon: Vec<f64>,
+    ) -> wasmtime::Result<Option<Vec<f64>>> {
+        self.ask(&lat, &lon)?;
+        let route = self.transit(&transit)?.route.as_deref();
+        Ok(route.map(|route| route.offsets_m(&lat, &lon)))
+    }
+
+    fn route_progress_m(
+        &mut self,
+        transit: Resource<TransitRef>,
+        lat: Vec<f64>,
+        lon: Vec<f64>,
+    ) -> wasmtime::Result<Option<Vec<f64>>> {
+        self.ask(&lat, &lon)?;
+        let route = self.transit(&transit)?.route.as_deref();
+        Ok(route.map(|route| route.progress_m(&lat, &lon)))
+    }
+
+    fn drop(&mut self, transit: Resource<TransitRef>) -> wasmtime::Result<()> {
+        self.take_back(transit)
+    }
+}
+
+impl transits::Host for CallState {}
+
+impl geo::Host for CallState {
+    fn distances_to_m(&mut self, lat: Vec<f64>, lon: Vec<f64>, to: Position) -> wasmtime::Result<Vec<f64>> {
+        CallState::distances_to_m(self, &lat, &lon, to.lat, to.lon)
+    }
+
+    fn legs_m(&mut self, lat: Vec<f64>, lon: Vec<f64>) -> wasmtime::Result<Vec<f64>> {
+        CallState::legs_m(self, &lat, &lon)
+    }
+}
+
+impl types::Host for CallState {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_print_as_rust_prints_them_and_nothing_else_prints() {
+        let print = |value, decimals| print_number(&Number { value, decimals });
+        assert_eq!(print(0.5, 0), Ok("0".to_owned()));
+        assert_eq!(print(1.5, 0), Ok("2".to_owned()));
+        assert_eq!(print(0.125, 2), Ok("0.12".to_owned()));
+        assert_eq!(print(-3.0, 1), Ok("-3.0".to_owned()));
+        assert_eq!(print(1e21, 0), Ok("1000000000000000000000".to_owned()));
+        assert_eq!(print(f64::INFINITY, 0), Err("inf is not a finite number".to_owned()));
+        assert_eq!(
+            print(1.0, 10),
+            Err("asks for 10 decimals, over the limit of 9".to_owned())
+        );
+    }
+}
