@@ -507,6 +507,13 @@ fn run_test(args: TestArgs) -> Result<ExitCode, Unusable> {
                          between calls outside its state\n{diff}"
                     ));
                 }
+                Outcome::SplitDiffers { split, diff } => {
+                    failed += 1;
+                    text.push_str(&format!(
+                        "FAILED   {name}: fed in batches split {split} the policy gives another report: its state \
+                         does not carry everything from one batch to the next\n{diff}"
+                    ));
+                }
                 Outcome::Unusable(reason) => {
                     failed += 1;
                     text.push_str(&format!("FAILED   {name}: {reason}\n"));
