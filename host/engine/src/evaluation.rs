@@ -529,6 +529,21 @@ pub fn check(
 /// [`check`] is, so that policies that carry their state whole give the
 /// same report, byte for byte, however the track is split.
 ///
+/// # Examples
+/// ```no_run
+/// use escort_engine::{check, check_in_batches, Sandbox, Telemetry, Transit};
+/// use std::path::Path;
+///
+/// let sandbox = Sandbox::new()?;
+/// let policies = escort_builtin::policies(&sandbox)?;
+/// let transit = Transit::from_path(Path::new("transit.json"))?;
+/// let telemetry = Telemetry::read_path(Path::new("fixes.ndjson"))?;
+/// // Three batches: fixes 0..10, 10..25 and from 25 on.
+/// let streamed = check_in_batches(&policies, &transit, &telemetry, None, &[10, 25])?;
+/// assert_eq!(streamed.to_json(), check(&policies, &transit, &telemetry, None)?.to_json());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
 /// # Errors
 /// As [`check`].
 pub fn check_in_batches(
