@@ -30,7 +30,9 @@ fn every_default_policy_answers_alike_natively_and_as_webassembly() {
             let wasm = WasmCall::new(policy, &lent);
             let native = NativeCall::new(policy, &lent).expect("a default policy");
             let now = clock(first, transit.opened_at);
-            let by_wasm = wasm.observe(&Batch::new(first), now, &[]).expect("the component answers");
+            let by_wasm = wasm
+                .observe(&Batch::new(first), now, &[])
+                .expect("the component answers");
             let by_native = native
                 .observe(&native_fixes(first), now, &[])
                 .expect("the native rule answers");
