@@ -237,6 +237,8 @@ pub struct LanguageFigures {
     pub fixes_per_s: BTreeMap<usize, f64>,
     /// Per batch size: the Rust component's time over this one's.
     pub vs_rust: BTreeMap<usize, f64>,
+    /// `observe` with an empty batch, nanoseconds; none when not measured.
+    pub zero_fixes_ns: Option<f64>,
 }
 
 /// The speed rule on one batch size: the Rust policy against Rhai.
@@ -445,12 +447,13 @@ fn languages(
     let Some(rust) = policies.policies().iter().find(|p| p.id() == "speed") else {
         return Ok(Vec::new());
     };
-    let rust_figures = rule_fixes_per_s(rust, effort)?;
+    let (rust_figures, rust_overhead) = rule_fixes_per_s(rust, effort)?;
     let mut rows = vec![LanguageFigures {
         language: "rust".to_owned(),
         origin: rust.origin().to_owned(),
         vs_rust: rust_figures.keys().map(|&size| (size, 1.0)).collect(),
         fixes_per_s: rust_figures.clone(),
+        zero_fixes_ns: Some(rust_overhead),
     }];
     for (language, dir) in bundles {
         let loaded = Bundle::open(dir)
@@ -459,7 +462,7 @@ fn languages(
             .map_err(|e| e.to_string());
         let row = match loaded {
             Ok(policy) => {
-                let figures = rule_fixes_per_s(&policy, effort)?;
+                let (figures, overhead) = rule_fixes_per_s(&policy, effort)?;
                 LanguageFigures {
                     language: language.clone(),
                     origin: dir.display().to_string(),
@@ -468,6 +471,7 @@ fn languages(
                         .map(|(size, per_s)| (*size, per_s / rust_figures[size]))
                         .collect(),
                     fixes_per_s: figures,
+                    zero_fixes_ns: Some(overhead),
                 }
             }
             Err(reason) => LanguageFigures {
@@ -478,6 +482,7 @@ fn languages(
                 ),
                 fixes_per_s: BTreeMap::new(),
                 vs_rust: BTreeMap::new(),
+                zero_fixes_ns: None,
             },
         };
         rows.push(row);
@@ -485,25 +490,30 @@ fn languages(
     Ok(rows)
 }
 
-/// Fixes per second of `policy` on batches of [`RULE_BATCH_SIZES`].
-fn rule_fixes_per_s(policy: &Policy, effort: Effort) -> Result<BTreeMap<usize, f64>, BenchError> {
+/// Fixes per second of `policy` on batches of [`RULE_BATCH_SIZES`], and
+/// its call overhead (an empty batch, nanoseconds).
+fn rule_fixes_per_s(policy: &Policy, effort: Effort) -> Result<(BTreeMap<usize, f64>, f64), BenchError> {
     let transit = template_transit();
     let drive = Drive::along(&transit, SPEED_KMH, INTERVAL_S);
     let call = WasmCall::new(policy, &lent(&transit));
-    RULE_BATCH_SIZES
+    let failed = |failure: escort_engine::PolicyFailure| BenchError::PolicyFailed {
+        policy: format!("{} ({})", policy.id(), policy.origin()),
+        reason: failure.to_string(),
+    };
+    let figures = RULE_BATCH_SIZES
         .iter()
         .map(|&size| {
             let fixes = drive.fixes(transit.opened_at, 0, size);
             let (batch, now) = (Batch::new(&fixes), clock(&fixes, transit.opened_at));
-            call.observe(&batch, now, &[])
-                .map_err(|failure| BenchError::PolicyFailed {
-                    policy: format!("{} ({})", policy.id(), policy.origin()),
-                    reason: failure.to_string(),
-                })?;
+            call.observe(&batch, now, &[]).map_err(failed)?;
             let time = time_per_run(effort, || call.observe(&batch, now, &[]));
             Ok((size, size as f64 / time.as_secs_f64()))
         })
-        .collect()
+        .collect::<Result<_, BenchError>>()?;
+    let now = clock(&[], transit.opened_at);
+    call.observe(&Batch::new(&[]), now, &[]).map_err(failed)?;
+    let overhead = nanos(time_per_run(effort, || call.observe(&Batch::new(&[]), now, &[])));
+    Ok((figures, overhead))
 }
 
 /// The speed rule from fixes to findings: the Rust component (the batch

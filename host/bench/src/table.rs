@@ -79,12 +79,26 @@ impl Display for Results {
             "100-fix batches",
             "10,000-fix batches",
             "against Rust",
+            "call, 0 fixes",
             "component",
         ]);
         for row in &self.languages {
             let per_s = |size| row.fixes_per_s.get(&size).map_or("-".to_owned(), |v| grouped(*v));
             let vs = row.vs_rust.get(&100).map_or("-".to_owned(), |v| format!("{v:.3}×"));
-            table.row([row.language.clone(), per_s(100), per_s(10_000), vs, row.origin.clone()].iter());
+            let call = row
+                .zero_fixes_ns
+                .map_or("-".to_owned(), |ns| format!("{:.2} µs", ns / 1e3));
+            table.row(
+                [
+                    row.language.clone(),
+                    per_s(100),
+                    per_s(10_000),
+                    vs,
+                    call,
+                    row.origin.clone(),
+                ]
+                .iter(),
+            );
         }
         writeln!(f, "{}", table.text)?;
 

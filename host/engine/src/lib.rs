@@ -48,6 +48,7 @@ pub mod excerpt;
 mod finding;
 mod fix;
 pub mod geodesy;
+mod imports;
 mod json;
 mod policy;
 mod report;

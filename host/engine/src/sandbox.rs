@@ -573,7 +573,7 @@ fn advance_epochs(engine: EngineWeak) {
 /// A policy component linked against the contract, and its instances that
 /// wait for the next call.
 pub(crate) struct Instances {
-    pre: BindingsPre,
+    pre: BindingsPre<CallState>,
     idle: Mutex<Vec<Instance>>,
 }
 

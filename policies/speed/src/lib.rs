@@ -59,7 +59,8 @@ impl Policy for Speed {
     type Params = Limits;
     type State = State;
 
-    /// One host call for every leg of the batch, the leg into it included.
+    /// One host call for every leg of a batch with fixes, the leg into it
+    /// included.
     fn observe(
         transit: &impl Transit,
         limits: &Limits,
@@ -67,15 +68,20 @@ impl Policy for Speed {
         _now: Timestamp,
         state: &mut State,
     ) -> Result<Observed, String> {
-        let (mut lat, mut lon) = (Vec::with_capacity(fixes.len() + 1), Vec::with_capacity(fixes.len() + 1));
-        if let Some(last) = state.last {
-            lat.push(last.lat);
-            lon.push(last.lon);
-        }
-        lat.extend_from_slice(&fixes.lat);
-        lon.extend_from_slice(&fixes.lon);
-        let legs_m = transit.legs_m(&lat, &lon);
-        let findings = follow(state, fixes.rows(), &legs_m, limits);
+        let findings = if fixes.is_empty() {
+            // Time passing ends nothing here, and asks the host nothing.
+            Vec::new()
+        } else {
+            let (mut lat, mut lon) = (Vec::with_capacity(fixes.len() + 1), Vec::with_capacity(fixes.len() + 1));
+            if let Some(last) = state.last {
+                lat.push(last.lat);
+                lon.push(last.lon);
+            }
+            lat.extend_from_slice(&fixes.lat);
+            lon.extend_from_slice(&fixes.lon);
+            let legs_m = transit.legs_m(&lat, &lon);
+            follow(state, fixes.rows(), &legs_m, limits)
+        };
         Ok(Observed {
             findings,
             open: still_open(state, limits),

@@ -8,9 +8,9 @@
 //! between its types and the host's, and the checks of what a policy answers
 //! through it; [`v0_2`] holds 0.2's, which reuse 0.1's types and checks
 //! wherever the two agree. The contract is the bottom layer: the sandbox
-//! runs calls, each version's module serves its imports from the sandbox's
-//! store data, policies make its calls. What is left here is the same for
-//! every version:
+//! runs calls and its store data serves every version's imports
+//! (`crate::imports`), policies make the calls. What is left here is the
+//! same for every version:
 //!
 //! - [`CONTRACT_VERSION`], [`CONTRACT_VERSIONS`] and the linking of every
 //!   version's imports, the one place that says which versions the host
@@ -40,7 +40,6 @@ use wasmtime::component::{InstancePre, Linker};
 use crate::excerpt::Excerpt;
 use crate::finding::Finding;
 use crate::geodesy::RouteIndex;
-use crate::sandbox::CallState;
 use crate::transit::Transit;
 
 pub mod v0_1;
@@ -54,24 +53,30 @@ pub const CONTRACT_VERSION: &str = v0_2::VERSION;
 /// that exports the `policy` of any of them loads.
 pub const CONTRACT_VERSIONS: [&str; 2] = [v0_1::VERSION, v0_2::VERSION];
 
+/// What serves the imports of every contract version the host implements:
+/// the sandbox's store data.
+pub(crate) trait Imports: v0_1::geo::Host + v0_2::geo::Host + v0_2::transits::Host + Send + 'static {}
+
+impl<T: v0_1::geo::Host + v0_2::geo::Host + v0_2::transits::Host + Send + 'static> Imports for T {}
+
 /// Adds the imports of every contract version the host implements to
 /// `linker`, served by the store's data.
-pub(crate) fn link(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
+pub(crate) fn link<T: Imports>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
     v0_1::link(linker)?;
     v0_2::link(linker)
 }
 
 /// A component linked against the contract version it exports, ready to be
 /// instantiated.
-pub(crate) enum BindingsPre {
-    V0_1(v0_1::EscortPolicyPre<CallState>),
-    V0_2(v0_2::EscortPolicyPre<CallState>),
+pub(crate) enum BindingsPre<T: 'static> {
+    V0_1(v0_1::EscortPolicyPre<T>),
+    V0_2(v0_2::EscortPolicyPre<T>),
 }
 
-impl BindingsPre {
+impl<T: 'static> BindingsPre<T> {
     /// The component as the newest version it exports. The error is 0.1's
     /// when it exports no version, naming what 0.1 lacks.
-    pub(crate) fn new(pre: InstancePre<CallState>) -> wasmtime::Result<BindingsPre> {
+    pub(crate) fn new(pre: InstancePre<T>) -> wasmtime::Result<BindingsPre<T>> {
         match v0_2::EscortPolicyPre::new(pre.clone()) {
             Ok(pre) => Ok(BindingsPre::V0_2(pre)),
             Err(v0_2) => v0_1::EscortPolicyPre::new(pre)
@@ -81,7 +86,7 @@ impl BindingsPre {
     }
 
     /// A new instance in `store`.
-    pub(crate) fn instantiate(&self, store: &mut wasmtime::Store<CallState>) -> wasmtime::Result<Bindings> {
+    pub(crate) fn instantiate(&self, store: &mut wasmtime::Store<T>) -> wasmtime::Result<Bindings> {
         Ok(match self {
             BindingsPre::V0_1(pre) => Bindings::V0_1(pre.instantiate(store)?),
             BindingsPre::V0_2(pre) => Bindings::V0_2(pre.instantiate(store)?),

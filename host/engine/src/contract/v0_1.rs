@@ -2,10 +2,10 @@
 //! serving of its `geo` imports, the conversions between its types and the
 //! host's, and the checks of what a policy answers through it.
 //!
-//! This module names no policy: the sandbox's store data serves the `geo`
-//! imports through the traits generated here (with the geodesy every version
-//! shares), a policy makes its calls and hands the answers to the checks
-//! here, which take plain inputs (who answered, its limits). Nothing outside
+//! This module names neither the sandbox nor policies: the sandbox's store
+//! data serves the `geo` imports through the traits generated here
+//! (`crate::imports`), a policy makes its calls and hands the answers to the
+//! checks here, which take plain inputs (who answered, its limits). Nothing outside
 //! names a type of the 0.1 bindings except to hold a value lowered here: the
 //! sandbox keeps instances of `EscortPolicy`, a lent transit keeps its
 //! record as a [`Transit`], and everything a policy answers leaves this
@@ -22,9 +22,8 @@
 use std::collections::BTreeMap;
 
 use chrono::DateTime;
-use wasmtime::component::{HasSelf, Linker, Resource};
+use wasmtime::component::{HasSelf, Linker};
 
-use super::RouteRef;
 use super::{
     Descriptor, MAX_EVIDENCE, MAX_EVIDENCE_TEXT_BYTES, MAX_EVIDENCE_TEXTS, MAX_NAME_BYTES, MAX_SENTENCE_BYTES,
     Observed, check_length, check_name, is_snake_case,
@@ -32,8 +31,6 @@ use super::{
 use crate as host;
 use crate::excerpt::Excerpt;
 use crate::finding::FindingStatus;
-use crate::geodesy::RouteIndex;
-use crate::sandbox::CallState;
 
 /// The generated bindings of the contract, host side.
 #[allow(missing_docs)]
@@ -59,8 +56,8 @@ pub const VERSION: &str = "0.1.0";
 
 /// Adds the imports of contract 0.1 (`escort:policy/geo@0.1.0`) to `linker`,
 /// served by the store's data.
-pub(crate) fn link(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
-    geo::add_to_linker::<CallState, HasSelf<CallState>>(linker, |state| state)
+pub(crate) fn link<T: geo::Host + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    geo::add_to_linker::<T, HasSelf<T>>(linker, |state| state)
 }
 
 /// The policy whose answer is checked: who it is, which its findings name,
@@ -242,42 +239,3 @@ fn accept_finding(author: &Author<'_>, finding: Finding, status: FindingStatus) 
         evidence,
     })
 }
-
-impl CallState {
-    /// The route `handle` lends the call.
-    fn route(&self, handle: &Resource<RouteRef>) -> wasmtime::Result<&RouteIndex> {
-        Ok(&self.lent(handle)?.0)
-    }
-}
-
-impl geo::HostRoute for CallState {
-    fn length_m(&mut self, route: Resource<RouteRef>) -> wasmtime::Result<f64> {
-        Ok(self.route(&route)?.length_m())
-    }
-
-    fn offsets_m(&mut self, route: Resource<RouteRef>, lat: Vec<f64>, lon: Vec<f64>) -> wasmtime::Result<Vec<f64>> {
-        self.ask(&lat, &lon)?;
-        Ok(self.route(&route)?.offsets_m(&lat, &lon))
-    }
-
-    fn progress_m(&mut self, route: Resource<RouteRef>, lat: Vec<f64>, lon: Vec<f64>) -> wasmtime::Result<Vec<f64>> {
-        self.ask(&lat, &lon)?;
-        Ok(self.route(&route)?.progress_m(&lat, &lon))
-    }
-
-    fn drop(&mut self, route: Resource<RouteRef>) -> wasmtime::Result<()> {
-        self.take_back(route)
-    }
-}
-
-impl geo::Host for CallState {
-    fn distances_to_m(&mut self, lat: Vec<f64>, lon: Vec<f64>, to: Position) -> wasmtime::Result<Vec<f64>> {
-        CallState::distances_to_m(self, &lat, &lon, to.lat, to.lon)
-    }
-
-    fn legs_m(&mut self, lat: Vec<f64>, lon: Vec<f64>) -> wasmtime::Result<Vec<f64>> {
-        CallState::legs_m(self, &lat, &lon)
-    }
-}
-
-impl types::Host for CallState {}

@@ -7,7 +7,7 @@
 //! Rust types for them, so a batch is lowered once whichever version a
 //! policy speaks. What is new:
 //!
-//! - the transit is a resource the host lends ([`LentTransit`]), which a
+//! - the transit is a resource the host lends ([`super::LentTransit`]), which a
 //!   policy asks for what it needs, instead of a record copied into every
 //!   call;
 //! - parameters are values in `describe()` order;
@@ -16,13 +16,12 @@
 //!   numbers printed, and goes through 0.1's checks from there: the bounds
 //!   on what a policy answers are stated once.
 
-use wasmtime::component::{HasSelf, Linker, Resource};
+use wasmtime::component::{HasSelf, Linker};
 
 use super::v0_1;
-use super::{Descriptor, LentTransit, Observed, TransitRef};
+use super::{Descriptor, Observed};
 use crate as host;
 use crate::finding::FindingStatus;
-use crate::sandbox::CallState;
 
 /// The generated bindings of the contract, host side.
 #[allow(missing_docs)]
@@ -51,9 +50,9 @@ pub const MAX_DECIMALS: u8 = 9;
 
 /// Adds the imports of contract 0.2 (`escort:policy/geo@0.2.0` and
 /// `escort:policy/transits@0.2.0`) to `linker`, served by the store's data.
-pub(crate) fn link(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
-    geo::add_to_linker::<CallState, HasSelf<CallState>>(linker, |state| state)?;
-    transits::add_to_linker::<CallState, HasSelf<CallState>>(linker, |state| state)
+pub(crate) fn link<T: geo::Host + transits::Host + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    geo::add_to_linker::<T, HasSelf<T>>(linker, |state| state)?;
+    transits::add_to_linker::<T, HasSelf<T>>(linker, |state| state)
 }
 
 super::shared_conversions!();
@@ -62,6 +61,18 @@ super::shared_conversions!();
 /// order, without names.
 pub(crate) fn params(values: &[host::ParamValue]) -> Vec<ParamValue> {
     values.iter().map(ParamValue::from).collect()
+}
+
+/// Who and what `transit` declares, as contract 0.2 answers it.
+pub(crate) fn declaration(transit: &host::Transit) -> Declaration {
+    Declaration {
+        number: transit.declaration.clone(),
+        seal_id: transit.seal_id.clone(),
+        vehicle: transit.vehicle.clone(),
+        importer: party(&transit.importer),
+        carrier: transit.carrier.as_ref().map(party),
+        goods: goods(&transit.goods),
+    }
 }
 
 /// What a component answered to `describe()`, held to the bounds of
@@ -179,103 +190,6 @@ pub(crate) fn observed(author: &v0_1::Author<'_>, observation: Observation) -> R
     }
     v0_1::observed(author, as_v0_1(observation)?)
 }
-
-impl CallState {
-    /// The transit `handle` lends the call.
-    fn transit(&self, handle: &Resource<TransitRef>) -> wasmtime::Result<&LentTransit> {
-        Ok(&self.lent::<TransitRef>(handle)?.0)
-    }
-}
-
-impl transits::HostTransit for CallState {
-    fn id(&mut self, transit: Resource<TransitRef>) -> wasmtime::Result<String> {
-        Ok(self.transit(&transit)?.transit.id.clone())
-    }
-
-    fn opened_at(&mut self, transit: Resource<TransitRef>) -> wasmtime::Result<i64> {
-        Ok(self.transit(&transit)?.transit.opened_at.timestamp_millis())
-    }
-
-    fn deadline(&mut self, transit: Resource<TransitRef>) -> wasmtime::Result<Option<i64>> {
-        Ok(self.transit(&transit)?.transit.deadline.map(|d| d.timestamp_millis()))
-    }
-
-    fn corridor_m(&mut self, transit: Resource<TransitRef>) -> wasmtime::Result<Option<f64>> {
-        Ok(self.transit(&transit)?.transit.corridor_m)
-    }
-
-    fn departure(&mut self, transit: Resource<TransitRef>) -> wasmtime::Result<Zone> {
-        Ok(zone(&self.transit(&transit)?.transit.departure))
-    }
-
-    fn destination(&mut self, transit: Resource<TransitRef>) -> wasmtime::Result<Zone> {
-        Ok(zone(&self.transit(&transit)?.transit.destination))
-    }
-
-    fn stops(&mut self, transit: Resource<TransitRef>) -> wasmtime::Result<Vec<AuthorisedStop>> {
-        Ok(stops(&self.transit(&transit)?.transit.stops))
-    }
-
-    fn declaration(&mut self, transit: Resource<TransitRef>) -> wasmtime::Result<Declaration> {
-        let transit = &self.transit(&transit)?.transit;
-        Ok(Declaration {
-            number: transit.declaration.clone(),
-            seal_id: transit.seal_id.clone(),
-            vehicle: transit.vehicle.clone(),
-            importer: party(&transit.importer),
-            carrier: transit.carrier.as_ref().map(party),
-            goods: goods(&transit.goods),
-        })
-    }
-
-    fn has_route(&mut self, transit: Resource<TransitRef>) -> wasmtime::Result<bool> {
-        Ok(self.transit(&transit)?.route.is_some())
-    }
-
-    fn route_length_m(&mut self, transit: Resource<TransitRef>) -> wasmtime::Result<Option<f64>> {
-        Ok(self.transit(&transit)?.route.as_deref().map(|route| route.length_m()))
-    }
-
-    fn route_offsets_m(
-        &mut self,
-        transit: Resource<TransitRef>,
-        lat: Vec<f64>,
-        lon: Vec<f64>,
-    ) -> wasmtime::Result<Option<Vec<f64>>> {
-        self.ask(&lat, &lon)?;
-        let route = self.transit(&transit)?.route.as_deref();
-        Ok(route.map(|route| route.offsets_m(&lat, &lon)))
-    }
-
-    fn route_progress_m(
-        &mut self,
-        transit: Resource<TransitRef>,
-        lat: Vec<f64>,
-        lon: Vec<f64>,
-    ) -> wasmtime::Result<Option<Vec<f64>>> {
-        self.ask(&lat, &lon)?;
-        let route = self.transit(&transit)?.route.as_deref();
-        Ok(route.map(|route| route.progress_m(&lat, &lon)))
-    }
-
-    fn drop(&mut self, transit: Resource<TransitRef>) -> wasmtime::Result<()> {
-        self.take_back(transit)
-    }
-}
-
-impl transits::Host for CallState {}
-
-impl geo::Host for CallState {
-    fn distances_to_m(&mut self, lat: Vec<f64>, lon: Vec<f64>, to: Position) -> wasmtime::Result<Vec<f64>> {
-        CallState::distances_to_m(self, &lat, &lon, to.lat, to.lon)
-    }
-
-    fn legs_m(&mut self, lat: Vec<f64>, lon: Vec<f64>) -> wasmtime::Result<Vec<f64>> {
-        CallState::legs_m(self, &lat, &lon)
-    }
-}
-
-impl types::Host for CallState {}
 
 #[cfg(test)]
 mod tests {
