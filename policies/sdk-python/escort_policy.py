@@ -54,6 +54,7 @@ The subclass is therefore named after its rule (``Speed``), never ``Policy``.
 
 import dataclasses
 import enum
+import functools
 import json
 import math
 import os
@@ -441,6 +442,12 @@ def _to_json(value):
     return value
 
 
+@functools.cache
+def _hints(dataclass: type) -> dict:
+    # Resolving annotations costs more than reading a small state: once per class.
+    return typing.get_type_hints(dataclass)
+
+
 def _from_json(kind, value):
     """``value`` read from JSON as the annotation ``kind``: dataclasses, ``X | None``,
     ``list[X]``, ``dict[str, X]``, enums, and ``int``, ``float``, ``str``, ``bool``."""
@@ -456,7 +463,7 @@ def _from_json(kind, value):
         _, item = typing.get_args(kind)
         return {key: _from_json(item, entry) for key, entry in value.items()}
     if dataclasses.is_dataclass(kind):
-        hints = typing.get_type_hints(kind)
+        hints = _hints(kind)
         return kind(**{name: _from_json(hints[name], entry) for name, entry in value.items()})
     if isinstance(kind, type) and issubclass(kind, enum.Enum):
         return kind[value]
