@@ -22,7 +22,7 @@ class LastFix:  # what the next fix is compared with, maybe from the previous ba
 
 class Speed(Policy):
     id = "speed"
-    version = "0.2.0"
+    version = "0.1.0"
     summary = "Speed sanity: position jumps, excessive reported speed and poor fixes."
     params = [
         float_param("implausible_kmh", 150.0, "A speed implied by two consecutive fixes above this is a jump, km/h."),
