@@ -38,8 +38,14 @@ pub const COMPONENTIZE_JS: [&str; 2] = [
 
 /// Each contract version a project may declare, with its WIT.
 const WITS: [(&str, &str); 2] = [
-    ("escort:policy@0.1.0", include_str!("../../../wit/since_v0.1.0/policy.wit")),
-    ("escort:policy@0.2.0", include_str!("../../../wit/since_v0.2.0/policy.wit")),
+    (
+        "escort:policy@0.1.0",
+        include_str!("../../../wit/since_v0.1.0/policy.wit"),
+    ),
+    (
+        "escort:policy@0.2.0",
+        include_str!("../../../wit/since_v0.2.0/policy.wit"),
+    ),
 ];
 
 /// The Python SDK (contract 0.2): what a Python policy imports as
@@ -373,15 +379,7 @@ fn build_python(dir: &Path, component: &Path) -> Result<(), ProjectError> {
         .arg("-q")
         .arg("-d")
         .arg(&wit)
-        .args([
-            "-w",
-            "escort-policy",
-            "componentize",
-            "app",
-            "-p",
-            ".",
-            "-p",
-        ])
+        .args(["-w", "escort-policy", "componentize", "app", "-p", ".", "-p"])
         .arg(&sdk)
         .args(["--stub-wasi", "-o"])
         .arg(component))

@@ -196,7 +196,11 @@ fn a_python_exception_names_its_type_message_and_line() {
     let source = fs::read_to_string(&app).unwrap();
     let at = source.find(rule).expect("the template defines observe");
     let line = source[..at].lines().count() + 2;
-    fs::write(&app, source.replacen(rule, &format!("{rule}        per_fix = 1 / 0\n"), 1)).unwrap();
+    fs::write(
+        &app,
+        source.replacen(rule, &format!("{rule}        per_fix = 1 / 0\n"), 1),
+    )
+    .unwrap();
     build(&project);
 
     let example = project.join("scenarios/example");
