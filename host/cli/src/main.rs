@@ -747,6 +747,11 @@ fn run_check(args: CheckArgs) -> Result<ExitCode, Unusable> {
         Format::Json => report.to_json(),
         Format::Text => report.to_text(),
     })?;
+    // A report often goes to a file or a tool: a policy that failed is said
+    // where its author looks as well.
+    for failure in report.findings.iter().filter(|f| f.code == "policy.error") {
+        eprintln!("escort: {}", failure.message);
+    }
     Ok(exit_code(&report, args.fail_on.map(Severity::from)))
 }
 

@@ -10,7 +10,14 @@
 //! own `.escort/` folder from its registry (componentize-py from PyPI,
 //! componentize-js from npm), so nothing is installed system-wide and the
 //! versions are the ones this host was tested with. Every build asks for no
-//! WASI at all: a policy's only import is the host's `geo`.
+//! WASI at all: a policy imports only the host's interfaces.
+//!
+//! A build writes the contract's WIT, the one the manifest's `contract`
+//! names (a project made for 0.1 keeps building against 0.1), and the SDK of
+//! the project's language into `.escort/sdk` (Rust's crate, Python's module
+//! `escort_policy`). Both are embedded in this binary and written on every
+//! build, so a project always builds with the SDK of the escort that builds
+//! it.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -29,8 +36,21 @@ pub const COMPONENTIZE_JS: [&str; 2] = [
     "@bytecodealliance/preview2-shim@0.25.0",
 ];
 
-/// The contract's WIT, as the host was built with it.
-const WIT: &str = include_str!("../../../wit/since_v0.1.0/policy.wit");
+/// Each contract version a project may declare, with its WIT.
+const WITS: [(&str, &str); 2] = [
+    (
+        "escort:policy@0.1.0",
+        include_str!("../../../wit/since_v0.1.0/policy.wit"),
+    ),
+    (
+        "escort:policy@0.2.0",
+        include_str!("../../../wit/since_v0.2.0/policy.wit"),
+    ),
+];
+
+/// The Python SDK (contract 0.2): what a Python policy imports as
+/// `escort_policy`.
+const PYTHON_SDK: &str = include_str!("../../../policies/sdk-python/escort_policy.py");
 
 /// Where a Rust project's copy of the SDK lives, inside the project.
 const RUST_SDK: &str = ".escort/sdk";
@@ -308,10 +328,20 @@ fn write_rust_sdk(dir: &Path) -> Result<(), ProjectError> {
     write(&sdk.join("wit/policy.wit"), RUST_SDK_WIT)
 }
 
-/// Writes the contract's WIT where the packagers read it.
+/// Writes the WIT of the contract the project's manifest declares where the
+/// packagers read it.
 fn write_wit(dir: &Path) -> Result<PathBuf, ProjectError> {
+    let project = Bundle::open(dir)?;
+    let contract = &project.manifest().contract;
+    let Some((_, text)) = WITS.iter().find(|(version, _)| version == contract) else {
+        let known: Vec<&str> = WITS.iter().map(|(version, _)| *version).collect();
+        return Err(ProjectError::Build(format!(
+            "policy.toml declares the contract `{contract}`; this escort builds {}",
+            known.join(" and ")
+        )));
+    };
     let wit = dir.join(".escort/wit");
-    write(&wit.join("policy.wit"), WIT)?;
+    write(&wit.join("policy.wit"), text)?;
     Ok(wit)
 }
 
@@ -337,6 +367,10 @@ fn build_python(dir: &Path, component: &Path) -> Result<(), ProjectError> {
     let site_packages = no_site.join("lib/site-packages");
     fs::create_dir_all(&site_packages).map_err(io(&site_packages))?;
     let wit = write_wit(dir)?;
+    // The SDK gets a folder of its own on the module path, not `.escort`,
+    // which holds the packager and its WIT.
+    let sdk = dir.join(".escort/sdk");
+    write(&sdk.join("escort_policy.py"), PYTHON_SDK)?;
     run(Command::new("python3")
         .current_dir(dir)
         .env("VIRTUAL_ENV", &no_site)
@@ -345,16 +379,9 @@ fn build_python(dir: &Path, component: &Path) -> Result<(), ProjectError> {
         .arg("-q")
         .arg("-d")
         .arg(&wit)
-        .args([
-            "-w",
-            "escort-policy",
-            "componentize",
-            "app",
-            "-p",
-            ".",
-            "--stub-wasi",
-            "-o",
-        ])
+        .args(["-w", "escort-policy", "componentize", "app", "-p", ".", "-p"])
+        .arg(&sdk)
+        .args(["--stub-wasi", "-o"])
         .arg(component))
 }
 

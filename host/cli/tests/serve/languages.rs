@@ -174,6 +174,62 @@ fn new_projects_in_every_language_build_test_sign_and_serve() {
     }
 }
 
+/// Issue 14: an exception in a Python rule reaches its author as its type,
+/// message and line, in the `policy.error` finding and on stderr, rather
+/// than as "wasm `unreachable` instruction executed".
+#[test]
+fn a_python_exception_names_its_type_message_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let made = escort(&[
+        "policy",
+        "new",
+        "raises",
+        "--lang",
+        "python",
+        "--dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    let project = dir.path().join("raises");
+    let app = project.join("app.py");
+    let rule = "    def observe(self, transit, params, fixes, now, state):\n";
+    let source = fs::read_to_string(&app).unwrap();
+    let at = source.find(rule).expect("the template defines observe");
+    let line = source[..at].lines().count() + 2;
+    fs::write(
+        &app,
+        source.replacen(rule, &format!("{rule}        per_fix = 1 / 0\n"), 1),
+    )
+    .unwrap();
+    build(&project);
+
+    let example = project.join("scenarios/example");
+    let checked = escort(&[
+        "check",
+        "--format",
+        "json",
+        "--transit",
+        example.join("transit.json").to_str().unwrap(),
+        "--fixes",
+        example.join("fixes.ndjson").to_str().unwrap(),
+        "--policies",
+        project.to_str().unwrap(),
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&checked.stdout).unwrap();
+    let failures: Vec<&serde_json::Value> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "policy.error")
+        .collect();
+    assert_eq!(failures.len(), 1, "{report}");
+    assert_eq!(failures[0]["evidence"]["failure"], "error", "{report}");
+    let said = format!("ZeroDivisionError: division by zero (app.py, line {line})");
+    let message = failures[0]["message"].as_str().unwrap();
+    assert!(message.ends_with(&format!("returned an error: {said}")), "{message}");
+    assert!(text(&checked.stderr).contains(&said), "{}", text(&checked.stderr));
+}
+
 /// The bundle files of a project, without its sources and build folders, as
 /// a tar archive.
 fn bundle_of(project: &Path) -> Vec<u8> {
