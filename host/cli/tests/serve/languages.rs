@@ -174,6 +174,41 @@ fn new_projects_in_every_language_build_test_sign_and_serve() {
     }
 }
 
+/// Issue 14: an exception thrown in a JavaScript policy reaches its author as
+/// a `policy.error` naming the exception's type, message and line, where it
+/// used to be a bare "wasm `unreachable` instruction executed".
+#[test]
+fn a_javascript_exception_names_its_type_message_and_line_in_policy_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let made = escort(&["policy", "new", "raises", "--lang", "js", "--dir", dir.path().to_str().unwrap()]);
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    let project = dir.path().join("raises");
+    let source = project.join("policy.js");
+    let rule = fs::read_to_string(&source).unwrap();
+    // A slip an author makes: the state of this rule is `{}`, it has no list.
+    let slip = "        const findings = state.findings.slice();\n";
+    let raising = rule.replacen("        const findings = [];\n", slip, 1);
+    assert_ne!(raising, rule, "the template's observe starts its findings");
+    fs::write(&source, &raising).unwrap();
+    let line = raising.lines().position(|l| l == slip.trim_end()).unwrap() + 1;
+    build(&project);
+
+    let report = check(&project, &project.join("scenarios/example"));
+    let expected = format!("TypeError: state.findings is undefined (policy.js:{line})");
+    let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+    let errors: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "policy.error")
+        .map(|f| f["message"].as_str().unwrap())
+        .collect();
+    assert!(!errors.is_empty(), "{report}");
+    for message in errors {
+        assert!(message.contains(&expected), "{message}");
+    }
+}
+
 /// The bundle files of a project, without its sources and build folders, as
 /// a tar archive.
 fn bundle_of(project: &Path) -> Vec<u8> {
