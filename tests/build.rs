@@ -20,7 +20,7 @@ fn main() {
     let tests = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let workspace = tests.parent().expect("the tests crate lives in the workspace");
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("hostile");
-    for watched in ["tests/hostile", "policies/sdk", "wit"] {
+    for watched in ["tests/hostile", "wit"] {
         println!("cargo::rerun-if-changed={}", workspace.join(watched).display());
     }
     let components = escort_policy_build::build_components(workspace, &["escort-hostile-policy"], &out_dir)

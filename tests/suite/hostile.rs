@@ -155,6 +155,35 @@ fn assert_contained_on(
     report
 }
 
+/// Issue 14: the host keeps loading contract 0.1. The hostile policy speaks
+/// 0.1 (through wit-bindgen alone) and the default set 0.2; one evaluation
+/// runs both, and each answers as its contract says.
+#[test]
+fn a_policy_of_contract_0_1_runs_beside_policies_of_0_2() {
+    let policies = policies_with_hostile("well");
+    let versions: BTreeMap<&str, &str> = policies
+        .policies()
+        .iter()
+        .map(|policy| (policy.id(), policy.contract_version()))
+        .collect();
+    assert_eq!(versions["hostile"], "0.1.0");
+    for id in ["corridor", "dwell", "eligibility", "seal", "signal", "speed", "transit"] {
+        assert_eq!(versions[id], "0.2.0", "{id}");
+    }
+    let report = check(&policies, &transit(), &fixes(), None).expect("evaluation runs");
+    assert_eq!(report.verdict, Verdict::Clear, "{report:#?}");
+    for (policy, code) in [
+        ("hostile", "hostile.alive"),
+        ("eligibility", "eligibility.eligible"),
+        ("transit", "transit.arrived"),
+    ] {
+        assert!(
+            report.findings.iter().any(|f| f.policy == policy && f.code == code),
+            "{policy} reports {code}: {report:#?}"
+        );
+    }
+}
+
 #[test]
 fn an_endless_loop_runs_out_of_fuel() {
     let report = assert_contained("spin", "out_of_fuel");

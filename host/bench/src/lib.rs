@@ -55,14 +55,15 @@ use serde::Serialize;
 
 pub use drive::{Drive, TEMPLATE, template_transit};
 pub use load::{Load, LoadOutcome};
-pub use native::{NativeCall, NativeGeodesy, fixes as native_fixes};
+pub use native::{NativeCall, NativeTransit, fixes as native_fixes};
 pub use replay::{IngestBeside, ReplayFigures, ReplayShape, replay_figures};
 pub use serve::{EndToEnd, Shape, end_to_end};
 pub use timing::{Effort, nanos, time_per_run};
-pub use wasm::{Answer, WasmCall, columns};
+pub use wasm::{Answer, WasmCall, clock, lent};
 
 use self::rhai::RhaiSpeed;
 use escort_bundle::{Bundle, Trust};
+use escort_engine::contract::Batch;
 use escort_engine::geodesy::RouteIndex;
 use escort_engine::{ComponentCache, LoadError, Policy, PolicySet, Sandbox};
 
@@ -267,15 +268,12 @@ pub struct SetLoad {
 pub struct CallOverhead {
     /// The policy's id.
     pub policy: String,
+    /// The contract version it exports, such as `0.2.0`.
+    pub contract: String,
     /// `observe` with an empty batch, nanoseconds.
     pub zero_fixes_ns: f64,
     /// `observe` with one fix, nanoseconds.
     pub one_fix_ns: f64,
-    /// `observe` with an empty batch of a transit stripped of its text and
-    /// lists (ids, names, goods, stops), nanoseconds: what the call costs
-    /// beyond lowering the transit record, which the contract hands over
-    /// on every call.
-    pub bare_transit_ns: f64,
 }
 
 /// The corridor check on a route of a given size.
@@ -390,14 +388,16 @@ fn set_load(sandbox: &Sandbox, effort: Effort) -> Result<SetLoad, BenchError> {
 /// resumes a state, as in a service).
 fn wasm_against_native(policies: &PolicySet, effort: Effort) -> Result<Vec<Versus>, BenchError> {
     let transit = template_transit();
+    let lent = lent(&transit);
     let drive = Drive::along(&transit, SPEED_KMH, INTERVAL_S);
-    let (first, first_now) = columns(&drive.fixes(transit.opened_at, 0, 100), transit.opened_at);
+    let first_fixes = drive.fixes(transit.opened_at, 0, 100);
+    let (first, first_now) = (Batch::new(&first_fixes), clock(&first_fixes, transit.opened_at));
     let mut rows = Vec::new();
     for policy in policies.policies() {
-        let Some(native) = NativeCall::new(policy, &transit) else {
+        let Some(native) = NativeCall::new(policy, &lent) else {
             continue;
         };
-        let wasm = WasmCall::new(policy, &transit);
+        let wasm = WasmCall::new(policy, &lent);
         let failed = |reason: String| BenchError::PolicyFailed {
             policy: policy.id().to_owned(),
             reason,
@@ -407,8 +407,9 @@ fn wasm_against_native(policies: &PolicySet, effort: Effort) -> Result<Vec<Versu
             .map_err(|f| failed(f.to_string()))?
             .state;
         for size in BATCH_SIZES {
-            let (batch, now) = columns(&drive.fixes(transit.opened_at, 100, size), transit.opened_at);
-            let native_batch = native::fixes(&batch);
+            let fixes = drive.fixes(transit.opened_at, 100, size);
+            let (batch, now) = (Batch::new(&fixes), clock(&fixes, transit.opened_at));
+            let native_batch = native::fixes(&fixes);
             let by_wasm = wasm.observe(&batch, now, &state).map_err(|f| failed(f.to_string()))?;
             let by_native = native.observe(&native_batch, now, &state).map_err(failed)?;
             if by_wasm != by_native {
@@ -488,11 +489,12 @@ fn languages(
 fn rule_fixes_per_s(policy: &Policy, effort: Effort) -> Result<BTreeMap<usize, f64>, BenchError> {
     let transit = template_transit();
     let drive = Drive::along(&transit, SPEED_KMH, INTERVAL_S);
-    let call = WasmCall::new(policy, &transit);
+    let call = WasmCall::new(policy, &lent(&transit));
     RULE_BATCH_SIZES
         .iter()
         .map(|&size| {
-            let (batch, now) = columns(&drive.fixes(transit.opened_at, 0, size), transit.opened_at);
+            let fixes = drive.fixes(transit.opened_at, 0, size);
+            let (batch, now) = (Batch::new(&fixes), clock(&fixes, transit.opened_at));
             call.observe(&batch, now, &[])
                 .map_err(|failure| BenchError::PolicyFailed {
                     policy: format!("{} ({})", policy.id(), policy.origin()),
@@ -517,8 +519,9 @@ fn rust_against_rhai(policies: &PolicySet, effort: Effort) -> Result<Vec<RhaiFig
     })?;
     let transit = template_transit();
     let drive = Drive::along(&transit, SPEED_KMH, INTERVAL_S);
-    let wasm = WasmCall::new(speed, &transit);
-    let native = NativeCall::new(speed, &transit).expect("speed is a default policy");
+    let lent = lent(&transit);
+    let wasm = WasmCall::new(speed, &lent);
+    let native = NativeCall::new(speed, &lent).expect("speed is a default policy");
     RULE_BATCH_SIZES
         .iter()
         .map(|&size| {
@@ -527,14 +530,9 @@ fn rust_against_rhai(policies: &PolicySet, effort: Effort) -> Result<Vec<RhaiFig
                 policy: "speed (Rhai)".to_owned(),
                 reason: e.to_string(),
             })?;
-            let wasm_time = time_per_run(effort, || {
-                let (batch, now) = columns(&fixes, transit.opened_at);
-                wasm.observe(&batch, now, &[])
-            });
-            let native_time = time_per_run(effort, || {
-                let (batch, now) = columns(&fixes, transit.opened_at);
-                native.observe(&native::fixes(&batch), now, &[])
-            });
+            let now = clock(&fixes, transit.opened_at);
+            let wasm_time = time_per_run(effort, || wasm.observe(&Batch::new(&fixes), now, &[]));
+            let native_time = time_per_run(effort, || native.observe(&native::fixes(&fixes), now, &[]));
             let rhai_time = time_per_run(effort, || rhai.observe(&fixes));
             Ok(RhaiFigures {
                 batch_fixes: size,
@@ -549,6 +547,7 @@ fn rust_against_rhai(policies: &PolicySet, effort: Effort) -> Result<Vec<RhaiFig
 
 fn call_overhead(policies: &PolicySet, effort: Effort) -> Result<Vec<CallOverhead>, BenchError> {
     let transit = template_transit();
+    let lent = lent(&transit);
     let drive = Drive::along(&transit, SPEED_KMH, INTERVAL_S);
     let warm_up = drive.fixes(transit.opened_at, 0, 100);
     let next = drive.fixes(transit.opened_at, 100, 1);
@@ -556,46 +555,24 @@ fn call_overhead(policies: &PolicySet, effort: Effort) -> Result<Vec<CallOverhea
         .policies()
         .iter()
         .map(|policy| {
-            let call = WasmCall::new(policy, &transit);
+            let call = WasmCall::new(policy, &lent);
             let failed = |failure: escort_engine::PolicyFailure| BenchError::PolicyFailed {
                 policy: policy.id().to_owned(),
                 reason: failure.to_string(),
             };
-            let (batch, now) = columns(&warm_up, transit.opened_at);
-            let state = call.observe(&batch, now, &[]).map_err(failed)?.state;
-            let (empty, _) = columns(&[], transit.opened_at);
-            let (one, one_now) = columns(&next, transit.opened_at);
+            let now = clock(&warm_up, transit.opened_at);
+            let state = call.observe(&Batch::new(&warm_up), now, &[]).map_err(failed)?.state;
+            let (empty, one) = (Batch::new(&[]), Batch::new(&next));
+            let one_now = clock(&next, transit.opened_at);
             call.observe(&one, one_now, &state).map_err(failed)?;
-            let bare = WasmCall::new(policy, &bare_transit(&transit));
-            bare.observe(&empty, now, &state).map_err(failed)?;
             Ok(CallOverhead {
                 policy: policy.id().to_owned(),
+                contract: policy.contract_version().to_owned(),
                 zero_fixes_ns: nanos(time_per_run(effort, || call.observe(&empty, now, &state))),
                 one_fix_ns: nanos(time_per_run(effort, || call.observe(&one, one_now, &state))),
-                bare_transit_ns: nanos(time_per_run(effort, || bare.observe(&empty, now, &state))),
             })
         })
         .collect()
-}
-
-/// `transit` with no text beyond what the contract requires and no goods,
-/// carrier or stops: the smallest record a call can lower.
-fn bare_transit(transit: &escort_engine::Transit) -> escort_engine::Transit {
-    let mut bare = transit.clone();
-    bare.id = String::new();
-    bare.declaration = None;
-    bare.seal_id = None;
-    bare.vehicle = None;
-    bare.importer.bin = String::new();
-    bare.importer.name = String::new();
-    bare.carrier = None;
-    bare.goods.clear();
-    bare.stops.clear();
-    for zone in [&mut bare.departure, &mut bare.destination] {
-        zone.id = String::new();
-        zone.name = String::new();
-    }
-    bare
 }
 
 fn corridor_growth(policies: &PolicySet, effort: Effort) -> Result<Vec<Growth>, BenchError> {
@@ -605,7 +582,7 @@ fn corridor_growth(policies: &PolicySet, effort: Effort) -> Result<Vec<Growth>, 
     let template = template_transit();
     let drive = Drive::along(&template, SPEED_KMH, INTERVAL_S);
     let fixes = drive.fixes(template.opened_at, 0, 100);
-    let (batch, now) = columns(&fixes, template.opened_at);
+    let (batch, now) = (Batch::new(&fixes), clock(&fixes, template.opened_at));
     ROUTE_POINTS
         .iter()
         .map(|&points| {
@@ -614,7 +591,7 @@ fn corridor_growth(policies: &PolicySet, effort: Effort) -> Result<Vec<Growth>, 
             let started = Instant::now();
             RouteIndex::new(&transit.route);
             let index = started.elapsed();
-            let call = WasmCall::new(corridor, &transit);
+            let call = WasmCall::new(corridor, &lent(&transit));
             call.observe(&batch, now, &[])
                 .map_err(|failure| BenchError::PolicyFailed {
                     policy: corridor.id().to_owned(),
@@ -649,7 +626,7 @@ fn corridor_far_off(policies: &PolicySet, effort: Effort) -> Result<FarOff, Benc
     };
     let drive = Drive::along(&template, SPEED_KMH, INTERVAL_S);
     let fixes = drive.fixes_aside(template.opened_at, 0, FAR_OFF_FIXES, FAR_OFF_M);
-    let (batch, now) = columns(&fixes, template.opened_at);
+    let (batch, now) = (Batch::new(&fixes), clock(&fixes, template.opened_at));
     let mut transit = template.clone();
     transit.route = densified(&template.route, FAR_OFF_ROUTE_POINTS);
     let route = RouteIndex::new(&transit.route);
@@ -660,7 +637,7 @@ fn corridor_far_off(policies: &PolicySet, effort: Effort) -> Result<FarOff, Benc
         .collect();
     offsets_m.sort_by(f64::total_cmp);
     row.median_offset_m = offsets_m[offsets_m.len() / 2];
-    let call = WasmCall::new(corridor, &transit);
+    let call = WasmCall::new(corridor, &lent(&transit));
     let mut answered = Ok(());
     let per_batch = time_slow_once(effort, || {
         if let Err(failure) = call.observe(&batch, now, &[]) {

@@ -1,94 +1,81 @@
 //! The default policies compiled natively into this binary: the same Rust
-//! source as the shipped components, called as plain functions. This is the
-//! limit the WebAssembly figures are measured against.
+//! source as the shipped components, called as plain functions through the
+//! SDK's own contract path ([`sdk::observe`]: parameters read, state loaded
+//! and saved). This is the limit the WebAssembly figures are measured
+//! against.
 //!
-//! A native call is given what a component call is given, as owned values
-//! (so it pays for one copy of its inputs, as lowering does), and the host's
-//! own geodesy in place of the `geo` imports: the route index a component
-//! reaches through `borrow<route>` is the same [`RouteIndex`] here.
+//! A native call asks the transit what a component asks the host, and gets
+//! each answer as an owned copy, as a component does; its geodesy is the
+//! host's own: the route index a component reaches through the lent transit
+//! is the same [`RouteIndex`] here.
 
 use std::sync::Arc;
 
 use escort_policy_sdk as sdk;
 
 use super::Answer;
-use escort_engine::contract::{route_index, v0_1};
+use escort_engine::contract::LentTransit;
 use escort_engine::geodesy::{RouteIndex, distance_m};
 use escort_engine::{ParamValue, Policy, Transit};
 
 /// `observe` of one default policy, natively.
-pub type Observe =
-    fn(&NativeGeodesy, sdk::Transit, Vec<sdk::Param>, sdk::Fixes, i64, Vec<u8>) -> Result<sdk::Observation, String>;
+pub type Observe = fn(&NativeTransit, &[sdk::ParamValue], &sdk::Fixes, i64, &[u8]) -> Result<sdk::Observation, String>;
 
 /// The native `observe` of the default policy `id`.
 pub fn observe_of(id: &str) -> Option<Observe> {
     Some(match id {
-        "corridor" => |geo, transit, params, fixes, now, state| {
-            escort_policy_corridor::observe(geo, transit, params, fixes, now, state)
-        },
-        "dwell" => |geo, transit, params, fixes, now, state| {
-            escort_policy_dwell::observe(geo, transit, params, fixes, now, state)
-        },
-        "eligibility" => |geo, transit, params, fixes, now, state| {
-            escort_policy_eligibility::observe(geo, transit, params, fixes, now, state)
-        },
-        "seal" => |geo, transit, params, fixes, now, state| {
-            escort_policy_seal::observe(geo, transit, params, fixes, now, state)
-        },
-        "signal" => |geo, transit, params, fixes, now, state| {
-            escort_policy_signal::observe(geo, transit, params, fixes, now, state)
-        },
-        "speed" => |geo, transit, params, fixes, now, state| {
-            escort_policy_speed::observe(geo, transit, params, fixes, now, state)
-        },
-        "transit" => |geo, transit, params, fixes, now, state| {
-            escort_policy_transit::observe(geo, transit, params, fixes, now, state)
-        },
+        "corridor" => sdk::observe::<escort_policy_corridor::Corridor>,
+        "dwell" => sdk::observe::<escort_policy_dwell::Dwell>,
+        "eligibility" => sdk::observe::<escort_policy_eligibility::Eligibility>,
+        "seal" => sdk::observe::<escort_policy_seal::Seal>,
+        "signal" => sdk::observe::<escort_policy_signal::Signal>,
+        "speed" => sdk::observe::<escort_policy_speed::Speed>,
+        "transit" => sdk::observe::<escort_policy_transit::TransitPolicy>,
         _ => return None,
     })
 }
 
-/// The host's geodesy, called directly instead of through the `geo` imports.
-pub struct NativeGeodesy {
-    route: Option<Arc<RouteIndex>>,
+/// The transit as the host lends it, answered directly instead of through
+/// the contract's imports.
+pub struct NativeTransit {
+    transit: Arc<LentTransit>,
 }
 
-impl NativeGeodesy {
-    /// Geodesy over `route`, the transit's indexed route if it has one.
-    pub fn new(route: Option<Arc<RouteIndex>>) -> NativeGeodesy {
-        NativeGeodesy { route }
+impl NativeTransit {
+    fn declared(&self) -> &Transit {
+        self.transit.transit()
+    }
+
+    fn route(&self) -> Option<&RouteIndex> {
+        self.transit.route().map(|route| &**route)
     }
 }
 
-impl sdk::Geodesy for NativeGeodesy {
-    fn has_route(&self) -> bool {
-        self.route.is_some()
+fn zone(zone: &escort_engine::Zone) -> sdk::Zone {
+    sdk::Zone {
+        id: zone.id.clone(),
+        name: zone.name.clone(),
+        center: sdk::Position {
+            lat: zone.lat,
+            lon: zone.lon,
+        },
+        radius_m: zone.radius_m,
     }
+}
 
-    fn route_length_m(&self) -> Option<f64> {
-        self.route.as_ref().map(|route| route.length_m())
+fn party(party: &escort_engine::Party) -> sdk::Party {
+    sdk::Party {
+        bin: party.bin.clone(),
+        name: party.name.clone(),
+        zone: match party.zone {
+            escort_engine::RiskZone::Green => sdk::RiskZone::Green,
+            escort_engine::RiskZone::Yellow => sdk::RiskZone::Yellow,
+            escort_engine::RiskZone::Red => sdk::RiskZone::Red,
+        },
     }
+}
 
-    fn offsets_m(&self, lat: &[f64], lon: &[f64]) -> Option<Vec<f64>> {
-        let route = self.route.as_ref()?;
-        Some(
-            lat.iter()
-                .zip(lon)
-                .map(|(&lat, &lon)| route.locate(lat, lon).offset_m)
-                .collect(),
-        )
-    }
-
-    fn progress_m(&self, lat: &[f64], lon: &[f64]) -> Option<Vec<f64>> {
-        let route = self.route.as_ref()?;
-        Some(
-            lat.iter()
-                .zip(lon)
-                .map(|(&lat, &lon)| route.locate(lat, lon).progress_m)
-                .collect(),
-        )
-    }
-
+impl sdk::Geodesy for NativeTransit {
     fn distances_to_m(&self, lat: &[f64], lon: &[f64], to: sdk::Position) -> Vec<f64> {
         lat.iter()
             .zip(lon)
@@ -104,104 +91,115 @@ impl sdk::Geodesy for NativeGeodesy {
     }
 }
 
-/// The host's lowered transit as the SDK's type.
-pub fn transit(t: &v0_1::Transit) -> sdk::Transit {
-    sdk::Transit {
-        id: t.id.clone(),
-        declaration: t.declaration.clone(),
-        seal_id: t.seal_id.clone(),
-        vehicle: t.vehicle.clone(),
-        importer: party(&t.importer),
-        carrier: t.carrier.as_ref().map(party),
-        goods: t
-            .goods
-            .iter()
-            .map(|item| sdk::GoodsItem {
-                hs: item.hs.clone(),
-                description: item.description.clone(),
-                value_usd: item.value_usd,
-                excise: item.excise,
-            })
-            .collect(),
-        departure: zone(&t.departure),
-        destination: zone(&t.destination),
-        stops: t
+impl sdk::Transit for NativeTransit {
+    fn id(&self) -> String {
+        self.declared().id.clone()
+    }
+
+    fn opened_at(&self) -> i64 {
+        self.declared().opened_at.timestamp_millis()
+    }
+
+    fn deadline(&self) -> Option<i64> {
+        self.declared().deadline.map(|deadline| deadline.timestamp_millis())
+    }
+
+    fn corridor_m(&self) -> Option<f64> {
+        self.declared().corridor_m
+    }
+
+    fn departure(&self) -> sdk::Zone {
+        zone(&self.declared().departure)
+    }
+
+    fn destination(&self) -> sdk::Zone {
+        zone(&self.declared().destination)
+    }
+
+    fn stops(&self) -> Vec<sdk::AuthorisedStop> {
+        self.declared()
             .stops
             .iter()
             .map(|stop| sdk::AuthorisedStop {
                 zone: zone(&stop.zone),
                 max_minutes: stop.max_minutes,
             })
-            .collect(),
-        corridor_m: t.corridor_m,
-        opened_at: t.opened_at,
-        deadline: t.deadline,
+            .collect()
+    }
+
+    fn declaration(&self) -> sdk::Declaration {
+        let transit = self.declared();
+        sdk::Declaration {
+            number: transit.declaration.clone(),
+            seal_id: transit.seal_id.clone(),
+            vehicle: transit.vehicle.clone(),
+            importer: party(&transit.importer),
+            carrier: transit.carrier.as_ref().map(party),
+            goods: transit
+                .goods
+                .iter()
+                .map(|item| sdk::GoodsItem {
+                    hs: item.hs.clone(),
+                    description: item.description.clone(),
+                    value_usd: item.value_usd,
+                    excise: item.excise,
+                })
+                .collect(),
+        }
+    }
+
+    fn has_route(&self) -> bool {
+        self.route().is_some()
+    }
+
+    fn route_length_m(&self) -> Option<f64> {
+        self.route().map(RouteIndex::length_m)
+    }
+
+    fn route_offsets_m(&self, lat: &[f64], lon: &[f64]) -> Option<Vec<f64>> {
+        self.route().map(|route| route.offsets_m(lat, lon))
+    }
+
+    fn route_progress_m(&self, lat: &[f64], lon: &[f64]) -> Option<Vec<f64>> {
+        self.route().map(|route| route.progress_m(lat, lon))
     }
 }
 
-fn party(p: &v0_1::Party) -> sdk::Party {
-    sdk::Party {
-        bin: p.bin.clone(),
-        name: p.name.clone(),
-        zone: match p.zone {
-            v0_1::RiskZone::Green => sdk::RiskZone::Green,
-            v0_1::RiskZone::Yellow => sdk::RiskZone::Yellow,
-            v0_1::RiskZone::Red => sdk::RiskZone::Red,
-        },
-    }
+/// A batch as the SDK's columns, from the host's fixes.
+pub fn fixes(fixes: &[escort_engine::Fix]) -> sdk::Fixes {
+    fixes
+        .iter()
+        .map(|fix| sdk::Fix {
+            at: fix.at.timestamp_millis(),
+            lat: fix.lat,
+            lon: fix.lon,
+            speed_kmh: fix.speed_kmh,
+            course_deg: fix.course_deg,
+            hdop: fix.hdop,
+            sats: fix.sats.map(f64::from),
+            battery_pct: fix.battery_pct,
+            seal: match fix.seal {
+                None => sdk::SealState::Unknown,
+                Some(escort_engine::SealState::Intact) => sdk::SealState::Intact,
+                Some(escort_engine::SealState::Opened) => sdk::SealState::Opened,
+                Some(escort_engine::SealState::CableCut) => sdk::SealState::CableCut,
+                Some(escort_engine::SealState::HousingBreached) => sdk::SealState::HousingBreached,
+                Some(escort_engine::SealState::Fault) => sdk::SealState::Fault,
+            },
+        })
+        .collect()
 }
 
-fn zone(z: &v0_1::Zone) -> sdk::Zone {
-    sdk::Zone {
-        id: z.id.clone(),
-        name: z.name.clone(),
-        center: sdk::Position {
-            lat: z.center.lat,
-            lon: z.center.lon,
-        },
-        radius_m: z.radius_m,
-    }
-}
-
-/// The host's batch columns as the SDK's.
-pub fn fixes(f: &v0_1::Fixes) -> sdk::Fixes {
-    sdk::Fixes {
-        at: f.at.clone(),
-        lat: f.lat.clone(),
-        lon: f.lon.clone(),
-        speed_kmh: f.speed_kmh.clone(),
-        course_deg: f.course_deg.clone(),
-        hdop: f.hdop.clone(),
-        sats: f.sats.clone(),
-        battery_pct: f.battery_pct.clone(),
-        seal: f
-            .seal
-            .iter()
-            .map(|seal| match seal {
-                v0_1::SealState::Unknown => sdk::SealState::Unknown,
-                v0_1::SealState::Intact => sdk::SealState::Intact,
-                v0_1::SealState::Opened => sdk::SealState::Opened,
-                v0_1::SealState::CableCut => sdk::SealState::CableCut,
-                v0_1::SealState::HousingBreached => sdk::SealState::HousingBreached,
-                v0_1::SealState::Fault => sdk::SealState::Fault,
-            })
-            .collect(),
-    }
-}
-
-/// A policy's parameter values as the SDK's.
-pub fn params(policy: &Policy) -> Vec<sdk::Param> {
+/// A policy's parameter values as the SDK's, in declaration order.
+pub fn params(policy: &Policy) -> Vec<sdk::ParamValue> {
     policy
         .param_values()
         .into_iter()
-        .map(|(name, value)| sdk::Param {
-            name: name.to_owned(),
-            value: match value {
-                ParamValue::Float(v) => sdk::ParamValue::Float(v),
-                ParamValue::Integer(v) => sdk::ParamValue::Integer(v),
-                ParamValue::Boolean(v) => sdk::ParamValue::Boolean(v),
-                ParamValue::Text(v) => sdk::ParamValue::Text(v),
-            },
+        .map(|(_, value)| match value {
+            ParamValue::Float(v) => sdk::ParamValue::Float(v),
+            ParamValue::Integer(v) => sdk::ParamValue::Integer(v),
+            ParamValue::Boolean(v) => sdk::ParamValue::Boolean(v),
+            ParamValue::Text(v) => sdk::ParamValue::Text(v),
         })
         .collect()
 }
@@ -210,33 +208,26 @@ pub fn params(policy: &Policy) -> Vec<sdk::Param> {
 /// number of calls.
 pub struct NativeCall {
     observe: Observe,
-    geo: NativeGeodesy,
-    transit: sdk::Transit,
-    params: Vec<sdk::Param>,
+    transit: NativeTransit,
+    params: Vec<sdk::ParamValue>,
 }
 
 impl NativeCall {
     /// Native calls of `policy` about `transit`, when `policy` is one of the
     /// default set.
-    pub fn new(policy: &Policy, transit: &Transit) -> Option<NativeCall> {
+    pub fn new(policy: &Policy, transit: &Arc<LentTransit>) -> Option<NativeCall> {
         Some(NativeCall {
             observe: observe_of(policy.id())?,
-            geo: NativeGeodesy::new(route_index(transit)),
-            transit: self::transit(&v0_1::Transit::of(transit)),
+            transit: NativeTransit {
+                transit: Arc::clone(transit),
+            },
             params: params(policy),
         })
     }
 
     /// `observe` of `batch` as of `now` from `state`.
     pub fn observe(&self, batch: &sdk::Fixes, now: i64, state: &[u8]) -> Result<Answer, String> {
-        let observation = (self.observe)(
-            &self.geo,
-            self.transit.clone(),
-            self.params.clone(),
-            batch.clone(),
-            now,
-            state.to_vec(),
-        )?;
+        let observation = (self.observe)(&self.transit, &self.params, batch, now, state)?;
         Ok(Answer {
             findings: observation.findings.len() + observation.open.len(),
             state: observation.state,

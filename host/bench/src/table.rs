@@ -116,14 +116,14 @@ impl Display for Results {
         writeln!(f, "{}", table.text)?;
 
         writeln!(f, "Call overhead (observe, WebAssembly, reused instance)")?;
-        let mut table = Table::new(&["policy", "0 fixes", "1 fix", "0 fixes, bare transit"]);
+        let mut table = Table::new(&["policy", "contract", "0 fixes", "1 fix"]);
         for row in &self.call_overhead {
             table.row(
                 [
                     row.policy.clone(),
+                    row.contract.clone(),
                     format!("{:.2} µs", row.zero_fixes_ns / 1e3),
                     format!("{:.2} µs", row.one_fix_ns / 1e3),
-                    format!("{:.2} µs", row.bare_transit_ns / 1e3),
                 ]
                 .iter(),
             );

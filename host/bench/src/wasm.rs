@@ -1,23 +1,21 @@
 //! One policy called as the engine calls it: its component instantiated in
-//! the sandbox, the transit, parameters, batch and state lowered into it, the
-//! observation lifted out, through contract 0.1's raw call
-//! ([`Policy::call_observe`]). Nothing else of an evaluation (finding checks,
-//! decisions, storage) is timed, so the figure is the price of running the
-//! rule as WebAssembly and nothing more.
+//! the sandbox, the transit lent (or, for contract 0.1, lowered), parameters,
+//! batch and state lowered into it, the observation lifted out, through the
+//! raw call ([`Policy::call_observe`]). Nothing else of an evaluation
+//! (finding checks, decisions, storage) is timed, so the figure is the price
+//! of running the rule as WebAssembly and nothing more.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use escort_engine::contract::{route_index, v0_1};
-use escort_engine::geodesy::RouteIndex;
-use escort_engine::{Fix, Policy, PolicyFailure, Transit};
+use escort_engine::contract::{Batch, LentTransit};
+use escort_engine::{Fix, Policy, PolicyFailure};
 
-/// A transit lowered once, ready for any number of calls.
+/// Calls of one policy about one transit, prepared once.
 pub struct WasmCall<'p> {
     policy: &'p Policy,
-    transit: v0_1::Transit,
-    route: Option<Arc<RouteIndex>>,
+    transit: Arc<LentTransit>,
 }
 
 /// What a call answered: how many findings and the state to hand back.
@@ -31,19 +29,16 @@ pub struct Answer {
 
 impl<'p> WasmCall<'p> {
     /// Calls of `policy` about `transit`.
-    pub fn new(policy: &'p Policy, transit: &Transit) -> WasmCall<'p> {
+    pub fn new(policy: &'p Policy, transit: &Arc<LentTransit>) -> WasmCall<'p> {
         WasmCall {
             policy,
-            transit: v0_1::Transit::of(transit),
-            route: route_index(transit),
+            transit: Arc::clone(transit),
         }
     }
 
-    /// `observe` of the columns `batch` as of `now` from `state`.
-    pub fn observe(&self, batch: &v0_1::Fixes, now: i64, state: &[u8]) -> Result<Answer, PolicyFailure> {
-        let (observation, _fuel) = self
-            .policy
-            .call_observe(&self.transit, self.route.as_ref(), batch, now, state)?;
+    /// `observe` of `batch` as of `now` from `state`.
+    pub fn observe(&self, batch: &Batch<'_>, now: i64, state: &[u8]) -> Result<Answer, PolicyFailure> {
+        let (observation, _fuel) = self.policy.call_observe(&self.transit, batch, now, state)?;
         Ok(Answer {
             findings: observation.findings.len() + observation.open.len(),
             state: observation.state,
@@ -51,8 +46,12 @@ impl<'p> WasmCall<'p> {
     }
 }
 
-/// A batch as the contract's columns, and its evaluation clock (its last fix).
-pub fn columns(fixes: &[Fix], floor: DateTime<Utc>) -> (v0_1::Fixes, i64) {
-    let now = fixes.last().map_or(floor, |fix| fix.at);
-    (v0_1::Fixes::of(fixes), now.timestamp_millis())
+/// `transit` as policies are lent it, built once for any number of calls.
+pub fn lent(transit: &escort_engine::Transit) -> Arc<LentTransit> {
+    Arc::new(LentTransit::new(transit.clone()))
+}
+
+/// The evaluation clock of a batch: its last fix, or `floor` for an empty one.
+pub fn clock(fixes: &[Fix], floor: DateTime<Utc>) -> i64 {
+    fixes.last().map_or(floor, |fix| fix.at).timestamp_millis()
 }

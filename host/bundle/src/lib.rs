@@ -37,7 +37,7 @@ use chrono::{DateTime, Utc};
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
-use escort_engine::{CONTRACT_VERSION, LoadError, LoadLimits, ParamValue, Policy, content_hash};
+use escort_engine::{CONTRACT_VERSION, CONTRACT_VERSIONS, LoadError, LoadLimits, ParamValue, Policy, content_hash};
 use file::MAX_SETTINGS_BYTES;
 
 /// The manifest's file name.
@@ -49,9 +49,19 @@ pub const SIGNATURE: &str = "policy.sig";
 /// The folder of golden scenarios.
 pub const SCENARIOS: &str = "scenarios";
 
-/// The contract a bundle built against this host declares.
+/// The contract a bundle built against this host declares: the newest it
+/// implements.
 pub fn contract() -> String {
     format!("escort:policy@{CONTRACT_VERSION}")
+}
+
+/// Every contract this host loads a bundle of, oldest first, as a manifest
+/// names them.
+pub fn contracts() -> Vec<String> {
+    CONTRACT_VERSIONS
+        .iter()
+        .map(|version| format!("escort:policy@{version}"))
+        .collect()
 }
 
 /// The language a policy is written in, which decides how it is built.
@@ -245,7 +255,7 @@ pub enum BundleError {
         reason: String,
     },
     /// The bundle implements another contract version.
-    #[error("{}the bundle implements {found}; this host implements {}", place(dir), contract())]
+    #[error("{}the bundle implements {found}; this host implements {}", place(dir), contracts().join(" and "))]
     Contract {
         /// The bundle.
         dir: PathBuf,
@@ -432,7 +442,7 @@ impl Bundle {
     /// `max_component_bytes`. Loading it is the caller's
     /// ([`folder::load_policy`] loads it and checks it against the manifest).
     pub fn verified_component(&self, trust: &Trust, max_component_bytes: u64) -> Result<Verified, BundleError> {
-        if self.manifest.contract != contract() {
+        if !contracts().contains(&self.manifest.contract) {
             return Err(BundleError::Contract {
                 dir: PathBuf::from(&self.name),
                 found: self.manifest.contract.clone(),
@@ -460,6 +470,13 @@ impl Bundle {
             reason,
         };
         let manifest = &self.manifest;
+        let exported = format!("escort:policy@{}", policy.contract_version());
+        if exported != manifest.contract {
+            return Err(mismatch(format!(
+                "the manifest says the component implements {}, but it exports {exported}",
+                manifest.contract
+            )));
+        }
         if policy.id() != manifest.id || policy.version() != manifest.version {
             return Err(mismatch(format!(
                 "the manifest says {} {}, the component describes itself as {} {}",

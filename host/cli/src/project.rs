@@ -31,6 +31,29 @@ pub const COMPONENTIZE_JS: [&str; 2] = [
 /// The contract's WIT, as the host was built with it.
 const WIT: &str = include_str!("../../../wit/since_v0.1.0/policy.wit");
 
+/// Where a Rust project's copy of the SDK lives, inside the project.
+const RUST_SDK: &str = ".escort/sdk";
+
+/// The Rust SDK's sources as this binary carries them, by their path in the
+/// SDK's folder: what makes a Rust project build without this repository.
+const RUST_SDK_FILES: [(&str, &str); 8] = [
+    ("src/lib.rs", include_str!("../../../policies/sdk/src/lib.rs")),
+    ("src/episode.rs", include_str!("../../../policies/sdk/src/episode.rs")),
+    ("src/fix.rs", include_str!("../../../policies/sdk/src/fix.rs")),
+    ("src/geodesy.rs", include_str!("../../../policies/sdk/src/geodesy.rs")),
+    ("src/params.rs", include_str!("../../../policies/sdk/src/params.rs")),
+    ("src/state.rs", include_str!("../../../policies/sdk/src/state.rs")),
+    ("src/stop.rs", include_str!("../../../policies/sdk/src/stop.rs")),
+    ("src/transit.rs", include_str!("../../../policies/sdk/src/transit.rs")),
+];
+
+/// The contract the Rust SDK's bindings are generated from.
+const RUST_SDK_WIT: &str = include_str!("../../../wit/since_v0.2.0/policy.wit");
+
+/// Where the SDK's bindings find the contract in the repository, and where
+/// they find it in a project's copy.
+const RUST_SDK_WIT_PATH: [&str; 2] = ["path: \"../../wit/since_v0.2.0\"", "path: \"wit\""];
+
 /// Why a project could not be made or built.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -102,13 +125,12 @@ pub fn new(parent: &Path, name: &str, language: Language) -> Result<PathBuf, Pro
     )?;
     match language {
         Language::Rust => {
-            let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies/sdk");
-            let sdk = sdk.canonicalize().unwrap_or(sdk);
             write(
                 &dir.join("Cargo.toml"),
-                &fill(include_str!("../templates/rust/Cargo.toml")).replace("{{sdk}}", &sdk.display().to_string()),
+                &fill(include_str!("../templates/rust/Cargo.toml")).replace("{{sdk}}", RUST_SDK),
             )?;
             write(&dir.join("src/lib.rs"), &fill(include_str!("../templates/rust/lib.rs")))?;
+            write_rust_sdk(&dir)?;
         }
         Language::Python => write(&dir.join("app.py"), &fill(include_str!("../templates/python/app.py")))?,
         Language::Js => write(&dir.join("policy.js"), &fill(include_str!("../templates/js/policy.js")))?,
@@ -165,8 +187,11 @@ pub fn build(dir: &Path) -> Result<Built, ProjectError> {
         fs::remove_file(&signature).map_err(io(&signature))?;
     }
     match project.manifest().language {
-        Language::Rust => escort_policy_build::build_project(dir, &crate_name(dir)?, &component)
-            .map_err(|e| ProjectError::Build(e.to_string()))?,
+        Language::Rust => {
+            write_rust_sdk(dir)?;
+            escort_policy_build::build_project(dir, &crate_name(dir)?, &component)
+                .map_err(|e| ProjectError::Build(e.to_string()))?
+        }
         Language::Python => build_python(dir, &component)?,
         Language::Js => build_js(dir, &component)?,
     }
@@ -185,6 +210,21 @@ fn crate_name(dir: &Path) -> Result<String, ProjectError> {
         .and_then(|name| name.as_str())
         .map(str::to_owned)
         .ok_or_else(|| ProjectError::Build(format!("{}: no [package] name", path.display())))
+}
+
+/// Writes the Rust SDK this binary carries into the project at `dir`, with
+/// the contract its bindings are generated from.
+fn write_rust_sdk(dir: &Path) -> Result<(), ProjectError> {
+    let sdk = dir.join(RUST_SDK);
+    write(
+        &sdk.join("Cargo.toml"),
+        &include_str!("../templates/rust/sdk.Cargo.toml").replace("{{version}}", env!("CARGO_PKG_VERSION")),
+    )?;
+    for (path, text) in RUST_SDK_FILES {
+        let [in_repository, in_project] = RUST_SDK_WIT_PATH;
+        write(&sdk.join(path), &text.replace(in_repository, in_project))?;
+    }
+    write(&sdk.join("wit/policy.wit"), RUST_SDK_WIT)
 }
 
 /// Writes the contract's WIT where the packagers read it.
@@ -312,4 +352,44 @@ fn episode_keys(template: &str) -> String {
     }
     text.push_str(rest);
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The SDK a project gets must find its contract: its bindings name
+    /// the repository's WIT folder, which the copy replaces.
+    #[test]
+    fn the_rust_sdk_copy_names_its_own_contract() {
+        let (_, lib) = RUST_SDK_FILES[0];
+        assert!(lib.contains(RUST_SDK_WIT_PATH[0]), "the SDK's bindings moved");
+        assert!(RUST_SDK_WIT.contains("package escort:policy@0.2.0;"));
+    }
+
+    /// A project's SDK depends on what the workspace's SDK depends on, at
+    /// the same versions: the project builds what the repository tested.
+    #[test]
+    fn the_rust_sdk_copy_has_the_workspace_dependencies() {
+        let workspace: toml::Table = toml::from_str(include_str!("../../../Cargo.toml")).unwrap();
+        let copy: toml::Table = toml::from_str(include_str!("../templates/rust/sdk.Cargo.toml")).unwrap();
+        let sdk: toml::Table = toml::from_str(include_str!("../../../policies/sdk/Cargo.toml")).unwrap();
+        let pinned = &workspace["workspace"]["dependencies"];
+        let copied = copy["dependencies"].as_table().unwrap();
+        let names: Vec<&String> = sdk["dependencies"].as_table().unwrap().keys().collect();
+        assert_eq!(copied.keys().collect::<Vec<_>>(), names);
+        for name in names {
+            assert_eq!(copied[name.as_str()], pinned[name.as_str()], "{name}");
+        }
+        let files: Vec<&str> = RUST_SDK_FILES.iter().map(|(path, _)| *path).collect();
+        let mut sources: Vec<String> =
+            fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies/sdk/src"))
+                .unwrap()
+                .map(|entry| format!("src/{}", entry.unwrap().file_name().to_string_lossy()))
+                .collect();
+        sources.sort();
+        let mut carried: Vec<String> = files.iter().map(|path| (*path).to_owned()).collect();
+        carried.sort();
+        assert_eq!(carried, sources, "every SDK source travels in the binary");
+    }
 }

@@ -56,7 +56,7 @@ mod telemetry;
 mod transit;
 
 pub use cache::{ComponentCache, content_hash};
-pub use contract::{CONTRACT_VERSION, ParamKind, ParamSpec, ParamValue};
+pub use contract::{CONTRACT_VERSION, CONTRACT_VERSIONS, ParamKind, ParamSpec, ParamValue};
 pub use evaluation::{
     CheckError, Decision, Evaluation, MAX_FIXES_PER_CALL, ObserveError, PolicyState, PreparedTransit, ResumeError,
     TELEMETRY_CHECKS, TELEMETRY_CHECKS_VERSION, check, telemetry_quality,

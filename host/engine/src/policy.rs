@@ -64,9 +64,9 @@ pub enum LoadError {
         /// Why it was not compiled.
         reason: String,
     },
-    /// The component does not fit the contract (imports more than `geo`, or
-    /// does not export `policy`).
-    #[error("{origin}: does not implement escort:policy@{version}: {reason}", version = crate::CONTRACT_VERSION)]
+    /// The component does not fit any contract version the host implements
+    /// (imports more than that version lends, or exports no `policy`).
+    #[error("{origin}: does not implement escort:policy@{}: {reason}", crate::CONTRACT_VERSIONS.join(" or @"))]
     Contract {
         /// Where the component came from.
         origin: String,

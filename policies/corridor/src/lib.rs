@@ -19,130 +19,77 @@ use serde::{Deserialize, Serialize};
 /// The corridor policy; see the crate documentation for its rule.
 pub struct Corridor;
 
-#[derive(Default, Serialize, Deserialize)]
-struct State {
-    excursion: Option<Episode>,
-}
-
-struct Limits {
-    corridor_m: f64,
-    warning_minutes: f64,
-    violation_minutes: f64,
-    violation_offset_m: f64,
-    max_hdop: f64,
+params! {
+    /// How wide the corridor is, and how long or far outside it is too much.
+    pub struct Limits {
+        /// Corridor half-width when the transit declares none, metres.
+        corridor_m: f64 = 5000.0,
+        /// An excursion this long is a warning, minutes.
+        warning_minutes: f64 = 5.0,
+        /// An excursion this long is a violation, minutes.
+        violation_minutes: f64 = 30.0,
+        /// A fix farther than this from the route makes its excursion a violation at once, metres.
+        violation_offset_m: f64 = 50000.0,
+        /// Fixes with a higher hdop neither start nor end an excursion.
+        max_hdop: f64 = 5.0,
+    }
 }
 
 impl Limits {
-    /// `declared_corridor_m` is the transit's own half-width, which wins over
-    /// the parameter.
-    fn from(declared_corridor_m: Option<f64>, params: Vec<Param>) -> Result<Self, String> {
-        let params = Params::new(params);
-        Ok(Limits {
-            corridor_m: match declared_corridor_m {
-                Some(corridor_m) => corridor_m,
-                None => params.float("corridor_m")?,
-            },
-            warning_minutes: params.float("warning_minutes")?,
-            violation_minutes: params.float("violation_minutes")?,
-            violation_offset_m: params.float("violation_offset_m")?,
-            max_hdop: params.float("max_hdop")?,
+    /// The limits for a transit that declares `declared_corridor_m`: its own
+    /// half-width wins over the parameter.
+    fn declared(&self, declared_corridor_m: Option<f64>) -> Limits {
+        Limits {
+            corridor_m: declared_corridor_m.unwrap_or(self.corridor_m),
+            ..*self
+        }
+    }
+}
+
+/// What the rule carries from one batch to the next: the excursion going on.
+#[derive(Default, Serialize, Deserialize)]
+pub struct State {
+    excursion: Option<Episode>,
+}
+
+impl Policy for Corridor {
+    const ID: &'static str = "corridor";
+    const VERSION: &'static str = "0.1.0";
+    const SUMMARY: &'static str =
+        "Corridor: how far and how long the truck leaves the corridor around its declared route.";
+    type Params = Limits;
+    type State = State;
+
+    /// Whether there is a route, the declared corridor and one
+    /// `route_offsets_m` call per batch with fixes; without a route, nothing
+    /// more.
+    fn observe(
+        transit: &impl Transit,
+        limits: &Limits,
+        fixes: &Fixes,
+        _now: Timestamp,
+        state: &mut State,
+    ) -> Result<Observed, String> {
+        if !transit.has_route() {
+            return Ok(Observed::default());
+        }
+        let limits = limits.declared(transit.corridor_m());
+        // One host call for the whole batch.
+        let offsets_m = if fixes.is_empty() {
+            Vec::new()
+        } else {
+            // There is a route: checked above.
+            transit.route_offsets_m(&fixes.lat, &fixes.lon).unwrap_or_default()
+        };
+        let findings = follow(&mut state.excursion, fixes.rows(), &offsets_m, &limits);
+        Ok(Observed {
+            findings,
+            open: still_open(state.excursion, &limits),
         })
     }
 }
 
-impl Policy for Corridor {
-    fn describe() -> Descriptor {
-        describe()
-    }
-
-    fn admit(transit: Transit, route: Option<&Route>, params: Vec<Param>) -> Result<Vec<Finding>, String> {
-        admit(&HostGeodesy::new(route), transit, params)
-    }
-
-    fn observe(
-        transit: Transit,
-        route: Option<&Route>,
-        params: Vec<Param>,
-        fixes: Fixes,
-        now: Timestamp,
-        state: Vec<u8>,
-    ) -> Result<Observation, String> {
-        observe(&HostGeodesy::new(route), transit, params, fixes, now, state)
-    }
-}
-
-/// Who the policy is and which parameters it takes: the contract's
-/// `describe`.
-pub fn describe() -> Descriptor {
-    Descriptor {
-        id: "corridor".into(),
-        version: "0.1.0".into(),
-        summary: "Corridor: how far and how long the truck leaves the corridor around its declared route.".into(),
-        params: vec![
-            ParamSpec::float(
-                "corridor_m",
-                5000.0,
-                "Corridor half-width when the transit declares none, metres.",
-            ),
-            ParamSpec::float("warning_minutes", 5.0, "An excursion this long is a warning, minutes."),
-            ParamSpec::float(
-                "violation_minutes",
-                30.0,
-                "An excursion this long is a violation, minutes.",
-            ),
-            ParamSpec::float(
-                "violation_offset_m",
-                50000.0,
-                "A fix farther than this from the route makes its excursion a violation at once, metres.",
-            ),
-            ParamSpec::float(
-                "max_hdop",
-                5.0,
-                "Fixes with a higher hdop neither start nor end an excursion.",
-            ),
-        ],
-    }
-}
-
-/// The contract's `admit`: the corridor is judged on fixes only, so nothing.
-pub fn admit(_geo: &impl Geodesy, _transit: Transit, _params: Vec<Param>) -> Result<Vec<Finding>, String> {
-    Ok(Vec::new())
-}
-
-/// The contract's `observe` over the geodesy `geo`: in the component the
-/// host's, one `offsets_m` call per batch with fixes (none without a route);
-/// natively any [`Geodesy`].
-pub fn observe(
-    geo: &impl Geodesy,
-    transit: Transit,
-    params: Vec<Param>,
-    fixes: Fixes,
-    _now: Timestamp,
-    state: Vec<u8>,
-) -> Result<Observation, String> {
-    if !geo.has_route() {
-        return Ok(Observation {
-            findings: Vec::new(),
-            open: Vec::new(),
-            state,
-        });
-    }
-    let limits = Limits::from(transit.corridor_m, params)?;
-    let mut state: State = load_state(&state)?;
-    // One host call for the whole batch.
-    let offsets_m = if fixes.is_empty() {
-        Vec::new()
-    } else {
-        // There is a route: checked above.
-        geo.offsets_m(&fixes.lat, &fixes.lon).unwrap_or_default()
-    };
-    let findings = follow(&mut state.excursion, fixes.rows(), &offsets_m, &limits);
-    Ok(Observation {
-        findings,
-        open: still_open(state.excursion, &limits),
-        state: save_state(&state)?,
-    })
-}
+export!(Corridor);
 
 /// Feeds fixes, with their offsets from the route, to the open excursion.
 /// Returns the findings of the excursions that ended; the one still open is
@@ -196,16 +143,11 @@ fn finding(excursion: Episode, limits: &Limits) -> Option<Finding> {
         to: excursion.to,
         position: Some(excursion.peak_position()),
         evidence: vec![
-            Evidence::text("max_offset_m", format!("{:.0}", excursion.peak)),
-            Evidence::text("minutes", format!("{minutes:.0}")),
+            Evidence::number("max_offset_m", excursion.peak, 0),
+            Evidence::number("minutes", minutes, 0),
         ],
     })
 }
-
-// Natively the crate is a plain library (unit tests, benchmarks against the
-// component); only the wasm build exports the contract.
-#[cfg(target_arch = "wasm32")]
-export_policy!(Corridor);
 
 /// The rule over hand-made offsets, without the host: excursion bookkeeping,
 /// severities, poor fixes, and streaming against batch evaluation.
@@ -214,8 +156,7 @@ mod tests {
     use super::*;
 
     fn limits(declared_corridor_m: Option<f64>) -> Limits {
-        let defaults = Corridor::describe().default_params();
-        Limits::from(declared_corridor_m, defaults).unwrap()
+        Limits::defaults().declared(declared_corridor_m)
     }
 
     /// A fix at `minute` whose latitude tells the fixes apart.
@@ -241,6 +182,9 @@ mod tests {
         match &finding.evidence.iter().find(|e| e.name == name).unwrap().value {
             EvidenceValue::Text(text) => text.clone(),
             EvidenceValue::Texts(texts) => texts.join(","),
+            // As the host prints them.
+            EvidenceValue::Number(Number { value, decimals }) => format!("{value:.*}", usize::from(*decimals)),
+            EvidenceValue::Integer(value) => value.to_string(),
         }
     }
 
@@ -334,7 +278,6 @@ mod tests {
             let (ended, still_open) = observe(&mut state.excursion, batch, &limits);
             findings.extend(ended);
             open = still_open;
-            state = load_state(&save_state(&state).unwrap()).unwrap();
         }
         findings.extend(open);
         findings
@@ -365,93 +308,75 @@ mod tests {
         assert_eq!(evaluate(&singles), whole);
     }
 
-    /// A native geodesy whose route, if it has one, follows the 43rd
-    /// parallel: a fix's offset is its distance due south to it.
+    /// A transit whose route, if it has one, follows the 43rd parallel: a
+    /// fix's offset is its distance due south to it. It answers only what
+    /// the corridor policy asks.
     struct Parallel {
         has_route: bool,
     }
 
-    impl Geodesy for Parallel {
-        fn route_length_m(&self) -> Option<f64> {
-            self.has_route.then_some(100_000.0)
-        }
+    impl Geodesy for Parallel {}
 
-        fn offsets_m(&self, lat: &[f64], lon: &[f64]) -> Option<Vec<f64>> {
+    impl Transit for Parallel {
+        fn corridor_m(&self) -> Option<f64> {
+            None
+        }
+        fn has_route(&self) -> bool {
+            self.has_route
+        }
+        fn route_offsets_m(&self, lat: &[f64], lon: &[f64]) -> Option<Vec<f64>> {
             let offset_m = |(&lat, &lon)| distance_m(Position { lat, lon }, Position { lat: 43.0, lon });
             self.has_route.then(|| lat.iter().zip(lon).map(offset_m).collect())
         }
-
-        fn progress_m(&self, _: &[f64], _: &[f64]) -> Option<Vec<f64>> {
+        fn id(&self) -> String {
             unimplemented!("the corridor policy does not ask")
         }
-
-        fn distances_to_m(&self, _: &[f64], _: &[f64], _: Position) -> Vec<f64> {
+        fn opened_at(&self) -> Timestamp {
             unimplemented!("the corridor policy does not ask")
         }
-
-        fn legs_m(&self, _: &[f64], _: &[f64]) -> Vec<f64> {
+        fn deadline(&self) -> Option<Timestamp> {
+            unimplemented!("the corridor policy does not ask")
+        }
+        fn departure(&self) -> Zone {
+            unimplemented!("the corridor policy does not ask")
+        }
+        fn destination(&self) -> Zone {
+            unimplemented!("the corridor policy does not ask")
+        }
+        fn stops(&self) -> Vec<AuthorisedStop> {
+            unimplemented!("the corridor policy does not ask")
+        }
+        fn declaration(&self) -> Declaration {
+            unimplemented!("the corridor policy does not ask")
+        }
+        fn route_length_m(&self) -> Option<f64> {
+            unimplemented!("the corridor policy does not ask")
+        }
+        fn route_progress_m(&self, _: &[f64], _: &[f64]) -> Option<Vec<f64>> {
             unimplemented!("the corridor policy does not ask")
         }
     }
 
     /// The contract's `observe` itself, natively: offsets come from the
-    /// geodesy, and without a route nothing is asked or reported.
+    /// transit's route, and without a route nothing is asked or reported.
     #[test]
     fn observe_runs_natively() {
-        let zone = Zone {
-            id: "ALMATY-TC".into(),
-            name: "Almaty terminal".into(),
-            center: Position { lat: 43.30, lon: 76.95 },
-            radius_m: 1500.0,
-        };
-        let transit = Transit {
-            id: "KZ-2021-000123".into(),
-            declaration: None,
-            seal_id: None,
-            vehicle: None,
-            importer: Party {
-                bin: "990240000111".into(),
-                name: "Alatau Trade LLP".into(),
-                zone: RiskZone::Green,
-            },
-            carrier: None,
-            goods: Vec::new(),
-            departure: zone.clone(),
-            destination: zone,
-            stops: Vec::new(),
-            corridor_m: None,
-            opened_at: 0,
-            deadline: None,
-        };
         // 0.1° of latitude is 11.1 km off the route, for ten minutes.
         let track = [(0, 43.0), (1, 43.1), (11, 43.1), (12, 43.0)];
-        let fixes = || -> Fixes {
-            track
-                .iter()
-                .map(|&(minute, lat)| Fix::new(minute * MINUTE_MS, lat, 76.0))
-                .collect()
-        };
-        let observe = |has_route, state| {
-            let defaults = describe().default_params();
-            super::observe(
-                &Parallel { has_route },
-                transit.clone(),
-                defaults,
-                fixes(),
-                12 * MINUTE_MS,
-                state,
-            )
-            .unwrap()
+        let fixes: Fixes = track
+            .iter()
+            .map(|&(minute, lat)| Fix::new(minute * MINUTE_MS, lat, 76.0))
+            .collect();
+        let defaults = Limits::default_values();
+        let observe = |has_route| {
+            escort_policy_sdk::observe::<Corridor>(&Parallel { has_route }, &defaults, &fixes, 12 * MINUTE_MS, &[])
+                .unwrap()
         };
 
-        // Without a route the state is not even read.
-        let without = observe(false, b"anything".to_vec());
-        assert_eq!(
-            (without.findings, without.open, without.state),
-            (Vec::new(), Vec::new(), b"anything".to_vec())
-        );
+        let without = observe(false);
+        assert_eq!((without.findings, without.open), (Vec::new(), Vec::new()));
 
-        let with = observe(true, Vec::new());
+        let with = observe(true);
         assert!(with.open.is_empty());
         assert_eq!(with.findings.len(), 1);
         let excursion = &with.findings[0];

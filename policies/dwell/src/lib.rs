@@ -21,157 +21,118 @@ use serde::{Deserialize, Serialize};
 /// The dwell policy; see the crate documentation for its rules.
 pub struct Dwell;
 
-#[derive(Default, Serialize, Deserialize)]
-struct State {
-    stops: StopTracker,
-}
-
-struct Limits {
-    stop_radius_m: f64,
-    stop_min_ms: Timestamp,
-    warning_minutes: f64,
-    violation_minutes: f64,
-    max_hdop: f64,
+params! {
+    /// What a stop is, and how long one outside every zone may last.
+    pub struct Limits {
+        /// The truck is stationary while it stays this close to where it halted, metres.
+        stop_radius_m: f64 = 200.0,
+        /// Stationary for at least this long is a stop, minutes.
+        stop_min_minutes: f64 = 3.0,
+        /// A stop outside every authorised zone longer than this is a warning, minutes.
+        warning_minutes: f64 = 30.0,
+        /// A stop outside every authorised zone longer than this is a violation, minutes.
+        violation_minutes: f64 = 120.0,
+        /// Fixes with a higher hdop are ignored.
+        max_hdop: f64 = 5.0,
+    }
 }
 
 impl Limits {
-    fn from(params: Vec<Param>) -> Result<Self, String> {
-        let params = Params::new(params);
-        Ok(Limits {
-            stop_radius_m: params.float("stop_radius_m")?,
-            stop_min_ms: (params.float("stop_min_minutes")? * MINUTE_MS as f64).round() as Timestamp,
-            warning_minutes: params.float("warning_minutes")?,
-            violation_minutes: params.float("violation_minutes")?,
-            max_hdop: params.float("max_hdop")?,
+    /// The shortest stop, in the contract's time unit.
+    fn stop_min_ms(&self) -> Timestamp {
+        (self.stop_min_minutes * MINUTE_MS as f64).round() as Timestamp
+    }
+}
+
+/// What the rule carries from one batch to the next: where the truck halted.
+#[derive(Default, Serialize, Deserialize)]
+pub struct State {
+    stops: StopTracker,
+}
+
+impl Policy for Dwell {
+    const ID: &'static str = "dwell";
+    const VERSION: &'static str = "0.1.0";
+    const SUMMARY: &'static str = "Dwell: stops outside authorised zones and overstays in authorised stops.";
+    type Params = Limits;
+    type State = State;
+
+    /// It asks the host no geodesy: a stop is judged by where the truck
+    /// halted, a few distances computed in the component. It asks the
+    /// transit for its zones only in a call with a stop to judge.
+    fn observe(
+        transit: &impl Transit,
+        limits: &Limits,
+        fixes: &Fixes,
+        _now: Timestamp,
+        state: &mut State,
+    ) -> Result<Observed, String> {
+        let ended = follow(&mut state.stops, fixes.rows(), limits);
+        let going_on = state.stops.current(limits.stop_min_ms());
+        if ended.is_empty() && going_on.is_none() {
+            return Ok(Observed::default());
+        }
+        let zones = Zones::of(transit);
+        Ok(Observed {
+            findings: ended.into_iter().filter_map(|stop| zones.judge(stop, limits)).collect(),
+            open: still_open(going_on, &zones, limits),
         })
     }
 }
 
-impl Policy for Dwell {
-    fn describe() -> Descriptor {
-        describe()
-    }
+export!(Dwell);
 
-    fn admit(transit: Transit, route: Option<&Route>, params: Vec<Param>) -> Result<Vec<Finding>, String> {
-        admit(&HostGeodesy::new(route), transit, params)
-    }
-
-    fn observe(
-        transit: Transit,
-        route: Option<&Route>,
-        params: Vec<Param>,
-        fixes: Fixes,
-        now: Timestamp,
-        state: Vec<u8>,
-    ) -> Result<Observation, String> {
-        observe(&HostGeodesy::new(route), transit, params, fixes, now, state)
-    }
-}
-
-/// Who the policy is and which parameters it takes: the contract's
-/// `describe`.
-pub fn describe() -> Descriptor {
-    Descriptor {
-        id: "dwell".into(),
-        version: "0.1.0".into(),
-        summary: "Dwell: stops outside authorised zones and overstays in authorised stops.".into(),
-        params: vec![
-            ParamSpec::float(
-                "stop_radius_m",
-                200.0,
-                "The truck is stationary while it stays this close to where it halted, metres.",
-            ),
-            ParamSpec::float(
-                "stop_min_minutes",
-                3.0,
-                "Stationary for at least this long is a stop, minutes.",
-            ),
-            ParamSpec::float(
-                "warning_minutes",
-                30.0,
-                "A stop outside every authorised zone longer than this is a warning, minutes.",
-            ),
-            ParamSpec::float(
-                "violation_minutes",
-                120.0,
-                "A stop outside every authorised zone longer than this is a violation, minutes.",
-            ),
-            ParamSpec::float("max_hdop", 5.0, "Fixes with a higher hdop are ignored."),
-        ],
-    }
-}
-
-/// The contract's `admit`: stops are judged on fixes only, so nothing.
-pub fn admit(_geo: &impl Geodesy, _transit: Transit, _params: Vec<Param>) -> Result<Vec<Finding>, String> {
-    Ok(Vec::new())
-}
-
-/// The contract's `observe`. It asks `geo` nothing: a stop is judged by
-/// where the truck halted, a few distances computed in the component.
-pub fn observe(
-    _geo: &impl Geodesy,
-    transit: Transit,
-    params: Vec<Param>,
-    fixes: Fixes,
-    _now: Timestamp,
-    state: Vec<u8>,
-) -> Result<Observation, String> {
-    let limits = Limits::from(params)?;
-    let mut state: State = load_state(&state)?;
-    let findings = follow(&mut state.stops, fixes.rows(), &transit, &limits);
-    Ok(Observation {
-        findings,
-        open: still_open(&state.stops, &transit, &limits),
-        state: save_state(&state)?,
-    })
-}
-
-/// Feeds fixes to the stop tracker. Returns the findings of the stops that
-/// ended; the one still going on is [`still_open`]'s.
-fn follow(
-    stops: &mut StopTracker,
-    fixes: impl Iterator<Item = Fix>,
-    transit: &Transit,
-    limits: &Limits,
-) -> Vec<Finding> {
-    let mut findings = Vec::new();
-    for fix in fixes {
-        if fix.is_low_accuracy(limits.max_hdop) {
-            continue;
-        }
-        let ended = stops.push(&fix, limits.stop_radius_m, limits.stop_min_ms);
-        findings.extend(ended.and_then(|stop| finding(stop, transit, limits)));
-    }
-    findings
+/// Feeds fixes to the stop tracker. Returns the stops that ended; the one
+/// still going on is the tracker's `current`.
+fn follow(stops: &mut StopTracker, fixes: impl Iterator<Item = Fix>, limits: &Limits) -> Vec<Stop> {
+    let stop_min_ms = limits.stop_min_ms();
+    fixes
+        .filter(|fix| !fix.is_low_accuracy(limits.max_hdop))
+        .filter_map(|fix| stops.push(&fix, limits.stop_radius_m, stop_min_ms))
+        .collect()
 }
 
 /// The finding of the stop still going on, as it stands, if it already
 /// overstays. Every call reports it, an empty batch's too: the host keeps only
 /// the last call's open findings.
-fn still_open(stops: &StopTracker, transit: &Transit, limits: &Limits) -> Vec<Finding> {
-    stops
-        .current(limits.stop_min_ms)
-        .and_then(|stop| finding(stop, transit, limits))
+fn still_open(going_on: Option<Stop>, zones: &Zones, limits: &Limits) -> Vec<Finding> {
+    going_on
+        .and_then(|stop| zones.judge(stop, limits))
         .into_iter()
         .collect()
 }
 
-/// Judges a stop by where the truck halted: one anchor per stop, so a few
-/// in-component distances rather than a host call per fix.
-fn finding(stop: Stop, transit: &Transit, limits: &Limits) -> Option<Finding> {
-    let at_customs = [&transit.departure, &transit.destination];
-    if at_customs.iter().any(|zone| zone.contains_position(stop.position)) {
-        return None;
+/// Where the truck may stand: the customs offices and the authorised stops.
+struct Zones {
+    customs: [Zone; 2],
+    stops: Vec<AuthorisedStop>,
+}
+
+impl Zones {
+    /// The zones `transit` declares, asked once per call.
+    fn of(transit: &impl Transit) -> Zones {
+        Zones {
+            customs: [transit.departure(), transit.destination()],
+            stops: transit.stops(),
+        }
     }
-    // Where authorised stops overlap, the most permissive one applies.
-    let authorised = transit
-        .stops
-        .iter()
-        .filter(|allowed| allowed.zone.contains_position(stop.position))
-        .max_by_key(|allowed| allowed.max_minutes.map_or(u64::MAX, u64::from));
-    match authorised {
-        None => unauthorized(stop, limits),
-        Some(allowed) => overstay(stop, &allowed.zone, allowed.max_minutes?),
+
+    /// Judges a stop by where the truck halted: one anchor per stop, so a few
+    /// in-component distances rather than a host call per fix.
+    fn judge(&self, stop: Stop, limits: &Limits) -> Option<Finding> {
+        if self.customs.iter().any(|zone| zone.contains_position(stop.position)) {
+            return None;
+        }
+        // Where authorised stops overlap, the most permissive one applies.
+        let authorised = self
+            .stops
+            .iter()
+            .filter(|allowed| allowed.zone.contains_position(stop.position))
+            .max_by_key(|allowed| allowed.max_minutes.map_or(u64::MAX, u64::from));
+        match authorised {
+            None => unauthorized(stop, limits),
+            Some(allowed) => overstay(stop, &allowed.zone, allowed.max_minutes?),
+        }
     }
 }
 
@@ -191,7 +152,7 @@ fn unauthorized(stop: Stop, limits: &Limits) -> Option<Finding> {
         from: stop.from,
         to: stop.to,
         position: Some(stop.position),
-        evidence: vec![Evidence::text("minutes", format!("{minutes:.0}"))],
+        evidence: vec![Evidence::number("minutes", minutes, 0)],
     })
 }
 
@@ -208,17 +169,12 @@ fn overstay(stop: Stop, zone: &Zone, max_minutes: u32) -> Option<Finding> {
         to: stop.to,
         position: Some(stop.position),
         evidence: vec![
-            Evidence::text("minutes", format!("{minutes:.0}")),
+            Evidence::number("minutes", minutes, 0),
             Evidence::text("zone_id", &zone.id),
-            Evidence::text("max_minutes", max_minutes),
+            Evidence::integer("max_minutes", max_minutes),
         ],
     })
 }
-
-// Natively the crate is a plain library (unit tests, benchmarks against the
-// component); only the wasm build exports the contract.
-#[cfg(target_arch = "wasm32")]
-export_policy!(Dwell);
 
 /// The rule over hand-made fixes (it needs no host call): where a stop may
 /// last how long, poor fixes, and streaming against batch evaluation.
@@ -240,20 +196,8 @@ mod tests {
         }
     }
 
-    fn transit() -> Transit {
-        let party = Party {
-            bin: "990240000111".into(),
-            name: "Alatau Trade LLP".into(),
-            zone: RiskZone::Green,
-        };
-        Transit {
-            id: "KZ-2021-000123".into(),
-            declaration: None,
-            seal_id: Some("NS-778812".into()),
-            vehicle: None,
-            importer: party,
-            carrier: None,
-            goods: Vec::new(),
+    fn transit() -> DeclaredTransit {
+        DeclaredTransit {
             departure: zone("NUR-ZHOLY", DEPARTURE, 2000.0),
             destination: zone("ALMATY-TC", (43.30, 76.95), 1500.0),
             stops: vec![
@@ -266,15 +210,8 @@ mod tests {
                     max_minutes: None,
                 },
             ],
-            corridor_m: None,
-            opened_at: 0,
-            deadline: None,
+            ..DeclaredTransit::example()
         }
-    }
-
-    fn limits() -> Limits {
-        let defaults = Dwell::describe().default_params();
-        Limits::from(defaults).unwrap()
     }
 
     /// Fixes every ten minutes parked at `place` from `from` to `to`, then
@@ -290,9 +227,16 @@ mod tests {
 
     /// One call: the findings of the stops that ended, then the open one.
     fn observe(stops: &mut StopTracker, batch: &[Fix]) -> (Vec<Finding>, Vec<Finding>) {
-        let (transit, limits) = (transit(), limits());
-        let findings = follow(stops, batch.iter().copied(), &transit, &limits);
-        (findings, still_open(stops, &transit, &limits))
+        let (zones, limits) = (Zones::of(&transit()), Limits::defaults());
+        let ended = follow(stops, batch.iter().copied(), &limits);
+        let findings = ended
+            .into_iter()
+            .filter_map(|stop| zones.judge(stop, &limits))
+            .collect();
+        (
+            findings,
+            still_open(stops.current(limits.stop_min_ms()), &zones, &limits),
+        )
     }
 
     /// Everything one batch reports, final and open.
@@ -383,7 +327,6 @@ mod tests {
             let (ended, still_open) = observe(&mut state.stops, batch);
             findings.extend(ended);
             open = still_open;
-            state = load_state(&save_state(&state).unwrap()).unwrap();
         }
         findings.extend(open);
         findings

@@ -16,96 +16,63 @@ use escort_policy_sdk::*;
 /// The eligibility policy; see the crate documentation for its rule.
 pub struct Eligibility;
 
-const SENSITIVE_HS_PREFIXES: &str = "2203,2204,2205,2206,2207,2208,2402,2403,2710,9301,9302,9303,9304,9305,9306";
+params! {
+    /// Which goods may never travel under electronic escort.
+    pub struct Limits {
+        /// Comma-separated HS code prefixes of goods that may not travel under electronic escort.
+        sensitive_hs_prefixes: String = "2203,2204,2205,2206,2207,2208,2402,2403,2710,9301,9302,9303,9304,9305,9306",
+    }
+}
 
 impl Policy for Eligibility {
-    fn describe() -> Descriptor {
-        describe()
-    }
+    const ID: &'static str = "eligibility";
+    const VERSION: &'static str = "0.1.0";
+    const SUMMARY: &'static str = "Eligibility: whether the transit may travel under electronic escort at all.";
+    type Params = Limits;
+    // Decided once, on admission: fixes change nothing, and nothing is ever
+    // in progress.
+    type State = ();
 
-    fn admit(transit: Transit, route: Option<&Route>, params: Vec<Param>) -> Result<Vec<Finding>, String> {
-        admit(&HostGeodesy::new(route), transit, params)
-    }
-
-    fn observe(
-        transit: Transit,
-        route: Option<&Route>,
-        params: Vec<Param>,
-        fixes: Fixes,
-        now: Timestamp,
-        state: Vec<u8>,
-    ) -> Result<Observation, String> {
-        observe(&HostGeodesy::new(route), transit, params, fixes, now, state)
+    /// One finding, eligible or not with every reason.
+    fn admit(transit: &impl Transit, limits: &Limits) -> Result<Vec<Finding>, String> {
+        let reasons = reasons(
+            &transit.declaration(),
+            transit.has_route(),
+            &limits.sensitive_hs_prefixes,
+        );
+        let opened_at = transit.opened_at();
+        let finding = if reasons.is_empty() {
+            Finding {
+                code: "eligibility.eligible".into(),
+                severity: Severity::Info,
+                message: "may travel under electronic escort".into(),
+                from: opened_at,
+                to: opened_at,
+                position: None,
+                evidence: Vec::new(),
+            }
+        } else {
+            Finding {
+                code: "eligibility.ineligible".into(),
+                severity: Severity::Violation,
+                message: format!("may not travel under electronic escort: {}", reasons.join("; ")),
+                from: opened_at,
+                to: opened_at,
+                position: None,
+                evidence: vec![Evidence::texts("reasons", reasons)],
+            }
+        };
+        Ok(vec![finding])
     }
 }
 
-/// Who the policy is and which parameters it takes: the contract's
-/// `describe`.
-pub fn describe() -> Descriptor {
-    Descriptor {
-        id: "eligibility".into(),
-        version: "0.1.0".into(),
-        summary: "Eligibility: whether the transit may travel under electronic escort at all.".into(),
-        params: vec![ParamSpec::text(
-            "sensitive_hs_prefixes",
-            SENSITIVE_HS_PREFIXES,
-            "Comma-separated HS code prefixes of goods that may not travel under electronic escort.",
-        )],
-    }
-}
-
-/// The contract's `admit`: one finding, eligible or not with every reason.
-/// It only asks `geo` whether there is a route, which costs no host call.
-pub fn admit(geo: &impl Geodesy, transit: Transit, params: Vec<Param>) -> Result<Vec<Finding>, String> {
-    let params = Params::new(params);
-    let reasons = reasons(&transit, geo.has_route(), params.text("sensitive_hs_prefixes")?);
-    let finding = if reasons.is_empty() {
-        Finding {
-            code: "eligibility.eligible".into(),
-            severity: Severity::Info,
-            message: "may travel under electronic escort".into(),
-            from: transit.opened_at,
-            to: transit.opened_at,
-            position: None,
-            evidence: Vec::new(),
-        }
-    } else {
-        Finding {
-            code: "eligibility.ineligible".into(),
-            severity: Severity::Violation,
-            message: format!("may not travel under electronic escort: {}", reasons.join("; ")),
-            from: transit.opened_at,
-            to: transit.opened_at,
-            position: None,
-            evidence: vec![Evidence::texts("reasons", reasons)],
-        }
-    };
-    Ok(vec![finding])
-}
-
-/// The contract's `observe`: eligibility is decided on admission, so nothing.
-pub fn observe(
-    _geo: &impl Geodesy,
-    _transit: Transit,
-    _params: Vec<Param>,
-    _fixes: Fixes,
-    _now: Timestamp,
-    _state: Vec<u8>,
-) -> Result<Observation, String> {
-    // Decided once, on admission: fixes change nothing, and nothing is
-    // ever in progress.
-    Ok(Observation {
-        findings: Vec::new(),
-        open: Vec::new(),
-        state: Vec::new(),
-    })
-}
+export!(Eligibility);
 
 /// Every condition the transit fails, as a sentence for an officer, in the
 /// order of the declaration.
-fn reasons(transit: &Transit, has_route: bool, sensitive_hs_prefixes: &str) -> Vec<String> {
+fn reasons(declaration: &Declaration, has_route: bool, sensitive_hs_prefixes: &str) -> Vec<String> {
     let mut reasons = Vec::new();
-    let importer = &transit.importer;
+    let importer = &declaration.importer;
     if importer.zone != RiskZone::Green {
         reasons.push(format!(
             "importer {} is in the {} zone",
@@ -113,7 +80,11 @@ fn reasons(transit: &Transit, has_route: bool, sensitive_hs_prefixes: &str) -> V
             zone_name(importer.zone)
         ));
     }
-    if let Some(carrier) = transit.carrier.as_ref().filter(|carrier| carrier.zone == RiskZone::Red) {
+    if let Some(carrier) = declaration
+        .carrier
+        .as_ref()
+        .filter(|carrier| carrier.zone == RiskZone::Red)
+    {
         reasons.push(format!("carrier {} is in the red zone", carrier.name));
     }
     let sensitive: Vec<&str> = sensitive_hs_prefixes
@@ -121,7 +92,7 @@ fn reasons(transit: &Transit, has_route: bool, sensitive_hs_prefixes: &str) -> V
         .map(str::trim)
         .filter(|prefix| !prefix.is_empty())
         .collect();
-    for item in &transit.goods {
+    for item in &declaration.goods {
         if item.excise {
             reasons.push(format!(
                 "goods {} ({}) are subject to excise",
@@ -135,7 +106,7 @@ fn reasons(transit: &Transit, has_route: bool, sensitive_hs_prefixes: &str) -> V
             ));
         }
     }
-    if transit
+    if declaration
         .seal_id
         .as_deref()
         .is_none_or(|seal_id| seal_id.trim().is_empty())
@@ -155,11 +126,6 @@ fn zone_name(zone: RiskZone) -> &'static str {
         RiskZone::Red => "red",
     }
 }
-
-// Natively the crate is a plain library (unit tests, benchmarks against the
-// component); only the wasm build exports the contract.
-#[cfg(target_arch = "wasm32")]
-export_policy!(Eligibility);
 
 /// The rule over hand-made declarations: each reason, all of them at once,
 /// and the findings `admit` makes (a transit without a route needs no host).
@@ -184,45 +150,39 @@ mod tests {
         }
     }
 
-    fn transit() -> Transit {
-        let zone = Zone {
-            id: "ALMATY-TC".into(),
-            name: "Almaty terminal".into(),
-            center: Position { lat: 43.30, lon: 76.95 },
-            radius_m: 1500.0,
-        };
-        Transit {
-            id: "KZ-2021-000123".into(),
-            declaration: None,
-            seal_id: Some("NS-778812".into()),
-            vehicle: None,
-            importer: party("Alatau Trade LLP", RiskZone::Green),
-            carrier: Some(party("Silk Road Haulage", RiskZone::Yellow)),
-            goods: vec![goods("847130", "portable computers", false)],
-            departure: zone.clone(),
-            destination: zone,
-            stops: Vec::new(),
-            corridor_m: None,
+    fn transit() -> DeclaredTransit {
+        let example = DeclaredTransit::example();
+        DeclaredTransit {
+            declaration: Declaration {
+                importer: party("Alatau Trade LLP", RiskZone::Green),
+                carrier: Some(party("Silk Road Haulage", RiskZone::Yellow)),
+                goods: vec![goods("847130", "portable computers", false)],
+                ..example.declaration
+            },
             opened_at: 1_621_144_800_000,
-            deadline: None,
+            ..example
         }
+    }
+
+    fn sensitive_hs_prefixes() -> String {
+        Limits::defaults().sensitive_hs_prefixes
     }
 
     #[test]
     fn a_low_risk_transit_with_seal_and_route_is_eligible() {
-        assert!(reasons(&transit(), true, SENSITIVE_HS_PREFIXES).is_empty());
+        assert!(reasons(&transit().declaration, true, &sensitive_hs_prefixes()).is_empty());
     }
 
     #[test]
     fn every_reason_is_listed() {
-        let mut transit = transit();
-        transit.importer.zone = RiskZone::Yellow;
-        transit.carrier = Some(party("Steppe Cargo", RiskZone::Red));
-        transit.goods.push(goods("220830", "whisky", true));
-        transit.goods.push(goods("2710192100", "diesel", false));
-        transit.seal_id = Some(" ".into());
+        let mut declaration = transit().declaration;
+        declaration.importer.zone = RiskZone::Yellow;
+        declaration.carrier = Some(party("Steppe Cargo", RiskZone::Red));
+        declaration.goods.push(goods("220830", "whisky", true));
+        declaration.goods.push(goods("2710192100", "diesel", false));
+        declaration.seal_id = Some(" ".into());
         assert_eq!(
-            reasons(&transit, false, SENSITIVE_HS_PREFIXES),
+            reasons(&declaration, false, &sensitive_hs_prefixes()),
             [
                 "importer Alatau Trade LLP is in the yellow zone",
                 "carrier Steppe Cargo is in the red zone",
@@ -237,20 +197,21 @@ mod tests {
 
     #[test]
     fn the_sensitive_groups_are_a_parameter() {
-        let transit = transit();
-        assert!(reasons(&transit, true, "").is_empty());
+        let declaration = transit().declaration;
+        assert!(reasons(&declaration, true, "").is_empty());
         assert_eq!(
-            reasons(&transit, true, " 8703, 8471 "),
+            reasons(&declaration, true, " 8703, 8471 "),
             ["goods 847130 (portable computers) are in sensitive group 8471"]
         );
     }
 
     #[test]
     fn admit_reports_one_finding_at_the_opening() {
-        let defaults = Eligibility::describe().default_params();
+        let defaults = Limits::default_values();
         let mut transit = transit();
-        transit.seal_id = None;
-        let findings = Eligibility::admit(transit.clone(), None, defaults).unwrap();
+        transit.declaration.seal_id = None;
+        // A transit as data declares no route.
+        let findings = escort_policy_sdk::admit::<Eligibility>(&transit, &defaults).unwrap();
         assert_eq!(findings.len(), 1);
         let finding = &findings[0];
         assert_eq!(

@@ -3,7 +3,7 @@
 //! A policy is a WebAssembly component implementing the contract in
 //! `wit/since_v0.2.0`. With this crate a policy crate holds its rule and
 //! nothing else: it implements [`Policy`] (who it is, its parameters, its
-//! state, and `observe`; `admit` only when it judges the declaration) and
+//! state, and `observe`, or `admit` for a rule about the declaration) and
 //! ends with [`export!`]. The contract's generated bindings stay inside the
 //! SDK. What else most escort rules need:
 //!
@@ -156,14 +156,18 @@ pub trait Policy {
     /// Judges a batch of new fixes (empty when only time has passed) as of
     /// `now`, from the state the previous batch left, which it updates. An
     /// `Err` is a failure of the policy itself, which the host reports as
-    /// `policy.error`; it is not a finding.
+    /// `policy.error`; it is not a finding. By default, nothing: a policy
+    /// that judges only the declaration writes `admit` alone.
     fn observe(
         transit: &impl Transit,
         params: &Self::Params,
         fixes: &Fixes,
         now: Timestamp,
         state: &mut Self::State,
-    ) -> Result<Observed, String>;
+    ) -> Result<Observed, String> {
+        let _ = (transit, params, fixes, now, state);
+        Ok(Observed::default())
+    }
 }
 
 /// What a rule concluded from a batch.
@@ -245,9 +249,9 @@ macro_rules! export {
                         $crate::observe::<$policy>(transit, &params, &fixes, now, &state)
                     })
                 }
-    }
+            }
 
-            $crate::bindings::export_bindings!(Exported with_types_in $crate::bindings);
+    $crate::bindings::export_bindings!(Exported with_types_in $crate::bindings);
         };
     };
 }

@@ -15,10 +15,14 @@ pub trait Params: Sized {
     fn specs() -> Vec<ParamSpec>;
     /// The values of one call, in [`Params::specs`] order.
     fn from_values(values: &[ParamValue]) -> Result<Self, String>;
+    /// Every parameter's default, in order, as the host passes them when
+    /// nothing is configured.
+    fn default_values() -> Vec<ParamValue> {
+        Self::specs().into_iter().map(|spec| spec.default).collect()
+    }
     /// Every parameter at its default: what a rule's unit tests run with.
     fn defaults() -> Self {
-        let values: Vec<ParamValue> = Self::specs().into_iter().map(|spec| spec.default).collect();
-        Self::from_values(&values).expect("a policy's defaults are of their declared kinds")
+        Self::from_values(&Self::default_values()).expect("a policy's defaults are of their declared kinds")
     }
 }
 

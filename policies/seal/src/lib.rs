@@ -22,9 +22,18 @@ use serde::{Deserialize, Serialize};
 /// The seal policy; see the crate documentation for its rules.
 pub struct Seal;
 
-/// The open episode of each condition, in the order of [`CONDITIONS`].
+params! {
+    /// When the seal's battery is low.
+    pub struct Limits {
+        /// A battery charge below this is low, percent.
+        low_battery_pct: f64 = 15.0,
+    }
+}
+
+/// What the rule carries from one batch to the next: the open episode of
+/// each condition, in the order of [`CONDITIONS`].
 #[derive(Default, Serialize, Deserialize)]
-struct State {
+pub struct State {
     open: [Option<Episode>; 5],
 }
 
@@ -70,8 +79,8 @@ impl Condition {
 
     fn finding(self, episode: Episode) -> Finding {
         let minutes = episode.minutes();
-        let min_battery_pct = format!("{:.0}", -episode.peak);
-        let battery = format!("battery down to {min_battery_pct} %");
+        let min_battery_pct = -episode.peak;
+        let battery = format!("battery down to {min_battery_pct:.0} %");
         let state = |state: &str| Evidence::text("state", state);
         let (code, severity, what, evidence) = match self {
             Condition::CableCut => ("seal.breach", Severity::Critical, "cable cut", state("cable_cut")),
@@ -86,7 +95,7 @@ impl Condition {
                 "seal.low_battery",
                 Severity::Warning,
                 battery.as_str(),
-                Evidence::text("min_battery_pct", min_battery_pct),
+                Evidence::number("min_battery_pct", min_battery_pct, 0),
             ),
             Condition::Opened if episode.peak > 0.0 => (
                 "seal.opened",
@@ -111,79 +120,47 @@ impl Condition {
             from: episode.from,
             to: episode.to,
             position: Some(episode.peak_position()),
-            evidence: vec![evidence, Evidence::text("minutes", format!("{minutes:.0}"))],
+            evidence: vec![evidence, Evidence::number("minutes", minutes, 0)],
         }
     }
 }
 
 impl Policy for Seal {
-    fn describe() -> Descriptor {
-        describe()
-    }
+    const ID: &'static str = "seal";
+    const VERSION: &'static str = "0.1.0";
+    const SUMMARY: &'static str = "Seal: breaches, faults, low battery and opening reported by the navigation seal.";
+    type Params = Limits;
+    type State = State;
 
-    fn admit(transit: Transit, route: Option<&Route>, params: Vec<Param>) -> Result<Vec<Finding>, String> {
-        admit(&HostGeodesy::new(route), transit, params)
-    }
-
+    /// Only an opened seal needs to know where the truck is: then the
+    /// destination and one `distances_to_m` call for the whole batch, nothing
+    /// otherwise.
     fn observe(
-        transit: Transit,
-        route: Option<&Route>,
-        params: Vec<Param>,
-        fixes: Fixes,
-        now: Timestamp,
-        state: Vec<u8>,
-    ) -> Result<Observation, String> {
-        observe(&HostGeodesy::new(route), transit, params, fixes, now, state)
+        transit: &impl Transit,
+        limits: &Limits,
+        fixes: &Fixes,
+        _now: Timestamp,
+        state: &mut State,
+    ) -> Result<Observed, String> {
+        let inside_destination = if fixes.seal.contains(&SealState::Opened) {
+            transit.destination().contains(transit, &fixes.lat, &fixes.lon)
+        } else {
+            vec![false; fixes.len()]
+        };
+        let findings = follow(
+            &mut state.open,
+            fixes.rows(),
+            &inside_destination,
+            limits.low_battery_pct,
+        );
+        Ok(Observed {
+            findings,
+            open: still_open(&state.open),
+        })
     }
 }
 
-/// Who the policy is and which parameters it takes: the contract's
-/// `describe`.
-pub fn describe() -> Descriptor {
-    Descriptor {
-        id: "seal".into(),
-        version: "0.1.0".into(),
-        summary: "Seal: breaches, faults, low battery and opening reported by the navigation seal.".into(),
-        params: vec![ParamSpec::float(
-            "low_battery_pct",
-            15.0,
-            "A battery charge below this is low, percent.",
-        )],
-    }
-}
-
-/// The contract's `admit`: the seal is judged on fixes only, so nothing.
-pub fn admit(_geo: &impl Geodesy, _transit: Transit, _params: Vec<Param>) -> Result<Vec<Finding>, String> {
-    Ok(Vec::new())
-}
-
-/// The contract's `observe` over the geodesy `geo`: in the component the
-/// host's, one `distances_to_m` call for a batch in which the seal reports
-/// `opened`, none otherwise; natively any [`Geodesy`].
-pub fn observe(
-    geo: &impl Geodesy,
-    transit: Transit,
-    params: Vec<Param>,
-    fixes: Fixes,
-    _now: Timestamp,
-    state: Vec<u8>,
-) -> Result<Observation, String> {
-    let low_battery_pct = Params::new(params).float("low_battery_pct")?;
-    let mut state: State = load_state(&state)?;
-    // Only an opened seal needs to know where the truck is: one host call
-    // for the whole batch then, none otherwise.
-    let inside_destination = if fixes.seal.contains(&SealState::Opened) {
-        transit.destination.contains(geo, &fixes.lat, &fixes.lon)
-    } else {
-        vec![false; fixes.len()]
-    };
-    let findings = follow(&mut state.open, fixes.rows(), &inside_destination, low_battery_pct);
-    Ok(Observation {
-        findings,
-        open: still_open(&state.open),
-        state: save_state(&state)?,
-    })
-}
+export!(Seal);
 
 /// Feeds fixes, with whether each is inside the destination zone, to the
 /// open episodes. Returns the findings of the episodes that ended; those still
@@ -217,11 +194,6 @@ fn still_open(open: &[Option<Episode>; 5]) -> Vec<Finding> {
         .filter_map(|(condition, episode)| episode.map(|going_on| condition.finding(going_on)))
         .collect()
 }
-
-// Natively the crate is a plain library (unit tests, benchmarks against the
-// component); only the wasm build exports the contract.
-#[cfg(target_arch = "wasm32")]
-export_policy!(Seal);
 
 /// The rules over hand-made fixes and inside flags, without the host:
 /// episodes per condition, silent fixes, placement, and streaming against
@@ -311,7 +283,7 @@ mod tests {
         );
         assert_eq!((low.from, low.to), (MINUTE_MS, 4 * MINUTE_MS));
         assert_eq!(low.position, Some(fixes[3].position()));
-        assert_eq!(low.evidence[0], Evidence::text("min_battery_pct", "9"));
+        assert_eq!(low.evidence[0], Evidence::number("min_battery_pct", 9.4, 0));
         assert_eq!(low.message, "seal reported battery down to 9 % for 3 min (3 reports)");
     }
 
@@ -366,7 +338,6 @@ mod tests {
             let (ended, still_open) = observe(&mut state.open, &fixes, &inside);
             findings.extend(ended);
             open = still_open;
-            state = load_state(&save_state(&state).unwrap()).unwrap();
         }
         findings.extend(open);
         findings

@@ -16,8 +16,29 @@ use serde::{Deserialize, Serialize};
 /// The signal policy; see the crate documentation for its rule.
 pub struct Signal;
 
+params! {
+    /// How long the seal may stay silent.
+    pub struct Limits {
+        /// The seal's reporting period, minutes.
+        period_minutes: f64 = 10.0,
+        /// A gap longer than this many reporting periods is a warning, periods.
+        missed_periods: i64 = 2,
+        /// A gap longer than this is a violation, minutes.
+        violation_minutes: f64 = 120.0,
+    }
+}
+
+impl Limits {
+    /// The longest gap allowed without a warning, minutes.
+    fn allowed_minutes(&self) -> f64 {
+        self.missed_periods as f64 * self.period_minutes
+    }
+}
+
+/// What the rule carries from one batch to the next: the last fix, and
+/// whether tracking ended.
 #[derive(Default, Serialize, Deserialize)]
-struct State {
+pub struct State {
     last: Option<LastFix>,
     arrived: bool,
 }
@@ -29,102 +50,41 @@ struct LastFix {
     lon: f64,
 }
 
-struct Limits {
-    allowed_minutes: f64,
-    violation_minutes: f64,
-}
+impl Policy for Signal {
+    const ID: &'static str = "signal";
+    const VERSION: &'static str = "0.1.0";
+    const SUMMARY: &'static str = "Signal: gaps in the seal's reports while the transit is open.";
+    type Params = Limits;
+    type State = State;
 
-impl Limits {
-    fn from(params: Vec<Param>) -> Result<Self, String> {
-        let params = Params::new(params);
-        Ok(Limits {
-            allowed_minutes: params.integer("missed_periods")? as f64 * params.float("period_minutes")?,
-            violation_minutes: params.float("violation_minutes")?,
+    /// The destination and one `distances_to_m` call per batch with fixes
+    /// until arrival; nothing at all after.
+    fn observe(
+        transit: &impl Transit,
+        limits: &Limits,
+        fixes: &Fixes,
+        now: Timestamp,
+        state: &mut State,
+    ) -> Result<Observed, String> {
+        if state.arrived {
+            return Ok(Observed::default());
+        }
+        let opened_at = transit.opened_at();
+        // One host call for the whole batch.
+        let inside_destination = if fixes.is_empty() {
+            Vec::new()
+        } else {
+            transit.destination().contains(transit, &fixes.lat, &fixes.lon)
+        };
+        let findings = follow(state, fixes.rows(), &inside_destination, opened_at, limits);
+        Ok(Observed {
+            findings,
+            open: still_open(state, opened_at, now, limits),
         })
     }
 }
 
-impl Policy for Signal {
-    fn describe() -> Descriptor {
-        describe()
-    }
-
-    fn admit(transit: Transit, route: Option<&Route>, params: Vec<Param>) -> Result<Vec<Finding>, String> {
-        admit(&HostGeodesy::new(route), transit, params)
-    }
-
-    fn observe(
-        transit: Transit,
-        route: Option<&Route>,
-        params: Vec<Param>,
-        fixes: Fixes,
-        now: Timestamp,
-        state: Vec<u8>,
-    ) -> Result<Observation, String> {
-        observe(&HostGeodesy::new(route), transit, params, fixes, now, state)
-    }
-}
-
-/// Who the policy is and which parameters it takes: the contract's
-/// `describe`.
-pub fn describe() -> Descriptor {
-    Descriptor {
-        id: "signal".into(),
-        version: "0.1.0".into(),
-        summary: "Signal: gaps in the seal's reports while the transit is open.".into(),
-        params: vec![
-            ParamSpec::float("period_minutes", 10.0, "The seal's reporting period, minutes."),
-            ParamSpec::integer(
-                "missed_periods",
-                2,
-                "A gap longer than this many reporting periods is a warning, periods.",
-            ),
-            ParamSpec::float(
-                "violation_minutes",
-                120.0,
-                "A gap longer than this is a violation, minutes.",
-            ),
-        ],
-    }
-}
-
-/// The contract's `admit`: gaps are judged on fixes only, so nothing.
-pub fn admit(_geo: &impl Geodesy, _transit: Transit, _params: Vec<Param>) -> Result<Vec<Finding>, String> {
-    Ok(Vec::new())
-}
-
-/// The contract's `observe` over the geodesy `geo`: in the component the
-/// host's, one `distances_to_m` call per batch with fixes until arrival, none
-/// after; natively any [`Geodesy`].
-pub fn observe(
-    geo: &impl Geodesy,
-    transit: Transit,
-    params: Vec<Param>,
-    fixes: Fixes,
-    now: Timestamp,
-    state: Vec<u8>,
-) -> Result<Observation, String> {
-    let limits = Limits::from(params)?;
-    let mut state: State = load_state(&state)?;
-    // One host call for the whole batch, and none once tracking ended.
-    let inside_destination = if state.arrived || fixes.is_empty() {
-        Vec::new()
-    } else {
-        transit.destination.contains(geo, &fixes.lat, &fixes.lon)
-    };
-    let findings = follow(
-        &mut state,
-        fixes.rows(),
-        &inside_destination,
-        transit.opened_at,
-        &limits,
-    );
-    Ok(Observation {
-        findings,
-        open: still_open(&state, transit.opened_at, now, &limits),
-        state: save_state(&state)?,
-    })
-}
+export!(Signal);
 
 /// Feeds fixes, with whether each is inside the destination zone. Returns
 /// the gaps the fixes closed; the gap still open is [`still_open`]'s.
@@ -172,7 +132,7 @@ fn lost(last: Option<LastFix>, opened_at: Timestamp, until: Timestamp, open: boo
     let minutes = minutes_between(from, until);
     let severity = if minutes > limits.violation_minutes {
         Severity::Violation
-    } else if minutes > limits.allowed_minutes {
+    } else if minutes > limits.allowed_minutes() {
         Severity::Warning
     } else {
         return None;
@@ -196,14 +156,9 @@ fn lost(last: Option<LastFix>, opened_at: Timestamp, until: Timestamp, open: boo
             lat: last.lat,
             lon: last.lon,
         }),
-        evidence: vec![Evidence::text("minutes", format!("{minutes:.0}"))],
+        evidence: vec![Evidence::number("minutes", minutes, 0)],
     })
 }
-
-// Natively the crate is a plain library (unit tests, benchmarks against the
-// component); only the wasm build exports the contract.
-#[cfg(target_arch = "wasm32")]
-export_policy!(Signal);
 
 /// The rule over hand-made fixes, inside flags and clocks, without the host:
 /// gap lengths, the opening, open gaps, arrival, and streaming against batch
@@ -213,8 +168,7 @@ mod tests {
     use super::*;
 
     fn limits() -> Limits {
-        let defaults = Signal::describe().default_params();
-        Limits::from(defaults).unwrap()
+        Limits::defaults()
     }
 
     fn fix(minute: i64) -> Fix {
@@ -340,7 +294,6 @@ mod tests {
             let (ended, still_open) = observe(&mut state, batch, now_minute);
             findings.extend(ended);
             open = still_open;
-            state = load_state(&save_state(&state).unwrap()).unwrap();
         }
         findings.extend(open);
         findings

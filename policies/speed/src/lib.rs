@@ -54,7 +54,7 @@ struct LastFix {
 
 impl Policy for Speed {
     const ID: &'static str = "speed";
-    const VERSION: &'static str = "0.2.0";
+    const VERSION: &'static str = "0.1.0";
     const SUMMARY: &'static str = "Speed sanity: position jumps, excessive reported speed and poor fixes.";
     type Params = Limits;
     type State = State;
@@ -387,7 +387,7 @@ mod tests {
     /// batch is measured from the state the first batch left.
     #[test]
     fn observe_runs_natively_across_batches() {
-        let defaults: Vec<ParamValue> = Limits::specs().into_iter().map(|spec| spec.default).collect();
+        let defaults = Limits::default_values();
         let transit = DeclaredTransit::example();
         let batch = |fixes: &[Fix]| -> Fixes { fixes.iter().copied().collect() };
         let first = escort_policy_sdk::observe::<Speed>(

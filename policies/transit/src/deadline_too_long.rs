@@ -33,9 +33,9 @@ pub(crate) fn finding(
         to: opened_at,
         position: None,
         evidence: vec![
-            Evidence::text("route_km", format!("{route_km:.1}")),
-            Evidence::text("days_allowed", format!("{days_allowed:.1}")),
-            Evidence::text("km_per_month", format!("{km_per_month:.0}")),
+            Evidence::number("route_km", route_km, 1),
+            Evidence::number("days_allowed", days_allowed, 1),
+            Evidence::number("km_per_month", km_per_month, 0),
         ],
     })
 }
@@ -60,9 +60,9 @@ mod tests {
         assert_eq!(
             warning.evidence,
             [
-                Evidence::text("route_km", "380.5"),
-                Evidence::text("days_allowed", "12.0"),
-                Evidence::text("km_per_month", "951"),
+                Evidence::number("route_km", 380.5, 1),
+                Evidence::number("days_allowed", 12.0, 1),
+                Evidence::number("km_per_month", 380.5 / (12.0 / 30.0), 0),
             ]
         );
         assert_eq!(

@@ -21,91 +21,73 @@ use serde::{Deserialize, Serialize};
 /// The transit policy; see the crate documentation for its rules.
 pub struct TransitPolicy;
 
+params! {
+    /// How long a deadline may be.
+    pub struct Limits {
+        /// A deadline allowing less progress than this along the route is too long, km per 30-day month.
+        min_km_per_month: f64 = 2000.0,
+    }
+}
+
+/// What the rule carries from one batch to the next: when the truck arrived.
 #[derive(Default, Serialize, Deserialize)]
-struct State {
+pub struct State {
     arrived_at: Option<Timestamp>,
 }
 
 impl Policy for TransitPolicy {
-    fn describe() -> Descriptor {
-        describe()
+    const ID: &'static str = "transit";
+    const VERSION: &'static str = "0.1.0";
+    const SUMMARY: &'static str =
+        "Transit: arrival at the destination, the deadline, and whether the deadline is too long.";
+    type Params = Limits;
+    type State = State;
+
+    /// Whether the deadline is too long for the route: the route's length is
+    /// asked only when the transit declares a deadline.
+    fn admit(transit: &impl Transit, limits: &Limits) -> Result<Vec<Finding>, String> {
+        let Some(deadline) = transit.deadline() else {
+            return Ok(Vec::new());
+        };
+        let Some(route_m) = transit.route_length_m() else {
+            return Ok(Vec::new());
+        };
+        Ok(
+            deadline_too_long::finding(route_m, transit.opened_at(), deadline, limits.min_km_per_month)
+                .into_iter()
+                .collect(),
+        )
     }
 
-    fn admit(transit: Transit, route: Option<&Route>, params: Vec<Param>) -> Result<Vec<Finding>, String> {
-        admit(&HostGeodesy::new(route), transit, params)
-    }
-
+    /// The deadline, and the destination with one `distances_to_m` call per
+    /// batch with fixes, until arrival; nothing at all after.
     fn observe(
-        transit: Transit,
-        route: Option<&Route>,
-        params: Vec<Param>,
-        fixes: Fixes,
+        transit: &impl Transit,
+        _limits: &Limits,
+        fixes: &Fixes,
         now: Timestamp,
-        state: Vec<u8>,
-    ) -> Result<Observation, String> {
-        observe(&HostGeodesy::new(route), transit, params, fixes, now, state)
+        state: &mut State,
+    ) -> Result<Observed, String> {
+        if state.arrived_at.is_some() {
+            return Ok(Observed::default());
+        }
+        let deadline = transit.deadline();
+        let findings = if fixes.is_empty() {
+            Vec::new()
+        } else {
+            let destination = transit.destination();
+            // One host call for the whole batch.
+            let inside_destination = destination.contains(transit, &fixes.lat, &fixes.lon);
+            follow(state, fixes.rows(), &inside_destination, &destination, deadline)
+        };
+        Ok(Observed {
+            findings,
+            open: still_open(state, deadline, now),
+        })
     }
 }
 
-/// Who the policy is and which parameters it takes: the contract's
-/// `describe`.
-pub fn describe() -> Descriptor {
-    Descriptor {
-        id: "transit".into(),
-        version: "0.1.0".into(),
-        summary: "Transit: arrival at the destination, the deadline, and whether the deadline is too long.".into(),
-        params: vec![ParamSpec::float(
-            "min_km_per_month",
-            2000.0,
-            "A deadline allowing less progress than this along the route is too long, km per 30-day month.",
-        )],
-    }
-}
-
-/// The contract's `admit` over the geodesy `geo`: whether the deadline is too
-/// long for the route, one `length_m` host call when the transit declares
-/// both a route and a deadline, none otherwise; natively any [`Geodesy`].
-pub fn admit(geo: &impl Geodesy, transit: Transit, params: Vec<Param>) -> Result<Vec<Finding>, String> {
-    let min_km_per_month = Params::new(params).float("min_km_per_month")?;
-    let Some(deadline) = transit.deadline else {
-        return Ok(Vec::new());
-    };
-    // Asks the host only when there is a route.
-    let Some(route_m) = geo.route_length_m() else {
-        return Ok(Vec::new());
-    };
-    Ok(
-        deadline_too_long::finding(route_m, transit.opened_at, deadline, min_km_per_month)
-            .into_iter()
-            .collect(),
-    )
-}
-
-/// The contract's `observe` over the geodesy `geo`: in the component the
-/// host's, one `distances_to_m` call per batch with fixes until arrival, none
-/// after; natively any [`Geodesy`].
-pub fn observe(
-    geo: &impl Geodesy,
-    transit: Transit,
-    _params: Vec<Param>,
-    fixes: Fixes,
-    now: Timestamp,
-    state: Vec<u8>,
-) -> Result<Observation, String> {
-    let mut state: State = load_state(&state)?;
-    // One host call for the whole batch, and none after arrival.
-    let inside_destination = if state.arrived_at.is_some() || fixes.is_empty() {
-        Vec::new()
-    } else {
-        transit.destination.contains(geo, &fixes.lat, &fixes.lon)
-    };
-    let findings = follow(&mut state, fixes.rows(), &inside_destination, &transit);
-    Ok(Observation {
-        findings,
-        open: still_open(&state, &transit, now),
-        state: save_state(&state)?,
-    })
-}
+export!(TransitPolicy);
 
 /// Feeds fixes, with whether each is inside the destination zone. Returns
 /// the arrival and, if it was late, the final lateness: everything is said in
@@ -114,7 +96,8 @@ fn follow(
     state: &mut State,
     fixes: impl Iterator<Item = Fix>,
     inside_destination: &[bool],
-    transit: &Transit,
+    destination: &Zone,
+    deadline: Option<Timestamp>,
 ) -> Vec<Finding> {
     let mut findings = Vec::new();
     if state.arrived_at.is_some() {
@@ -122,8 +105,8 @@ fn follow(
     }
     if let Some((fix, _)) = fixes.zip(inside_destination).find(|&(_, &inside)| inside) {
         state.arrived_at = Some(fix.at);
-        findings.push(arrived::finding(&fix, &transit.destination));
-        if let Some(deadline) = transit.deadline {
+        findings.push(arrived::finding(&fix, destination));
+        if let Some(deadline) = deadline {
             // Lateness after arrival runs to the arrival; the clock no longer
             // matters, so the arrival stands in for it.
             findings.extend(overdue::finding(deadline, state.arrived_at, fix.at));
@@ -135,17 +118,12 @@ fn follow(
 /// The lateness so far while the truck has not arrived and the deadline has
 /// passed by `now`. Every call reports it, an empty batch's too: the host
 /// keeps only the last call's open findings.
-fn still_open(state: &State, transit: &Transit, now: Timestamp) -> Vec<Finding> {
-    match (state.arrived_at, transit.deadline) {
+fn still_open(state: &State, deadline: Option<Timestamp>, now: Timestamp) -> Vec<Finding> {
+    match (state.arrived_at, deadline) {
         (None, Some(deadline)) => overdue::finding(deadline, None, now).into_iter().collect(),
         _ => Vec::new(),
     }
 }
-
-// Natively the crate is a plain library (unit tests, benchmarks against the
-// component); only the wasm build exports the contract.
-#[cfg(target_arch = "wasm32")]
-export_policy!(TransitPolicy);
 
 /// Arrival and the deadline over hand-made fixes and inside flags, without
 /// the host, and streaming against batch evaluation. Each rule's own wording
@@ -156,34 +134,15 @@ mod tests {
 
     const HOUR_MS: Timestamp = 60 * MINUTE_MS;
 
-    fn transit(deadline_hours: Option<i64>) -> Transit {
-        let destination = Zone {
-            id: "ALMATY-TC".into(),
-            name: "Almaty terminal".into(),
-            center: Position { lat: 43.30, lon: 76.95 },
-            radius_m: 1500.0,
-        };
-        Transit {
-            id: "KZ-2021-000123".into(),
-            declaration: None,
-            seal_id: Some("NS-778812".into()),
-            vehicle: None,
-            importer: Party {
-                bin: "990240000111".into(),
-                name: "Alatau Trade LLP".into(),
-                zone: RiskZone::Green,
-            },
-            carrier: None,
-            goods: Vec::new(),
+    fn transit(deadline_hours: Option<i64>) -> DeclaredTransit {
+        let example = DeclaredTransit::example();
+        DeclaredTransit {
             departure: Zone {
                 id: "NUR-ZHOLY".into(),
-                ..destination.clone()
+                ..example.destination.clone()
             },
-            destination,
-            stops: Vec::new(),
-            corridor_m: None,
-            opened_at: 0,
             deadline: deadline_hours.map(|hours| hours * HOUR_MS),
+            ..example
         }
     }
 
@@ -196,13 +155,13 @@ mod tests {
     fn observe(
         state: &mut State,
         batch: &[(i64, bool)],
-        transit: &Transit,
+        transit: &DeclaredTransit,
         now_hour: i64,
     ) -> (Vec<Finding>, Vec<Finding>) {
         let inside: Vec<bool> = batch.iter().map(|&(_, inside)| inside).collect();
         let fixes = batch.iter().map(|&(hour, _)| fix(hour));
-        let findings = follow(state, fixes, &inside, transit);
-        (findings, still_open(state, transit, now_hour * HOUR_MS))
+        let findings = follow(state, fixes, &inside, &transit.destination, transit.deadline);
+        (findings, still_open(state, transit.deadline, now_hour * HOUR_MS))
     }
 
     /// What the host ends up with: the findings of every call, which
@@ -222,7 +181,6 @@ mod tests {
             let (ended, still_open) = observe(&mut state, batch, &transit, clock_hour);
             findings.extend(ended);
             open = still_open;
-            state = load_state(&save_state(&state).unwrap()).unwrap();
         }
         findings.extend(open);
         findings

@@ -24,7 +24,7 @@ pub(crate) fn finding(deadline: Timestamp, arrived_at: Option<Timestamp>, now: T
         from: deadline,
         to: until,
         position: None,
-        evidence: vec![Evidence::text("hours_late", format!("{hours_late:.1}"))],
+        evidence: vec![Evidence::number("hours_late", hours_late, 1)],
     })
 }
 
@@ -47,6 +47,6 @@ mod tests {
         assert_eq!((late.from, late.to), (DEADLINE, DEADLINE + 90 * MINUTE_MS));
         let missing = finding(DEADLINE, None, DEADLINE + 600 * MINUTE_MS).unwrap();
         assert_eq!(missing.message, "not arrived 10.0 h after the deadline");
-        assert_eq!(missing.evidence, [Evidence::text("hours_late", "10.0")]);
+        assert_eq!(missing.evidence, [Evidence::number("hours_late", 10.0, 1)]);
     }
 }

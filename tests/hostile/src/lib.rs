@@ -33,6 +33,11 @@
 //! `hostile.alive` carries the configured behaviour as evidence, so a test
 //! can tell which configuration answered.
 //!
+//! It speaks contract 0.1 (`wit/since_v0.1.0`) through wit-bindgen alone,
+//! without the SDK (which follows the newest contract): the host keeps
+//! loading 0.1 components, and every test that runs this policy beside the
+//! default set, which speaks 0.2, shows it.
+//!
 //! `describe()` takes no parameters, so its misdeeds are cargo features, each
 //! built into a component of its own by the test suite: `describe-bloat`
 //! answers a 10 MiB summary, `describe-crowd` declares 100,000 parameters.
@@ -42,10 +47,72 @@
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use escort_policy_sdk::*;
+/// The bindings of contract 0.1, guest side.
+#[allow(missing_docs, unsafe_code)]
+mod bindings {
+    wit_bindgen::generate!({
+        path: "../../wit/since_v0.1.0",
+        world: "escort-policy",
+    });
+
+    #[cfg(target_arch = "wasm32")]
+    use super::Hostile;
+    #[cfg(target_arch = "wasm32")]
+    export!(Hostile with_types_in crate::bindings);
+}
+
+use bindings::escort::policy::geo::{Position, Route};
+use bindings::escort::policy::types::{
+    Descriptor, Evidence, EvidenceValue, Finding, Fixes, Observation, Param, ParamKind, ParamSpec, ParamValue,
+    Severity, Timestamp, Transit,
+};
+use bindings::exports::escort::policy::policy::Guest;
 
 /// The hostile policy.
 pub struct Hostile;
+
+fn spec(name: &str, default: ParamValue, doc: &str) -> ParamSpec {
+    let kind = match default {
+        ParamValue::Integer(_) => ParamKind::Integer,
+        _ => ParamKind::Text,
+    };
+    ParamSpec {
+        name: name.into(),
+        kind,
+        default,
+        doc: doc.into(),
+    }
+}
+
+fn text(name: &str, value: impl ToString) -> Evidence {
+    Evidence {
+        name: name.into(),
+        value: EvidenceValue::Text(value.to_string()),
+    }
+}
+
+/// The value of the parameter `name`, which the host always passes.
+fn param<'a>(params: &'a [Param], name: &str) -> Result<&'a ParamValue, String> {
+    params
+        .iter()
+        .find(|param| param.name == name)
+        .map(|param| &param.value)
+        .ok_or_else(|| format!("parameter `{name}` was not passed"))
+}
+
+fn text_param<'a>(params: &'a [Param], name: &str) -> Result<&'a str, String> {
+    match param(params, name)? {
+        ParamValue::Text(value) => Ok(value),
+        _ => Err(format!("parameter `{name}` is not a text")),
+    }
+}
+
+fn integer_param(params: &[Param], name: &str) -> Result<i64, String> {
+    match param(params, name)? {
+        ParamValue::Integer(value) => Ok(*value),
+        _ => Err(format!("parameter `{name}` is not an integer")),
+    }
+}
 
 fn finding(code: &str, at: Timestamp) -> Finding {
     Finding {
@@ -61,7 +128,7 @@ fn finding(code: &str, at: Timestamp) -> Finding {
 
 fn alive(behaviour: &str, at: Timestamp) -> Finding {
     Finding {
-        evidence: vec![Evidence::text("behaviour", behaviour)],
+        evidence: vec![text("behaviour", behaviour)],
         ..finding("hostile.alive", at)
     }
 }
@@ -103,21 +170,29 @@ fn relaxed_lane() -> Result<i32, String> {
 
 fn descriptor() -> Descriptor {
     let mut params = vec![
-        ParamSpec::text("behaviour", "well", "Which misdeed to commit; see the crate docs."),
-        ParamSpec::integer("turns", 100_000_000, "How far `dawdle` and `toil` count."),
-        ParamSpec::integer(
+        spec(
+            "behaviour",
+            ParamValue::Text("well".into()),
+            "Which misdeed to commit; see the crate docs.",
+        ),
+        spec(
+            "turns",
+            ParamValue::Integer(100_000_000),
+            "How far `dawdle` and `toil` count.",
+        ),
+        spec(
             "positions",
-            1_000_000,
+            ParamValue::Integer(1_000_000),
             "How many positions `survey` asks about at once.",
         ),
-        ParamSpec::text(
+        spec(
             "victim",
-            "",
+            ParamValue::Text(String::new()),
             "The one transit to misbehave on; every transit when empty.",
         ),
-        ParamSpec::text(
+        spec(
             "when",
-            "fixes",
+            ParamValue::Text("fixes".into()),
             "`fixes`: misbehave on batches of fixes; `always`: on every call.",
         ),
     ];
@@ -126,7 +201,7 @@ fn descriptor() -> Descriptor {
         summary = "x".repeat(10 << 20);
     }
     if cfg!(feature = "describe-crowd") {
-        params.extend((0..100_000).map(|i| ParamSpec::integer(&format!("crowd_{i}"), i, "One of many.")));
+        params.extend((0..100_000).map(|i| spec(&format!("crowd_{i}"), ParamValue::Integer(i), "One of many.")));
     }
     Descriptor {
         id: "hostile".into(),
@@ -136,7 +211,7 @@ fn descriptor() -> Descriptor {
     }
 }
 
-impl Policy for Hostile {
+impl Guest for Hostile {
     fn describe() -> Descriptor {
         descriptor()
     }
@@ -153,20 +228,19 @@ impl Policy for Hostile {
         now: Timestamp,
         state: Vec<u8>,
     ) -> Result<Observation, String> {
-        let params = Params::new(params);
-        let configured = params.text("behaviour")?;
-        let victim = params.text("victim")?;
+        let configured = text_param(&params, "behaviour")?;
+        let victim = text_param(&params, "victim")?;
         let targeted = victim.is_empty() || victim == transit.id;
-        let due = !fixes.is_empty() || params.text("when")? == "always";
+        let due = !fixes.lat.is_empty() || text_param(&params, "when")? == "always";
         let behaviour = if targeted && due { configured } else { "well" };
         let findings = match behaviour {
             "well" => vec![alive(configured, now)],
             "dawdle" => {
-                count_to(params.integer("turns")?);
+                count_to(integer_param(&params, "turns")?);
                 vec![alive(configured, now)]
             }
             "toil" => {
-                count_to(params.integer("turns")?);
+                count_to(integer_param(&params, "turns")?);
                 panic!("hostile policy panics after long work, on purpose")
             }
             "spin" => {
@@ -231,7 +305,7 @@ impl Policy for Hostile {
             }
             "survey" => {
                 let route = route.ok_or("`survey` needs a transit with a route")?;
-                let positions = usize::try_from(params.integer("positions")?).map_err(|e| e.to_string())?;
+                let positions = usize::try_from(integer_param(&params, "positions")?).map_err(|e| e.to_string())?;
                 // A degree north of the start of the route, far from it.
                 let lat = vec![fixes.lat.first().copied().unwrap_or(43.0) + 1.0; positions];
                 let lon = vec![fixes.lon.first().copied().unwrap_or(77.0); positions];
@@ -242,17 +316,17 @@ impl Policy for Hostile {
             "nan-bits" => {
                 let nan = black_box(0.0f64) / black_box(0.0f64);
                 vec![Finding {
-                    evidence: vec![Evidence::text("bits", format!("{:016x}", nan.to_bits()))],
+                    evidence: vec![text("bits", format!("{:016x}", nan.to_bits()))],
                     ..finding("hostile.nan_bits", now)
                 }]
             }
             "relaxed" => vec![Finding {
-                evidence: vec![Evidence::text("lane", relaxed_lane()?)],
+                evidence: vec![text("lane", relaxed_lane()?)],
                 ..finding("hostile.relaxed", now)
             }],
             "long-code" => vec![finding(&format!("hostile.{}", "a".repeat(1 << 20)), now)],
             "long-evidence" => vec![Finding {
-                evidence: vec![Evidence::text("text", "x".repeat(30 << 20))],
+                evidence: vec![text("text", "x".repeat(30 << 20))],
                 ..finding("hostile.long_evidence", now)
             }],
             other => return Err(format!("unknown behaviour {other:?}")),
@@ -266,6 +340,3 @@ impl Policy for Hostile {
         })
     }
 }
-
-#[cfg(target_arch = "wasm32")]
-export_policy!(Hostile);

@@ -1,47 +1,37 @@
 //! `{{id}}`: warns when a fix reports the seal's battery running low.
 //!
 //! A starting point made by `escort policy new`: change the rule, keep the
-//! shape. `describe` says who the policy is and what it takes; `admit` looks
-//! at a transit once, when it opens; `observe` looks at each batch of new
-//! fixes. This rule needs no memory between batches, so it hands its state
-//! back unchanged.
+//! shape. The constants say who the policy is; `params!` declares what a
+//! regulator may set (the doc comment is what they read); `observe` looks at
+//! each batch of new fixes. This rule needs no memory between batches, so
+//! its state is `()`, and it does not judge the declaration, so it has no
+//! `admit`.
 
 use escort_policy_sdk::*;
 
 /// The policy.
 pub struct Rule;
 
+params! {
+    /// What counts as a low battery.
+    pub struct Limits {
+        /// A battery charge below this, percent, is low.
+        min_battery_pct: f64 = 20.0,
+    }
+}
+
 impl Policy for Rule {
-    fn describe() -> Descriptor {
-        Descriptor {
-            id: "{{id}}".into(),
-            version: "0.1.0".into(),
-            summary: "Warns when a fix reports the seal's battery below a threshold.".into(),
-            params: vec![ParamSpec::float(
-                "min_battery_pct",
-                20.0,
-                "A battery charge below this, percent, is low.",
-            )],
-        }
-    }
+    const ID: &'static str = "{{id}}";
+    const VERSION: &'static str = "0.1.0";
+    const SUMMARY: &'static str = "Warns when a fix reports the seal's battery below a threshold.";
+    type Params = Limits;
+    type State = ();
 
-    fn admit(_: Transit, _: Option<&Route>, _: Vec<Param>) -> Result<Vec<Finding>, String> {
-        Ok(Vec::new())
-    }
-
-    fn observe(
-        _transit: Transit,
-        _route: Option<&Route>,
-        params: Vec<Param>,
-        fixes: Fixes,
-        _now: Timestamp,
-        state: Vec<u8>,
-    ) -> Result<Observation, String> {
-        let min_battery_pct = Params::new(params).float("min_battery_pct")?;
+    fn observe(_: &impl Transit, limits: &Limits, fixes: &Fixes, _: Timestamp, _: &mut ()) -> Result<Observed, String> {
         let findings = fixes
             .rows()
             .filter_map(|fix| {
-                let pct = fix.battery_pct.filter(|&pct| pct < min_battery_pct)?;
+                let pct = fix.battery_pct.filter(|&pct| pct < limits.min_battery_pct)?;
                 Some(Finding {
                     code: "{{id}}.battery_low".into(),
                     severity: Severity::Warning,
@@ -49,17 +39,16 @@ impl Policy for Rule {
                     from: fix.at,
                     to: fix.at,
                     position: Some(fix.position()),
-                    evidence: vec![Evidence::text("battery_pct", format!("{pct:.0}"))],
+                    evidence: vec![Evidence::number("battery_pct", pct, 0)],
                 })
             })
             .collect();
-        Ok(Observation {
+        // A fix is over as soon as it is reported: nothing stays open.
+        Ok(Observed {
             findings,
             open: Vec::new(),
-            state,
         })
     }
 }
 
-#[cfg(target_arch = "wasm32")]
-export_policy!(Rule);
+export!(Rule);
