@@ -10,7 +10,7 @@ import { definePolicy, display, Episode, fixed, integer, number, param } from '.
 
 export const policy = definePolicy({
     id: 'speed',
-    version: '0.2.0',
+    version: '0.1.0',
     summary: 'Speed sanity: position jumps, excessive reported speed and poor fixes.',
     params: {
         implausible_kmh: param.float(150, 'A speed implied by two consecutive fixes above this is a jump, km/h.'),
