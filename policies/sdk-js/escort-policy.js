@@ -56,21 +56,27 @@ export const MINUTE_MS = 60_000;
 export function definePolicy({ id, version, summary, params = {}, state = () => ({}), admit, observe }) {
     const specs = Object.entries(params).map(([name, spec]) => ({ name, ...spec }));
     for (const spec of specs) {
-        if (spec.kind === undefined) throw new TypeError(`parameter \`${spec.name}\`: declare it with param.float(...) or another kind`);
+        if (spec.kind === undefined) {
+            throw new TypeError(`parameter \`${spec.name}\`: declare it with param.float(...) or another kind`);
+        }
     }
-    if (typeof observe !== 'function') throw new TypeError(`policy \`${id}\`: observe(transit, params, fixes, now, state) is missing`);
+    if (typeof observe !== 'function') {
+        throw new TypeError(`policy \`${id}\`: observe(transit, params, fixes, now, state) is missing`);
+    }
     const descriptor = { id, version, summary, params: specs };
     return {
         describe() {
             return descriptor;
         },
         admit(transit, values) {
-            return reported(() => (admit === undefined ? [] : admit(new Transit(transit), readParams(specs, values)).map(toContract)));
+            if (admit === undefined) return [];
+            return reported(() => admit(new Transit(transit), readParams(specs, values)).map(toContract));
         },
         observe(transit, values, fixes, now, stateBytes) {
             return reported(() => {
                 const current = loadState(stateBytes, state);
-                const observed = observe(new Transit(transit), readParams(specs, values), new Fixes(fixes), Number(now), current);
+                const params = readParams(specs, values);
+                const observed = observe(new Transit(transit), params, new Fixes(fixes), Number(now), current);
                 return {
                     findings: observed.findings.map(toContract),
                     open: observed.open.map(toContract),
@@ -278,6 +284,21 @@ export class Fixes {
         };
     }
 
+    /**
+     * The batch's positions as `{ lat, lon }` columns, preceded by `previous` (anything with `lat`
+     * and `lon`, such as the last fix of the previous batch) unless it is null: what
+     * `transit.legsM` takes to measure the leg into the batch as well as those within it.
+     */
+    positionsAfter(previous) {
+        if (previous === null || previous === undefined) return { lat: this.lat, lon: this.lon };
+        const lat = new Float64Array(this.length + 1);
+        const lon = new Float64Array(this.length + 1);
+        [lat[0], lon[0]] = [previous.lat, previous.lon];
+        lat.set(this.lat, 1);
+        lon.set(this.lon, 1);
+        return { lat, lon };
+    }
+
     *[Symbol.iterator]() {
         for (let i = 0; i < this.length; i++) yield this.row(i);
     }
@@ -338,7 +359,7 @@ export const Episode = {
         return { from: fix.at, to: fix.at, fixes: 1, peak: value, peakAt: fix.at, peakLat: fix.lat, peakLon: fix.lon };
     },
 
-    /** Starts a run at an earlier time `from` (a fix the rule let go of, such as the one before a jump) that reaches `fix`. */
+    /** Starts a run at an earlier time `from` (a fix the rule let go of, such as the one before a jump) up to `fix`. */
     startAt(from, fix, value) {
         return { ...Episode.start(fix, value), from };
     },
@@ -486,7 +507,8 @@ function decimalDigits(written) {
     const [whole, fraction = ''] = mantissa.split('.');
     const all = whole + fraction;
     const leadingZeros = all.length - all.replace(/^0+/, '').length;
-    return { digits: all.slice(leadingZeros).replace(/0+$/, ''), point: whole.length + Number(exponent) - leadingZeros };
+    const digits = all.slice(leadingZeros).replace(/0+$/, '');
+    return { digits, point: whole.length + Number(exponent) - leadingZeros };
 }
 
 /**

@@ -24,9 +24,9 @@ export const policy = definePolicy({
     state: () => ({ last: null, jump: null, excessive: null, poor: null }),
     observe(transit, limits, fixes, _now, state) {
         // One host call for every leg of the batch, the leg from the previous batch's last fix included.
-        const before = state.last === null ? [] : [state.last];
-        const column = (name) => [...before.map((fix) => fix[name]), ...fixes[name]];
-        const legsM = transit.legsM(column('lat'), column('lon'));
+        const positions = fixes.positionsAfter(state.last);
+        const legsM = transit.legsM(positions.lat, positions.lon);
+        const firstLeg = state.last === null ? -1 : 0; // fix i's leg is legsM[i + firstLeg]
         const { at, lat, lon, speedKmh, hdop } = fixes;
         const findings = [];
         for (let i = 0; i < fixes.length; i++) {
@@ -34,7 +34,7 @@ export const policy = definePolicy({
             const fix = { at: at[i], lat: lat[i], lon: lon[i], poor: hdop[i] > limits.max_hdop };
             const last = state.last;
             if (last !== null) {
-                const legM = legsM[i + before.length - 1];
+                const legM = legsM[i + firstLeg];
                 const hours = (fix.at - last.at) / 3_600_000;
                 const impliedKmh = hours > 0 ? legM / 1000 / hours : Infinity;
                 if (!fix.poor && !last.poor && legM > limits.implausible_min_m && impliedKmh > limits.implausible_kmh) {
