@@ -7,7 +7,8 @@ use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use escort_bench::rhai::RhaiSpeed;
-use escort_bench::{Drive, NativeCall, WasmCall, columns, native_fixes, template_transit};
+use escort_bench::{Drive, NativeCall, WasmCall, clock, lent, native_fixes, template_transit};
+use escort_engine::contract::Batch;
 use escort_engine::geodesy::RouteIndex;
 use escort_engine::{ComponentCache, Fix, PolicySet, Sandbox};
 
@@ -20,16 +21,22 @@ fn policies() -> PolicySet {
 fn wasm_against_native(c: &mut Criterion) {
     let policies = policies();
     let transit = template_transit();
+    let lent = lent(&transit);
     let drive = Drive::along(&transit, 60.0, 30);
-    let (first, first_now) = columns(&drive.fixes(transit.opened_at, 0, 100), transit.opened_at);
+    let first = drive.fixes(transit.opened_at, 0, 100);
+    let first_now = clock(&first, transit.opened_at);
     for policy in policies.policies() {
-        let wasm = WasmCall::new(policy, &transit);
-        let native = NativeCall::new(policy, &transit).expect("a default policy");
-        let state = wasm.observe(&first, first_now, &[]).expect("the policy answers").state;
+        let wasm = WasmCall::new(policy, &lent);
+        let native = NativeCall::new(policy, &lent).expect("a default policy");
+        let state = wasm
+            .observe(&Batch::new(&first), first_now, &[])
+            .expect("the policy answers")
+            .state;
         let mut group = c.benchmark_group(format!("wasm_vs_native/{}", policy.id()));
         for size in [1, 100, 10_000] {
-            let (batch, now) = columns(&drive.fixes(transit.opened_at, 100, size), transit.opened_at);
-            let native_batch = native_fixes(&batch);
+            let fixes = drive.fixes(transit.opened_at, 100, size);
+            let (batch, now) = (Batch::new(&fixes), clock(&fixes, transit.opened_at));
+            let native_batch = native_fixes(&fixes);
             group.throughput(Throughput::Elements(size as u64));
             group.bench_with_input(BenchmarkId::new("wasm", size), &batch, |b, batch| {
                 b.iter(|| wasm.observe(black_box(batch), now, &state))
@@ -47,11 +54,13 @@ fn call_overhead(c: &mut Criterion) {
     let policies = policies();
     let transit = template_transit();
     let drive = Drive::along(&transit, 60.0, 30);
+    let lent = lent(&transit);
     let mut group = c.benchmark_group("call_overhead");
+    let first = drive.fixes(transit.opened_at, 0, 1);
     for policy in policies.policies() {
-        let wasm = WasmCall::new(policy, &transit);
-        let (empty, now) = columns(&[], transit.opened_at);
-        let (one, one_now) = columns(&drive.fixes(transit.opened_at, 0, 1), transit.opened_at);
+        let wasm = WasmCall::new(policy, &lent);
+        let (empty, now) = (Batch::new(&[]), clock(&[], transit.opened_at));
+        let (one, one_now) = (Batch::new(&first), clock(&first, transit.opened_at));
         group.bench_function(BenchmarkId::new(policy.id(), "0 fixes"), |b| {
             b.iter(|| wasm.observe(&empty, now, &[]))
         });
@@ -73,16 +82,13 @@ fn rust_against_rhai(c: &mut Criterion) {
     let rhai = RhaiSpeed::new().expect("the script compiles");
     let transit = template_transit();
     let drive = Drive::along(&transit, 60.0, 30);
-    let wasm = WasmCall::new(speed, &transit);
+    let wasm = WasmCall::new(speed, &lent(&transit));
     let mut group = c.benchmark_group("speed_rule");
     for size in [100, 10_000] {
         let fixes = drive.fixes(transit.opened_at, 0, size);
         group.throughput(Throughput::Elements(size as u64));
         group.bench_with_input(BenchmarkId::new("rust_wasm", size), &fixes, |b, fixes| {
-            b.iter(|| {
-                let (batch, now) = columns(fixes, transit.opened_at);
-                wasm.observe(&batch, now, &[])
-            })
+            b.iter(|| wasm.observe(&Batch::new(fixes), clock(fixes, transit.opened_at), &[]))
         });
         group.bench_with_input(BenchmarkId::new("rhai", size), &fixes, |b, fixes| {
             b.iter(|| rhai.observe(fixes))

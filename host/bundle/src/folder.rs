@@ -81,6 +81,17 @@ pub fn load_dir(sandbox: &Sandbox, dir: &Path, trust: &Trust) -> Result<PolicySe
     Ok(set)
 }
 
+/// `set` with the policies of `dir` over it, `dir` loaded as [`load_dir`]
+/// loads it: each replaces the policy of `set` with its id, or is added.
+/// What `escort check --overlay` evaluates with: the built-in set with an
+/// author's bundles over it.
+pub fn load_over(mut set: PolicySet, sandbox: &Sandbox, dir: &Path, trust: &Trust) -> Result<PolicySet, FolderError> {
+    for policy in load_dir(sandbox, dir, trust)?.into_policies() {
+        set.put(policy);
+    }
+    Ok(set)
+}
+
 /// A bundle's policy alone, configured by the bundle's own `policies.toml`
 /// when it has one: what its golden scenarios run with.
 pub fn load_bundle(sandbox: &Sandbox, bundle: &Bundle, trust: &Trust) -> Result<PolicySet, FolderError> {

@@ -182,6 +182,11 @@ struct PoliciesArg {
     /// optional policies.toml; the built-in default set when absent.
     #[arg(long, value_name = "DIR")]
     policies: Option<PathBuf>,
+    /// The built-in default set with the policies of DIR over it (loaded as
+    /// --policies loads a folder): each replaces the built-in policy with its id,
+    /// or is added.
+    #[arg(long, value_name = "DIR", conflicts_with = "policies")]
+    overlay: Option<PathBuf>,
     /// Load only bundles signed by this public key (a .pub file); repeatable.
     #[arg(long, value_name = "KEY.pub")]
     trust: Vec<PathBuf>,
@@ -190,7 +195,7 @@ struct PoliciesArg {
 #[derive(Args)]
 struct TestArgs {
     /// Bundles (tested with their own policy alone) or folders of scenarios
-    /// (tested with --policies); the current folder when none is given.
+    /// (tested with --policies or --overlay); the current folder when none is given.
     dirs: Vec<PathBuf>,
     /// Write each scenario's expected.json from its report instead of comparing.
     #[arg(long)]
@@ -220,6 +225,12 @@ enum PolicyCommand {
     /// Build a project into a bundle (writes DIR/policy.wasm).
     Build {
         /// The project.
+        dir: PathBuf,
+    },
+    /// Write the built-in default set as bundles to start from: DIR/ID/ with
+    /// policy.toml and policy.wasm for each policy.
+    ExportBuiltin {
+        /// The folder to write the bundles in.
         dir: PathBuf,
     },
     /// Make a key pair for signing: NAME.key (secret) and NAME.pub.
@@ -390,6 +401,7 @@ fn main() -> ExitCode {
         Command::Policy(PolicyCommand::List { policies }) => run_policy_list(&policies),
         Command::Policy(PolicyCommand::New { name, lang, dir }) => run_policy_new(&dir, &name, lang.into()),
         Command::Policy(PolicyCommand::Build { dir }) => run_policy_build(&dir),
+        Command::Policy(PolicyCommand::ExportBuiltin { dir }) => run_policy_export_builtin(&dir),
         Command::Policy(PolicyCommand::Keygen { name }) => run_policy_keygen(&name),
         Command::Policy(PolicyCommand::Sign { key, dir }) => run_policy_sign(&key, &dir),
         Command::Policy(PolicyCommand::Verify { dir, trust }) => run_policy_verify(&dir, &trust),
@@ -452,10 +464,40 @@ fn trust(keys: &[PathBuf]) -> Result<Trust, Unusable> {
 
 fn load_policies(arg: &PoliciesArg) -> Result<PolicySet, Unusable> {
     let sandbox = sandbox()?;
-    Ok(match &arg.policies {
-        Some(dir) => folder::load_dir(&sandbox, dir, &trust(&arg.trust)?)?,
-        None => escort_builtin::policies(&sandbox)?,
+    Ok(match (&arg.policies, &arg.overlay) {
+        (Some(dir), _) => folder::load_dir(&sandbox, dir, &trust(&arg.trust)?)?,
+        (None, Some(dir)) => {
+            folder::load_over(escort_builtin::policies(&sandbox)?, &sandbox, dir, &trust(&arg.trust)?)?
+        }
+        (None, None) => escort_builtin::policies(&sandbox)?,
     })
+}
+
+/// Warns on stderr about each bundle at or in `dir` (a bundle, or a folder
+/// of them) whose component is older than its sources: a test of it would
+/// not test what the author last wrote.
+fn warn_if_unbuilt(dir: &Path) {
+    let bundles: Vec<PathBuf> = if Bundle::is_bundle(dir) {
+        vec![dir.to_owned()]
+    } else {
+        std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|entry| entry.path())
+            .filter(|path| Bundle::is_bundle(path))
+            .collect()
+    };
+    for bundle in bundles {
+        if let Some(source) = project::newer_source(&bundle) {
+            eprintln!(
+                "warning: {} is older than {}; run `escort policy build {}`",
+                bundle.join(bundle::COMPONENT).display(),
+                source.display(),
+                bundle.display()
+            );
+        }
+    }
 }
 
 fn run_test(args: TestArgs) -> Result<ExitCode, Unusable> {
@@ -468,12 +510,23 @@ fn run_test(args: TestArgs) -> Result<ExitCode, Unusable> {
     let mut text = String::new();
     for dir in &dirs {
         let (policies, scenarios) = if Bundle::is_bundle(dir) {
+            warn_if_unbuilt(dir);
             let policies = folder::load_dir(&sandbox()?, dir, &trust(&args.policies.trust)?)?;
             (policies, Scenario::find(&dir.join(bundle::SCENARIOS)))
         } else {
+            for policies in args.policies.policies.iter().chain(&args.policies.overlay) {
+                warn_if_unbuilt(policies);
+            }
             (load_policies(&args.policies)?, Scenario::find(dir))
         };
-        if scenarios.is_empty() {
+        if scenarios.is_empty() && Bundle::is_bundle(dir) {
+            return Err(Unusable(format!(
+                "{}: the bundle has no scenarios; add one as {} (a folder with transit.json and \
+                 fixes.ndjson), then write its expected.json with `escort test --bless {0}`",
+                dir.display(),
+                dir.join(bundle::SCENARIOS).join("NAME").display()
+            )));
+        } else if scenarios.is_empty() {
             return Err(Unusable(format!(
                 "{}: no scenarios (folders with transit.json)",
                 dir.display()
@@ -505,6 +558,13 @@ fn run_test(args: TestArgs) -> Result<ExitCode, Unusable> {
                     text.push_str(&format!(
                         "FAILED   {name}: run again, it gives another report; a policy keeps something \
                          between calls outside its state\n{diff}"
+                    ));
+                }
+                Outcome::SplitDiffers { split, diff } => {
+                    failed += 1;
+                    text.push_str(&format!(
+                        "FAILED   {name}: fed in batches split {split} the policy gives another report: its state \
+                         does not carry everything from one batch to the next\n{diff}"
                     ));
                 }
                 Outcome::Unusable(reason) => {
@@ -551,6 +611,21 @@ fn run_policy_build(dir: &Path) -> Result<ExitCode, Unusable> {
         ""
     };
     print(&format!("built {} ({size} bytes){resign}\n", built.component.display()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_policy_export_builtin(dir: &Path) -> Result<ExitCode, Unusable> {
+    let folders = project::export_builtin(dir, &escort_builtin::policies(&sandbox()?)?)?;
+    let mut text: String = folders
+        .iter()
+        .map(|folder| format!("wrote {}\n", folder.display()))
+        .collect();
+    text.push_str(&format!(
+        "run them with `escort check --overlay {}/ID` or `--policies {0}`; a bundle's parameters are set in its \
+         policies.toml ([ID.params]), its policy.toml declares the component's defaults\n",
+        dir.display()
+    ));
+    print(&text)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -889,6 +964,7 @@ fn run_replay(args: &ReplayArgs) -> Result<ExitCode, Unusable> {
         None => {
             let base = load_policies(&PoliciesArg {
                 policies: args.base.clone(),
+                overlay: None,
                 trust: args.trust.clone(),
             })?;
             let candidate = folder::load_dir(&sandbox()?, &args.policies, &trust(&args.trust)?)?;

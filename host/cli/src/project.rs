@@ -1,5 +1,5 @@
-//! Policy projects: what `escort policy new` makes and `escort policy build`
-//! turns into a bundle.
+//! Policy projects: what `escort policy new` makes, `escort policy build`
+//! turns into a bundle and `escort policy export-builtin` starts from.
 //!
 //! A project is a bundle folder with sources in it: `policy.toml`, the
 //! sources of its language, one golden scenario (`scenarios/example/`) and a
@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use escort_bundle::{self as bundle, Bundle, BundleError, Language, Manifest};
+use escort_engine::PolicySet;
 use escort_engine::contract::is_snake_case;
 
 /// The componentize-py release builds are made with.
@@ -196,6 +197,86 @@ pub fn build(dir: &Path) -> Result<Built, ProjectError> {
         Language::Js => build_js(dir, &component)?,
     }
     Ok(Built { component, unsigned })
+}
+
+/// Writes each policy of `builtin`, the default set, as a bundle to start
+/// from: `dir/ID/` with its component and a manifest that says what the
+/// component does (its id, version, summary and default parameters), and
+/// nothing else: the default policies' golden scenarios are the
+/// repository's, not the binary's. Refuses, before writing anything, when a
+/// policy's folder exists. Returns the folders written.
+pub fn export_builtin(dir: &Path, builtin: &PolicySet) -> Result<Vec<PathBuf>, ProjectError> {
+    let folders: Vec<PathBuf> = builtin.policies().iter().map(|policy| dir.join(policy.id())).collect();
+    if let Some(existing) = folders.iter().find(|folder| folder.symlink_metadata().is_ok()) {
+        return Err(ProjectError::Exists(existing.clone()));
+    }
+    for (policy, folder) in builtin.policies().iter().zip(&folders) {
+        let component = escort_builtin::component(policy.id()).expect("a built-in policy has a built-in component");
+        let manifest = Manifest {
+            id: policy.id().to_owned(),
+            version: policy.version().to_owned(),
+            description: policy.summary().to_owned(),
+            contract: bundle::contract(),
+            language: Language::Rust,
+            authors: Vec::new(),
+            params: policy
+                .param_values()
+                .into_iter()
+                .map(|(name, value)| (name.to_owned(), value))
+                .collect(),
+            effective_from: None,
+            effective_until: None,
+            applies_to: bundle::AppliesTo::default(),
+            mode: bundle::Mode::default(),
+        };
+        write(
+            &folder.join(bundle::MANIFEST),
+            &toml::to_string(&manifest).expect("a manifest always serializes"),
+        )?;
+        let path = folder.join(bundle::COMPONENT);
+        fs::write(&path, component).map_err(io(&path))?;
+    }
+    Ok(folders)
+}
+
+/// The newest source of the project at `dir` when it is newer than the
+/// project's `policy.wasm`: the component is not what the sources say, and
+/// a test of it tests something else. `None` when the component is newer,
+/// when there is none (loading it says so) or when the folder holds no
+/// sources (a bundle as it was shipped). Sources are `Cargo.toml` and the
+/// `*.rs`, `*.py` and `*.js` files of the folder, outside `.escort/` (the
+/// packagers'), `target/` (cargo's), `scenarios/` and hidden folders.
+pub fn newer_source(dir: &Path) -> Option<PathBuf> {
+    let built = fs::metadata(dir.join(bundle::COMPONENT))
+        .and_then(|meta| meta.modified())
+        .ok()?;
+    let mut newest: Option<(std::time::SystemTime, PathBuf)> = None;
+    let mut folders = vec![dir.to_owned()];
+    while let Some(folder) = folders.pop() {
+        let Ok(entries) = fs::read_dir(&folder) else { continue };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Ok(kind) = entry.file_type() else { continue };
+            if kind.is_dir() {
+                let outside = folder == dir && [bundle::SCENARIOS, "target"].contains(&name.as_str());
+                if !name.starts_with('.') && !outside {
+                    folders.push(entry.path());
+                }
+                continue;
+            }
+            let source = name == "Cargo.toml"
+                || Path::new(&name)
+                    .extension()
+                    .is_some_and(|extension| ["rs", "py", "js"].iter().any(|source| extension == *source));
+            let Ok(modified) = entry.metadata().and_then(|meta| meta.modified()) else {
+                continue;
+            };
+            if kind.is_file() && source && newest.as_ref().is_none_or(|(time, _)| modified > *time) {
+                newest = Some((modified, entry.path()));
+            }
+        }
+    }
+    newest.filter(|(time, _)| *time > built).map(|(_, path)| path)
 }
 
 /// The `[package] name` of a Rust project's `Cargo.toml`.

@@ -9,7 +9,8 @@
 //!   to end and the replay beside it included, and prints every figure the
 //!   issues ask for.
 
-use escort_bench::{NativeCall, WasmCall, columns};
+use escort_bench::{NativeCall, WasmCall, clock, lent, native_fixes};
+use escort_engine::contract::Batch;
 use escort_tests::{Scenario, builtin, escort_command, scenarios, workspace};
 use serde_json::Value;
 
@@ -24,22 +25,24 @@ fn every_default_policy_answers_alike_natively_and_as_webassembly() {
         fixes.sort_by_key(|fix| fix.at);
         // Two batches, so the second resumes the state the first left.
         let (first, second) = fixes.split_at(fixes.len() / 2);
+        let lent = lent(&transit);
         for policy in policies.policies() {
-            let wasm = WasmCall::new(policy, &transit);
-            let native = NativeCall::new(policy, &transit).expect("a default policy");
-            let (batch, now) = columns(first, transit.opened_at);
-            let by_wasm = wasm.observe(&batch, now, &[]).expect("the component answers");
-            let by_native = native
-                .observe(&escort_bench::native_fixes(&batch), now, &[])
-                .expect("the native rule answers");
-            assert_eq!(by_wasm, by_native, "{} on {}, first half", policy.id(), dir.display());
-            let (batch, later) = columns(second, transit.opened_at);
-            let later = later.max(now);
+            let wasm = WasmCall::new(policy, &lent);
+            let native = NativeCall::new(policy, &lent).expect("a default policy");
+            let now = clock(first, transit.opened_at);
             let by_wasm = wasm
-                .observe(&batch, later, &by_wasm.state)
+                .observe(&Batch::new(first), now, &[])
                 .expect("the component answers");
             let by_native = native
-                .observe(&escort_bench::native_fixes(&batch), later, &by_native.state)
+                .observe(&native_fixes(first), now, &[])
+                .expect("the native rule answers");
+            assert_eq!(by_wasm, by_native, "{} on {}, first half", policy.id(), dir.display());
+            let later = clock(second, transit.opened_at).max(now);
+            let by_wasm = wasm
+                .observe(&Batch::new(second), later, &by_wasm.state)
+                .expect("the component answers");
+            let by_native = native
+                .observe(&native_fixes(second), later, &by_native.state)
                 .expect("the native rule answers");
             assert_eq!(by_wasm, by_native, "{} on {}, second half", policy.id(), dir.display());
             compared += 1;

@@ -526,3 +526,202 @@ fn a_manifest_parameter_names_both_kinds_and_keygen_makes_the_folder() {
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert!(key.with_extension("key").is_file() && key.with_extension("pub").is_file());
 }
+
+/// The codes of a JSON report's findings.
+fn codes(report: &str) -> Vec<String> {
+    let report: serde_json::Value = serde_json::from_str(report).expect("a JSON report");
+    report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|finding| finding["code"].as_str().expect("a code").to_owned())
+        .collect()
+}
+
+/// Issue 14: `escort policy export-builtin` writes the default set as
+/// bundles that `--policies` and `--overlay` load, refuses a folder that
+/// exists, and an exported bundle's parameters are set in its
+/// `policies.toml` (its manifest declares the component's defaults, and
+/// one edited there is refused by name).
+#[test]
+fn exported_builtin_bundles_load_and_one_configured_over_the_default_set_changes_the_report() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let mine = dir.path().join("mine");
+    let exported = escort(&["policy", "export-builtin", mine.to_str().unwrap()]);
+    assert_eq!(exported.status.code(), Some(0), "{}", stderr(&exported));
+    for (id, bytes) in escort_builtin::COMPONENTS.iter().copied() {
+        assert_eq!(fs::read(mine.join(id).join("policy.wasm")).expect("a component"), bytes);
+        let manifest = fs::read_to_string(mine.join(id).join("policy.toml")).expect("a manifest");
+        assert!(manifest.contains(&format!("id = \"{id}\"")), "{manifest}");
+    }
+    let again = escort(&["policy", "export-builtin", mine.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(
+        stderr(&again).contains(&format!("{} exists already", mine.join("corridor").display())),
+        "{}",
+        stderr(&again)
+    );
+
+    let scenario = scenario("speed-jump-and-excessive");
+    let builtin = run(&check_args("speed-jump-and-excessive"));
+    let with = |flag: &str, path: &std::path::Path| {
+        let mut args = check_args("speed-jump-and-excessive");
+        args.extend([flag.to_owned(), path.display().to_string()]);
+        run(&args)
+    };
+    let exported_set = with("--policies", &mine);
+    assert_eq!(exported_set.status.code(), Some(0), "{}", stderr(&exported_set));
+    assert_eq!(
+        stdout(&exported_set),
+        stdout(&builtin),
+        "the exported set is the default set"
+    );
+    assert!(codes(&stdout(&builtin)).contains(&"speed.excessive".to_owned()));
+
+    let speed = mine.join("speed");
+    let manifest = fs::read_to_string(speed.join("policy.toml")).expect("a manifest");
+    fs::write(
+        speed.join("policy.toml"),
+        manifest.replace("excessive_kmh = 110", "excessive_kmh = 130"),
+    )
+    .expect("the manifest");
+    let edited = with("--overlay", &speed);
+    assert_eq!(edited.status.code(), Some(2));
+    assert!(
+        stderr(&edited).contains("parameter `excessive_kmh`: the manifest says 130"),
+        "{}",
+        stderr(&edited)
+    );
+    fs::write(speed.join("policy.toml"), &manifest).expect("the manifest");
+    fs::write(speed.join("policies.toml"), "[speed.params]\nexcessive_kmh = 130\n").expect("the configuration");
+    let configured = with("--overlay", &speed);
+    assert_eq!(configured.status.code(), Some(0), "{}", stderr(&configured));
+    let codes = codes(&stdout(&configured));
+    assert!(!codes.contains(&"speed.excessive".to_owned()), "{codes:?}");
+    assert!(codes.contains(&"speed.implausible".to_owned()), "{codes:?}");
+
+    // In `escort test`, the scenario folder runs against the overlay: its
+    // golden file, the default set's report, no longer holds.
+    let tested = escort(&["test", scenario.to_str().unwrap(), "--overlay", speed.to_str().unwrap()]);
+    assert_eq!(tested.status.code(), Some(1), "{}", stdout(&tested));
+    assert!(
+        stdout(&tested).contains("-      \"code\": \"speed.excessive\","),
+        "{}",
+        stdout(&tested)
+    );
+    let both = escort(&[
+        "test",
+        scenario.to_str().unwrap(),
+        "--overlay",
+        speed.to_str().unwrap(),
+        "--policies",
+        mine.to_str().unwrap(),
+    ]);
+    assert_eq!(both.status.code(), Some(2));
+    assert!(stderr(&both).contains("cannot be used with"), "{}", stderr(&both));
+
+    let untested = escort(&["test", speed.to_str().unwrap()]);
+    assert_eq!(untested.status.code(), Some(2));
+    assert!(
+        stderr(&untested).contains(&format!(
+            "{}: the bundle has no scenarios; add one as {}",
+            speed.display(),
+            speed.join("scenarios/NAME").display()
+        )),
+        "{}",
+        stderr(&untested)
+    );
+}
+
+/// Issue 14: `escort test` warns when a bundle's `policy.wasm` is older
+/// than its sources, and only then; the packagers' `.escort/`, cargo's
+/// `target/` and the scenarios are no sources.
+#[test]
+fn escort_test_warns_when_the_component_is_older_than_the_sources() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let mine = dir.path().join("mine");
+    let exported = escort(&["policy", "export-builtin", mine.to_str().unwrap()]);
+    assert_eq!(exported.status.code(), Some(0), "{}", stderr(&exported));
+    let speed = mine.join("speed");
+    let example = speed.join("scenarios/jump");
+    fs::create_dir_all(&example).expect("a scenario folder");
+    for file in ["transit.json", "fixes.ndjson"] {
+        fs::copy(scenario("speed-jump-and-excessive").join(file), example.join(file)).expect("copies");
+    }
+    let component = fs::File::options()
+        .write(true)
+        .open(speed.join("policy.wasm"))
+        .expect("the component");
+    component
+        .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(3600))
+        .expect("an hour ago");
+    for not_a_source in [
+        ".escort/node/shim.js",
+        "target/debug/build/lib.rs",
+        "scenarios/jump/notes.py",
+    ] {
+        let path = speed.join(not_a_source);
+        fs::create_dir_all(path.parent().unwrap()).expect("a folder");
+        fs::write(&path, "").expect("a file");
+    }
+    let blessed = escort(&["test", "--bless", speed.to_str().unwrap()]);
+    assert_eq!(blessed.status.code(), Some(0), "{}", stdout(&blessed));
+    assert_eq!(stderr(&blessed), "");
+
+    fs::create_dir_all(speed.join("src")).expect("a source folder");
+    fs::write(speed.join("src/lib.rs"), "// the rule\n").expect("a source");
+    let tested = escort(&["test", speed.to_str().unwrap()]);
+    assert_eq!(
+        tested.status.code(),
+        Some(0),
+        "a warning, not a failure: {}",
+        stdout(&tested)
+    );
+    assert_eq!(
+        stderr(&tested),
+        format!(
+            "warning: {} is older than {}; run `escort policy build {}`\n",
+            speed.join("policy.wasm").display(),
+            speed.join("src/lib.rs").display(),
+            speed.display()
+        )
+    );
+    // The same bundle as an overlay is warned about too.
+    let overlaid = escort(&["test", example.to_str().unwrap(), "--overlay", mine.to_str().unwrap()]);
+    assert!(
+        stderr(&overlaid).contains("src/lib.rs; run `escort policy build"),
+        "{}",
+        stderr(&overlaid)
+    );
+}
+
+/// Issue 14: `escort test` feeds each scenario in batches too, and a policy
+/// whose report depends on them fails and is not blessed. The hostile
+/// policy reports `hostile.alive`, final, at every call.
+#[test]
+fn escort_test_fails_a_policy_whose_report_depends_on_the_batches_and_does_not_bless_it() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let bundle = escort_tests::hostile_bundle(dir.path());
+    let example = bundle.join("scenarios/example");
+    let golden = fs::read_to_string(example.join("expected.json")).expect("blessed");
+    fs::copy(
+        escort_tests::template_scenario().join("fixes.ndjson"),
+        example.join("fixes.ndjson"),
+    )
+    .expect("every fix of the template");
+    let blessed = escort(&["test", "--bless", bundle.to_str().unwrap()]);
+    assert_eq!(blessed.status.code(), Some(1), "{}", stdout(&blessed));
+    let printed = stdout(&blessed);
+    assert!(
+        printed.contains(
+            "scenarios/example: fed in batches split at fix 2 (2021-05-16T06:10:00Z) the policy gives another \
+             report: its state does not carry everything from one batch to the next\n--- one batch\n+++ in batches\n"
+        ),
+        "{printed}"
+    );
+    assert_eq!(
+        fs::read_to_string(example.join("expected.json")).expect("the golden file"),
+        golden,
+        "not blessed"
+    );
+}

@@ -490,6 +490,46 @@ pub fn check(
     telemetry: &Telemetry,
     now: Option<DateTime<Utc>>,
 ) -> Result<Report, CheckError> {
+    check_in_batches(policies, transit, telemetry, now, &[])
+}
+
+/// Evaluates a whole track as [`check`] does, but fed to the policies as a
+/// service is fed it: in batches, each policy's state and open findings
+/// carried from one batch to the next through [`PolicyState`]s and
+/// [`PolicySet::resume`], and the final findings kept by the caller.
+///
+/// A new batch begins at each fix of `splits`, an index among the fixes
+/// evaluated (those at or after the opening, in time order; the report's
+/// `fixes.accepted` counts them); indices of no fix, or of the first, split
+/// nothing. Each batch but the last is evaluated as of its own last fix, as
+/// a service evaluates a batch it is sent; the last as of `now`, as
+/// [`check`] is, so that policies that carry their state whole give the
+/// same report, byte for byte, however the track is split.
+///
+/// # Examples
+/// ```no_run
+/// use escort_engine::{check, check_in_batches, Sandbox, Telemetry, Transit};
+/// use std::path::Path;
+///
+/// let sandbox = Sandbox::new()?;
+/// let policies = escort_builtin::policies(&sandbox)?;
+/// let transit = Transit::from_path(Path::new("transit.json"))?;
+/// let telemetry = Telemetry::read_path(Path::new("fixes.ndjson"))?;
+/// // Three batches: fixes 0..10, 10..25 and from 25 on.
+/// let streamed = check_in_batches(&policies, &transit, &telemetry, None, &[10, 25])?;
+/// assert_eq!(streamed.to_json(), check(&policies, &transit, &telemetry, None)?.to_json());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// As [`check`].
+pub fn check_in_batches(
+    policies: &PolicySet,
+    transit: &Transit,
+    telemetry: &Telemetry,
+    now: Option<DateTime<Utc>>,
+    splits: &[usize],
+) -> Result<Report, CheckError> {
     // A fix dated before the opening (a receiver that lost its GPS week, a GPX file dated 1901) is
     // refused with its line, as the service refuses it, and the rest is evaluated.
     let telemetry = &*telemetry.refuse_before(transit.opened_at);
@@ -507,7 +547,8 @@ pub fn check(
     {
         return Err(ObserveError::NowBeforeFix { now, last: last.at }.into());
     }
-    let mut evaluation = policies.open(transit);
+    let prepared = PreparedTransit::new(transit.clone());
+    let mut evaluation = policies.open_prepared(&prepared);
     if let (Some(first), Some(last)) = (telemetry.fixes.first(), telemetry.fixes.last()) {
         evaluation.add_findings(telemetry_quality(
             &transit.id,
@@ -517,8 +558,31 @@ pub fn check(
             last.at,
         ));
     }
-    evaluation.observe(&telemetry.fixes, now)?;
-    let findings = evaluation.findings();
+    let mut splits: Vec<usize> = splits
+        .iter()
+        .copied()
+        .filter(|&at| 0 < at && at < telemetry.fixes.len())
+        .collect();
+    splits.sort_unstable();
+    splits.dedup();
+    // What a service stores of each batch: the final findings it raised.
+    let mut finals = Vec::new();
+    let mut start = 0;
+    for end in splits {
+        let batch = &telemetry.fixes[start..end];
+        let batch_now = batch.last().map_or(now, |fix| fix.at);
+        evaluation.observe(batch, batch_now)?;
+        finals.extend(evaluation.take_findings());
+        let (states, last_fix_at) = (evaluation.policy_states(), evaluation.last_fix_at());
+        evaluation = policies
+            .resume(&prepared, states, last_fix_at)
+            .expect("the states were written by this very set");
+        start = end;
+    }
+    evaluation.observe(&telemetry.fixes[start..], now)?;
+    finals.extend(evaluation.findings());
+    finals.sort_by(Finding::report_order);
+    let findings = finals;
     Ok(Report {
         transit: transit.id.clone(),
         verdict: Verdict::of(&findings),

@@ -59,7 +59,7 @@ pub use cache::{ComponentCache, content_hash};
 pub use contract::{CONTRACT_VERSION, CONTRACT_VERSIONS, ParamKind, ParamSpec, ParamValue};
 pub use evaluation::{
     CheckError, Decision, Evaluation, MAX_FIXES_PER_CALL, ObserveError, PolicyState, PreparedTransit, ResumeError,
-    TELEMETRY_CHECKS, TELEMETRY_CHECKS_VERSION, check, telemetry_quality,
+    TELEMETRY_CHECKS, TELEMETRY_CHECKS_VERSION, check, check_in_batches, telemetry_quality,
 };
 pub use finding::{EvidenceValue, Finding, FindingStatus, Severity, Verdict, format_time, wire_time};
 pub use fix::{Fix, FixKey, SealState};

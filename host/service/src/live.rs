@@ -648,6 +648,12 @@ fn check_golden(sandbox: &Sandbox, bundle: &Path, name: &str, trust: &Trust) -> 
                      between calls outside its state\n{diff}"
                 ));
             }
+            Outcome::SplitDiffers { split, diff } => {
+                return Err(format!(
+                    "`{id}` answers scenario {name} differently fed in batches split {split}: its state does not \
+                     carry everything from one batch to the next\n{diff}"
+                ));
+            }
         }
     }
     Ok(())
