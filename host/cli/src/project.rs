@@ -385,6 +385,12 @@ fn build_python(dir: &Path, component: &Path) -> Result<(), ProjectError> {
         .arg(component))
 }
 
+/// The JavaScript SDK, which a JavaScript policy imports from the project's
+/// `.escort/` folder.
+const JS_SDK: &str = include_str!("../../../policies/sdk-js/escort-policy.js");
+/// Its file name there.
+const JS_SDK_FILE: &str = "escort-policy.js";
+
 fn build_js(dir: &Path, component: &Path) -> Result<(), ProjectError> {
     let node = dir.join(".escort/node");
     if !node.join("node_modules/@bytecodealliance/componentize-js").is_dir() {
@@ -401,6 +407,11 @@ fn build_js(dir: &Path, component: &Path) -> Result<(), ProjectError> {
             .args(COMPONENTIZE_JS))?;
     }
     let wit = write_wit(dir)?;
+    // The policy imports the SDK as `./.escort/escort-policy.js`: componentize-js
+    // maps the folder it runs in (the project) as the component's root and
+    // resolves imports as paths within it. Written on every build, so an
+    // upgraded escort brings its SDK.
+    write(&dir.join(".escort").join(JS_SDK_FILE), JS_SDK)?;
     let script = node.join("build.mjs");
     write(&script, include_str!("../templates/js/build.mjs"))?;
     run(Command::new("node")

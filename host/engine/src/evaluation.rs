@@ -671,12 +671,23 @@ fn failure_finding(transit: &str, policy: &Policy, failure: &PolicyFailure, phas
         to: at,
         lat: None,
         lon: None,
-        evidence: BTreeMap::from([
-            ("failure".to_owned(), EvidenceValue::Text(failure.kind().to_owned())),
-            (
-                "content_hash".to_owned(),
-                EvidenceValue::Text(policy.content_hash().to_owned()),
-            ),
-        ]),
+        evidence: BTreeMap::from_iter(
+            [
+                ("failure", Some(failure.kind().to_owned())),
+                ("content_hash", Some(policy.content_hash().to_owned())),
+                // The policy's own words (a Python or JavaScript exception's
+                // type, message and line, as the SDKs give them), already held
+                // to the bound of evidence.
+                (
+                    "error",
+                    match failure {
+                        PolicyFailure::Error(text) => Some(text.clone()),
+                        _ => None,
+                    },
+                ),
+            ]
+            .into_iter()
+            .filter_map(|(name, text)| Some((name.to_owned(), EvidenceValue::Text(text?)))),
+        ),
     }
 }

@@ -350,7 +350,7 @@ impl Policy {
             })
         })?;
         let findings = answer
-            .map_err(PolicyFailure::Error)?
+            .map_err(PolicyFailure::error)?
             .map_err(PolicyFailure::IllFormed)?;
         Ok((findings, fuel))
     }
@@ -398,7 +398,7 @@ impl Policy {
             })
         })?;
         let observed = answer
-            .map_err(PolicyFailure::Error)?
+            .map_err(PolicyFailure::error)?
             .map_err(PolicyFailure::IllFormed)?;
         Ok((observed, fuel))
     }
@@ -458,7 +458,7 @@ impl Policy {
             })
         })?;
         let observation = answer
-            .map_err(PolicyFailure::Error)?
+            .map_err(PolicyFailure::error)?
             .map_err(PolicyFailure::IllFormed)?;
         Ok((observation, fuel))
     }

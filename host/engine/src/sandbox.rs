@@ -56,7 +56,7 @@ use wasmtime::{
 };
 
 use crate::cache::{ComponentCache, content_hash};
-use crate::contract::{self, Bindings, BindingsPre};
+use crate::contract::{self, Bindings, BindingsPre, MAX_EVIDENCE_TEXT_BYTES};
 use crate::geodesy::distance_m;
 
 /// How many policy calls of one sandbox run at once; more wait for a slot.
@@ -207,6 +207,21 @@ pub enum PolicyFailure {
 }
 
 impl PolicyFailure {
+    /// The policy's own `err`, kept to [`MAX_EVIDENCE_TEXT_BYTES`]
+    /// (cut on a character, marked `…`): its words reach every report of the
+    /// transit, so they are held to the bound of a policy's evidence.
+    pub(crate) fn error(mut text: String) -> PolicyFailure {
+        if text.len() > MAX_EVIDENCE_TEXT_BYTES {
+            let mut end = MAX_EVIDENCE_TEXT_BYTES - '…'.len_utf8();
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            text.truncate(end);
+            text.push('…');
+        }
+        PolicyFailure::Error(text)
+    }
+
     /// The failure's kind in one word, as `policy.error` findings carry it
     /// in their `failure` evidence.
     pub fn kind(&self) -> &'static str {
@@ -763,6 +778,20 @@ mod tests {
             })
             .expect("the next call is served");
         assert_eq!(descriptor, "seal");
+    }
+
+    #[test]
+    fn a_policy_s_own_error_is_held_to_the_bound_of_its_evidence() {
+        let short = PolicyFailure::error("ZeroDivisionError: division by zero (app.py, line 12)".to_owned());
+        assert_eq!(
+            short,
+            PolicyFailure::Error("ZeroDivisionError: division by zero (app.py, line 12)".to_owned())
+        );
+        let PolicyFailure::Error(long) = PolicyFailure::error("é".repeat(1 << 20)) else {
+            unreachable!()
+        };
+        assert!(long.len() <= MAX_EVIDENCE_TEXT_BYTES, "{}", long.len());
+        assert!(long.ends_with("é…"), "cut on a character and marked");
     }
 
     #[test]

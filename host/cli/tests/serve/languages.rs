@@ -225,9 +225,63 @@ fn a_python_exception_names_its_type_message_and_line() {
     assert_eq!(failures.len(), 1, "{report}");
     assert_eq!(failures[0]["evidence"]["failure"], "error", "{report}");
     let said = format!("ZeroDivisionError: division by zero (app.py, line {line})");
+    assert_eq!(failures[0]["evidence"]["error"], said.as_str(), "{report}");
     let message = failures[0]["message"].as_str().unwrap();
     assert!(message.ends_with(&format!("returned an error: {said}")), "{message}");
     assert!(text(&checked.stderr).contains(&said), "{}", text(&checked.stderr));
+}
+
+/// Issue 14: an exception thrown in a JavaScript policy reaches its author as
+/// a `policy.error` naming the exception's type, message and line, where it
+/// used to be a bare "wasm `unreachable` instruction executed".
+#[test]
+fn a_javascript_exception_names_its_type_message_and_line_in_policy_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let made = escort(&[
+        "policy",
+        "new",
+        "raises",
+        "--lang",
+        "js",
+        "--dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    let project = dir.path().join("raises");
+    let source = project.join("policy.js");
+    let rule = fs::read_to_string(&source).unwrap();
+    // A slip an author makes: the state of this rule is `{}`, it has no list.
+    let slip = "        const findings = state.findings.slice();\n";
+    let raising = rule.replacen("        const findings = [];\n", slip, 1);
+    assert_ne!(raising, rule, "the template's observe starts its findings");
+    fs::write(&source, &raising).unwrap();
+    let line = raising.lines().position(|l| l == slip.trim_end()).unwrap() + 1;
+    build(&project);
+
+    let report = check(&project, &project.join("scenarios/example"));
+    // SpiderMonkey's wording, in the componentize-js that escort pins.
+    let expected = format!(
+        "returned an error: TypeError: can't access property \"slice\", state.findings is undefined (policy.js:{line})"
+    );
+    let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+    let errors: Vec<&serde_json::Value> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "policy.error")
+        .collect();
+    assert!(!errors.is_empty(), "{report}");
+    for error in errors {
+        let message = error["message"].as_str().unwrap();
+        assert!(message.contains(&expected), "{message}");
+        assert_eq!(
+            error["evidence"]["error"]
+                .as_str()
+                .map(|said| format!("returned an error: {said}")),
+            Some(expected.clone()),
+            "{error}"
+        );
+    }
 }
 
 /// The bundle files of a project, without its sources and build folders, as
