@@ -490,18 +490,42 @@ fn a_manifest_parameter_names_both_kinds_and_keygen_makes_the_folder() {
         escort_builtin::component("speed").expect("a built-in speed policy"),
     )
     .expect("the component");
-    let manifest = |max_hdop: &str| {
+    let manifest_of = |contract: &str, max_hdop: &str| {
         format!(
-            "id = \"speed\"\nversion = \"0.1.0\"\ndescription = \"Speed sanity.\"\ncontract = \"escort:policy@0.1.0\"\n\
+            "id = \"speed\"\nversion = \"0.1.0\"\ndescription = \"Speed sanity.\"\ncontract = \"escort:policy@{contract}\"\n\
              language = \"rust\"\n[params]\nexcessive_kmh = 110\nexcessive_min_minutes = 2\nimplausible_kmh = 150\n\
              implausible_min_m = 1000\nmax_hdop = {max_hdop}\npoor_warning_minutes = 30\n"
         )
     };
+    let manifest = |max_hdop: &str| manifest_of("0.2.0", max_hdop);
     let verify = || escort(&["policy", "verify", bundle.to_str().unwrap()]);
     fs::write(bundle.join("policy.toml"), manifest("5")).expect("the manifest");
     let output = verify();
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert_eq!(stdout(&output), "speed 0.1.0: not signed, loads\n");
+
+    // Issue 14: both contracts load, but a manifest must name the one its
+    // component exports.
+    fs::write(bundle.join("policy.toml"), manifest_of("0.1.0", "5")).expect("the manifest");
+    let output = verify();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains(
+            "the manifest says the component implements escort:policy@0.1.0, but it exports escort:policy@0.2.0"
+        ),
+        "{}",
+        stderr(&output)
+    );
+    fs::write(bundle.join("policy.toml"), manifest_of("0.3.0", "5")).expect("the manifest");
+    let output = verify();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains(
+            "the bundle implements escort:policy@0.3.0; this host implements escort:policy@0.1.0 and escort:policy@0.2.0"
+        ),
+        "{}",
+        stderr(&output)
+    );
 
     fs::write(bundle.join("policy.toml"), manifest("\"five\"")).expect("the manifest");
     let output = verify();
