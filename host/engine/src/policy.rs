@@ -355,7 +355,7 @@ impl Policy {
         Ok((findings, fuel))
     }
 
-    /// The policy's `observe` of `fixes` as of `now_ms` from `state`: what
+    /// The policy's `observe` of `batch` as of `now_ms` from `state`: what
     /// it answered, checked, and the fuel the call used.
     pub(crate) fn observe(
         &self,
@@ -364,43 +364,13 @@ impl Policy {
         now_ms: i64,
         state: &[u8],
     ) -> Result<(Observed, u64), PolicyFailure> {
+        let (answered, fuel) = self.answer_observe(transit, batch, now_ms, state)?;
         let author = self.author(transit);
-        let (answer, fuel) = self.call(|store, bindings| {
-            Ok(match bindings {
-                Bindings::V0_1(policy) => {
-                    let route = lend_route(store, transit)?;
-                    let record = transit.record_v0_1();
-                    let params = &self.contract_params;
-                    let answer = policy.escort_policy_policy().call_observe(
-                        &mut *store,
-                        record,
-                        route,
-                        params,
-                        batch.v0_1(),
-                        now_ms,
-                        state,
-                    )?;
-                    answer.map(|observation| v0_1::observed(&author, observation))
-                }
-                Bindings::V0_2(policy) => {
-                    let lent = store.data_mut().lend(TransitRef(Arc::clone(transit)))?;
-                    let params = &self.contract_values;
-                    let answer = policy.escort_policy_policy().call_observe(
-                        &mut *store,
-                        lent,
-                        params,
-                        batch.v0_2(),
-                        now_ms,
-                        state,
-                    )?;
-                    answer.map(|observation| v0_2::observed(&author, observation))
-                }
-            })
-        })?;
-        let observed = answer
-            .map_err(PolicyFailure::error)?
-            .map_err(PolicyFailure::IllFormed)?;
-        Ok((observed, fuel))
+        let observed = match answered {
+            Answered::V0_1(observation) => v0_1::observed(&author, observation),
+            Answered::V0_2(observation) => v0_2::observed(&author, observation),
+        };
+        Ok((observed.map_err(PolicyFailure::IllFormed)?, fuel))
     }
 
     /// Calls the policy's `observe` as an evaluation does (under its limits
@@ -436,31 +406,44 @@ impl Policy {
         now_ms: i64,
         state: &[u8],
     ) -> Result<(Observation, u64), PolicyFailure> {
+        let (answered, fuel) = self.answer_observe(transit, batch, now_ms, state)?;
+        let observation = match answered {
+            Answered::V0_1(observation) => observation,
+            Answered::V0_2(observation) => v0_2::as_v0_1(observation).map_err(PolicyFailure::IllFormed)?,
+        };
+        Ok((observation, fuel))
+    }
+
+    /// The policy's `observe` as its contract version answered it, and the
+    /// fuel the call used.
+    fn answer_observe(
+        &self,
+        transit: &Arc<LentTransit>,
+        batch: &Batch<'_>,
+        now_ms: i64,
+        state: &[u8],
+    ) -> Result<(Answered, u64), PolicyFailure> {
         let (answer, fuel) = self.call(|store, bindings| {
             Ok(match bindings {
                 Bindings::V0_1(policy) => {
                     let route = lend_route(store, transit)?;
-                    let record = transit.record_v0_1();
-                    let params = &self.contract_params;
+                    let (record, params, fixes) = (transit.record_v0_1(), &self.contract_params, batch.v0_1());
                     policy
                         .escort_policy_policy()
-                        .call_observe(&mut *store, record, route, params, batch.v0_1(), now_ms, state)?
-                        .map(Ok)
+                        .call_observe(&mut *store, record, route, params, fixes, now_ms, state)?
+                        .map(Answered::V0_1)
                 }
                 Bindings::V0_2(policy) => {
                     let lent = store.data_mut().lend(TransitRef(Arc::clone(transit)))?;
-                    let params = &self.contract_values;
+                    let (params, fixes) = (&self.contract_values, batch.v0_2());
                     policy
                         .escort_policy_policy()
-                        .call_observe(&mut *store, lent, params, batch.v0_2(), now_ms, state)?
-                        .map(v0_2::as_v0_1)
+                        .call_observe(&mut *store, lent, params, fixes, now_ms, state)?
+                        .map(Answered::V0_2)
                 }
             })
         })?;
-        let observation = answer
-            .map_err(PolicyFailure::error)?
-            .map_err(PolicyFailure::IllFormed)?;
-        Ok((observation, fuel))
+        Ok((answer.map_err(PolicyFailure::error)?, fuel))
     }
 
     /// What the contract's checks of an answer about `transit` need of the policy.
@@ -487,6 +470,12 @@ fn describe(sandbox: &Sandbox, instances: &Instances) -> Result<Descriptor, Stri
         })
         .map_err(|failure| failure.to_string())?;
     descriptor
+}
+
+/// What `observe` answered, as the policy's contract version has it.
+enum Answered {
+    V0_1(Observation),
+    V0_2(v0_2::Observation),
 }
 
 /// Lends a call of contract 0.1 the transit's route, when it has one.

@@ -120,6 +120,12 @@ fn new_projects_in_every_language_build_test_sign_and_serve() {
         let made = escort(&["policy", "new", name, "--lang", language, "--dir", parent]);
         assert!(made.status.success(), "{}", text(&made.stderr));
         let project = dir.path().join(name);
+        // Issue 14: a Rust project carries its SDK and names nothing of
+        // this checkout, so it builds on a machine without it.
+        if let Ok(cargo) = fs::read_to_string(project.join("Cargo.toml")) {
+            assert!(cargo.contains("path = \".escort/sdk\""), "{cargo}");
+            assert!(!cargo.contains(workspace().to_str().unwrap()), "{cargo}");
+        }
         build(&project);
         let tested = escort(&["test", project.to_str().unwrap()]);
         assert!(
@@ -174,23 +180,21 @@ fn new_projects_in_every_language_build_test_sign_and_serve() {
     }
 }
 
+/// A project `raises` made by `escort policy new` in `parent`.
+fn new_project(parent: &Path, language: &str) -> PathBuf {
+    let parent = parent.to_str().unwrap();
+    let made = escort(&["policy", "new", "raises", "--lang", language, "--dir", parent]);
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    Path::new(parent).join("raises")
+}
+
 /// Issue 14: an exception in a Python rule reaches its author as its type,
 /// message and line, in the `policy.error` finding and on stderr, rather
 /// than as "wasm `unreachable` instruction executed".
 #[test]
 fn a_python_exception_names_its_type_message_and_line() {
     let dir = tempfile::tempdir().unwrap();
-    let made = escort(&[
-        "policy",
-        "new",
-        "raises",
-        "--lang",
-        "python",
-        "--dir",
-        dir.path().to_str().unwrap(),
-    ]);
-    assert!(made.status.success(), "{}", text(&made.stderr));
-    let project = dir.path().join("raises");
+    let project = new_project(dir.path(), "python");
     let app = project.join("app.py");
     let rule = "    def observe(self, transit, params, fixes, now, state):\n";
     let source = fs::read_to_string(&app).unwrap();
@@ -237,17 +241,7 @@ fn a_python_exception_names_its_type_message_and_line() {
 #[test]
 fn a_javascript_exception_names_its_type_message_and_line_in_policy_error() {
     let dir = tempfile::tempdir().unwrap();
-    let made = escort(&[
-        "policy",
-        "new",
-        "raises",
-        "--lang",
-        "js",
-        "--dir",
-        dir.path().to_str().unwrap(),
-    ]);
-    assert!(made.status.success(), "{}", text(&made.stderr));
-    let project = dir.path().join("raises");
+    let project = new_project(dir.path(), "js");
     let source = project.join("policy.js");
     let rule = fs::read_to_string(&source).unwrap();
     // A slip an author makes: the state of this rule is `{}`, it has no list.
