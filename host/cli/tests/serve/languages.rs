@@ -5,7 +5,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
 use chrono::{TimeDelta, Utc};
 
@@ -13,6 +13,14 @@ use escort_tests::{REGULATOR, Server, escort, opening_at, scenarios, workspace};
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Held by each test that builds Python or JavaScript components: compiling
+/// one takes tens of seconds on two cores, and the host gives a compilation
+/// 60 s, so two at once can both run out of time.
+fn one_build_at_a_time() -> MutexGuard<'static, ()> {
+    static BUILDS: Mutex<()> = Mutex::new(());
+    BUILDS.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Builds a project or bundle folder with `escort policy build`.
@@ -66,6 +74,7 @@ fn check(policies: &Path, dir: &Path) -> String {
 
 #[test]
 fn the_speed_policy_in_rust_python_and_javascript_gives_the_same_reports() {
+    let _one_at_a_time = one_build_at_a_time();
     let bundles = ["speed-py", "speed-js"].map(|name| workspace().join("policies").join(name));
     for bundle in &bundles {
         build(bundle);
@@ -100,6 +109,7 @@ fn the_speed_policy_in_rust_python_and_javascript_gives_the_same_reports() {
 
 #[test]
 fn new_projects_in_every_language_build_test_sign_and_serve() {
+    let _one_at_a_time = one_build_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let parent = dir.path().to_str().unwrap();
     let key = dir.path().join("regulator");
@@ -193,6 +203,7 @@ fn new_project(parent: &Path, language: &str) -> PathBuf {
 /// than as "wasm `unreachable` instruction executed".
 #[test]
 fn a_python_exception_names_its_type_message_and_line() {
+    let _one_at_a_time = one_build_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let project = new_project(dir.path(), "python");
     let app = project.join("app.py");
@@ -240,6 +251,7 @@ fn a_python_exception_names_its_type_message_and_line() {
 /// used to be a bare "wasm `unreachable` instruction executed".
 #[test]
 fn a_javascript_exception_names_its_type_message_and_line_in_policy_error() {
+    let _one_at_a_time = one_build_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let project = new_project(dir.path(), "js");
     let source = project.join("policy.js");
