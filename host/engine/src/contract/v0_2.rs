@@ -1,11 +1,13 @@
 //! Contract 0.2 (`wit/since_v0.2.0`), host side: its generated bindings, the
-//! linking of its `geo` and `transits` imports, and what differs from 0.1 in
-//! the checks of what a policy answers.
+//! linking of its `geo` and `transits` imports (served in `crate::imports`),
+//! its conversions, and what differs from 0.1 in the checks of what a
+//! policy answers.
 //!
 //! 0.2 shares most of its types with 0.1 field for field (the fix columns,
-//! zones, parties, parameters, the descriptor), and the bindings use 0.1's
-//! Rust types for them, so a batch is lowered once whichever version a
-//! policy speaks. What is new:
+//! zones, parties, parameters, the descriptor). They are types of its own
+//! bindings, converted by the same code as 0.1's (`shared_conversions!`); a
+//! batch is lowered once for each version the policies of a set speak
+//! ([`super::Batch`]). What is new:
 //!
 //! - the transit is a resource the host lends ([`super::LentTransit`]), which a
 //!   policy asks for what it needs, instead of a record copied into every
