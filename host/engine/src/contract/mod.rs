@@ -14,7 +14,7 @@
 //!
 //! - [`CONTRACT_VERSION`], [`CONTRACT_VERSIONS`] and the linking of every
 //!   version's imports, the one place that says which versions the host
-//!   implements, and [`Bindings`], a component linked as the version it
+//!   implements, and `Bindings`, a component linked as the version it
 //!   exports;
 //! - [`LentTransit`]: the transit as every version hands it to a policy;
 //! - the bounds on what a policy answers, and the checks of its names and
