@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
-use crate::contract::{Batch, LentTransit, v0_1};
+use crate::contract::{Batch, LentTransit};
 use crate::finding::{EvidenceValue, Finding, FindingStatus, Severity, Verdict, format_time};
 use crate::fix::Fix;
 use crate::policy::{Policy, PolicySet};
@@ -188,9 +188,9 @@ impl PreparedTransit {
     }
 
     /// About how many bytes it holds, for a cache that bounds its memory:
-    /// the route as declared and as indexed, and the declaration's texts
-    /// twice (declared, and in contract 0.1's record, which a policy of
-    /// that version has made). An estimate: the parties' and zones' few
+    /// the route as declared and as indexed, and the declaration's texts,
+    /// twice once a policy of contract 0.1 has had the transit lowered into
+    /// that contract's record. An estimate: the parties' and zones' few
     /// texts are left out.
     ///
     /// # Units
@@ -208,9 +208,9 @@ impl PreparedTransit {
                 .iter()
                 .map(|item| item.hs.len() + item.description.len() + size_of_val(item))
                 .sum::<usize>();
+        let copies = 1 + usize::from(self.0.has_record_v0_1());
         size_of::<LentTransit>()
-            + size_of::<v0_1::Transit>()
-            + 2 * texts
+            + copies * texts
             + transit.route.len() * size_of::<geo::Coord<f64>>()
             + self.0.route().map_or(0, |route| route.size_bytes())
     }
@@ -229,7 +229,6 @@ impl PolicySet {
     }
 
     fn admit(&self, transit: Arc<LentTransit>) -> Evaluation<'_> {
-        let opened_at = transit.transit().opened_at;
         let mut evaluation = Evaluation {
             policies: self,
             transit,
@@ -239,7 +238,7 @@ impl PolicySet {
             decisions: Vec::new(),
             last_fix_at: None,
         };
-        evaluation.admit(opened_at);
+        evaluation.admit();
         evaluation
     }
 
@@ -287,7 +286,8 @@ impl PolicySet {
 }
 
 impl Evaluation<'_> {
-    fn admit(&mut self, opened_at: DateTime<Utc>) {
+    fn admit(&mut self) {
+        let opened_at = self.transit.transit().opened_at;
         for (index, policy) in self.policies.policies().iter().enumerate() {
             let started = Instant::now();
             let (findings, fuel_used) = match policy.admit(&self.transit) {

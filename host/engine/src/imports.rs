@@ -11,10 +11,33 @@
 use wasmtime::component::Resource;
 
 use crate::contract::{LentTransit, RouteRef, TransitRef, v0_1, v0_2};
-use crate::geodesy::RouteIndex;
+use crate::geodesy::{RouteIndex, distance_m};
 use crate::sandbox::CallState;
 
 impl CallState {
+    /// `geo.distances-to-m` of every contract version: for each position,
+    /// its distance in metres to `(to_lat, to_lon)`.
+    fn distances_to_m(&mut self, lat: &[f64], lon: &[f64], to_lat: f64, to_lon: f64) -> wasmtime::Result<Vec<f64>> {
+        self.ask(lat, lon)?;
+        self.ask(&[to_lat], &[to_lon])?;
+        Ok(lat
+            .iter()
+            .zip(lon)
+            .map(|(&lat, &lon)| distance_m(lat, lon, to_lat, to_lon))
+            .collect())
+    }
+
+    /// `geo.legs-m` of every contract version: the lengths in metres of the
+    /// legs between consecutive positions.
+    fn legs_m(&mut self, lat: &[f64], lon: &[f64]) -> wasmtime::Result<Vec<f64>> {
+        self.ask(lat, lon)?;
+        Ok(lat
+            .windows(2)
+            .zip(lon.windows(2))
+            .map(|(lat, lon)| distance_m(lat[0], lon[0], lat[1], lon[1]))
+            .collect())
+    }
+
     /// The route `handle` lends a call of contract 0.1.
     fn route(&self, handle: &Resource<RouteRef>) -> wasmtime::Result<&RouteIndex> {
         Ok(&self.lent(handle)?.0)

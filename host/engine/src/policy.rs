@@ -328,31 +328,32 @@ impl Policy {
     /// The policy's `admit` of `transit`: its findings, checked, and the
     /// fuel the call used.
     pub(crate) fn admit(&self, transit: &Arc<LentTransit>) -> Result<(Vec<Finding>, u64), PolicyFailure> {
-        let author = self.author(transit);
-        // Admission judges the declaration, which no later fix changes: its findings are final.
         let (answer, fuel) = self.call(|store, bindings| {
             Ok(match bindings {
                 Bindings::V0_1(policy) => {
                     let route = lend_route(store, transit)?;
-                    let record = transit.record_v0_1();
-                    let params = &self.contract_params;
-                    let answer = policy
+                    let (record, params) = (transit.record_v0_1(), &self.contract_params);
+                    policy
                         .escort_policy_policy()
-                        .call_admit(&mut *store, record, route, params)?;
-                    answer.map(|findings| v0_1::accept_findings(&author, findings, FindingStatus::Final))
+                        .call_admit(&mut *store, record, route, params)?
+                        .map(Answered::V0_1)
                 }
                 Bindings::V0_2(policy) => {
                     let lent = store.data_mut().lend(TransitRef(Arc::clone(transit)))?;
-                    let params = &self.contract_values;
-                    let answer = policy.escort_policy_policy().call_admit(&mut *store, lent, params)?;
-                    answer.map(|findings| v0_2::admitted(&author, findings))
+                    policy
+                        .escort_policy_policy()
+                        .call_admit(&mut *store, lent, &self.contract_values)?
+                        .map(Answered::V0_2)
                 }
             })
         })?;
-        let findings = answer
-            .map_err(PolicyFailure::error)?
-            .map_err(PolicyFailure::IllFormed)?;
-        Ok((findings, fuel))
+        let author = self.author(transit);
+        // Admission judges the declaration, which no later fix changes: its findings are final.
+        let findings = match answer.map_err(PolicyFailure::error)? {
+            Answered::V0_1(findings) => v0_1::accept_findings(&author, findings, FindingStatus::Final),
+            Answered::V0_2(findings) => v0_2::admitted(&author, findings),
+        };
+        Ok((findings.map_err(PolicyFailure::IllFormed)?, fuel))
     }
 
     /// The policy's `observe` of `batch` as of `now_ms` from `state`: what
@@ -422,7 +423,7 @@ impl Policy {
         batch: &Batch<'_>,
         now_ms: i64,
         state: &[u8],
-    ) -> Result<(Answered, u64), PolicyFailure> {
+    ) -> Result<(Answered<Observation, v0_2::Observation>, u64), PolicyFailure> {
         let (answer, fuel) = self.call(|store, bindings| {
             Ok(match bindings {
                 Bindings::V0_1(policy) => {
@@ -472,10 +473,11 @@ fn describe(sandbox: &Sandbox, instances: &Instances) -> Result<Descriptor, Stri
     descriptor
 }
 
-/// What `observe` answered, as the policy's contract version has it.
-enum Answered {
-    V0_1(Observation),
-    V0_2(v0_2::Observation),
+/// What a call answered, as the policy's contract version has it: checked
+/// once the call is over, so that the checks hold no pool slot.
+enum Answered<A, B> {
+    V0_1(A),
+    V0_2(B),
 }
 
 /// Lends a call of contract 0.1 the transit's route, when it has one.

@@ -57,7 +57,6 @@ use wasmtime::{
 
 use crate::cache::{ComponentCache, content_hash};
 use crate::contract::{self, Bindings, BindingsPre, MAX_EVIDENCE_TEXT_BYTES};
-use crate::geodesy::distance_m;
 
 /// How many policy calls of one sandbox run at once; more wait for a slot.
 pub const POOL_IN_FLIGHT: usize = 256;
@@ -708,37 +707,6 @@ impl CallState {
             lat[index],
             lon[index]
         ))
-    }
-}
-
-impl CallState {
-    /// `geo.distances-to-m` of every contract version: for each position,
-    /// its distance in metres to `(to_lat, to_lon)`.
-    pub(crate) fn distances_to_m(
-        &mut self,
-        lat: &[f64],
-        lon: &[f64],
-        to_lat: f64,
-        to_lon: f64,
-    ) -> wasmtime::Result<Vec<f64>> {
-        self.ask(lat, lon)?;
-        self.ask(&[to_lat], &[to_lon])?;
-        Ok(lat
-            .iter()
-            .zip(lon)
-            .map(|(&lat, &lon)| distance_m(lat, lon, to_lat, to_lon))
-            .collect())
-    }
-
-    /// `geo.legs-m` of every contract version: the lengths in metres of the
-    /// legs between consecutive positions.
-    pub(crate) fn legs_m(&mut self, lat: &[f64], lon: &[f64]) -> wasmtime::Result<Vec<f64>> {
-        self.ask(lat, lon)?;
-        Ok(lat
-            .windows(2)
-            .zip(lon.windows(2))
-            .map(|(lat, lon)| distance_m(lat[0], lon[0], lat[1], lon[1]))
-            .collect())
     }
 }
 

@@ -6,8 +6,8 @@
 //! extension host has one per version of its API: [`v0_1`] holds the
 //! bindings of 0.1, the serving of its `geo` imports, every conversion
 //! between its types and the host's, and the checks of what a policy answers
-//! through it; [`v0_2`] holds 0.2's, which reuse 0.1's types and checks
-//! wherever the two agree. The contract is the bottom layer: the sandbox
+//! through it; [`v0_2`] holds 0.2's, which reuse 0.1's checks and share its
+//! conversions (`shared_conversions!`) wherever the two agree. The contract is the bottom layer: the sandbox
 //! runs calls and its store data serves every version's imports
 //! (`crate::imports`), policies make the calls. What is left here is the
 //! same for every version:
@@ -142,6 +142,12 @@ impl LentTransit {
     /// The transit as contract 0.1's record, lowered on first need.
     pub fn record_v0_1(&self) -> &v0_1::Transit {
         self.record_v0_1.get_or_init(|| v0_1::Transit::of(&self.transit))
+    }
+
+    /// Whether a policy of contract 0.1 has had the transit lowered into
+    /// that contract's record.
+    pub fn has_record_v0_1(&self) -> bool {
+        self.record_v0_1.get().is_some()
     }
 }
 

@@ -5,14 +5,14 @@
 //! This module names neither the sandbox nor policies: the sandbox's store
 //! data serves the `geo` imports through the traits generated here
 //! (`crate::imports`), a policy makes its calls and hands the answers to the
-//! checks here, which take plain inputs (who answered, its limits). Nothing outside
-//! names a type of the 0.1 bindings except to hold a value lowered here: the
+//! checks here, which take plain inputs (who answered, its limits). Nothing
+//! outside names a type of the 0.1 bindings except to hold a value lowered here: the
 //! sandbox keeps instances of `EscortPolicy`, a lent transit keeps its
 //! record as a [`Transit`], and everything a policy answers leaves this
 //! module as the host's own [`Finding`](crate::Finding)s and
 //! [`ParamSpec`](super::ParamSpec)s, checked against the bounds of
-//! [`super`]. Contract 0.2 ([`super::v0_2`]) uses this module's types and
-//! checks wherever the two versions agree.
+//! [`super`]. Contract 0.2 ([`super::v0_2`]) uses this module's checks
+//! wherever the two versions agree.
 //!
 //! The public part is what a caller needs to time one call alone, as
 //! `escort bench` does with

@@ -157,15 +157,9 @@ fn printed_all(findings: Vec<Finding>) -> Result<Vec<v0_1::Finding>, String> {
         .collect()
 }
 
-/// What a policy's `admit` answered, checked as 0.1's findings are.
+/// What a policy's `admit` answered, checked as 0.1's findings are (their
+/// count among them).
 pub(crate) fn admitted(author: &v0_1::Author<'_>, findings: Vec<Finding>) -> Result<Vec<crate::Finding>, String> {
-    if findings.len() > author.max_findings {
-        return Err(format!(
-            "{} findings, over the limit of {}",
-            findings.len(),
-            author.max_findings
-        ));
-    }
     v0_1::accept_findings(author, printed_all(findings)?, FindingStatus::Final)
 }
 
@@ -180,16 +174,6 @@ pub(crate) fn as_v0_1(observation: Observation) -> Result<v0_1::Observation, Str
 
 /// What a policy's `observe` answered, checked as 0.1's observation is.
 pub(crate) fn observed(author: &v0_1::Author<'_>, observation: Observation) -> Result<Observed, String> {
-    // The bounds on counts are checked before anything is printed.
-    for list in [&observation.findings, &observation.open] {
-        if list.len() > author.max_findings {
-            return Err(format!(
-                "{} findings, over the limit of {}",
-                list.len(),
-                author.max_findings
-            ));
-        }
-    }
     v0_1::observed(author, as_v0_1(observation)?)
 }
 
