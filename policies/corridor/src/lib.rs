@@ -60,9 +60,9 @@ impl Policy for Corridor {
     type Params = Limits;
     type State = State;
 
-    /// Whether there is a route, the declared corridor and one
-    /// `route_offsets_m` call per batch with fixes; without a route, nothing
-    /// more.
+    /// One `route_offsets_m` call per batch with fixes, and the declared
+    /// corridor. Without a route the host answers no offsets, and no
+    /// excursion ever starts.
     fn observe(
         transit: &impl Transit,
         limits: &Limits,
@@ -70,17 +70,15 @@ impl Policy for Corridor {
         _now: Timestamp,
         state: &mut State,
     ) -> Result<Observed, String> {
-        if !transit.has_route() {
-            return Ok(Observed::default());
-        }
-        let limits = limits.declared(transit.corridor_m());
-        // One host call for the whole batch.
         let offsets_m = if fixes.is_empty() {
             Vec::new()
         } else {
-            // There is a route: checked above.
-            transit.route_offsets_m(&fixes.lat, &fixes.lon).unwrap_or_default()
+            match transit.route_offsets_m(&fixes.lat, &fixes.lon) {
+                Some(offsets_m) => offsets_m,
+                None => return Ok(Observed::default()),
+            }
         };
+        let limits = limits.declared(transit.corridor_m());
         let findings = follow(&mut state.excursion, fixes.rows(), &offsets_m, &limits);
         Ok(Observed {
             findings,
@@ -322,7 +320,7 @@ mod tests {
             None
         }
         fn has_route(&self) -> bool {
-            self.has_route
+            unimplemented!("the corridor policy does not ask")
         }
         fn route_offsets_m(&self, lat: &[f64], lon: &[f64]) -> Option<Vec<f64>> {
             let offset_m = |(&lat, &lon)| distance_m(Position { lat, lon }, Position { lat: 43.0, lon });
