@@ -480,12 +480,14 @@ fn warn_if_unbuilt(dir: &Path) {
     let bundles: Vec<PathBuf> = if Bundle::is_bundle(dir) {
         vec![dir.to_owned()]
     } else {
-        std::fs::read_dir(dir)
+        // The bundles a load of the folder takes: a linked one it refuses.
+        folder::folder_entries(dir, None)
+            .unwrap_or_default()
             .into_iter()
-            .flatten()
-            .flatten()
-            .map(|entry| entry.path())
-            .filter(|path| Bundle::is_bundle(path))
+            .filter_map(|entry| match entry {
+                folder::FolderEntry::Bundle(name) => Some(dir.join(name)),
+                _ => None,
+            })
             .collect()
     };
     for bundle in bundles {
