@@ -181,9 +181,9 @@ impl Scenario {
             Ok(reports) => reports,
             Err(reason) => return Outcome::Unusable(reason),
         };
-        let report = evaluated.to_json();
-        if again.to_json() != report {
-            return Outcome::Unrepeatable(diff(&report, &again.to_json(), "first run", "second run"));
+        let (report, again) = (evaluated.to_json(), again.to_json());
+        if again != report {
+            return Outcome::Unrepeatable(diff(&report, &again, "first run", "second run"));
         }
         // A failed call's `policy.error` stands at the call's time, so it
         // differs with the batches by nature: the failure is what to report.
