@@ -52,8 +52,8 @@ const WITS: [(&str, &str); 2] = [
 /// `escort_policy`.
 const PYTHON_SDK: &str = include_str!("../../../policies/sdk-python/escort_policy.py");
 
-/// Where a Rust project's copy of the SDK lives, inside the project.
-const RUST_SDK: &str = ".escort/sdk";
+/// Where a project's copy of its language's SDK lives, inside the project.
+const SDK_DIR: &str = ".escort/sdk";
 
 /// The Rust SDK's sources as this binary carries them, by their path in the
 /// SDK's folder: what makes a Rust project build without this repository.
@@ -68,8 +68,8 @@ const RUST_SDK_FILES: [(&str, &str); 8] = [
     ("src/transit.rs", include_str!("../../../policies/sdk/src/transit.rs")),
 ];
 
-/// The contract the Rust SDK's bindings are generated from.
-const RUST_SDK_WIT: &str = include_str!("../../../wit/since_v0.2.0/policy.wit");
+/// The contract the Rust SDK's bindings are generated from: the newest.
+const RUST_SDK_WIT: &str = WITS[WITS.len() - 1].1;
 
 /// Where the SDK's bindings find the contract in the repository, and where
 /// they find it in a project's copy.
@@ -148,7 +148,7 @@ pub fn new(parent: &Path, name: &str, language: Language) -> Result<PathBuf, Pro
         Language::Rust => {
             write(
                 &dir.join("Cargo.toml"),
-                &fill(include_str!("../templates/rust/Cargo.toml")).replace("{{sdk}}", RUST_SDK),
+                &fill(include_str!("../templates/rust/Cargo.toml")).replace("{{sdk}}", SDK_DIR),
             )?;
             write(&dir.join("src/lib.rs"), &fill(include_str!("../templates/rust/lib.rs")))?;
             write_rust_sdk(&dir)?;
@@ -316,7 +316,7 @@ fn crate_name(dir: &Path) -> Result<String, ProjectError> {
 /// Writes the Rust SDK this binary carries into the project at `dir`, with
 /// the contract its bindings are generated from.
 fn write_rust_sdk(dir: &Path) -> Result<(), ProjectError> {
-    let sdk = dir.join(RUST_SDK);
+    let sdk = dir.join(SDK_DIR);
     write(
         &sdk.join("Cargo.toml"),
         &include_str!("../templates/rust/sdk.Cargo.toml").replace("{{version}}", env!("CARGO_PKG_VERSION")),
@@ -369,7 +369,7 @@ fn build_python(dir: &Path, component: &Path) -> Result<(), ProjectError> {
     let wit = write_wit(dir)?;
     // The SDK gets a folder of its own on the module path, not `.escort`,
     // which holds the packager and its WIT.
-    let sdk = dir.join(".escort/sdk");
+    let sdk = dir.join(SDK_DIR);
     write(&sdk.join("escort_policy.py"), PYTHON_SDK)?;
     run(Command::new("python3")
         .current_dir(dir)
