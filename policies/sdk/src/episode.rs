@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Fix, Position, Timestamp, minutes_between};
+use crate::{Evidence, Finding, Fix, Position, Severity, Timestamp, minutes_between};
 
 /// A run of consecutive fixes, with the fix where a measured value peaked.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -63,6 +63,70 @@ impl Episode {
         match open {
             Some(episode) => episode.extend(fix, value),
             None => *open = Some(Episode::start(fix, value)),
+        }
+    }
+
+    /// Follows a run through one more fix: while fixes meet the rule's
+    /// condition (`value`, the measured value, is `Some`) it starts or extends
+    /// the run; the first fix that does not ends the open run, which it
+    /// returns for the rule to report.
+    ///
+    /// # Examples
+    /// ```
+    /// use escort_policy_sdk::{Episode, Fix};
+    /// let mut fast = None;
+    /// for (minute, kmh) in [(0, 120.0), (1, 130.0), (2, 90.0)] {
+    ///     let fix = Fix { speed_kmh: Some(kmh), ..Fix::new(minute * 60_000, 43.3, 76.95) };
+    ///     if let Some(run) = Episode::track(&mut fast, &fix, fix.speed_kmh.filter(|&kmh| kmh > 110.0)) {
+    ///         assert_eq!((run.fixes, run.peak, run.minutes()), (2, 130.0, 1.0));
+    ///     }
+    /// }
+    /// assert!(fast.is_none());
+    /// ```
+    pub fn track(open: &mut Option<Episode>, fix: &Fix, value: Option<f64>) -> Option<Episode> {
+        Episode::track_from(open, fix.at, fix, value)
+    }
+
+    /// As [`Episode::track`], but a run it starts begins at the earlier time
+    /// `from`, as [`Episode::start_at`]: a jump's run starts at the fix before
+    /// the jump.
+    pub fn track_from(open: &mut Option<Episode>, from: Timestamp, fix: &Fix, value: Option<f64>) -> Option<Episode> {
+        match (value, open.as_mut()) {
+            (Some(value), Some(episode)) => episode.extend(fix, value),
+            (Some(value), None) => *open = Some(Episode::start_at(from, fix, value)),
+            (None, _) => return open.take(),
+        }
+        None
+    }
+
+    /// The finding that reports the run: from its first to its last fix, at
+    /// the place of its peak.
+    ///
+    /// # Examples
+    /// ```
+    /// use escort_policy_sdk::{Episode, Evidence, Fix, Severity};
+    /// let mut run = Episode::start(&Fix::new(0, 43.30, 76.95), 120.0);
+    /// run.extend(&Fix::new(60_000, 43.31, 76.95), 130.0);
+    /// let message = format!("reported up to {:.0} km/h", run.peak);
+    /// let finding = run.finding("too_fast.run", Severity::Warning, message, vec![Evidence::integer("fixes", run.fixes)]);
+    /// assert_eq!((finding.from, finding.to, finding.position.unwrap().lat), (0, 60_000, 43.31));
+    /// assert_eq!(finding.message, "reported up to 130 km/h");
+    /// ```
+    pub fn finding(
+        &self,
+        code: &str,
+        severity: Severity,
+        message: impl Into<String>,
+        evidence: Vec<Evidence>,
+    ) -> Finding {
+        Finding {
+            code: code.to_owned(),
+            severity,
+            message: message.into(),
+            from: self.from,
+            to: self.to,
+            position: Some(self.peak_position()),
+            evidence,
         }
     }
 

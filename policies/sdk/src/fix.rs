@@ -1,9 +1,14 @@
 //! Fixes as rows: the contract sends columns, rules read fixes one by one.
 
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
 use crate::{Fixes, Position, SealState, Timestamp};
 
 /// One fix of a batch. Values the device did not report are `None`.
-#[derive(Debug, Clone, Copy, PartialEq)]
+///
+/// A rule may keep a fix in its state, such as the last one, to compare the
+/// next batch's first fix with.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Fix {
     /// When the fix was taken.
     pub at: Timestamp,
@@ -22,7 +27,43 @@ pub struct Fix {
     /// Seal battery charge, percent.
     pub battery_pct: Option<f64>,
     /// Seal state; `Unknown` when not reported.
+    #[serde(with = "seal_state")]
     pub seal: SealState,
+}
+
+/// A [`SealState`] in a rule's state: the contract's enum, as its index.
+mod seal_state {
+    use super::*;
+
+    pub(super) const ALL: [SealState; 6] = [
+        SealState::Unknown,
+        SealState::Intact,
+        SealState::Opened,
+        SealState::CableCut,
+        SealState::HousingBreached,
+        SealState::Fault,
+    ];
+
+    pub fn serialize<S: Serializer>(seal: &SealState, serializer: S) -> Result<S::Ok, S::Error> {
+        // A match, not a search of ALL: a state the contract adds must be given an index here.
+        let index: u8 = match seal {
+            SealState::Unknown => 0,
+            SealState::Intact => 1,
+            SealState::Opened => 2,
+            SealState::CableCut => 3,
+            SealState::HousingBreached => 4,
+            SealState::Fault => 5,
+        };
+        debug_assert_eq!(ALL[usize::from(index)], *seal);
+        serializer.serialize_u8(index)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<SealState, D::Error> {
+        let index = u8::deserialize(deserializer)?;
+        ALL.get(usize::from(index))
+            .copied()
+            .ok_or_else(|| serde::de::Error::custom(format!("no seal state {index}")))
+    }
 }
 
 impl Fix {
@@ -140,5 +181,27 @@ impl FromIterator<Fix> for Fixes {
             fixes.seal.push(fix.seal);
         }
         fixes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fix_kept_in_state_reads_back_the_same() {
+        for seal in seal_state::ALL {
+            let fix = Fix {
+                hdop: Some(7.5),
+                seal,
+                ..Fix::new(60_000, 43.25, 76.93)
+            };
+            let bytes = postcard::to_allocvec(&fix).unwrap();
+            assert_eq!(postcard::from_bytes::<Fix>(&bytes).unwrap(), fix);
+        }
+        assert!(
+            postcard::from_bytes::<Fix>(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 6])
+                .is_err()
+        );
     }
 }

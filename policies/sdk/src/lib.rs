@@ -16,8 +16,13 @@
 //! - [`distance_m`]: great-circle distance, the same formula the host uses;
 //! - [`Episode`] and [`StopTracker`]: runs of fixes and stationary periods that
 //!   survive from one batch to the next, in the policy's typed state;
-//! - [`Evidence::number`]: a number the host prints, the same bytes whatever
-//!   language wrote the policy.
+//!   [`Episode::track`] follows a run fix by fix and [`Episode::finding`]
+//!   reports it;
+//! - [`Geodesy::legs_into_m`] and [`implied_kmh`]: the legs into a batch's
+//!   fixes, the one from the previous batch's last fix included, and the
+//!   speeds they imply;
+//! - [`Evidence::number`] (or [`number`]): a number the host prints, the same
+//!   bytes whatever language wrote the policy.
 //!
 //! A finding about what is over goes to [`Observed::findings`], once: they
 //! accumulate. One about what is still going on at the end of a batch goes to
@@ -126,9 +131,37 @@ pub fn minutes_between(from: Timestamp, to: Timestamp) -> f64 {
     (to - from) as f64 / MINUTE_MS as f64
 }
 
+/// The speed, km/h, implied by covering `leg_m` metres from time `from` to
+/// time `to`; infinite when no time passed between them.
+///
+/// # Examples
+/// ```
+/// use escort_policy_sdk::{MINUTE_MS, implied_kmh};
+/// assert_eq!(implied_kmh(2500.0, 0, MINUTE_MS), 150.0);
+/// assert_eq!(implied_kmh(2500.0, MINUTE_MS, MINUTE_MS), f64::INFINITY);
+/// ```
+pub fn implied_kmh(leg_m: f64, from: Timestamp, to: Timestamp) -> f64 {
+    let hours = (to - from) as f64 / 3_600_000.0;
+    if hours > 0.0 {
+        leg_m / 1000.0 / hours
+    } else {
+        f64::INFINITY
+    }
+}
+
+/// [`Evidence::number`], as a rule lists it: `number("max_speed_kmh", 118.46, 1)` prints `118.5`.
+pub fn number(name: &str, value: f64, decimals: u8) -> Evidence {
+    Evidence::number(name, value, decimals)
+}
+
+/// [`Evidence::integer`], as a rule lists it: `integer("jumps", 2)`.
+pub fn integer(name: &str, value: impl Into<i64>) -> Evidence {
+    Evidence::integer(name, value)
+}
+
 /// A policy: who it is, what it takes, what it remembers, and its rule.
 ///
-/// Implement it and end the crate with [`export!`]. The SDK answers
+/// Implement it and export it with [`export!`]. The SDK answers
 /// `describe()` from the constants and [`Params::specs`], reads each call's
 /// parameters into [`Policy::Params`], and keeps [`Policy::State`] between
 /// batches of a transit (encoded with postcard; the first batch starts from
@@ -164,11 +197,16 @@ pub trait Policy {
         fixes: &Fixes,
         now: Timestamp,
         state: &mut Self::State,
-    ) -> Result<Observed, String> {
+    ) -> Outcome {
         let _ = (transit, params, fixes, now, state);
         Ok(Observed::default())
     }
 }
+
+/// What [`Policy::observe`] returns: what the rule concluded from the batch,
+/// or a failure of the policy itself (which the host reports as
+/// `policy.error`).
+pub type Outcome = Result<Observed, String>;
 
 /// What a rule concluded from a batch.
 #[derive(Debug, Clone, Default, PartialEq)]

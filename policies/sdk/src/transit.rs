@@ -7,7 +7,7 @@
 //! for what it needs, once per call: `transit.destination()` costs one zone,
 //! never the goods list.
 
-use crate::{AuthorisedStop, Declaration, Position, Timestamp, Zone, distance_m};
+use crate::{AuthorisedStop, Declaration, Fix, Fixes, Position, Timestamp, Zone, distance_m};
 
 /// Great-circle geodesy: the host's `geo` interface inside a component.
 ///
@@ -36,6 +36,40 @@ pub trait Geodesy {
         (1..lat.len().min(lon.len()))
             .map(|i| distance_m(at(i - 1), at(i)))
             .collect()
+    }
+
+    /// For each fix of a batch, the length in metres of the leg into it:
+    /// from the fix before it or, for the first, from `last`, the fix before
+    /// the batch (the previous batch's last), `None` without one. One
+    /// [`Geodesy::legs_m`] for the whole batch, none for an empty batch.
+    ///
+    /// # Examples
+    /// ```
+    /// use escort_policy_sdk::{DeclaredTransit, Fix, Fixes, Geodesy};
+    /// // 0.01° of latitude is 1.1 km.
+    /// let fixes: Fixes = [Fix::new(60_000, 43.31, 76.95), Fix::new(120_000, 43.32, 76.95)].into_iter().collect();
+    /// let transit = DeclaredTransit::example();
+    /// let first = transit.legs_into_m(None, &fixes);
+    /// assert!(first[0].is_none() && first[1].is_some_and(|m| (m - 1112.0).abs() < 1.0));
+    /// let later = transit.legs_into_m(Some(&Fix::new(0, 43.30, 76.95)), &fixes);
+    /// assert!(later[0].is_some_and(|m| (m - 1112.0).abs() < 1.0));
+    /// ```
+    fn legs_into_m(&self, last: Option<&Fix>, fixes: &Fixes) -> Vec<Option<f64>> {
+        if fixes.is_empty() {
+            return Vec::new();
+        }
+        let (mut lat, mut lon) = (Vec::with_capacity(fixes.len() + 1), Vec::with_capacity(fixes.len() + 1));
+        lat.extend(last.map(|last| last.lat));
+        lon.extend(last.map(|last| last.lon));
+        lat.extend_from_slice(&fixes.lat);
+        lon.extend_from_slice(&fixes.lon);
+        let mut legs = Vec::with_capacity(fixes.len());
+        if last.is_none() {
+            legs.push(None); // nothing leads into the first fix
+        }
+        legs.extend(self.legs_m(&lat, &lon).into_iter().map(Some));
+        assert_eq!(legs.len(), fixes.len(), "the geodesy measured every leg");
+        legs
     }
 }
 
