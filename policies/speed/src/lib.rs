@@ -1,20 +1,16 @@
-//! Speed sanity.
+//! Speed sanity, one finding per episode: final once a fix ends it, open (as it stands) while it goes on.
 //!
-//! - `speed.implausible` (violation): two consecutive fixes imply a speed no
-//!   truck reaches over a distance no receiver jitters. Spoofing, jamming or a
-//!   seal moved to another vehicle look like this. Consecutive jumps (out and
-//!   back) are one finding. Fixes with a poor hdop are exempt.
+//! - `speed.implausible` (violation): two consecutive fixes imply a speed no truck reaches over a distance no receiver
+//!   jitters (spoofing, jamming, a seal moved to another vehicle); out and back is one jump; poor fixes are exempt.
 //! - `speed.excessive` (warning): the reported speed stays above a limit.
 //! - `telemetry.quality` (info, warning when long): a run of poor fixes.
-//!
-//! Each is one finding per episode: final once a fix ends it, open (as it
-//! stands, reported again by every call) while it goes on.
 
 use escort_policy_sdk::*;
 use serde::{Deserialize, Serialize};
 
 /// The speed sanity policy; see the crate documentation for its rules.
 pub struct Speed;
+export!(Speed);
 
 params! {
     /// What counts as a jump, as excessive speed and as a poor fix.
@@ -34,22 +30,13 @@ params! {
     }
 }
 
-/// What the rule carries from one batch to the next: the last fix and the
-/// episodes still going on.
+/// What the rule carries from one batch to the next: the last fix and the episodes still going on.
 #[derive(Default, Serialize, Deserialize)]
 pub struct State {
-    last: Option<LastFix>,
+    last: Option<Fix>,
     jump: Option<Episode>,
     excessive: Option<Episode>,
     poor: Option<Episode>,
-}
-
-#[derive(Clone, Copy, Serialize, Deserialize)]
-struct LastFix {
-    at: Timestamp,
-    lat: f64,
-    lon: f64,
-    poor: bool,
 }
 
 impl Policy for Speed {
@@ -59,167 +46,61 @@ impl Policy for Speed {
     type Params = Limits;
     type State = State;
 
-    /// One host call for every leg of a batch with fixes, the leg into it
-    /// included.
-    fn observe(
-        transit: &impl Transit,
-        limits: &Limits,
-        fixes: &Fixes,
-        _now: Timestamp,
-        state: &mut State,
-    ) -> Result<Observed, String> {
-        let findings = if fixes.is_empty() {
-            // Time passing ends nothing here, and asks the host nothing.
-            Vec::new()
-        } else {
-            let (mut lat, mut lon) = (Vec::with_capacity(fixes.len() + 1), Vec::with_capacity(fixes.len() + 1));
-            if let Some(last) = state.last {
-                lat.push(last.lat);
-                lon.push(last.lon);
+    fn observe(transit: &impl Transit, limits: &Limits, fixes: &Fixes, _now: Timestamp, state: &mut State) -> Outcome {
+        let mut findings = Vec::new();
+        // One host call measures every leg, the one into the batch included: a jump between batches counts.
+        for (fix, leg_m) in fixes.rows().zip(transit.legs_into_m(state.last.as_ref(), fixes)) {
+            let poor_hdop = fix.hdop.filter(|&hdop| hdop > limits.max_hdop);
+            if let (Some(last), Some(leg_m)) = (state.last, leg_m) {
+                let kmh = implied_kmh(leg_m, last.at, fix.at);
+                let exempt = poor_hdop.is_some() || last.is_low_accuracy(limits.max_hdop);
+                let jump = (!exempt && leg_m > limits.implausible_min_m && kmh > limits.implausible_kmh).then_some(kmh);
+                // Consecutive jumps (out and back) are one episode, from the fix before the first.
+                findings.extend(Episode::track_from(&mut state.jump, last.at, &fix, jump).map(implausible));
             }
-            lat.extend_from_slice(&fixes.lat);
-            lon.extend_from_slice(&fixes.lon);
-            let legs_m = transit.legs_m(&lat, &lon);
-            follow(state, fixes.rows(), &legs_m, limits)
-        };
-        Ok(Observed {
-            findings,
-            open: still_open(state, limits),
-        })
-    }
-}
-
-export!(Speed);
-
-/// Feeds fixes to the open episodes; `legs_m` are the legs between the
-/// previous batch's last fix, if any, and the fixes, in order. Returns the
-/// findings of the episodes that ended; those still open are [`still_open`]'s.
-fn follow(state: &mut State, fixes: impl Iterator<Item = Fix>, legs_m: &[f64], limits: &Limits) -> Vec<Finding> {
-    let mut findings = Vec::new();
-    let had_last = usize::from(state.last.is_some());
-    for (i, fix) in fixes.enumerate() {
-        let poor = fix.is_low_accuracy(limits.max_hdop);
-        if let Some(last) = state.last {
-            let leg_m = legs_m[i + had_last - 1];
-            let hours = (fix.at - last.at) as f64 / 3_600_000.0;
-            let implied_kmh = if hours > 0.0 {
-                leg_m / 1000.0 / hours
-            } else {
-                f64::INFINITY
-            };
-            let jumped =
-                !poor && !last.poor && leg_m > limits.implausible_min_m && implied_kmh > limits.implausible_kmh;
-            if jumped {
-                match &mut state.jump {
-                    Some(jump) if jump.to == last.at => jump.extend(&fix, implied_kmh),
-                    open => {
-                        findings.extend(open.take().map(jump_finding));
-                        *open = Some(Episode::start_at(last.at, &fix, implied_kmh));
-                    }
-                }
-            } else if let Some(jump) = state.jump.take() {
-                findings.push(jump_finding(jump));
-            }
+            let fast = fix.speed_kmh.filter(|&kmh| kmh > limits.excessive_kmh);
+            findings.extend(Episode::track(&mut state.excessive, &fix, fast).and_then(|run| excessive(run, limits)));
+            findings.extend(Episode::track(&mut state.poor, &fix, poor_hdop).map(|run| quality(run, limits)));
+            state.last = Some(fix);
         }
-
-        match fix.speed_kmh {
-            Some(kmh) if kmh > limits.excessive_kmh => Episode::start_or_extend(&mut state.excessive, &fix, kmh),
-            _ => findings.extend(state.excessive.take().and_then(|e| excessive_finding(e, limits))),
-        }
-
-        if poor {
-            Episode::start_or_extend(&mut state.poor, &fix, fix.hdop.unwrap_or_default());
-        } else if let Some(run) = state.poor.take() {
-            findings.push(poor_finding(run, limits));
-        }
-
-        state.last = Some(LastFix {
-            at: fix.at,
-            lat: fix.lat,
-            lon: fix.lon,
-            poor,
-        });
-    }
-    findings
-}
-
-/// The findings of the episodes still open, as they stand. Every call reports
-/// them, an empty batch's too: the host keeps only the last call's open
-/// findings.
-fn still_open(state: &State, limits: &Limits) -> Vec<Finding> {
-    let mut open = Vec::new();
-    open.extend(state.jump.map(jump_finding));
-    open.extend(state.excessive.and_then(|run| excessive_finding(run, limits)));
-    open.extend(state.poor.map(|run| poor_finding(run, limits)));
-    open
-}
-
-fn jump_finding(jump: Episode) -> Finding {
-    let jumps = jump.fixes;
-    Finding {
-        code: "speed.implausible".into(),
-        severity: Severity::Violation,
-        message: format!(
-            "position jumped at an implied {:.0} km/h ({jumps} jump{})",
-            jump.peak,
-            if jumps == 1 { "" } else { "s" }
-        ),
-        from: jump.from,
-        to: jump.to,
-        position: Some(jump.peak_position()),
-        evidence: vec![
-            Evidence::number("max_implied_kmh", jump.peak, 0),
-            Evidence::integer("jumps", jumps),
-        ],
+        // Every call reports the episodes still going on, as they stand: the host keeps the last call's.
+        let mut open: Vec<Finding> = state.jump.map(implausible).into_iter().collect();
+        open.extend(state.excessive.and_then(|run| excessive(run, limits)));
+        open.extend(state.poor.map(|run| quality(run, limits)));
+        Ok(Observed { findings, open })
     }
 }
 
-fn excessive_finding(run: Episode, limits: &Limits) -> Option<Finding> {
-    (run.minutes() >= limits.excessive_min_minutes).then(|| Finding {
-        code: "speed.excessive".into(),
-        severity: Severity::Warning,
-        message: format!("reported up to {:.0} km/h for {:.0} min", run.peak, run.minutes()),
-        from: run.from,
-        to: run.to,
-        position: Some(run.peak_position()),
-        evidence: vec![
-            Evidence::number("max_speed_kmh", run.peak, 1),
-            Evidence::number("minutes", run.minutes(), 0),
-        ],
-    })
+fn implausible(jump: Episode) -> Finding {
+    let jumps = format!("{} jump{}", jump.fixes, if jump.fixes == 1 { "" } else { "s" });
+    let message = format!("position jumped at an implied {:.0} km/h ({jumps})", jump.peak);
+    let evidence = vec![number("max_implied_kmh", jump.peak, 0), integer("jumps", jump.fixes)];
+    jump.finding("speed.implausible", Severity::Violation, message, evidence)
 }
 
-fn poor_finding(run: Episode, limits: &Limits) -> Finding {
-    let severity = if run.minutes() >= limits.poor_warning_minutes {
-        Severity::Warning
-    } else {
-        Severity::Info
-    };
-    Finding {
-        code: "telemetry.quality".into(),
-        severity,
-        message: format!(
-            "{} fix{} with hdop above {} over {:.0} min",
-            run.fixes,
-            if run.fixes == 1 { "" } else { "es" },
-            limits.max_hdop,
-            run.minutes()
-        ),
-        from: run.from,
-        to: run.to,
-        position: Some(run.peak_position()),
-        evidence: vec![
-            Evidence::integer("poor_fixes", run.fixes),
-            Evidence::number("max_hdop", run.peak, 1),
-        ],
-    }
+fn excessive(run: Episode, limits: &Limits) -> Option<Finding> {
+    let (peak, minutes) = (run.peak, run.minutes());
+    let message = format!("reported up to {peak:.0} km/h for {minutes:.0} min");
+    let evidence = vec![number("max_speed_kmh", peak, 1), number("minutes", minutes, 0)];
+    let finding = run.finding("speed.excessive", Severity::Warning, message, evidence);
+    (minutes >= limits.excessive_min_minutes).then_some(finding)
 }
 
-/// The rules over hand-made fixes, with legs measured by the SDK's formula
-/// (the host's) rather than the host: jumps, excessive speed, poor fixes, and
-/// streaming against batch evaluation.
+fn quality(run: Episode, limits: &Limits) -> Finding {
+    let long = run.minutes() >= limits.poor_warning_minutes;
+    let severity = if long { Severity::Warning } else { Severity::Info };
+    let fixes = format!("{} fix{}", run.fixes, if run.fixes == 1 { "" } else { "es" });
+    let (max_hdop, minutes) = (limits.max_hdop, run.minutes());
+    let message = format!("{fixes} with hdop above {max_hdop} over {minutes:.0} min");
+    let evidence = vec![integer("poor_fixes", run.fixes), number("max_hdop", run.peak, 1)];
+    run.finding("telemetry.quality", severity, message, evidence)
+}
+
 #[cfg(test)]
 mod tests {
+    //! The rules over hand-made fixes, with legs measured by the SDK's formula (the host's) rather than the host: jumps,
+    //! excessive speed, poor fixes, and streaming against batch evaluation.
+
     use super::*;
 
     fn limits() -> Limits {
@@ -247,15 +128,9 @@ mod tests {
 
     /// One call: the findings of the episodes that ended, then the open ones.
     fn observe(state: &mut State, batch: &[Fix]) -> (Vec<Finding>, Vec<Finding>) {
-        let limits = limits();
-        let last = state.last.map(|last| Position {
-            lat: last.lat,
-            lon: last.lon,
-        });
-        let positions: Vec<Position> = last.into_iter().chain(batch.iter().map(Fix::position)).collect();
-        let legs_m: Vec<f64> = positions.windows(2).map(|leg| distance_m(leg[0], leg[1])).collect();
-        let findings = follow(state, batch.iter().copied(), &legs_m, &limits);
-        (findings, still_open(state, &limits))
+        let fixes: Fixes = batch.iter().copied().collect();
+        let observed = Speed::observe(&DeclaredTransit::example(), &limits(), &fixes, 0, state).unwrap();
+        (observed.findings, observed.open)
     }
 
     /// Everything one batch reports, final and open.
