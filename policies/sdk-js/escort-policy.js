@@ -10,7 +10,7 @@
 //
 // componentize-js exports the module's `policy` as the contract's `policy`
 // interface. `definePolicy` turns the author's declaration into the
-// contract's three functions, and hides what the generated bindings would
+// contract's four functions, and hides what the generated bindings would
 // make the author write:
 //
 // - parameters are declared once, with their kind, default and doc
@@ -28,6 +28,8 @@
 //   call "wasm `unreachable` instruction executed".
 
 import { distancesToM, legsM } from 'escort:policy/geo@0.2.0';
+import * as transitHost from 'escort:policy/transit@0.2.0';
+import { columns } from 'escort:policy/batch@0.2.0';
 
 /** One minute in the contract's time unit (milliseconds). */
 export const MINUTE_MS = 60_000;
@@ -64,19 +66,32 @@ export function definePolicy({ id, version, summary, params = {}, state = () => 
         throw new TypeError(`policy \`${id}\`: observe(transit, params, fixes, now, state) is missing`);
     }
     const descriptor = { id, version, summary, params: specs };
+    // `configure` reads the parameters once for the instance's later calls.
+    let configured;
+    const params = () => {
+        if (configured === undefined) throw new Error('called before `configure`');
+        return configured;
+    };
+    const transit = new Transit(transitHost);
     return {
         describe() {
             return descriptor;
         },
-        admit(transit, values) {
-            if (admit === undefined) return [];
-            return reported(() => admit(new Transit(transit), readParams(specs, values)).map(toContract));
+        configure(values) {
+            reported(() => {
+                configured = readParams(specs, values);
+            });
         },
-        observe(transit, values, fixes, now, stateBytes) {
+        admit() {
+            if (admit === undefined) return [];
+            return reported(() => admit(transit, params()).map(toContract));
+        },
+        observe(now, count, stateBytes) {
             return reported(() => {
                 const current = loadState(stateBytes, state);
-                const params = readParams(specs, values);
-                const observed = observe(new Transit(transit), params, new Fixes(fixes), Number(now), current);
+                // The host is asked for the fixes only when there are any.
+                const fixes = new Fixes(count === 0 ? NO_FIXES : columns());
+                const observed = observe(transit, params(), fixes, Number(now), current);
                 return {
                     findings: observed.findings.map(toContract),
                     open: observed.open.map(toContract),
@@ -156,8 +171,8 @@ function exactNumber(value, what) {
 // The transit and the fixes
 
 /**
- * The transit a call is about, lent by the host for the call only: ask it for
- * what the rule needs, each answer is copied when asked. Times are Numbers of
+ * The transit the call in progress is about: ask it for what the rule needs,
+ * each answer is copied when asked. Times are Numbers of
  * milliseconds; "none" is `undefined`. A zone is `{ id, name, center: { lat,
  * lon }, radiusM }`; an authorised stop `{ zone, maxMinutes }` (`maxMinutes`
  * undefined: no limit); the declaration `{ number, sealId, vehicle, importer:
@@ -251,6 +266,19 @@ export class Transit {
  * or 'fault'. Rows are objects made on demand: a rule over long batches that
  * reads only two columns spends less fuel reading the columns.
  */
+/** The columns of an empty batch. */
+const NO_FIXES = {
+    at: [],
+    lat: new Float64Array(0),
+    lon: new Float64Array(0),
+    speedKmh: new Float64Array(0),
+    courseDeg: new Float64Array(0),
+    hdop: new Float64Array(0),
+    sats: new Float64Array(0),
+    batteryPct: new Float64Array(0),
+    seal: [],
+};
+
 export class Fixes {
     constructor(columns) {
         this.at = Float64Array.from(columns.at, Number);

@@ -64,7 +64,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from componentize_py_types import Err
 from wit_world import exports
-from wit_world.imports import geo
+from wit_world.imports import batch, geo, transit
 from wit_world.imports.geo import Position
 from wit_world.imports.types import (
     AuthorisedStop,
@@ -218,6 +218,9 @@ def _reported(column: list[float]) -> list[float | None]:
     return [None if math.isnan(value) else value for value in column]
 
 
+_NO_FIXES = Fixes(at=[], lat=[], lon=[], speed_kmh=[], course_deg=[], hdop=[], sats=[], battery_pct=[], seal=[])
+
+
 class Batch:
     """The batch of fixes of one call: rows to iterate, columns to hand the host's geodesy.
 
@@ -278,7 +281,7 @@ def inside(zone: Zone, lat: list[float], lon: list[float]) -> list[bool]:
 
 
 class Transit:
-    """The transit a call is about, lent by the host for that call only.
+    """The transit the call in progress is about.
 
     Each question is one call to the host, which copies only its answer in:
     ask for what the rule needs, once per call. ``id()``, ``opened_at()``,
@@ -572,27 +575,39 @@ class _Exported(exports.Policy):
         cls = type(self.policy)
         self.descriptor = Descriptor(id=cls.id, version=cls.version, summary=cls.summary, params=list(cls.params))
         self.state_type = cls.State
+        self.params = None  # read once, by `configure`, for the instance's later calls
 
     def describe(self) -> Descriptor:
         return self.descriptor
 
-    def admit(self, transit, params: list) -> list[Finding]:
+    def configure(self, params: list) -> None:
         try:
-            return _findings(self.policy.admit(Transit(transit), _read_params(self.descriptor.params, params)))
+            self.params = _read_params(self.descriptor.params, params)
         except Exception as e:
             raise Err(_failure(e)) from e
 
-    def observe(self, transit, params: list, fixes: Fixes, now: int, state: bytes) -> Observation:
+    def admit(self) -> list[Finding]:
+        try:
+            return _findings(self.policy.admit(Transit(transit), self._configured()))
+        except Exception as e:
+            raise Err(_failure(e)) from e
+
+    def observe(self, now: int, count: int, state: bytes) -> Observation:
         try:
             kept = self._load(state)
-            answer = self.policy.observe(
-                Transit(transit), _read_params(self.descriptor.params, params), Batch(fixes), now, kept
-            )
+            # The host is asked for the fixes only when there are any.
+            fixes = Batch(batch.columns() if count else _NO_FIXES)
+            answer = self.policy.observe(Transit(transit), self._configured(), fixes, now, kept)
             if not isinstance(answer, tuple) or len(answer) != 2:
                 raise TypeError(f"{type(self.policy).__name__}.observe answered {answer!r:.100}, not (findings, open)")
             return Observation(findings=_findings(answer[0]), open=_findings(answer[1]), state=self._save(kept))
         except Exception as e:
             raise Err(_failure(e)) from e
+
+    def _configured(self):
+        if self.params is None:
+            raise RuntimeError("called before `configure`")
+        return self.params
 
     def _load(self, saved: bytes):
         if not saved:

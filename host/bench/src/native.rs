@@ -1,7 +1,8 @@
 //! The default policies compiled natively into this binary: the same Rust
 //! source as the shipped components, called as plain functions through the
-//! SDK's own contract path ([`sdk::observe`]: parameters read, state loaded
-//! and saved). This is the limit the WebAssembly figures are measured
+//! SDK's own contract path ([`sdk::observe_configured`]: parameters read
+//! once, as a component reads them in `configure`; state loaded and saved
+//! on every call). This is the limit the WebAssembly figures are measured
 //! against.
 //!
 //! A native call asks the transit what a component asks the host, and gets
@@ -18,21 +19,29 @@ use escort_engine::contract::LentTransit;
 use escort_engine::geodesy::{RouteIndex, distance_m};
 use escort_engine::{ParamValue, Policy, Transit};
 
-/// `observe` of one default policy, natively.
-pub type Observe = fn(&NativeTransit, &[sdk::ParamValue], &sdk::Fixes, i64, &[u8]) -> Result<sdk::Observation, String>;
+/// `observe` of one default policy with its parameters read, natively.
+pub type Observe = Box<dyn Fn(&NativeTransit, &sdk::Fixes, i64, &[u8]) -> Result<sdk::Observation, String>>;
 
-/// The native `observe` of the default policy `id`.
-pub fn observe_of(id: &str) -> Option<Observe> {
+/// The native `observe` of the default policy `id` with the parameter
+/// `values`, read once.
+pub fn observe_of(id: &str, values: &[sdk::ParamValue]) -> Option<Result<Observe, String>> {
     Some(match id {
-        "corridor" => sdk::observe::<escort_policy_corridor::Corridor>,
-        "dwell" => sdk::observe::<escort_policy_dwell::Dwell>,
-        "eligibility" => sdk::observe::<escort_policy_eligibility::Eligibility>,
-        "seal" => sdk::observe::<escort_policy_seal::Seal>,
-        "signal" => sdk::observe::<escort_policy_signal::Signal>,
-        "speed" => sdk::observe::<escort_policy_speed::Speed>,
-        "transit" => sdk::observe::<escort_policy_transit::TransitPolicy>,
+        "corridor" => configured::<escort_policy_corridor::Corridor>(values),
+        "dwell" => configured::<escort_policy_dwell::Dwell>(values),
+        "eligibility" => configured::<escort_policy_eligibility::Eligibility>(values),
+        "seal" => configured::<escort_policy_seal::Seal>(values),
+        "signal" => configured::<escort_policy_signal::Signal>(values),
+        "speed" => configured::<escort_policy_speed::Speed>(values),
+        "transit" => configured::<escort_policy_transit::TransitPolicy>(values),
         _ => return None,
     })
+}
+
+fn configured<P: sdk::Policy + 'static>(values: &[sdk::ParamValue]) -> Result<Observe, String> {
+    let params = <P::Params as sdk::Params>::from_values(values)?;
+    Ok(Box::new(move |transit, fixes, now, state| {
+        sdk::observe_configured::<P>(transit, &params, fixes, now, state)
+    }))
 }
 
 /// The transit as the host lends it, answered directly instead of through
@@ -209,25 +218,28 @@ pub fn params(policy: &Policy) -> Vec<sdk::ParamValue> {
 pub struct NativeCall {
     observe: Observe,
     transit: NativeTransit,
-    params: Vec<sdk::ParamValue>,
 }
 
 impl NativeCall {
     /// Native calls of `policy` about `transit`, when `policy` is one of the
     /// default set.
+    ///
+    /// # Panics
+    /// When the policy's parameter values are not of the kinds its native
+    /// build declares: the two builds are of one source.
     pub fn new(policy: &Policy, transit: &Arc<LentTransit>) -> Option<NativeCall> {
+        let observe = observe_of(policy.id(), &params(policy))?;
         Some(NativeCall {
-            observe: observe_of(policy.id())?,
+            observe: observe.expect("a default policy reads its own parameters"),
             transit: NativeTransit {
                 transit: Arc::clone(transit),
             },
-            params: params(policy),
         })
     }
 
     /// `observe` of `batch` as of `now` from `state`.
     pub fn observe(&self, batch: &sdk::Fixes, now: i64, state: &[u8]) -> Result<Answer, String> {
-        let observation = (self.observe)(&self.transit, &self.params, batch, now, state)?;
+        let observation = (self.observe)(&self.transit, batch, now, state)?;
         Ok(Answer {
             findings: observation.findings.len() + observation.open.len(),
             state: observation.state,

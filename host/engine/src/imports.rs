@@ -1,16 +1,18 @@
 //! What the host answers a policy's imports, for every contract version:
-//! the `geo` interface of 0.1 and 0.2 and the `transits` interface of 0.2,
-//! served by the sandbox's store data ([`CallState`]).
+//! the `geo` interface of 0.1 and 0.2 and the `transit` and `batch`
+//! interfaces of 0.2, served by the sandbox's store data ([`CallState`]).
 //!
-//! The answers are the host's own geodesy and the transit it lends the
-//! call; every question about positions is checked and charged to the
+//! The answers are the host's own geodesy and the transit and batch it lends
+//! the call; every question about positions is checked and charged to the
 //! call's geodesy budget first ([`CallState::ask`]). This module joins the
 //! two layers below it: the contract's generated traits and the sandbox's
 //! store, neither of which names the other.
 
+use std::sync::Arc;
+
 use wasmtime::component::Resource;
 
-use crate::contract::{LentTransit, RouteRef, TransitRef, v0_1, v0_2};
+use crate::contract::{Imports, RouteRef, v0_1, v0_2};
 use crate::geodesy::{RouteIndex, distance_m};
 use crate::sandbox::CallState;
 
@@ -40,11 +42,6 @@ impl CallState {
 
     /// The route `handle` lends a call of contract 0.1.
     fn route(&self, handle: &Resource<RouteRef>) -> wasmtime::Result<&RouteIndex> {
-        Ok(&self.lent(handle)?.0)
-    }
-
-    /// The transit `handle` lends a call of contract 0.2.
-    fn transit(&self, handle: &Resource<TransitRef>) -> wasmtime::Result<&LentTransit> {
         Ok(&self.lent(handle)?.0)
     }
 }
@@ -89,72 +86,62 @@ impl v0_2::geo::Host for CallState {
     }
 }
 
-impl v0_2::transits::HostTransit for CallState {
-    fn id(&mut self, transit: Resource<TransitRef>) -> wasmtime::Result<String> {
-        Ok(self.transit(&transit)?.transit.id.clone())
+impl v0_2::transit::Host for CallState {
+    fn id(&mut self) -> wasmtime::Result<String> {
+        Ok(self.call_transit()?.transit.id.clone())
     }
 
-    fn opened_at(&mut self, transit: Resource<TransitRef>) -> wasmtime::Result<i64> {
-        Ok(self.transit(&transit)?.transit.opened_at.timestamp_millis())
+    fn opened_at(&mut self) -> wasmtime::Result<i64> {
+        Ok(self.call_transit()?.transit.opened_at.timestamp_millis())
     }
 
-    fn deadline(&mut self, transit: Resource<TransitRef>) -> wasmtime::Result<Option<i64>> {
-        Ok(self.transit(&transit)?.transit.deadline.map(|d| d.timestamp_millis()))
+    fn deadline(&mut self) -> wasmtime::Result<Option<i64>> {
+        Ok(self.call_transit()?.transit.deadline.map(|d| d.timestamp_millis()))
     }
 
-    fn corridor_m(&mut self, transit: Resource<TransitRef>) -> wasmtime::Result<Option<f64>> {
-        Ok(self.transit(&transit)?.transit.corridor_m)
+    fn corridor_m(&mut self) -> wasmtime::Result<Option<f64>> {
+        Ok(self.call_transit()?.transit.corridor_m)
     }
 
-    fn departure(&mut self, transit: Resource<TransitRef>) -> wasmtime::Result<v0_2::Zone> {
-        Ok(v0_2::zone(&self.transit(&transit)?.transit.departure))
+    fn departure(&mut self) -> wasmtime::Result<v0_2::Zone> {
+        Ok(v0_2::zone(&self.call_transit()?.transit.departure))
     }
 
-    fn destination(&mut self, transit: Resource<TransitRef>) -> wasmtime::Result<v0_2::Zone> {
-        Ok(v0_2::zone(&self.transit(&transit)?.transit.destination))
+    fn destination(&mut self) -> wasmtime::Result<v0_2::Zone> {
+        Ok(v0_2::zone(&self.call_transit()?.transit.destination))
     }
 
-    fn stops(&mut self, transit: Resource<TransitRef>) -> wasmtime::Result<Vec<v0_2::AuthorisedStop>> {
-        Ok(v0_2::stops(&self.transit(&transit)?.transit.stops))
+    fn stops(&mut self) -> wasmtime::Result<Vec<v0_2::AuthorisedStop>> {
+        Ok(v0_2::stops(&self.call_transit()?.transit.stops))
     }
 
-    fn declaration(&mut self, transit: Resource<TransitRef>) -> wasmtime::Result<v0_2::Declaration> {
-        Ok(v0_2::declaration(&self.transit(&transit)?.transit))
+    fn declaration(&mut self) -> wasmtime::Result<v0_2::Declaration> {
+        Ok(v0_2::declaration(&self.call_transit()?.transit))
     }
 
-    fn has_route(&mut self, transit: Resource<TransitRef>) -> wasmtime::Result<bool> {
-        Ok(self.transit(&transit)?.route.is_some())
+    fn has_route(&mut self) -> wasmtime::Result<bool> {
+        Ok(self.call_transit()?.route.is_some())
     }
 
-    fn route_length_m(&mut self, transit: Resource<TransitRef>) -> wasmtime::Result<Option<f64>> {
-        Ok(self.transit(&transit)?.route.as_deref().map(RouteIndex::length_m))
+    fn route_length_m(&mut self) -> wasmtime::Result<Option<f64>> {
+        Ok(self.call_transit()?.route.as_deref().map(RouteIndex::length_m))
     }
 
-    fn route_offsets_m(
-        &mut self,
-        transit: Resource<TransitRef>,
-        lat: Vec<f64>,
-        lon: Vec<f64>,
-    ) -> wasmtime::Result<Option<Vec<f64>>> {
+    fn route_offsets_m(&mut self, lat: Vec<f64>, lon: Vec<f64>) -> wasmtime::Result<Option<Vec<f64>>> {
         self.ask(&lat, &lon)?;
-        let route = self.transit(&transit)?.route.as_deref();
+        let route = self.call_transit()?.route.as_deref();
         Ok(route.map(|route| route.offsets_m(&lat, &lon)))
     }
 
-    fn route_progress_m(
-        &mut self,
-        transit: Resource<TransitRef>,
-        lat: Vec<f64>,
-        lon: Vec<f64>,
-    ) -> wasmtime::Result<Option<Vec<f64>>> {
+    fn route_progress_m(&mut self, lat: Vec<f64>, lon: Vec<f64>) -> wasmtime::Result<Option<Vec<f64>>> {
         self.ask(&lat, &lon)?;
-        let route = self.transit(&transit)?.route.as_deref();
+        let route = self.call_transit()?.route.as_deref();
         Ok(route.map(|route| route.progress_m(&lat, &lon)))
-    }
-
-    fn drop(&mut self, transit: Resource<TransitRef>) -> wasmtime::Result<()> {
-        self.take_back(transit)
     }
 }
 
-impl v0_2::transits::Host for CallState {}
+impl Imports for CallState {
+    fn fixes_v0_2(&mut self) -> wasmtime::Result<Arc<v0_2::Fixes>> {
+        self.call_fixes()
+    }
+}

@@ -17,7 +17,7 @@ use crate::cache::content_hash;
 use crate::contract::v0_1::{self, Author, Observation};
 use crate::contract::{
     Batch, Bindings, Descriptor, LentTransit, MAX_TEXT_PARAM_BYTES, Observed, ParamSpec, ParamValue, RouteRef,
-    TransitRef, check_length, v0_2,
+    check_length, v0_2,
 };
 use crate::finding::{Finding, FindingStatus};
 use crate::sandbox::{CallState, CompileFailure, Instances, Limits, PolicyFailure, Sandbox};
@@ -125,7 +125,7 @@ pub struct Policy {
     /// The same values as the contract passes them, lowered once rather
     /// than on every call: by name for 0.1, in order for 0.2.
     contract_params: Vec<v0_1::Param>,
-    contract_values: Vec<v0_2::ParamValue>,
+    contract_values: Arc<[v0_2::ParamValue]>,
     limits: Limits,
     content_hash: String,
     /// Kept up to date by `configure`: every resumed batch compares it.
@@ -339,10 +339,13 @@ impl Policy {
                         .map(Answered::V0_1)
                 }
                 Bindings::V0_2(policy) => {
-                    let lent = store.data_mut().lend(TransitRef(Arc::clone(transit)))?;
+                    if let Err(error) = configured(store, policy, &self.contract_values)? {
+                        return Ok(Err(error));
+                    }
+                    store.data_mut().lend_call(transit, None);
                     policy
                         .escort_policy_policy()
-                        .call_admit(&mut *store, lent, &self.contract_values)?
+                        .call_admit(&mut *store)?
                         .map(Answered::V0_2)
                 }
             })
@@ -435,11 +438,16 @@ impl Policy {
                         .map(Answered::V0_1)
                 }
                 Bindings::V0_2(policy) => {
-                    let lent = store.data_mut().lend(TransitRef(Arc::clone(transit)))?;
-                    let (params, fixes) = (&self.contract_values, batch.v0_2());
+                    if let Err(error) = configured(store, policy, &self.contract_values)? {
+                        return Ok(Err(error));
+                    }
+                    // The count says "none" without a question; a batch is
+                    // lowered only for a policy that asks for it.
+                    let count = u32::try_from(batch.len()).expect("a batch holds at most 10,000 fixes");
+                    store.data_mut().lend_call(transit, (count > 0).then(|| batch.v0_2()));
                     policy
                         .escort_policy_policy()
-                        .call_observe(&mut *store, lent, params, fixes, now_ms, state)?
+                        .call_observe(&mut *store, now_ms, count, state)?
                         .map(Answered::V0_2)
                 }
             })
@@ -481,6 +489,24 @@ enum Answered<A, B> {
 }
 
 /// Lends a call of contract 0.1 the transit's route, when it has one.
+/// Hands a 0.2 instance the policy's parameters (`configure`) unless it
+/// already has these: once per instance, and again after the policy is
+/// reconfigured. The `Err` is the policy's own.
+fn configured(
+    store: &mut Store<CallState>,
+    policy: &v0_2::EscortPolicy,
+    params: &Arc<[v0_2::ParamValue]>,
+) -> wasmtime::Result<Result<(), String>> {
+    if store.data().is_configured_with(params) {
+        return Ok(Ok(()));
+    }
+    let answer = policy.escort_policy_policy().call_configure(&mut *store, params)?;
+    if answer.is_ok() {
+        store.data_mut().configured_with(params);
+    }
+    Ok(answer)
+}
+
 fn lend_route(
     store: &mut Store<CallState>,
     transit: &LentTransit,

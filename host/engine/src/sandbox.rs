@@ -56,7 +56,7 @@ use wasmtime::{
 };
 
 use crate::cache::{ComponentCache, content_hash};
-use crate::contract::{self, Bindings, BindingsPre, MAX_EVIDENCE_TEXT_BYTES};
+use crate::contract::{self, Bindings, BindingsPre, LentTransit, MAX_EVIDENCE_TEXT_BYTES, v0_2};
 
 /// How many policy calls of one sandbox run at once; more wait for a slot.
 pub const POOL_IN_FLIGHT: usize = 256;
@@ -262,6 +262,13 @@ pub(crate) struct CallState {
     limits: StoreLimits,
     geodesy_budget: u64,
     geodesy_left: u64,
+    /// The transit the call in progress is about, for contract 0.2.
+    transit: Option<Arc<LentTransit>>,
+    /// The batch the `observe` in progress judges, for contract 0.2.
+    fixes: Option<Arc<v0_2::Fixes>>,
+    /// The parameters a 0.2 instance was configured with; they outlive the
+    /// call, as the instance does.
+    configured: Option<Arc<[v0_2::ParamValue]>>,
 }
 
 /// What a host function answers when the geodesy budget is spent, told apart
@@ -467,10 +474,8 @@ impl Sandbox {
         let mut store = Store::new(
             &self.engine,
             CallState {
-                table: ResourceTable::new(),
-                limits: limits.store_limits(),
-                geodesy_budget: limits.geodesy_positions,
                 geodesy_left: budget.geodesy_positions,
+                ..CallState::new(limits)
             },
         );
         store.limiter(|state| &mut state.limits);
@@ -511,8 +516,12 @@ impl Sandbox {
         // this call only.
         let outcome = catch_unwind(AssertUnwindSafe(|| call(store, &instance.bindings)));
         // The guest only borrowed what the call lent it; taking it all back
-        // keeps the table of a reused instance from growing.
-        store.data_mut().table = ResourceTable::new();
+        // keeps the table of a reused instance from growing, and the transit
+        // and batch alive no longer than the call.
+        let state = store.data_mut();
+        state.table = ResourceTable::new();
+        state.transit = None;
+        state.fixes = None;
         budget.fuel = store.get_fuel().unwrap_or(0);
         budget.geodesy_positions = store.data().geodesy_left;
         match outcome {
@@ -618,8 +627,16 @@ impl Instances {
 /// A count of free call slots: a call takes one for as long as it runs, and
 /// waits when there is none.
 struct Slots {
-    free: Mutex<usize>,
+    count: Mutex<SlotCount>,
     freed: Condvar,
+}
+
+/// Free slots, and the calls waiting for one: a freed slot wakes a waiter
+/// only when there is one, since a wake is a system call and most calls
+/// find a slot free.
+struct SlotCount {
+    free: usize,
+    waiting: usize,
 }
 
 /// One slot, given back when dropped.
@@ -628,33 +645,89 @@ struct Slot<'a>(&'a Slots);
 impl Slots {
     fn new(count: usize) -> Slots {
         Slots {
-            free: Mutex::new(count),
+            count: Mutex::new(SlotCount {
+                free: count,
+                waiting: 0,
+            }),
             freed: Condvar::new(),
         }
     }
 
     fn take(&self) -> Slot<'_> {
-        let mut free = self.free.lock().unwrap_or_else(PoisonError::into_inner);
-        while *free == 0 {
-            free = self.freed.wait(free).unwrap_or_else(PoisonError::into_inner);
+        let mut count = self.count.lock().unwrap_or_else(PoisonError::into_inner);
+        while count.free == 0 {
+            count.waiting += 1;
+            count = self.freed.wait(count).unwrap_or_else(PoisonError::into_inner);
+            count.waiting -= 1;
         }
-        *free -= 1;
+        count.free -= 1;
         Slot(self)
     }
 }
 
 impl Drop for Slot<'_> {
     fn drop(&mut self) {
-        *self.0.free.lock().unwrap_or_else(PoisonError::into_inner) += 1;
-        self.0.freed.notify_one();
+        let mut count = self.0.count.lock().unwrap_or_else(PoisonError::into_inner);
+        count.free += 1;
+        if count.waiting > 0 {
+            self.0.freed.notify_one();
+        }
     }
 }
 
 impl CallState {
+    /// The store data of a new instance, under `limits`, before any call.
+    fn new(limits: &Limits) -> CallState {
+        CallState {
+            table: ResourceTable::new(),
+            limits: limits.store_limits(),
+            geodesy_budget: limits.geodesy_positions,
+            geodesy_left: limits.geodesy_positions,
+            transit: None,
+            fixes: None,
+            configured: None,
+        }
+    }
+
     /// Lends `value` to the guest for the length of the call: the host's
     /// side of a `borrow` handle, taken back when the call returns.
     pub(crate) fn lend<T: Send + 'static>(&mut self, value: T) -> wasmtime::Result<Resource<T>> {
         Ok(self.table.push(value)?)
+    }
+
+    /// Lends contract 0.2's call its transit and, for `observe`, its
+    /// batch: what the `transit` and `batch` imports answer until the call
+    /// returns.
+    pub(crate) fn lend_call(&mut self, transit: &Arc<LentTransit>, fixes: Option<&Arc<v0_2::Fixes>>) {
+        self.transit = Some(Arc::clone(transit));
+        self.fixes = fixes.cloned();
+    }
+
+    /// The transit of the 0.2 call in progress.
+    pub(crate) fn call_transit(&self) -> wasmtime::Result<&LentTransit> {
+        self.transit
+            .as_deref()
+            .ok_or_else(|| wasmtime::format_err!("the transit was asked for outside `admit` and `observe`"))
+    }
+
+    /// The batch of the 0.2 `observe` in progress.
+    pub(crate) fn call_fixes(&self) -> wasmtime::Result<Arc<v0_2::Fixes>> {
+        self.fixes
+            .clone()
+            .ok_or_else(|| wasmtime::format_err!("the batch was asked for outside `observe`, or when it was empty"))
+    }
+
+    /// Whether the instance was configured with `params` (the same values,
+    /// not equal ones: a policy reconfigured gets new ones).
+    pub(crate) fn is_configured_with(&self, params: &Arc<[v0_2::ParamValue]>) -> bool {
+        self.configured
+            .as_ref()
+            .is_some_and(|configured| Arc::ptr_eq(configured, params))
+    }
+
+    /// Notes that the instance was configured with `params`.
+    pub(crate) fn configured_with(&mut self, params: &Arc<[v0_2::ParamValue]>) {
+        self.configured = Some(Arc::clone(params));
     }
 
     /// What `handle` lends the call.
@@ -764,12 +837,10 @@ mod tests {
 
     #[test]
     fn a_question_about_positions_is_checked_and_charged_before_any_work() {
-        let mut state = CallState {
-            table: ResourceTable::new(),
-            limits: Limits::default().store_limits(),
-            geodesy_budget: 3,
-            geodesy_left: 3,
-        };
+        let mut state = CallState::new(&Limits {
+            geodesy_positions: 3,
+            ..Limits::default()
+        });
         assert_eq!(state.ask(&[43.0, 44.0], &[76.0, 77.0]).ok(), Some(()));
         assert_eq!(state.geodesy_left, 1);
         let error = state.ask(&[43.0], &[f64::INFINITY]).expect_err("not a position");

@@ -228,15 +228,16 @@ pub fn describe<P: Policy>() -> Descriptor {
     }
 }
 
-/// The contract's `admit` of `P`: what the exported component runs, and what
-/// a native caller (a test, a benchmark) runs to get the same answer.
+/// The contract's `admit` of `P`, with the parameters as the host hands
+/// them: what a native caller (a test, a benchmark) runs to get the answer
+/// the component gives.
 pub fn admit<P: Policy>(transit: &impl Transit, params: &[ParamValue]) -> Result<Vec<Finding>, String> {
     P::admit(transit, &P::Params::from_values(params)?)
 }
 
-/// The contract's `observe` of `P`, the state read and written as the host
-/// keeps it: what the exported component runs, and what a native caller
-/// runs to get the same answer.
+/// The contract's `observe` of `P`, with the parameters as the host hands
+/// them and the state read and written as the host keeps it: what a native
+/// caller runs to get the answer the component gives.
 pub fn observe<P: Policy>(
     transit: &impl Transit,
     params: &[ParamValue],
@@ -244,9 +245,20 @@ pub fn observe<P: Policy>(
     now: Timestamp,
     state: &[u8],
 ) -> Result<Observation, String> {
-    let params = P::Params::from_values(params)?;
+    observe_configured::<P>(transit, &P::Params::from_values(params)?, fixes, now, state)
+}
+
+/// [`observe`] with the parameters already read, as a component holds them
+/// from `configure`.
+pub fn observe_configured<P: Policy>(
+    transit: &impl Transit,
+    params: &P::Params,
+    fixes: &Fixes,
+    now: Timestamp,
+    state: &[u8],
+) -> Result<Observation, String> {
     let mut state: P::State = state::load(state)?;
-    let observed = P::observe(transit, &params, fixes, now, &mut state)?;
+    let observed = P::observe(transit, params, fixes, now, &mut state)?;
     Ok(Observation {
         findings: observed.findings,
         open: observed.open,
@@ -264,28 +276,31 @@ macro_rules! export {
         const _: () = {
             struct Exported;
 
+            ::std::thread_local! {
+                static PARAMS: $crate::__export::Configured<$policy> = const { $crate::__export::Configured::new() };
+            }
+
             impl $crate::bindings::exports::escort::policy::policy::Guest for Exported {
                 fn describe() -> $crate::Descriptor {
                     $crate::describe::<$policy>()
                 }
 
-                fn admit(
-                    transit: &$crate::bindings::escort::policy::transits::Transit,
+                fn configure(
                     params: ::std::vec::Vec<$crate::ParamValue>,
-                ) -> ::std::result::Result<::std::vec::Vec<$crate::Finding>, ::std::string::String> {
-                    $crate::__host(transit, |transit| $crate::admit::<$policy>(transit, &params))
+                ) -> ::std::result::Result<(), ::std::string::String> {
+                    PARAMS.with(|configured| configured.set(&params))
+                }
+
+                fn admit() -> ::std::result::Result<::std::vec::Vec<$crate::Finding>, ::std::string::String> {
+                    PARAMS.with(|configured| configured.admit())
                 }
 
                 fn observe(
-                    transit: &$crate::bindings::escort::policy::transits::Transit,
-                    params: ::std::vec::Vec<$crate::ParamValue>,
-                    fixes: $crate::Fixes,
                     now: $crate::Timestamp,
+                    fixes: u32,
                     state: ::std::vec::Vec<u8>,
                 ) -> ::std::result::Result<$crate::Observation, ::std::string::String> {
-                    $crate::__host(transit, |transit| {
-                        $crate::observe::<$policy>(transit, &params, &fixes, now, &state)
-                    })
+                    PARAMS.with(|configured| configured.observe(now, fixes, &state))
                 }
             }
 
@@ -294,14 +309,49 @@ macro_rules! export {
     };
 }
 
-/// Runs `rule` on the transit the host lent the call.
+/// What [`export!`] builds on: the parameters a component was configured
+/// with, kept for the calls that follow.
 #[doc(hidden)]
 #[cfg(target_arch = "wasm32")]
-pub fn __host<R>(
-    transit: &bindings::escort::policy::transits::Transit,
-    rule: impl FnOnce(&transit::HostTransit<'_>) -> R,
-) -> R {
-    rule(&transit::HostTransit(transit))
+pub mod __export {
+    use std::cell::RefCell;
+
+    use crate::transit::HostTransit;
+    use crate::{Finding, Fix, Observation, ParamValue, Params, Policy, Timestamp};
+
+    /// The parameters of `P` this instance was configured with.
+    pub struct Configured<P: Policy>(RefCell<Option<P::Params>>);
+
+    const UNCONFIGURED: &str = "called before `configure`";
+
+    impl<P: Policy> Configured<P> {
+        /// Not configured yet.
+        pub const fn new() -> Self {
+            Configured(RefCell::new(None))
+        }
+
+        /// `configure`: reads the values once, for every later call.
+        pub fn set(&self, values: &[ParamValue]) -> Result<(), String> {
+            *self.0.borrow_mut() = Some(P::Params::from_values(values)?);
+            Ok(())
+        }
+
+        /// `admit` of the transit of the call.
+        pub fn admit(&self) -> Result<Vec<Finding>, String> {
+            P::admit(&HostTransit, self.0.borrow().as_ref().ok_or(UNCONFIGURED)?)
+        }
+
+        /// `observe` of `count` fixes, asked of the host only when there are any.
+        pub fn observe(&self, now: Timestamp, count: u32, state: &[u8]) -> Result<Observation, String> {
+            let fixes = if count == 0 {
+                std::iter::empty::<Fix>().collect()
+            } else {
+                crate::bindings::escort::policy::batch::columns()
+            };
+            let params = self.0.borrow();
+            crate::observe_configured::<P>(&HostTransit, params.as_ref().ok_or(UNCONFIGURED)?, &fixes, now, state)
+        }
+    }
 }
 
 impl Evidence {

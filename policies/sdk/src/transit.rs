@@ -2,8 +2,8 @@
 //! component, any other when the same rule runs natively (unit tests,
 //! benchmarks against the component).
 //!
-//! Contract 0.2 lends the transit as a resource: each question is one call to
-//! the host, which copies only its answer into the component. So a rule asks
+//! Under contract 0.2 the host holds the transit of the call: each question
+//! is one call to the host, which copies only its answer into the component. So a rule asks
 //! for what it needs, once per call: `transit.destination()` costs one zone,
 //! never the goods list.
 
@@ -224,19 +224,19 @@ impl Transit for DeclaredTransit {
     }
 }
 
-/// The transit the host lends one call: every question is one call to the
-/// contract's `transits` or `geo` interface.
+/// The transit of the call in progress: every question is one call to the
+/// contract's `transit` or `geo` interface.
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]
-pub struct HostTransit<'a>(pub(crate) &'a crate::bindings::escort::policy::transits::Transit);
+pub struct HostTransit;
 
 #[cfg(target_arch = "wasm32")]
 mod host {
     use super::HostTransit;
-    use crate::bindings::escort::policy::geo;
+    use crate::bindings::escort::policy::{geo, transit};
     use crate::{AuthorisedStop, Declaration, Geodesy, Position, Timestamp, Transit, Zone};
 
-    impl Geodesy for HostTransit<'_> {
+    impl Geodesy for HostTransit {
         fn distances_to_m(&self, lat: &[f64], lon: &[f64], to: Position) -> Vec<f64> {
             geo::distances_to_m(lat, lon, to)
         }
@@ -245,42 +245,42 @@ mod host {
         }
     }
 
-    impl Transit for HostTransit<'_> {
+    impl Transit for HostTransit {
         fn id(&self) -> String {
-            self.0.id()
+            transit::id()
         }
         fn opened_at(&self) -> Timestamp {
-            self.0.opened_at()
+            transit::opened_at()
         }
         fn deadline(&self) -> Option<Timestamp> {
-            self.0.deadline()
+            transit::deadline()
         }
         fn corridor_m(&self) -> Option<f64> {
-            self.0.corridor_m()
+            transit::corridor_m()
         }
         fn departure(&self) -> Zone {
-            self.0.departure()
+            transit::departure()
         }
         fn destination(&self) -> Zone {
-            self.0.destination()
+            transit::destination()
         }
         fn stops(&self) -> Vec<AuthorisedStop> {
-            self.0.stops()
+            transit::stops()
         }
         fn declaration(&self) -> Declaration {
-            self.0.declaration()
+            transit::declaration()
         }
         fn has_route(&self) -> bool {
-            self.0.has_route()
+            transit::has_route()
         }
         fn route_length_m(&self) -> Option<f64> {
-            self.0.route_length_m()
+            transit::route_length_m()
         }
         fn route_offsets_m(&self, lat: &[f64], lon: &[f64]) -> Option<Vec<f64>> {
-            self.0.route_offsets_m(lat, lon)
+            transit::route_offsets_m(lat, lon)
         }
         fn route_progress_m(&self, lat: &[f64], lon: &[f64]) -> Option<Vec<f64>> {
-            self.0.route_progress_m(lat, lon)
+            transit::route_progress_m(lat, lon)
         }
     }
 }

@@ -55,9 +55,11 @@ pub const CONTRACT_VERSIONS: [&str; 2] = [v0_1::VERSION, v0_2::VERSION];
 
 /// What serves the imports of every contract version the host implements:
 /// the sandbox's store data.
-pub(crate) trait Imports: v0_1::geo::Host + v0_2::geo::Host + v0_2::transits::Host + Send + 'static {}
-
-impl<T: v0_1::geo::Host + v0_2::geo::Host + v0_2::transits::Host + Send + 'static> Imports for T {}
+pub(crate) trait Imports: v0_1::geo::Host + v0_2::geo::Host + v0_2::transit::Host + Send + 'static {
+    /// Contract 0.2's `batch.columns`: the batch of the `observe` in
+    /// progress, shared rather than copied until it is lowered.
+    fn fixes_v0_2(&mut self) -> wasmtime::Result<Arc<v0_2::Fixes>>;
+}
 
 /// Adds the imports of every contract version the host implements to
 /// `linker`, served by the store's data.
@@ -110,8 +112,8 @@ pub(crate) enum Bindings {
 
 /// A transit as policies are handed it: its declaration, its route indexed,
 /// and, made on first need, the record contract 0.1 copies into every call.
-/// Contract 0.2 lends it whole as a resource instead, and a policy asks for
-/// the parts it needs.
+/// Contract 0.2 lends it to the call instead, and a policy asks for the
+/// parts it needs.
 #[derive(Debug)]
 pub struct LentTransit {
     pub(crate) transit: Transit,
@@ -163,7 +165,7 @@ impl LentTransit {
 pub struct Batch<'a> {
     fixes: &'a [crate::Fix],
     v0_1: std::cell::OnceCell<v0_1::Fixes>,
-    v0_2: std::cell::OnceCell<v0_2::Fixes>,
+    v0_2: std::cell::OnceCell<Arc<v0_2::Fixes>>,
 }
 
 impl<'a> Batch<'a> {
@@ -182,14 +184,20 @@ impl<'a> Batch<'a> {
     }
 
     /// The batch as contract 0.2's columns.
-    pub fn v0_2(&self) -> &v0_2::Fixes {
-        self.v0_2.get_or_init(|| v0_2::Fixes::of(self.fixes))
+    pub fn v0_2(&self) -> &Arc<v0_2::Fixes> {
+        self.v0_2.get_or_init(|| Arc::new(v0_2::Fixes::of(self.fixes)))
+    }
+
+    /// How many fixes the batch holds.
+    pub fn len(&self) -> usize {
+        self.fixes.len()
+    }
+
+    /// Whether the batch holds no fix: only time has passed.
+    pub fn is_empty(&self) -> bool {
+        self.fixes.is_empty()
     }
 }
-
-/// A transit lent to one call of contract 0.2. Public only because the
-/// contract's bindings re-export it; the crate does not.
-pub struct TransitRef(pub(crate) Arc<LentTransit>);
 
 /// Ids the host keeps for findings of its own: `policy.error` and the
 /// telemetry checks.

@@ -1,5 +1,5 @@
 //! Contract 0.2 (`wit/since_v0.2.0`), host side: its generated bindings, the
-//! linking of its `geo` and `transits` imports (served in `crate::imports`),
+//! linking of its `geo`, `transit` and `batch` imports (served in `crate::imports`),
 //! its conversions, and what differs from 0.1 in the checks of what a
 //! policy answers.
 //!
@@ -9,15 +9,17 @@
 //! batch is lowered once for each version the policies of a set speak
 //! ([`super::Batch`]). What is new:
 //!
-//! - the transit is a resource the host lends ([`super::LentTransit`]), which a
-//!   policy asks for what it needs, instead of a record copied into every
-//!   call;
-//! - parameters are values in `describe()` order;
+//! - the transit ([`super::LentTransit`]) and the batch are the call's,
+//!   which a policy asks for what it needs, instead of a record and nine
+//!   columns copied into every call;
+//! - parameters are values in `describe()` order, handed once to each
+//!   instance (`configure`);
 //! - evidence may be a number or an integer, which the host prints
 //!   ([`print_number`]). A finding of 0.2 becomes one of 0.1 with its
 //!   numbers printed, and goes through 0.1's checks from there: the bounds
 //!   on what a policy answers are stated once.
 
+use wasmtime::StoreContextMut;
 use wasmtime::component::{HasSelf, Linker};
 
 use super::v0_1;
@@ -32,7 +34,6 @@ mod bindings {
         path: "../../wit/since_v0.2.0",
         world: "escort-policy",
         imports: { default: trappable },
-        with: { "escort:policy/transits.transit": crate::contract::TransitRef },
     });
 }
 
@@ -41,7 +42,7 @@ pub use bindings::escort::policy::types::{
     AuthorisedStop, Declaration, Evidence, EvidenceValue, Finding, Fixes, GoodsItem, Number, Observation, ParamKind,
     ParamSpec, ParamValue, Party, RiskZone, SealState, Severity, Zone,
 };
-pub(crate) use bindings::escort::policy::{geo, transits, types};
+pub(crate) use bindings::escort::policy::{geo, transit, types};
 pub(crate) use bindings::{EscortPolicy, EscortPolicyPre};
 
 /// The version of the contract this module implements.
@@ -50,18 +51,28 @@ pub const VERSION: &str = "0.2.0";
 /// Most digits after the point a number of evidence may ask for.
 pub const MAX_DECIMALS: u8 = 9;
 
-/// Adds the imports of contract 0.2 (`escort:policy/geo@0.2.0` and
-/// `escort:policy/transits@0.2.0`) to `linker`, served by the store's data.
-pub(crate) fn link<T: geo::Host + transits::Host + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+/// Adds the imports of contract 0.2 (`escort:policy/geo@0.2.0`,
+/// `escort:policy/transit@0.2.0` and `escort:policy/batch@0.2.0`) to
+/// `linker`, served by the store's data.
+///
+/// `batch.columns` is linked by hand: the generated trait would return the
+/// columns owned, a copy of every column for every policy that asks, where
+/// the batch is lowered from one shared copy.
+pub(crate) fn link<T: super::Imports>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
     geo::add_to_linker::<T, HasSelf<T>>(linker, |state| state)?;
-    transits::add_to_linker::<T, HasSelf<T>>(linker, |state| state)
+    transit::add_to_linker::<T, HasSelf<T>>(linker, |state| state)?;
+    linker
+        .instance("escort:policy/batch@0.2.0")?
+        .func_wrap("columns", |mut store: StoreContextMut<'_, T>, (): ()| {
+            Ok((store.data_mut().fixes_v0_2()?,))
+        })
 }
 
 super::shared_conversions!();
 
 /// A policy's parameter values as contract 0.2 passes them: in declaration
 /// order, without names.
-pub(crate) fn params(values: &[host::ParamValue]) -> Vec<ParamValue> {
+pub(crate) fn params(values: &[host::ParamValue]) -> std::sync::Arc<[ParamValue]> {
     values.iter().map(ParamValue::from).collect()
 }
 
