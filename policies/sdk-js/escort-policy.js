@@ -68,7 +68,7 @@ export function definePolicy({ id, version, summary, params = {}, state = () => 
     const descriptor = { id, version, summary, params: specs };
     // `configure` reads the parameters once for the instance's later calls.
     let configured;
-    const params = () => {
+    const configuredParams = () => {
         if (configured === undefined) throw new Error('called before `configure`');
         return configured;
     };
@@ -84,14 +84,14 @@ export function definePolicy({ id, version, summary, params = {}, state = () => 
         },
         admit() {
             if (admit === undefined) return [];
-            return reported(() => admit(transit, params()).map(toContract));
+            return reported(() => admit(transit, configuredParams()).map(toContract));
         },
         observe(now, count, stateBytes) {
             return reported(() => {
                 const current = loadState(stateBytes, state);
                 // The host is asked for the fixes only when there are any.
                 const fixes = new Fixes(count === 0 ? NO_FIXES : columns());
-                const observed = observe(transit, params(), fixes, Number(now), current);
+                const observed = observe(transit, configuredParams(), fixes, Number(now), current);
                 return {
                     findings: observed.findings.map(toContract),
                     open: observed.open.map(toContract),

@@ -510,7 +510,12 @@ class Policy:
 
     def __new__(cls, *args, **kwargs):
         if cls is Policy:
-            return _Exported()
+            # componentize-py makes the exported `Policy` anew for every
+            # call; the one made first serves them all.
+            global _exported
+            if _exported is None:
+                _exported = _Exported()
+            return _exported
         return super().__new__(cls)
 
     def __init_subclass__(cls, **kwargs):
@@ -560,11 +565,17 @@ def _findings(answer) -> list[Finding]:
     return findings
 
 
+# The parameters `configure` read, for the instance's later calls.
+_configured = None
+_exported = None
+
+
 class _Exported(exports.Policy):
     """The contract's ``policy`` interface, as componentize-py calls it, over the policy class.
 
-    Made once, when the component is built: a policy class that cannot
-    describe itself fails the build, with Python's own traceback.
+    Made once per instance, at its first call; a policy class that cannot
+    describe itself fails the build (which asks it), with Python's own
+    traceback.
     """
 
     def __init__(self):
@@ -575,14 +586,14 @@ class _Exported(exports.Policy):
         cls = type(self.policy)
         self.descriptor = Descriptor(id=cls.id, version=cls.version, summary=cls.summary, params=list(cls.params))
         self.state_type = cls.State
-        self.params = None  # read once, by `configure`, for the instance's later calls
 
     def describe(self) -> Descriptor:
         return self.descriptor
 
     def configure(self, params: list) -> None:
+        global _configured
         try:
-            self.params = _read_params(self.descriptor.params, params)
+            _configured = _read_params(self.descriptor.params, params)
         except Exception as e:
             raise Err(_failure(e)) from e
 
@@ -605,9 +616,9 @@ class _Exported(exports.Policy):
             raise Err(_failure(e)) from e
 
     def _configured(self):
-        if self.params is None:
+        if _configured is None:
             raise RuntimeError("called before `configure`")
-        return self.params
+        return _configured
 
     def _load(self, saved: bytes):
         if not saved:
