@@ -75,7 +75,11 @@ fn assert_failed(findings: &[Finding], verdict: Verdict, kind: &str, ends_with: 
         );
         assert!(finding.message.ends_with(ends_with), "{}", finding.message);
     }
-    assert_eq!(verdict, Verdict::Review, "a failed policy must not leave the transit clear");
+    assert_eq!(
+        verdict,
+        Verdict::Review,
+        "a failed policy must not leave the transit clear"
+    );
     for code in ["eligibility.eligible", "transit.arrived"] {
         assert!(
             findings.iter().any(|f| f.code == code),
@@ -218,7 +222,10 @@ fn columns_asked_of_an_empty_batch_fail_the_call() {
         failure.message
     );
     assert!(evaluation.verdict() >= Verdict::Review, "{findings:#?}");
-    assert!(findings.iter().any(|f| f.code == "eligibility.eligible"), "{findings:#?}");
+    assert!(
+        findings.iter().any(|f| f.code == "eligibility.eligible"),
+        "{findings:#?}"
+    );
     assert!(!hostile_findings(&findings).iter().any(|f| f.code == "hostile.alive"));
 
     // The next call, with a fix, works.
@@ -306,7 +313,11 @@ fn a_reconfigured_policy_configures_its_reused_instance_again() {
     let first = alive(&policies);
     assert_eq!(evidence(&first, "tag"), Some("first"));
     // Admission configured the instance; the batch reused it as it was.
-    assert_eq!(evidence(&first, "configures"), Some("1"), "configured once, not once a call");
+    assert_eq!(
+        evidence(&first, "configures"),
+        Some("1"),
+        "configured once, not once a call"
+    );
 
     policies
         .configure(&BTreeMap::from([(
