@@ -1,7 +1,8 @@
-//! The hostile test policy (`tests/hostile`): a component that misbehaves
-//! as its parameters tell it to. This crate's build script builds it from
-//! the repository's sources, once per change of them, and it is embedded
-//! here, so that no test builds it again at run time.
+//! The hostile test policies (`tests/hostile` for contract 0.1,
+//! `tests/hostile-0-2` for 0.2): components that misbehave as their
+//! parameters tell them to. This crate's build script builds them from the
+//! repository's sources, once per change of them, and they are embedded
+//! here, so that no test builds them again at run time.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -11,6 +12,10 @@ use crate::scenario::template_scenario;
 
 /// The hostile policy's component.
 pub const HOSTILE_POLICY: &[u8] = include_bytes!(env!("ESCORT_HOSTILE_POLICY"));
+
+/// The hostile policy of contract 0.2 (`tests/hostile-0-2`), whose id is
+/// `hostile_0_2`.
+pub const HOSTILE_POLICY_0_2: &[u8] = include_bytes!(env!("ESCORT_HOSTILE_POLICY_0_2"));
 
 /// The hostile policy built to answer `describe()` with a 10 MiB summary.
 pub const HOSTILE_DESCRIBE_BLOAT: &[u8] = include_bytes!(env!("ESCORT_HOSTILE_DESCRIBE_BLOAT"));

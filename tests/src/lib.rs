@@ -9,8 +9,9 @@
 //!   [`scenarios`], [`scenario`]);
 //! - run the `escort` binary ([`escort`], [`escort_command`]);
 //! - start `escort serve` on loopback and talk to it ([`Server`], [`Client`]);
-//! - use the hostile policy, built once by this crate's build script
-//!   ([`HOSTILE_POLICY`], [`hostile_bundle`], [`live_hostile`]).
+//! - use the hostile policies, built once by this crate's build script
+//!   ([`HOSTILE_POLICY`], [`HOSTILE_POLICY_0_2`], [`hostile_bundle`],
+//!   [`live_hostile`]).
 //!
 //! The golden scenarios, hostile-policy and id tests themselves are this
 //! crate's `suite` test binary; the command line's and the service's tests
@@ -29,8 +30,8 @@ mod workspace;
 pub use binary::{audit_verify, check, escort, escort_command};
 pub use bundle::{copy_dir, tar_of};
 pub use hostile::{
-    HOSTILE_DESCRIBE_BLOAT, HOSTILE_DESCRIBE_CROWD, HOSTILE_POLICY, HOSTILE_POLICY_V2, hostile_bundle,
-    hostile_bundle_of, live_hostile,
+    HOSTILE_DESCRIBE_BLOAT, HOSTILE_DESCRIBE_CROWD, HOSTILE_POLICY, HOSTILE_POLICY_0_2, HOSTILE_POLICY_V2,
+    hostile_bundle, hostile_bundle_of, live_hostile,
 };
 pub use sandbox::{builtin, sandbox};
 pub use scenario::{Scenario, moved, ndjson_line, opening_at, scenario, scenarios, template_scenario, transit_as};

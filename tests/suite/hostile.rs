@@ -42,11 +42,11 @@ const FIXES: &str = r#"{"at":"2021-05-16T06:01:00Z","lat":43.2567,"lon":76.9286,
 {"at":"2021-05-16T07:15:00Z","lat":43.8830,"lon":77.0830,"speed_kmh":0,"seal":"intact","battery":88}
 "#;
 
-fn transit() -> Transit {
+pub(crate) fn transit() -> Transit {
     Transit::from_json(TRANSIT).expect("test transit is valid")
 }
 
-fn fixes() -> Telemetry {
+pub(crate) fn fixes() -> Telemetry {
     Telemetry::parse(escort_host::Format::Ndjson, FIXES.as_bytes()).expect("test fixes are valid")
 }
 

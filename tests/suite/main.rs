@@ -5,6 +5,7 @@
 //!   what must hold across all of them (coverage of the SPEC's codes, clean
 //!   runs, determinism, streaming equal to batch);
 //! - `hostile`: policies that misbehave on purpose, built from `hostile/`;
+//! - `hostile_0_2`: the same for contract 0.2, built from `hostile-0-2/`;
 //! - `ids`: the transit id rule over every shipped id and other spellings;
 //! - `modules`: no import cycle between the modules of a host crate;
 //! - `reference`: `docs/reference.md`'s finding codes against the golden files;
@@ -13,6 +14,7 @@
 
 mod golden;
 mod hostile;
+mod hostile_0_2;
 mod ids;
 mod modules;
 mod reference;
