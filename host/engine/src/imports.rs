@@ -88,42 +88,58 @@ impl v0_2::geo::Host for CallState {
 
 impl v0_2::transit::Host for CallState {
     fn id(&mut self) -> wasmtime::Result<String> {
+        let bytes = self.call_transit()?.transit.id.len();
+        self.answer(bytes)?;
         Ok(self.call_transit()?.transit.id.clone())
     }
 
     fn opened_at(&mut self) -> wasmtime::Result<i64> {
+        self.answer(SCALAR_BYTES)?;
         Ok(self.call_transit()?.transit.opened_at.timestamp_millis())
     }
 
     fn deadline(&mut self) -> wasmtime::Result<Option<i64>> {
+        self.answer(SCALAR_BYTES)?;
         Ok(self.call_transit()?.transit.deadline.map(|d| d.timestamp_millis()))
     }
 
     fn corridor_m(&mut self) -> wasmtime::Result<Option<f64>> {
+        self.answer(SCALAR_BYTES)?;
         Ok(self.call_transit()?.transit.corridor_m)
     }
 
     fn departure(&mut self) -> wasmtime::Result<v0_2::Zone> {
+        let bytes = zone_bytes(&self.call_transit()?.transit.departure);
+        self.answer(bytes)?;
         Ok(v0_2::zone(&self.call_transit()?.transit.departure))
     }
 
     fn destination(&mut self) -> wasmtime::Result<v0_2::Zone> {
+        let bytes = zone_bytes(&self.call_transit()?.transit.destination);
+        self.answer(bytes)?;
         Ok(v0_2::zone(&self.call_transit()?.transit.destination))
     }
 
     fn stops(&mut self) -> wasmtime::Result<Vec<v0_2::AuthorisedStop>> {
+        let stops = &self.call_transit()?.transit.stops;
+        let bytes = stops.iter().map(|stop| zone_bytes(&stop.zone) + SCALAR_BYTES).sum();
+        self.answer(bytes)?;
         Ok(v0_2::stops(&self.call_transit()?.transit.stops))
     }
 
     fn declaration(&mut self) -> wasmtime::Result<v0_2::Declaration> {
+        let bytes = declaration_bytes(&self.call_transit()?.transit);
+        self.answer(bytes)?;
         Ok(v0_2::declaration(&self.call_transit()?.transit))
     }
 
     fn has_route(&mut self) -> wasmtime::Result<bool> {
+        self.answer(SCALAR_BYTES)?;
         Ok(self.call_transit()?.route.is_some())
     }
 
     fn route_length_m(&mut self) -> wasmtime::Result<Option<f64>> {
+        self.answer(SCALAR_BYTES)?;
         Ok(self.call_transit()?.route.as_deref().map(RouteIndex::length_m))
     }
 
@@ -140,8 +156,39 @@ impl v0_2::transit::Host for CallState {
     }
 }
 
+/// What an answer of a number, a time or a flag is charged.
+const SCALAR_BYTES: usize = 8;
+
+/// About what a zone is lowered into: its texts and three numbers.
+fn zone_bytes(zone: &crate::Zone) -> usize {
+    zone.id.len() + zone.name.len() + 3 * SCALAR_BYTES
+}
+
+/// About what a declaration is lowered into: its texts, and a few numbers
+/// for each party and goods line.
+fn declaration_bytes(transit: &crate::Transit) -> usize {
+    let texts: usize = [&transit.declaration, &transit.seal_id, &transit.vehicle]
+        .into_iter()
+        .flatten()
+        .map(String::len)
+        .sum();
+    let parties: usize = std::iter::once(&transit.importer)
+        .chain(&transit.carrier)
+        .map(|party| party.bin.len() + party.name.len() + SCALAR_BYTES)
+        .sum();
+    let goods: usize = transit
+        .goods
+        .iter()
+        .map(|item| item.hs.len() + item.description.len() + 2 * SCALAR_BYTES)
+        .sum();
+    texts + parties + goods
+}
+
 impl Imports for CallState {
     fn fixes_v0_2(&mut self) -> wasmtime::Result<Arc<v0_2::Fixes>> {
-        self.call_fixes()
+        let fixes = self.call_fixes()?;
+        // Eight columns of 8-byte values and the seal's byte, per fix.
+        self.answer(fixes.at.len() * (8 * SCALAR_BYTES + 1))?;
+        Ok(fixes)
     }
 }

@@ -66,7 +66,7 @@ pub use finding::{EvidenceValue, Finding, FindingStatus, Severity, Verdict, form
 pub use fix::{Fix, FixKey, SealState};
 pub use policy::{LoadError, Policy, PolicyConfig, PolicySet};
 pub use report::{FixCounts, Report};
-pub use sandbox::{Limits, LoadLimits, POOL_IN_FLIGHT, PolicyFailure, Sandbox, panic_message};
+pub use sandbox::{Limits, LoadLimits, MAX_ANSWER_BYTES, POOL_IN_FLIGHT, PolicyFailure, Sandbox, panic_message};
 pub use telemetry::{Format, MAX_FILE_BYTES, NdjsonBatch, Rejection, Telemetry, TelemetryError, before_opening};
 pub use transit::{
     AuthorisedStop, GoodsItem, InvalidTransitId, MAX_TRANSIT_BYTES, MAX_TRANSIT_ID_CHARS, Party, RiskZone, Transit,

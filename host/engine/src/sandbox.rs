@@ -269,7 +269,24 @@ pub(crate) struct CallState {
     /// The parameters a 0.2 instance was configured with; they outlive the
     /// call, as the instance does.
     configured: Option<Arc<[v0_2::ParamValue]>>,
+    /// Bytes the `transit` and `batch` imports answered the call in
+    /// progress, at most [`MAX_ANSWER_BYTES`].
+    answered_bytes: usize,
 }
+
+/// The most bytes contract 0.2's `transit` and `batch` imports answer one
+/// call, all questions together: 64 MiB, the default memory cap. Each
+/// question counts as at least [`QUESTION_BYTES`], so a call asks at most
+/// 65,536. A component allocates each answer, which costs it little fuel
+/// however long the answer, so without this bound a policy that asks again
+/// and again would spend the host's time until the deadline, and stop at a
+/// point that depends on the machine; with it, the call fails at the same
+/// question on every replay.
+pub const MAX_ANSWER_BYTES: usize = 64 << 20;
+
+/// The least a question of the `transit` and `batch` imports is charged,
+/// whatever its answer: the cost of the call itself.
+pub const QUESTION_BYTES: usize = 1 << 10;
 
 /// What a host function answers when the geodesy budget is spent, told apart
 /// from other traps by its type.
@@ -522,6 +539,7 @@ impl Sandbox {
         state.table = ResourceTable::new();
         state.transit = None;
         state.fixes = None;
+        state.answered_bytes = 0;
         budget.fuel = store.get_fuel().unwrap_or(0);
         budget.geodesy_positions = store.data().geodesy_left;
         match outcome {
@@ -686,6 +704,7 @@ impl CallState {
             transit: None,
             fixes: None,
             configured: None,
+            answered_bytes: 0,
         }
     }
 
@@ -715,6 +734,20 @@ impl CallState {
         self.fixes
             .clone()
             .ok_or_else(|| wasmtime::format_err!("the batch was asked for outside `observe`, or when it was empty"))
+    }
+
+    /// Charges an answer of about `bytes` bytes (at least
+    /// [`QUESTION_BYTES`]) of the `transit` or `batch` imports to the call,
+    /// before it is made; fails the call past [`MAX_ANSWER_BYTES`].
+    pub(crate) fn answer(&mut self, bytes: usize) -> wasmtime::Result<()> {
+        self.answered_bytes = self.answered_bytes.saturating_add(bytes.max(QUESTION_BYTES));
+        if self.answered_bytes > MAX_ANSWER_BYTES {
+            return Err(wasmtime::format_err!(
+                "the call asked the transit and batch for more than {} MiB of answers",
+                MAX_ANSWER_BYTES >> 20
+            ));
+        }
+        Ok(())
     }
 
     /// Whether the instance was configured with `params` (the same values,
