@@ -443,7 +443,7 @@ impl Policy {
                     }
                     // The count says "none" without a question; a batch is
                     // lowered only for a policy that asks for it.
-                    let count = u32::try_from(batch.len()).expect("a batch holds at most 10,000 fixes");
+                    let count = u32::try_from(batch.len()).expect("no batch in memory holds 2^32 fixes");
                     store.data_mut().lend_call(transit, (count > 0).then(|| batch.v0_2()));
                     policy
                         .escort_policy_policy()
@@ -488,7 +488,6 @@ enum Answered<A, B> {
     V0_2(B),
 }
 
-/// Lends a call of contract 0.1 the transit's route, when it has one.
 /// Hands a 0.2 instance the policy's parameters (`configure`) unless it
 /// already has these: once per instance, and again after the policy is
 /// reconfigured. The `Err` is the policy's own.
@@ -507,6 +506,7 @@ fn configured(
     Ok(answer)
 }
 
+/// Lends a call of contract 0.1 the transit's route, when it has one.
 fn lend_route(
     store: &mut Store<CallState>,
     transit: &LentTransit,
