@@ -436,7 +436,7 @@ impl Sandbox {
 
     /// Links a compiled component against the contract version it exports.
     /// Fails when the component imports anything beyond what that version
-    /// lends (`geo`, and `transits` from 0.2) or exports no `policy` of a
+    /// lends (`geo`, and `transit` and `batch` from 0.2) or exports no `policy` of a
     /// version the host implements.
     pub(crate) fn prepare(&self, component: &Component) -> Result<Instances, wasmtime::Error> {
         Ok(Instances {
