@@ -3,9 +3,9 @@
 //! benchmarks against the component).
 //!
 //! Under contract 0.2 the host holds the transit of the call: each question
-//! is one call to the host, which copies only its answer into the component. So a rule asks
-//! for what it needs, once per call: `transit.destination()` costs one zone,
-//! never the goods list.
+//! is one call to the host, which copies only its answer into the component.
+//! So a rule asks for what it needs, once per call: `transit.destination()`
+//! costs one zone, never the goods list.
 
 use crate::{AuthorisedStop, Declaration, Fix, Fixes, Position, Timestamp, Zone, distance_m};
 
