@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use wasmtime::component::Resource;
 
-use crate::contract::{Imports, RouteRef, v0_1, v0_2};
+use crate::contract::{Imports, LentTransit, RouteRef, v0_1, v0_2};
 use crate::geodesy::{RouteIndex, distance_m};
 use crate::sandbox::CallState;
 
@@ -38,6 +38,19 @@ impl CallState {
             .zip(lon.windows(2))
             .map(|(lat, lon)| distance_m(lat[0], lon[0], lat[1], lon[1]))
             .collect())
+    }
+
+    /// The answer `answer` makes of the transit of the 0.2 call in
+    /// progress, charged to the call as about `bytes` of it before it is
+    /// made ([`CallState::answer`]).
+    fn about_transit<T>(
+        &mut self,
+        bytes: impl FnOnce(&LentTransit) -> usize,
+        answer: impl FnOnce(&LentTransit) -> T,
+    ) -> wasmtime::Result<T> {
+        let bytes = bytes(self.call_transit()?);
+        self.answer(bytes)?;
+        Ok(answer(self.call_transit()?))
     }
 
     /// The route `handle` lends a call of contract 0.1.
@@ -88,59 +101,61 @@ impl v0_2::geo::Host for CallState {
 
 impl v0_2::transit::Host for CallState {
     fn id(&mut self) -> wasmtime::Result<String> {
-        let bytes = self.call_transit()?.transit.id.len();
-        self.answer(bytes)?;
-        Ok(self.call_transit()?.transit.id.clone())
+        self.about_transit(|lent| lent.transit.id.len(), |lent| lent.transit.id.clone())
     }
 
     fn opened_at(&mut self) -> wasmtime::Result<i64> {
-        self.answer(SCALAR_BYTES)?;
-        Ok(self.call_transit()?.transit.opened_at.timestamp_millis())
+        self.about_transit(|_| SCALAR_BYTES, |lent| lent.transit.opened_at.timestamp_millis())
     }
 
     fn deadline(&mut self) -> wasmtime::Result<Option<i64>> {
-        self.answer(SCALAR_BYTES)?;
-        Ok(self.call_transit()?.transit.deadline.map(|d| d.timestamp_millis()))
+        self.about_transit(
+            |_| SCALAR_BYTES,
+            |lent| lent.transit.deadline.map(|d| d.timestamp_millis()),
+        )
     }
 
     fn corridor_m(&mut self) -> wasmtime::Result<Option<f64>> {
-        self.answer(SCALAR_BYTES)?;
-        Ok(self.call_transit()?.transit.corridor_m)
+        self.about_transit(|_| SCALAR_BYTES, |lent| lent.transit.corridor_m)
     }
 
     fn departure(&mut self) -> wasmtime::Result<v0_2::Zone> {
-        let bytes = zone_bytes(&self.call_transit()?.transit.departure);
-        self.answer(bytes)?;
-        Ok(v0_2::zone(&self.call_transit()?.transit.departure))
+        self.about_transit(
+            |lent| zone_bytes(&lent.transit.departure),
+            |lent| v0_2::zone(&lent.transit.departure),
+        )
     }
 
     fn destination(&mut self) -> wasmtime::Result<v0_2::Zone> {
-        let bytes = zone_bytes(&self.call_transit()?.transit.destination);
-        self.answer(bytes)?;
-        Ok(v0_2::zone(&self.call_transit()?.transit.destination))
+        self.about_transit(
+            |lent| zone_bytes(&lent.transit.destination),
+            |lent| v0_2::zone(&lent.transit.destination),
+        )
     }
 
     fn stops(&mut self) -> wasmtime::Result<Vec<v0_2::AuthorisedStop>> {
-        let stops = &self.call_transit()?.transit.stops;
-        let bytes = stops.iter().map(|stop| zone_bytes(&stop.zone) + SCALAR_BYTES).sum();
-        self.answer(bytes)?;
-        Ok(v0_2::stops(&self.call_transit()?.transit.stops))
+        self.about_transit(
+            |lent| {
+                let stops = &lent.transit.stops;
+                stops.iter().map(|stop| zone_bytes(&stop.zone) + SCALAR_BYTES).sum()
+            },
+            |lent| v0_2::stops(&lent.transit.stops),
+        )
     }
 
     fn declaration(&mut self) -> wasmtime::Result<v0_2::Declaration> {
-        let bytes = declaration_bytes(&self.call_transit()?.transit);
-        self.answer(bytes)?;
-        Ok(v0_2::declaration(&self.call_transit()?.transit))
+        self.about_transit(
+            |lent| declaration_bytes(&lent.transit),
+            |lent| v0_2::declaration(&lent.transit),
+        )
     }
 
     fn has_route(&mut self) -> wasmtime::Result<bool> {
-        self.answer(SCALAR_BYTES)?;
-        Ok(self.call_transit()?.route.is_some())
+        self.about_transit(|_| SCALAR_BYTES, |lent| lent.route.is_some())
     }
 
     fn route_length_m(&mut self) -> wasmtime::Result<Option<f64>> {
-        self.answer(SCALAR_BYTES)?;
-        Ok(self.call_transit()?.route.as_deref().map(RouteIndex::length_m))
+        self.about_transit(|_| SCALAR_BYTES, |lent| lent.route.as_deref().map(RouteIndex::length_m))
     }
 
     fn route_offsets_m(&mut self, lat: Vec<f64>, lon: Vec<f64>) -> wasmtime::Result<Option<Vec<f64>>> {

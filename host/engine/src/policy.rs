@@ -339,10 +339,9 @@ impl Policy {
                         .map(Answered::V0_1)
                 }
                 Bindings::V0_2(policy) => {
-                    if let Err(error) = configured(store, policy, &self.contract_values)? {
+                    if let Err(error) = begin_v0_2(store, policy, &self.contract_values, transit, None)? {
                         return Ok(Err(error));
                     }
-                    store.data_mut().lend_call(transit, None);
                     policy
                         .escort_policy_policy()
                         .call_admit(&mut *store)?
@@ -438,13 +437,13 @@ impl Policy {
                         .map(Answered::V0_1)
                 }
                 Bindings::V0_2(policy) => {
-                    if let Err(error) = configured(store, policy, &self.contract_values)? {
-                        return Ok(Err(error));
-                    }
                     // The count says "none" without a question; a batch is
                     // lowered only for a policy that asks for it.
                     let count = u32::try_from(batch.len()).expect("no batch in memory holds 2^32 fixes");
-                    store.data_mut().lend_call(transit, (count > 0).then(|| batch.v0_2()));
+                    let fixes = (count > 0).then(|| batch.v0_2());
+                    if let Err(error) = begin_v0_2(store, policy, &self.contract_values, transit, fixes)? {
+                        return Ok(Err(error));
+                    }
                     policy
                         .escort_policy_policy()
                         .call_observe(&mut *store, now_ms, count, state)?
@@ -488,22 +487,27 @@ enum Answered<A, B> {
     V0_2(B),
 }
 
-/// Hands a 0.2 instance the policy's parameters (`configure`) unless it
-/// already has these: once per instance, and again after the policy is
-/// reconfigured. The `Err` is the policy's own.
-fn configured(
+/// Readies a 0.2 instance for `admit` or `observe`: hands it the policy's
+/// parameters (`configure`) unless it already has these (once per instance,
+/// and again after the policy is reconfigured), then lends the call its
+/// transit and batch. In that order: `configure` may not ask for the
+/// transit. The `Err` is the policy's own.
+fn begin_v0_2(
     store: &mut Store<CallState>,
     policy: &v0_2::EscortPolicy,
     params: &Arc<[v0_2::ParamValue]>,
+    transit: &Arc<LentTransit>,
+    fixes: Option<&Arc<v0_2::Fixes>>,
 ) -> wasmtime::Result<Result<(), String>> {
-    if store.data().is_configured_with(params) {
-        return Ok(Ok(()));
-    }
-    let answer = policy.escort_policy_policy().call_configure(&mut *store, params)?;
-    if answer.is_ok() {
+    if !store.data().is_configured_with(params) {
+        let answer = policy.escort_policy_policy().call_configure(&mut *store, params)?;
+        if answer.is_err() {
+            return Ok(answer);
+        }
         store.data_mut().configured_with(params);
     }
-    Ok(answer)
+    store.data_mut().lend_call(transit, fixes);
+    Ok(Ok(()))
 }
 
 /// Lends a call of contract 0.1 the transit's route, when it has one.

@@ -162,8 +162,9 @@ pub fn integer(name: &str, value: impl Into<i64>) -> Evidence {
 /// A policy: who it is, what it takes, what it remembers, and its rule.
 ///
 /// Implement it and export it with [`export!`]. The SDK answers
-/// `describe()` from the constants and [`Params::specs`], reads each call's
-/// parameters into [`Policy::Params`], and keeps [`Policy::State`] between
+/// `describe()` from the constants and [`Params::specs`], reads the
+/// parameters `configure` hands an instance into [`Policy::Params`] once for
+/// all its calls, and keeps [`Policy::State`] between
 /// batches of a transit (encoded with postcard; the first batch starts from
 /// `Default`).
 pub trait Policy {
