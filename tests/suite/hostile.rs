@@ -50,28 +50,47 @@ pub(crate) fn fixes() -> Telemetry {
     Telemetry::parse(escort_host::Format::Ndjson, FIXES.as_bytes()).expect("test fixes are valid")
 }
 
-/// The hostile policy committing `behaviour`, with more of its parameters
-/// set by `params`.
-fn hostile(behaviour: &str, params: &[(&str, escort_host::ParamValue)]) -> Policy {
-    let mut hostile = Policy::load(sandbox(), "hostile.wasm", HOSTILE_POLICY).expect("the hostile policy loads");
+/// The parameters of a hostile policy (of either contract) committing
+/// `behaviour`, with more of them set by `params`.
+pub(crate) fn misdeed(behaviour: &str, params: &[(&str, escort_host::ParamValue)]) -> PolicyConfig {
     let mut values = BTreeMap::from([(
         "behaviour".to_owned(),
         escort_host::ParamValue::Text(behaviour.to_owned()),
     )]);
     values.extend(params.iter().map(|(name, value)| ((*name).to_owned(), value.clone())));
+    PolicyConfig {
+        params: values,
+        ..PolicyConfig::default()
+    }
+}
+
+/// The hostile policy `component`, loaded as `origin`, configured by
+/// [`misdeed`].
+pub(crate) fn hostile_of(
+    origin: &str,
+    component: &[u8],
+    behaviour: &str,
+    params: &[(&str, escort_host::ParamValue)],
+) -> Policy {
+    let mut hostile = Policy::load(sandbox(), origin, component).expect("the hostile policy loads");
     hostile
-        .configure(&PolicyConfig {
-            params: values,
-            ..PolicyConfig::default()
-        })
+        .configure(&misdeed(behaviour, params))
         .expect("the hostile policy takes these parameters");
     hostile
 }
 
+/// The hostile policy committing `behaviour`, with more of its parameters
+/// set by `params`.
+fn hostile(behaviour: &str, params: &[(&str, escort_host::ParamValue)]) -> Policy {
+    hostile_of("hostile.wasm", HOSTILE_POLICY, behaviour, params)
+}
+
 /// The built-in policies plus `hostile`.
-fn with_builtin(hostile: Policy) -> PolicySet {
+pub(crate) fn with_builtin(hostile: Policy) -> PolicySet {
     let mut policies = escort_host::builtin::policies(sandbox()).expect("the built-in policies load");
-    policies.add(hostile).expect("no other policy is called hostile");
+    policies
+        .add(hostile)
+        .expect("no built-in policy has the hostile policy's id");
     policies
 }
 

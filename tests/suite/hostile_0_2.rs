@@ -9,12 +9,10 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use escort_host::{
-    EvidenceValue, Finding, Fix, MAX_ANSWER_BYTES, ParamValue, Policy, PolicyConfig, PolicySet, Verdict, check,
-};
-use escort_tests::{HOSTILE_POLICY_0_2, sandbox};
+use escort_host::{EvidenceValue, Finding, Fix, MAX_ANSWER_BYTES, ParamValue, PolicySet, Verdict, check};
+use escort_tests::HOSTILE_POLICY_0_2;
 
-use crate::hostile::{fixes, transit};
+use crate::hostile::{fixes, hostile_of, misdeed, transit, with_builtin};
 
 /// The id the policy describes itself with.
 const ID: &str = "hostile_0_2";
@@ -23,26 +21,10 @@ fn text(value: &str) -> ParamValue {
     ParamValue::Text(value.to_owned())
 }
 
-/// The parameters `behaviour` and `params` by name, as a configuration.
-fn config(behaviour: &str, params: &[(&str, ParamValue)]) -> PolicyConfig {
-    let mut values = BTreeMap::from([("behaviour".to_owned(), text(behaviour))]);
-    values.extend(params.iter().map(|(name, value)| ((*name).to_owned(), value.clone())));
-    PolicyConfig {
-        params: values,
-        ..PolicyConfig::default()
-    }
-}
-
 /// The built-in policies plus the hostile policy of contract 0.2,
 /// committing `behaviour`, with more of its parameters set by `params`.
 fn policies_with_hostile(behaviour: &str, params: &[(&str, ParamValue)]) -> PolicySet {
-    let mut hostile = Policy::load(sandbox(), "hostile-0-2.wasm", HOSTILE_POLICY_0_2).expect("the policy loads");
-    hostile
-        .configure(&config(behaviour, params))
-        .expect("the policy takes these parameters");
-    let mut policies = escort_host::builtin::policies(sandbox()).expect("the built-in policies load");
-    policies.add(hostile).expect("no other policy is called hostile_0_2");
-    policies
+    with_builtin(hostile_of("hostile-0-2.wasm", HOSTILE_POLICY_0_2, behaviour, params))
 }
 
 /// The value of the evidence `name` of `finding`, which is a text in a
@@ -110,7 +92,7 @@ fn assert_next_call_works(policies: &PolicySet) {
 /// `policies` with the hostile policy configured to behave.
 fn behaving(mut policies: PolicySet) -> PolicySet {
     policies
-        .configure(&BTreeMap::from([(ID.to_owned(), config("well", &[]))]))
+        .configure(&BTreeMap::from([(ID.to_owned(), misdeed("well", &[]))]))
         .expect("the policy takes `well`");
     policies
 }
@@ -319,7 +301,7 @@ fn a_reconfigured_policy_configures_its_reused_instance_again() {
     policies
         .configure(&BTreeMap::from([(
             ID.to_owned(),
-            config("reconfigured", &[("tag", text("second"))]),
+            misdeed("reconfigured", &[("tag", text("second"))]),
         )]))
         .expect("the policy takes these parameters");
     let second = alive(&policies);
