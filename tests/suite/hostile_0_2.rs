@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use escort_host::{EvidenceValue, Finding, Fix, MAX_ANSWER_BYTES, ParamValue, PolicySet, Verdict, check};
+use escort_host::{EvidenceValue, Finding, Fix, MAX_ANSWER_BYTES, ParamValue, PolicyConfig, PolicySet, Verdict, check};
 use escort_tests::HOSTILE_POLICY_0_2;
 
 use crate::hostile::{fixes, hostile_of, misdeed, transit, with_builtin};
@@ -345,5 +345,32 @@ fn asking_for_a_full_batch_without_end_is_bounded() {
     assert_eq!(evidence(&failure, "failure"), Some("trap"), "{failure:#?}");
     assert!(failure.message.ends_with(ANSWERED_TOO_MUCH), "{}", failure.message);
     assert!(evaluation.verdict() >= Verdict::Review);
+    assert_next_call_works(&policies);
+}
+
+/// A question of the host's geodesy about no position at all still costs
+/// the host a call. Asked without end, it spends the call's geodesy budget,
+/// one position a question, and fails at the same question on every
+/// replay, long before fuel or the deadline. (A budget of 100,000, so that
+/// a debug build stays far from the deadline too.)
+#[test]
+fn empty_geodesy_questions_without_end_are_bounded() {
+    let mut hostile = hostile_of("hostile-0-2.wasm", HOSTILE_POLICY_0_2, "well", &[]);
+    hostile
+        .configure(&PolicyConfig {
+            geodesy_positions: Some(100_000),
+            ..misdeed("empty-questions", &[("turns", ParamValue::Integer(i64::MAX))])
+        })
+        .expect("the policy takes these parameters and limits");
+    let policies = with_builtin(hostile);
+    let started = Instant::now();
+    let report = check(&policies, &transit(), &fixes(), None).expect("evaluation runs");
+    println!("empty-questions: contained in {:?}", started.elapsed());
+    assert_failed(
+        &report.findings,
+        report.verdict,
+        "geodesy_budget",
+        "asked the host's geodesy about more than its budget of 100000 positions",
+    );
     assert_next_call_works(&policies);
 }

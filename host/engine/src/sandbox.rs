@@ -775,7 +775,10 @@ impl CallState {
     }
 
     /// Checks a question about the positions `(lat[i], lon[i])` and charges
-    /// it to the call's geodesy budget, before any work is done.
+    /// it to the call's geodesy budget, before any work is done: one
+    /// position each, and at least one for a question about none, which
+    /// still costs the host a call (asked without end, it would otherwise
+    /// run until the deadline, at a point that depends on the machine).
     pub(crate) fn ask(&mut self, lat: &[f64], lon: &[f64]) -> wasmtime::Result<()> {
         if lat.len() != lon.len() {
             // Different lengths are the guest's bug, and trap it rather than
@@ -786,7 +789,7 @@ impl CallState {
                 lon.len()
             ));
         }
-        let asked = u64::try_from(lat.len()).unwrap_or(u64::MAX);
+        let asked = u64::try_from(lat.len()).unwrap_or(u64::MAX).max(1);
         if asked > self.geodesy_left {
             self.geodesy_left = 0;
             return Err(wasmtime::Error::new(GeodesySpent {
@@ -884,6 +887,19 @@ mod tests {
         let error = state.ask(&[43.0, 44.0], &[76.0]).expect_err("ragged columns");
         assert_eq!(error.to_string(), "lat has 2 values but lon has 1");
         let error = state.ask(&[43.0], &[76.0]).expect_err("over budget");
+        assert!(error.downcast_ref::<GeodesySpent>().is_some(), "{error}");
+    }
+
+    #[test]
+    fn a_question_about_no_position_costs_one() {
+        let mut state = CallState::new(&Limits {
+            geodesy_positions: 2,
+            ..Limits::default()
+        });
+        assert_eq!(state.ask(&[], &[]).ok(), Some(()));
+        assert_eq!(state.geodesy_left, 1);
+        assert_eq!(state.ask(&[], &[]).ok(), Some(()));
+        let error = state.ask(&[], &[]).expect_err("over budget");
         assert!(error.downcast_ref::<GeodesySpent>().is_some(), "{error}");
     }
 }

@@ -21,6 +21,7 @@
 //! | `decimals`           | `observe` reports evidence `number { value: 1.0, decimals: 10 }` |
 //! | `declarations`       | `observe` asks `transit.declaration()` `turns` times        |
 //! | `columns-again`      | `observe` asks `batch.columns()` `turns` times              |
+//! | `empty-questions`    | `observe` asks `geo.legs-m` of no positions `turns` times   |
 //! | `reconfigured`       | `observe` reports `hostile.alive` with the `tag` it was configured with |
 //!
 //! `hostile.alive` carries, as evidence, the configured `behaviour` and
@@ -54,7 +55,7 @@ use bindings::escort::policy::types::{
     Descriptor, Evidence, EvidenceValue, Finding, Number, Observation, ParamKind, ParamSpec, ParamValue, Severity,
     Timestamp,
 };
-use bindings::escort::policy::{batch, transit};
+use bindings::escort::policy::{batch, geo, transit};
 use bindings::exports::escort::policy::policy::Guest;
 
 /// The hostile policy.
@@ -236,6 +237,12 @@ impl Guest for Hostile {
             "columns-again" => {
                 for _ in 0..config.turns {
                     black_box(batch::columns());
+                }
+                vec![alive(&config, fixes, now)]
+            }
+            "empty-questions" => {
+                for _ in 0..config.turns {
+                    black_box(geo::legs_m(&[], &[]));
                 }
                 vec![alive(&config, fixes, now)]
             }
