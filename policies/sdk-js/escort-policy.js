@@ -256,16 +256,6 @@ export class Transit {
     }
 }
 
-/**
- * A batch of fixes, in time order, as columns (`fixes.hdop[i]`) or as rows
- * (`fixes.row(i)`, `for (const fix of fixes)`). `at` holds Numbers of
- * milliseconds; `lat`, `lon` degrees; `speedKmh`, `courseDeg`, `hdop`,
- * `sats`, `batteryPct` numbers, NaN where the device did not report one: every
- * comparison with NaN is false, so an unreported hdop is never above a limit.
- * `seal` holds 'unknown', 'intact', 'opened', 'cable-cut', 'housing-breached'
- * or 'fault'. Rows are objects made on demand: a rule over long batches that
- * reads only two columns spends less fuel reading the columns.
- */
 /** The columns of an empty batch. */
 const NO_FIXES = {
     at: [],
@@ -276,9 +266,23 @@ const NO_FIXES = {
     hdop: new Float64Array(0),
     sats: new Float64Array(0),
     batteryPct: new Float64Array(0),
-    seal: [],
+    seal: new Uint8Array(0),
 };
 
+/** The seal states, by the index the contract sends in the `seal` column. */
+export const SEAL_STATES = ['unknown', 'intact', 'opened', 'cable-cut', 'housing-breached', 'fault'];
+
+/**
+ * A batch of fixes, in time order, as columns (`fixes.hdop[i]`) or as rows
+ * (`fixes.row(i)`, `for (const fix of fixes)`). `at` holds Numbers of
+ * milliseconds; `lat`, `lon` degrees; `speedKmh`, `courseDeg`, `hdop`,
+ * `sats`, `batteryPct` numbers, NaN where the device did not report one: every
+ * comparison with NaN is false, so an unreported hdop is never above a limit.
+ * `seal` holds each fix's seal state as its index in `SEAL_STATES`; a row has
+ * its name ('unknown', 'intact', 'opened', 'cable-cut', 'housing-breached' or
+ * 'fault'). Rows are objects made on demand: a rule over long batches that
+ * reads only two columns spends less fuel reading the columns.
+ */
 export class Fixes {
     constructor(columns) {
         this.at = Float64Array.from(columns.at, Number);
@@ -308,7 +312,7 @@ export class Fixes {
             hdop: this.hdop[i],
             sats: this.sats[i],
             batteryPct: this.batteryPct[i],
-            seal: this.seal[i],
+            seal: SEAL_STATES[this.seal[i]],
         };
     }
 

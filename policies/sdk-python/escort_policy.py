@@ -218,7 +218,10 @@ def _reported(column: list[float]) -> list[float | None]:
     return [None if math.isnan(value) else value for value in column]
 
 
-_NO_FIXES = Fixes(at=[], lat=[], lon=[], speed_kmh=[], course_deg=[], hdop=[], sats=[], battery_pct=[], seal=[])
+_NO_FIXES = Fixes(at=[], lat=[], lon=[], speed_kmh=[], course_deg=[], hdop=[], sats=[], battery_pct=[], seal=b"")
+
+# The contract sends each fix's seal state as the index of its case.
+_SEAL_STATES = tuple(SealState)
 
 
 class Batch:
@@ -226,7 +229,8 @@ class Batch:
 
     ``for fix in fixes`` gives ``Fix`` rows in time order; ``fixes.at``,
     ``fixes.lat``, ``fixes.lon`` ... are the contract's columns (NaN where not
-    reported); ``len(fixes)`` is 0 when only time has passed.
+    reported; ``fixes.seal`` holds each state's index, a row its ``SealState``);
+    ``len(fixes)`` is 0 when only time has passed.
     """
 
     def __init__(self, columns: Fixes):
@@ -255,7 +259,7 @@ class Batch:
             _reported(self.hdop),
             _reported(self.sats),
             _reported(self.battery_pct),
-            self.seal,
+            map(_SEAL_STATES.__getitem__, self.seal),
         )
 
 

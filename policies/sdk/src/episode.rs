@@ -25,6 +25,7 @@ pub struct Episode {
 
 impl Episode {
     /// Starts a run at `fix`, whose measured value is `value`.
+    #[inline]
     pub fn start(fix: &Fix, value: f64) -> Self {
         Episode {
             from: fix.at,
@@ -39,6 +40,7 @@ impl Episode {
 
     /// Starts a run at an earlier time `from` (a fix the rule already let go
     /// of, such as the fix before a jump) that reaches `fix`.
+    #[inline]
     pub fn start_at(from: Timestamp, fix: &Fix, value: f64) -> Self {
         Episode {
             from,
@@ -47,6 +49,7 @@ impl Episode {
     }
 
     /// Adds `fix` to the run; `value` becomes the peak if it is larger.
+    #[inline]
     pub fn extend(&mut self, fix: &Fix, value: f64) {
         self.to = fix.at;
         self.fixes += 1;
@@ -59,6 +62,7 @@ impl Episode {
     }
 
     /// Starts a run at `fix` or, if one is open, extends it.
+    #[inline]
     pub fn start_or_extend(open: &mut Option<Episode>, fix: &Fix, value: f64) {
         match open {
             Some(episode) => episode.extend(fix, value),
@@ -83,6 +87,7 @@ impl Episode {
     /// }
     /// assert!(fast.is_none());
     /// ```
+    #[inline]
     pub fn track(open: &mut Option<Episode>, fix: &Fix, value: Option<f64>) -> Option<Episode> {
         Episode::track_from(open, fix.at, fix, value)
     }
@@ -90,6 +95,7 @@ impl Episode {
     /// As [`Episode::track`], but a run it starts begins at the earlier time
     /// `from`, as [`Episode::start_at`]: a jump's run starts at the fix before
     /// the jump.
+    #[inline]
     pub fn track_from(open: &mut Option<Episode>, from: Timestamp, fix: &Fix, value: Option<f64>) -> Option<Episode> {
         match (value, open.as_mut()) {
             (Some(value), Some(episode)) => episode.extend(fix, value),

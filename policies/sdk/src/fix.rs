@@ -31,7 +31,8 @@ pub struct Fix {
     pub seal: SealState,
 }
 
-/// A [`SealState`] in a rule's state: the contract's enum, as its index.
+/// A [`SealState`] as a byte: its index in the contract's enum, the form of
+/// the batch's `seal` column and of a rule's state.
 mod seal_state {
     use super::*;
 
@@ -44,7 +45,8 @@ mod seal_state {
         SealState::Fault,
     ];
 
-    pub fn serialize<S: Serializer>(seal: &SealState, serializer: S) -> Result<S::Ok, S::Error> {
+    #[inline]
+    pub fn index(seal: SealState) -> u8 {
         // A match, not a search of ALL: a state the contract adds must be given an index here.
         let index: u8 = match seal {
             SealState::Unknown => 0,
@@ -54,15 +56,22 @@ mod seal_state {
             SealState::HousingBreached => 4,
             SealState::Fault => 5,
         };
-        debug_assert_eq!(ALL[usize::from(index)], *seal);
-        serializer.serialize_u8(index)
+        debug_assert_eq!(ALL[usize::from(index)], seal);
+        index
+    }
+
+    #[inline]
+    pub fn of_index(index: u8) -> Option<SealState> {
+        ALL.get(usize::from(index)).copied()
+    }
+
+    pub fn serialize<S: Serializer>(seal: &SealState, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u8(index(*seal))
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<SealState, D::Error> {
         let index = u8::deserialize(deserializer)?;
-        ALL.get(usize::from(index))
-            .copied()
-            .ok_or_else(|| serde::de::Error::custom(format!("no seal state {index}")))
+        of_index(index).ok_or_else(|| serde::de::Error::custom(format!("no seal state {index}")))
     }
 }
 
@@ -91,6 +100,7 @@ impl Fix {
     }
 
     /// The fix's position.
+    #[inline]
     pub fn position(&self) -> Position {
         Position {
             lat: self.lat,
@@ -99,17 +109,20 @@ impl Fix {
     }
 
     /// Whether the receiver reported an hdop above `max_hdop`.
+    #[inline]
     pub fn is_low_accuracy(&self, max_hdop: f64) -> bool {
         self.hdop.is_some_and(|hdop| hdop > max_hdop)
     }
 }
 
+#[inline]
 fn reported(value: f64) -> Option<f64> {
     (!value.is_nan()).then_some(value)
 }
 
 impl Fixes {
     /// The number of fixes in the batch.
+    #[inline]
     pub fn len(&self) -> usize {
         self.at.len()
     }
@@ -123,6 +136,7 @@ impl Fixes {
     ///
     /// # Panics
     /// If `i` is out of range.
+    #[inline(always)]
     pub fn row(&self, i: usize) -> Fix {
         Fix {
             at: self.at[i],
@@ -133,15 +147,57 @@ impl Fixes {
             hdop: reported(self.hdop[i]),
             sats: reported(self.sats[i]),
             battery_pct: reported(self.battery_pct[i]),
-            seal: self.seal[i],
+            seal: seal_state(self.seal[i]),
         }
     }
 
     /// The fixes as rows, in time order.
-    pub fn rows(&self) -> impl Iterator<Item = Fix> + '_ {
-        (0..self.len()).map(|i| self.row(i))
+    #[inline]
+    pub fn rows(&self) -> Rows<'_> {
+        Rows { fixes: self, next: 0 }
+    }
+
+    /// The seal column as [`SealState`]s, without reading the other columns.
+    #[inline]
+    pub fn seal_states(&self) -> impl Iterator<Item = SealState> + '_ {
+        self.seal.iter().map(|&index| seal_state(index))
     }
 }
+
+/// The host sends only the contract's six indices.
+#[inline(always)]
+fn seal_state(index: u8) -> SealState {
+    seal_state::of_index(index).unwrap_or(SealState::Unknown)
+}
+
+/// The fixes of a batch as rows, in time order: [`Fixes::rows`].
+pub struct Rows<'a> {
+    fixes: &'a Fixes,
+    next: usize,
+}
+
+impl Iterator for Rows<'_> {
+    type Item = Fix;
+
+    // Always inlined: a rule's loop then reads only the columns it looks at,
+    // where a call per fix would build every field in memory.
+    #[inline(always)]
+    fn next(&mut self) -> Option<Fix> {
+        let i = self.next;
+        (i < self.fixes.len()).then(|| {
+            self.next += 1;
+            self.fixes.row(i)
+        })
+    }
+
+    #[inline]
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = self.fixes.len() - self.next;
+        (left, Some(left))
+    }
+}
+
+impl ExactSizeIterator for Rows<'_> {}
 
 /// A batch as the host sends it, from rows: what a rule's `observe` takes
 /// when it runs natively (tests, benchmarks). Absent values become NaN.
@@ -178,7 +234,7 @@ impl FromIterator<Fix> for Fixes {
             fixes.hdop.push(fix.hdop.unwrap_or(f64::NAN));
             fixes.sats.push(fix.sats.unwrap_or(f64::NAN));
             fixes.battery_pct.push(fix.battery_pct.unwrap_or(f64::NAN));
-            fixes.seal.push(fix.seal);
+            fixes.seal.push(seal_state::index(fix.seal));
         }
         fixes
     }

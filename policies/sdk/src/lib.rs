@@ -115,7 +115,7 @@ pub use bindings::escort::policy::types::{
     ParamKind, ParamSpec, ParamValue, Party, RiskZone, SealState, Severity, Timestamp, Zone,
 };
 pub use episode::Episode;
-pub use fix::Fix;
+pub use fix::{Fix, Rows};
 pub use geodesy::distance_m;
 #[doc(hidden)]
 pub use params::doc_sentence as __doc_sentence;
@@ -127,6 +127,7 @@ pub use transit::{DeclaredTransit, Geodesy, Transit};
 pub const MINUTE_MS: Timestamp = 60_000;
 
 /// The number of whole and fractional minutes between two timestamps.
+#[inline]
 pub fn minutes_between(from: Timestamp, to: Timestamp) -> f64 {
     (to - from) as f64 / MINUTE_MS as f64
 }
@@ -140,6 +141,7 @@ pub fn minutes_between(from: Timestamp, to: Timestamp) -> f64 {
 /// assert_eq!(implied_kmh(2500.0, 0, MINUTE_MS), 150.0);
 /// assert_eq!(implied_kmh(2500.0, MINUTE_MS, MINUTE_MS), f64::INFINITY);
 /// ```
+#[inline]
 pub fn implied_kmh(leg_m: f64, from: Timestamp, to: Timestamp) -> f64 {
     let hours = (to - from) as f64 / 3_600_000.0;
     if hours > 0.0 {

@@ -142,7 +142,7 @@ impl Policy for Seal {
         _now: Timestamp,
         state: &mut State,
     ) -> Result<Observed, String> {
-        let inside_destination = if fixes.seal.contains(&SealState::Opened) {
+        let inside_destination = if fixes.seal_states().any(|seal| seal == SealState::Opened) {
             transit.destination().contains(transit, &fixes.lat, &fixes.lon)
         } else {
             vec![false; fixes.len()]

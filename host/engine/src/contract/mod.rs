@@ -396,18 +396,20 @@ macro_rules! shared_conversions {
                     hdop: column(|f| f.hdop),
                     sats: column(|f| f.sats.map(f64::from)),
                     battery_pct: column(|f| f.battery_pct),
-                    seal: fixes
-                        .iter()
-                        .map(|f| match f.seal {
-                            None => SealState::Unknown,
-                            Some(host::SealState::Intact) => SealState::Intact,
-                            Some(host::SealState::Opened) => SealState::Opened,
-                            Some(host::SealState::CableCut) => SealState::CableCut,
-                            Some(host::SealState::HousingBreached) => SealState::HousingBreached,
-                            Some(host::SealState::Fault) => SealState::Fault,
-                        })
-                        .collect(),
+                    seal: seal_column(fixes),
                 }
+            }
+        }
+
+        /// A fix's seal state as this contract version has it.
+        fn seal_state(fix: &host::Fix) -> SealState {
+            match fix.seal {
+                None => SealState::Unknown,
+                Some(host::SealState::Intact) => SealState::Intact,
+                Some(host::SealState::Opened) => SealState::Opened,
+                Some(host::SealState::CableCut) => SealState::CableCut,
+                Some(host::SealState::HousingBreached) => SealState::HousingBreached,
+                Some(host::SealState::Fault) => SealState::Fault,
             }
         }
 

@@ -94,6 +94,11 @@ impl Transit {
 
 super::shared_conversions!();
 
+/// The seal column as contract 0.1 has it: an enum value per fix.
+fn seal_column(fixes: &[host::Fix]) -> Vec<SealState> {
+    fixes.iter().map(seal_state).collect()
+}
+
 /// A policy's parameter values as contract 0.1 passes them, in declaration
 /// order.
 pub(crate) fn params(specs: &[host::ParamSpec], values: &[host::ParamValue]) -> Vec<Param> {

@@ -70,6 +70,13 @@ pub(crate) fn link<T: super::Imports>(linker: &mut Linker<T>) -> wasmtime::Resul
 
 super::shared_conversions!();
 
+/// The seal column as contract 0.2 has it: each fix's `seal-state` as its
+/// case's index, a byte that crosses the boundary in one copy with the rest
+/// of the column.
+fn seal_column(fixes: &[host::Fix]) -> Vec<u8> {
+    fixes.iter().map(|fix| seal_state(fix) as u8).collect()
+}
+
 /// A policy's parameter values as contract 0.2 passes them: in declaration
 /// order, without names.
 pub(crate) fn params(values: &[host::ParamValue]) -> std::sync::Arc<[ParamValue]> {
