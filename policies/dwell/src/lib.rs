@@ -57,9 +57,10 @@ impl Policy for Dwell {
     type Params = Limits;
     type State = State;
 
-    /// It asks the host no geodesy: a stop is judged by where the truck
-    /// halted, a few distances computed in the component. It asks the
-    /// transit for its zones only in a call with a stop to judge.
+    /// It asks the host the distances of stop detection ([`StopTracker`]),
+    /// and the transit for its zones only in a call with a stop to judge: a
+    /// stop is judged by where the truck halted, a few distances computed in
+    /// the component.
     fn observe(
         transit: &impl Transit,
         limits: &Limits,
@@ -67,7 +68,7 @@ impl Policy for Dwell {
         _now: Timestamp,
         state: &mut State,
     ) -> Result<Observed, String> {
-        let ended = follow(&mut state.stops, fixes.rows(), limits);
+        let ended = follow(&mut state.stops, transit, fixes.rows(), limits);
         let going_on = state.stops.current(limits.stop_min_ms());
         if ended.is_empty() && going_on.is_none() {
             return Ok(Observed::default());
@@ -84,12 +85,14 @@ export!(Dwell);
 
 /// Feeds fixes to the stop tracker. Returns the stops that ended; the one
 /// still going on is the tracker's `current`.
-fn follow(stops: &mut StopTracker, fixes: impl Iterator<Item = Fix>, limits: &Limits) -> Vec<Stop> {
-    let stop_min_ms = limits.stop_min_ms();
-    fixes
-        .filter(|fix| !fix.is_low_accuracy(limits.max_hdop))
-        .filter_map(|fix| stops.push(&fix, limits.stop_radius_m, stop_min_ms))
-        .collect()
+fn follow(
+    stops: &mut StopTracker,
+    geodesy: &impl Geodesy,
+    fixes: impl Iterator<Item = Fix>,
+    limits: &Limits,
+) -> Vec<Stop> {
+    let accurate: Vec<Fix> = fixes.filter(|fix| !fix.is_low_accuracy(limits.max_hdop)).collect();
+    stops.follow(geodesy, &accurate, limits.stop_radius_m, limits.stop_min_ms())
 }
 
 /// The finding of the stop still going on, as it stands, if it already
@@ -176,7 +179,7 @@ fn overstay(stop: Stop, zone: &Zone, max_minutes: u32) -> Option<Finding> {
     })
 }
 
-/// The rule over hand-made fixes (it needs no host call): where a stop may
+/// The rule over hand-made fixes, with the SDK's geodesy: where a stop may
 /// last how long, poor fixes, and streaming against batch evaluation.
 #[cfg(test)]
 mod tests {
@@ -227,8 +230,9 @@ mod tests {
 
     /// One call: the findings of the stops that ended, then the open one.
     fn observe(stops: &mut StopTracker, batch: &[Fix]) -> (Vec<Finding>, Vec<Finding>) {
-        let (zones, limits) = (Zones::of(&transit()), Limits::defaults());
-        let ended = follow(stops, batch.iter().copied(), &limits);
+        let (transit, limits) = (transit(), Limits::defaults());
+        let zones = Zones::of(&transit);
+        let ended = follow(stops, &transit, batch.iter().copied(), &limits);
         let findings = ended
             .into_iter()
             .filter_map(|stop| zones.judge(stop, &limits))
