@@ -199,6 +199,23 @@ pub(crate) fn observed(author: &v0_1::Author<'_>, observation: Observation) -> R
 mod tests {
     use super::*;
 
+    /// The indices the WIT's text gives each `seal-state` case.
+    #[test]
+    fn the_seal_column_holds_each_state_s_index_in_the_wit() {
+        let at = chrono::DateTime::UNIX_EPOCH;
+        let fixes: Vec<host::Fix> = [None]
+            .into_iter()
+            .chain(host::SealState::ALL.map(Some))
+            .map(|seal| host::Fix {
+                seal,
+                ..host::Fix::at_position(at, 43.0, 76.0)
+            })
+            .collect();
+        let names: Vec<&str> = host::SealState::ALL.iter().map(|state| state.as_str()).collect();
+        assert_eq!(names, ["intact", "opened", "cable_cut", "housing_breached", "fault"]);
+        assert_eq!(Fixes::of(&fixes).seal, [0, 1, 2, 3, 4, 5]);
+    }
+
     #[test]
     fn numbers_print_as_rust_prints_them_and_nothing_else_prints() {
         let print = |value, decimals| print_number(&Number { value, decimals });
