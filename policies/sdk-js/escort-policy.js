@@ -257,17 +257,7 @@ export class Transit {
 }
 
 /** The columns of an empty batch. */
-const NO_FIXES = {
-    at: [],
-    lat: new Float64Array(0),
-    lon: new Float64Array(0),
-    speedKmh: new Float64Array(0),
-    courseDeg: new Float64Array(0),
-    hdop: new Float64Array(0),
-    sats: new Float64Array(0),
-    batteryPct: new Float64Array(0),
-    seal: new Uint8Array(0),
-};
+const NO_FIXES = { at: [], numbers: new Float64Array(0), seal: new Uint8Array(0) };
 
 /** The seal states, by the index the contract sends in the `seal` column. */
 export const SEAL_STATES = ['unknown', 'intact', 'opened', 'cable-cut', 'housing-breached', 'fault'];
@@ -286,13 +276,16 @@ export const SEAL_STATES = ['unknown', 'intact', 'opened', 'cable-cut', 'housing
 export class Fixes {
     constructor(columns) {
         this.at = Float64Array.from(columns.at, Number);
-        this.lat = columns.lat;
-        this.lon = columns.lon;
-        this.speedKmh = columns.speedKmh;
-        this.courseDeg = columns.courseDeg;
-        this.hdop = columns.hdop;
-        this.sats = columns.sats;
-        this.batteryPct = columns.batteryPct;
+        // The contract sends the seven numeric columns as one list, one after the other.
+        const n = this.at.length;
+        const column = (k) => columns.numbers.subarray(k * n, (k + 1) * n);
+        this.lat = column(0);
+        this.lon = column(1);
+        this.speedKmh = column(2);
+        this.courseDeg = column(3);
+        this.hdop = column(4);
+        this.sats = column(5);
+        this.batteryPct = column(6);
         this.seal = columns.seal;
     }
 

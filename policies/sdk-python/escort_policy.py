@@ -218,7 +218,7 @@ def _reported(column: list[float]) -> list[float | None]:
     return [None if math.isnan(value) else value for value in column]
 
 
-_NO_FIXES = Fixes(at=[], lat=[], lon=[], speed_kmh=[], course_deg=[], hdop=[], sats=[], battery_pct=[], seal=b"")
+_NO_FIXES = Fixes(at=[], numbers=[], seal=b"")
 
 # The contract sends each fix's seal state as the index of its case.
 _SEAL_STATES = tuple(SealState)
@@ -236,13 +236,17 @@ class Batch:
     def __init__(self, columns: Fixes):
         self.columns = columns
         self.at = columns.at
-        self.lat = columns.lat
-        self.lon = columns.lon
-        self.speed_kmh = columns.speed_kmh
-        self.course_deg = columns.course_deg
-        self.hdop = columns.hdop
-        self.sats = columns.sats
-        self.battery_pct = columns.battery_pct
+        # The contract sends the seven numeric columns as one list, one after the other.
+        n = len(columns.at)
+        (
+            self.lat,
+            self.lon,
+            self.speed_kmh,
+            self.course_deg,
+            self.hdop,
+            self.sats,
+            self.battery_pct,
+        ) = (columns.numbers[k * n : (k + 1) * n] for k in range(7))
         self.seal = columns.seal
 
     def __len__(self) -> int:

@@ -202,7 +202,7 @@ fn declaration_bytes(transit: &crate::Transit) -> usize {
 impl Imports for CallState {
     fn fixes_v0_2(&mut self) -> wasmtime::Result<Arc<v0_2::Fixes>> {
         let fixes = self.call_fixes()?;
-        // Eight columns of 8-byte values and the seal's byte, per fix.
+        // The time and seven numbers, 8 bytes each, and the seal's byte, per fix.
         self.answer(fixes.at.len() * (8 * SCALAR_BYTES + 1))?;
         Ok(fixes)
     }

@@ -73,7 +73,7 @@ impl Policy for Corridor {
         let offsets_m = if fixes.is_empty() {
             Vec::new()
         } else {
-            match transit.route_offsets_m(&fixes.lat, &fixes.lon) {
+            match transit.route_offsets_m(fixes.lat(), fixes.lon()) {
                 Some(offsets_m) => offsets_m,
                 None => return Ok(Observed::default()),
             }

@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::{Fixes, Position, SealState, Timestamp};
+use crate::bindings::escort::policy::types::Fixes as Columns;
+use crate::{Position, SealState, Timestamp};
 
 /// One fix of a batch. Values the device did not report are `None`.
 ///
@@ -120,6 +121,46 @@ fn reported(value: f64) -> Option<f64> {
     (!value.is_nan()).then_some(value)
 }
 
+/// A batch of fixes, in time order, as the contract sends them: columns.
+/// A rule reads fixes as rows ([`Fixes::rows`]) and hands the host's
+/// geodesy whole columns ([`Fixes::lat`], [`Fixes::lon`]). In a column, a
+/// number the device did not report is NaN; in a row, `None`.
+///
+/// Natively (tests, benchmarks) a batch is made from rows.
+///
+/// # Examples
+/// ```
+/// use escort_policy_sdk::{Fix, Fixes};
+/// let fixes: Fixes = [Fix::new(0, 43.0, 76.0), Fix { hdop: Some(7.5), ..Fix::new(60_000, 43.1, 76.0) }]
+///     .into_iter()
+///     .collect();
+/// assert_eq!((fixes.len(), fixes.lat()[1]), (2, 43.1));
+/// assert!(fixes.hdop()[0].is_nan());
+/// assert_eq!(fixes.rows().nth(1).unwrap().hdop, Some(7.5));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Fixes {
+    at: Vec<Timestamp>,
+    /// The numeric columns one after the other, in the order of [`Column`].
+    numbers: Vec<f64>,
+    /// Each fix's seal state as its index in the contract's enum.
+    seal: Vec<u8>,
+}
+
+/// The numeric columns, in the contract's order.
+#[derive(Clone, Copy)]
+enum Column {
+    Lat,
+    Lon,
+    SpeedKmh,
+    CourseDeg,
+    Hdop,
+    Sats,
+    BatteryPct,
+}
+
+const COLUMNS: usize = 7;
+
 impl Fixes {
     /// The number of fixes in the batch.
     #[inline]
@@ -132,35 +173,77 @@ impl Fixes {
         self.at.is_empty()
     }
 
-    /// Fix `i` as a row.
-    ///
-    /// # Panics
-    /// If `i` is out of range.
-    #[inline(always)]
-    pub fn row(&self, i: usize) -> Fix {
-        Fix {
-            at: self.at[i],
-            lat: self.lat[i],
-            lon: self.lon[i],
-            speed_kmh: reported(self.speed_kmh[i]),
-            course_deg: reported(self.course_deg[i]),
-            hdop: reported(self.hdop[i]),
-            sats: reported(self.sats[i]),
-            battery_pct: reported(self.battery_pct[i]),
-            seal: seal_state(self.seal[i]),
-        }
+    /// When each fix was taken.
+    pub fn at(&self) -> &[Timestamp] {
+        &self.at
+    }
+
+    /// Latitudes, WGS 84 degrees.
+    pub fn lat(&self) -> &[f64] {
+        self.column(Column::Lat)
+    }
+
+    /// Longitudes, WGS 84 degrees.
+    pub fn lon(&self) -> &[f64] {
+        self.column(Column::Lon)
+    }
+
+    /// Reported speeds, km/h.
+    pub fn speed_kmh(&self) -> &[f64] {
+        self.column(Column::SpeedKmh)
+    }
+
+    /// Courses over ground, degrees clockwise from north.
+    pub fn course_deg(&self) -> &[f64] {
+        self.column(Column::CourseDeg)
+    }
+
+    /// Horizontal dilutions of precision.
+    pub fn hdop(&self) -> &[f64] {
+        self.column(Column::Hdop)
+    }
+
+    /// Satellites used.
+    pub fn sats(&self) -> &[f64] {
+        self.column(Column::Sats)
+    }
+
+    /// Seal battery charges, percent.
+    pub fn battery_pct(&self) -> &[f64] {
+        self.column(Column::BatteryPct)
+    }
+
+    /// The seal states, without reading the other columns.
+    #[inline]
+    pub fn seal_states(&self) -> impl Iterator<Item = SealState> + '_ {
+        self.seal.iter().map(|&index| seal_state(index))
     }
 
     /// The fixes as rows, in time order.
     #[inline]
     pub fn rows(&self) -> Rows<'_> {
-        Rows { fixes: self, next: 0 }
+        let column = |column| self.column(column);
+        Rows {
+            at: &self.at,
+            numbers: [
+                column(Column::Lat),
+                column(Column::Lon),
+                column(Column::SpeedKmh),
+                column(Column::CourseDeg),
+                column(Column::Hdop),
+                column(Column::Sats),
+                column(Column::BatteryPct),
+            ],
+            seal: &self.seal[..self.len()],
+            next: 0,
+        }
     }
 
-    /// The seal column as [`SealState`]s, without reading the other columns.
     #[inline]
-    pub fn seal_states(&self) -> impl Iterator<Item = SealState> + '_ {
-        self.seal.iter().map(|&index| seal_state(index))
+    fn column(&self, column: Column) -> &[f64] {
+        let n = self.len();
+        let first = column as usize * n;
+        &self.numbers[first..first + n]
     }
 }
 
@@ -170,9 +253,22 @@ fn seal_state(index: u8) -> SealState {
     seal_state::of_index(index).unwrap_or(SealState::Unknown)
 }
 
+impl From<Columns> for Fixes {
+    /// The batch as `batch.columns()` answered it, without a copy.
+    fn from(columns: Columns) -> Fixes {
+        Fixes {
+            at: columns.at,
+            numbers: columns.numbers,
+            seal: columns.seal,
+        }
+    }
+}
+
 /// The fixes of a batch as rows, in time order: [`Fixes::rows`].
 pub struct Rows<'a> {
-    fixes: &'a Fixes,
+    at: &'a [Timestamp],
+    numbers: [&'a [f64]; COLUMNS],
+    seal: &'a [u8],
     next: usize,
 }
 
@@ -184,59 +280,54 @@ impl Iterator for Rows<'_> {
     #[inline(always)]
     fn next(&mut self) -> Option<Fix> {
         let i = self.next;
-        (i < self.fixes.len()).then(|| {
-            self.next += 1;
-            self.fixes.row(i)
+        if i >= self.at.len() {
+            return None;
+        }
+        self.next += 1;
+        let number = |column: Column| self.numbers[column as usize][i];
+        Some(Fix {
+            at: self.at[i],
+            lat: number(Column::Lat),
+            lon: number(Column::Lon),
+            speed_kmh: reported(number(Column::SpeedKmh)),
+            course_deg: reported(number(Column::CourseDeg)),
+            hdop: reported(number(Column::Hdop)),
+            sats: reported(number(Column::Sats)),
+            battery_pct: reported(number(Column::BatteryPct)),
+            seal: seal_state(self.seal[i]),
         })
     }
 
     #[inline]
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let left = self.fixes.len() - self.next;
+        let left = self.at.len() - self.next;
         (left, Some(left))
     }
 }
 
 impl ExactSizeIterator for Rows<'_> {}
 
-/// A batch as the host sends it, from rows: what a rule's `observe` takes
-/// when it runs natively (tests, benchmarks). Absent values become NaN.
-///
-/// # Examples
-/// ```
-/// use escort_policy_sdk::{Fix, Fixes};
-/// let fixes: Fixes = [Fix::new(0, 43.0, 76.0), Fix { hdop: Some(7.5), ..Fix::new(60_000, 43.1, 76.0) }]
-///     .into_iter()
-///     .collect();
-/// assert_eq!((fixes.len(), fixes.lat[1]), (2, 43.1));
-/// assert!(fixes.hdop[0].is_nan());
-/// assert_eq!(fixes.row(1).hdop, Some(7.5));
-/// ```
+/// A batch from rows; absent values become NaN.
 impl FromIterator<Fix> for Fixes {
     fn from_iter<I: IntoIterator<Item = Fix>>(rows: I) -> Self {
-        let mut fixes = Fixes {
-            at: Vec::new(),
-            lat: Vec::new(),
-            lon: Vec::new(),
-            speed_kmh: Vec::new(),
-            course_deg: Vec::new(),
-            hdop: Vec::new(),
-            sats: Vec::new(),
-            battery_pct: Vec::new(),
-            seal: Vec::new(),
-        };
-        for fix in rows {
-            fixes.at.push(fix.at);
-            fixes.lat.push(fix.lat);
-            fixes.lon.push(fix.lon);
-            fixes.speed_kmh.push(fix.speed_kmh.unwrap_or(f64::NAN));
-            fixes.course_deg.push(fix.course_deg.unwrap_or(f64::NAN));
-            fixes.hdop.push(fix.hdop.unwrap_or(f64::NAN));
-            fixes.sats.push(fix.sats.unwrap_or(f64::NAN));
-            fixes.battery_pct.push(fix.battery_pct.unwrap_or(f64::NAN));
-            fixes.seal.push(seal_state::index(fix.seal));
+        let rows: Vec<Fix> = rows.into_iter().collect();
+        let numbers: [fn(&Fix) -> Option<f64>; COLUMNS] = [
+            |fix| Some(fix.lat),
+            |fix| Some(fix.lon),
+            |fix| fix.speed_kmh,
+            |fix| fix.course_deg,
+            |fix| fix.hdop,
+            |fix| fix.sats,
+            |fix| fix.battery_pct,
+        ];
+        Fixes {
+            at: rows.iter().map(|fix| fix.at).collect(),
+            numbers: numbers
+                .iter()
+                .flat_map(|number| rows.iter().map(|fix| number(fix).unwrap_or(f64::NAN)))
+                .collect(),
+            seal: rows.iter().map(|fix| seal_state::index(fix.seal)).collect(),
         }
-        fixes
     }
 }
 

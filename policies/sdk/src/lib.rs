@@ -111,11 +111,11 @@ use serde::de::DeserializeOwned;
 
 pub use bindings::escort::policy::geo::Position;
 pub use bindings::escort::policy::types::{
-    AuthorisedStop, Declaration, Descriptor, Evidence, EvidenceValue, Finding, Fixes, GoodsItem, Number, Observation,
+    AuthorisedStop, Declaration, Descriptor, Evidence, EvidenceValue, Finding, GoodsItem, Number, Observation,
     ParamKind, ParamSpec, ParamValue, Party, RiskZone, SealState, Severity, Timestamp, Zone,
 };
 pub use episode::Episode;
-pub use fix::{Fix, Rows};
+pub use fix::{Fix, Fixes, Rows};
 pub use geodesy::distance_m;
 #[doc(hidden)]
 pub use params::doc_sentence as __doc_sentence;
@@ -320,7 +320,7 @@ pub mod __export {
     use std::cell::RefCell;
 
     use crate::transit::HostTransit;
-    use crate::{Finding, Fix, Observation, ParamValue, Params, Policy, Timestamp};
+    use crate::{Finding, Observation, ParamValue, Params, Policy, Timestamp};
 
     /// The parameters of `P` this instance was configured with.
     pub struct Configured<P: Policy>(RefCell<Option<P::Params>>);
@@ -347,9 +347,9 @@ pub mod __export {
         /// `observe` of `count` fixes, asked of the host only when there are any.
         pub fn observe(&self, now: Timestamp, count: u32, state: &[u8]) -> Result<Observation, String> {
             let fixes = if count == 0 {
-                std::iter::empty::<Fix>().collect()
+                crate::Fixes::default()
             } else {
-                crate::bindings::escort::policy::batch::columns()
+                crate::bindings::escort::policy::batch::columns().into()
             };
             let params = self.0.borrow();
             crate::observe_configured::<P>(&HostTransit, params.as_ref().ok_or(UNCONFIGURED)?, &fixes, now, state)

@@ -61,8 +61,8 @@ pub trait Geodesy {
         let (mut lat, mut lon) = (Vec::with_capacity(fixes.len() + 1), Vec::with_capacity(fixes.len() + 1));
         lat.extend(last.map(|last| last.lat));
         lon.extend(last.map(|last| last.lon));
-        lat.extend_from_slice(&fixes.lat);
-        lon.extend_from_slice(&fixes.lon);
+        lat.extend_from_slice(fixes.lat());
+        lon.extend_from_slice(fixes.lon());
         let mut legs = Vec::with_capacity(fixes.len());
         if last.is_none() {
             legs.push(None); // nothing leads into the first fix

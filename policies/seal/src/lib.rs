@@ -143,7 +143,7 @@ impl Policy for Seal {
         state: &mut State,
     ) -> Result<Observed, String> {
         let inside_destination = if fixes.seal_states().any(|seal| seal == SealState::Opened) {
-            transit.destination().contains(transit, &fixes.lat, &fixes.lon)
+            transit.destination().contains(transit, fixes.lat(), fixes.lon())
         } else {
             vec![false; fixes.len()]
         };

@@ -74,7 +74,7 @@ impl Policy for Signal {
         let inside_destination = if fixes.is_empty() {
             Vec::new()
         } else {
-            transit.destination().contains(transit, &fixes.lat, &fixes.lon)
+            transit.destination().contains(transit, fixes.lat(), fixes.lon())
         };
         let findings = follow(state, fixes.rows(), &inside_destination, opened_at, limits);
         Ok(Observed {

@@ -77,7 +77,7 @@ impl Policy for TransitPolicy {
         } else {
             let destination = transit.destination();
             // One host call for the whole batch.
-            let inside_destination = destination.contains(transit, &fixes.lat, &fixes.lon);
+            let inside_destination = destination.contains(transit, fixes.lat(), fixes.lon());
             follow(state, fixes.rows(), &inside_destination, &destination, deadline)
         };
         Ok(Observed {

@@ -325,7 +325,7 @@ pub struct ParamSpec {
 }
 
 /// The conversions between the host's types and a contract version's that
-/// every version shares: zones, parties, goods, stops, fix columns,
+/// every version shares: zones, parties, goods, stops, seal states,
 /// parameters and severities are the same field for field in each, but each
 /// version's bindings have types of their own. Expanded in each version's
 /// module, where its bindings' types are in scope.
@@ -378,26 +378,6 @@ macro_rules! shared_conversions {
                     host::RiskZone::Yellow => RiskZone::Yellow,
                     host::RiskZone::Red => RiskZone::Red,
                 },
-            }
-        }
-
-        impl Fixes {
-            /// The batch as this contract version's columns; absent numbers
-            /// become NaN.
-            pub fn of(fixes: &[host::Fix]) -> Fixes {
-                let column =
-                    |value: fn(&host::Fix) -> Option<f64>| fixes.iter().map(|f| value(f).unwrap_or(f64::NAN)).collect();
-                Fixes {
-                    at: fixes.iter().map(|f| f.at.timestamp_millis()).collect(),
-                    lat: fixes.iter().map(|f| f.lat).collect(),
-                    lon: fixes.iter().map(|f| f.lon).collect(),
-                    speed_kmh: column(|f| f.speed_kmh),
-                    course_deg: column(|f| f.course_deg),
-                    hdop: column(|f| f.hdop),
-                    sats: column(|f| f.sats.map(f64::from)),
-                    battery_pct: column(|f| f.battery_pct),
-                    seal: seal_column(fixes),
-                }
             }
         }
 

@@ -94,9 +94,23 @@ impl Transit {
 
 super::shared_conversions!();
 
-/// The seal column as contract 0.1 has it: an enum value per fix.
-fn seal_column(fixes: &[host::Fix]) -> Vec<SealState> {
-    fixes.iter().map(seal_state).collect()
+impl Fixes {
+    /// The batch as contract 0.1's nine columns; absent numbers become NaN.
+    pub fn of(fixes: &[host::Fix]) -> Fixes {
+        let column =
+            |value: fn(&host::Fix) -> Option<f64>| fixes.iter().map(|f| value(f).unwrap_or(f64::NAN)).collect();
+        Fixes {
+            at: fixes.iter().map(|f| f.at.timestamp_millis()).collect(),
+            lat: fixes.iter().map(|f| f.lat).collect(),
+            lon: fixes.iter().map(|f| f.lon).collect(),
+            speed_kmh: column(|f| f.speed_kmh),
+            course_deg: column(|f| f.course_deg),
+            hdop: column(|f| f.hdop),
+            sats: column(|f| f.sats.map(f64::from)),
+            battery_pct: column(|f| f.battery_pct),
+            seal: fixes.iter().map(seal_state).collect(),
+        }
+    }
 }
 
 /// A policy's parameter values as contract 0.1 passes them, in declaration

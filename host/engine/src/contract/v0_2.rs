@@ -70,11 +70,32 @@ pub(crate) fn link<T: super::Imports>(linker: &mut Linker<T>) -> wasmtime::Resul
 
 super::shared_conversions!();
 
-/// The seal column as contract 0.2 has it: each fix's `seal-state` as its
-/// case's index, a byte that crosses the boundary in one copy with the rest
-/// of the column.
-fn seal_column(fixes: &[host::Fix]) -> Vec<u8> {
-    fixes.iter().map(|fix| seal_state(fix) as u8).collect()
+/// The numeric columns of [`Fixes::numbers`], in the WIT's order.
+const NUMBER_COLUMNS: [fn(&host::Fix) -> Option<f64>; 7] = [
+    |fix| Some(fix.lat),
+    |fix| Some(fix.lon),
+    |fix| fix.speed_kmh,
+    |fix| fix.course_deg,
+    |fix| fix.hdop,
+    |fix| fix.sats.map(f64::from),
+    |fix| fix.battery_pct,
+];
+
+impl Fixes {
+    /// The batch as contract 0.2's three lists: the times, the seven
+    /// numeric columns one after the other (absent numbers NaN), and each
+    /// seal state's index.
+    pub fn of(fixes: &[host::Fix]) -> Fixes {
+        let mut numbers = Vec::with_capacity(NUMBER_COLUMNS.len() * fixes.len());
+        for column in NUMBER_COLUMNS {
+            numbers.extend(fixes.iter().map(|fix| column(fix).unwrap_or(f64::NAN)));
+        }
+        Fixes {
+            at: fixes.iter().map(|fix| fix.at.timestamp_millis()).collect(),
+            numbers,
+            seal: fixes.iter().map(|fix| seal_state(fix) as u8).collect(),
+        }
+    }
 }
 
 /// A policy's parameter values as contract 0.2 passes them: in declaration
@@ -199,9 +220,10 @@ pub(crate) fn observed(author: &v0_1::Author<'_>, observation: Observation) -> R
 mod tests {
     use super::*;
 
-    /// The indices the WIT's text gives each `seal-state` case.
+    /// The numbers column after column, and the indices the WIT's text
+    /// gives each `seal-state` case.
     #[test]
-    fn the_seal_column_holds_each_state_s_index_in_the_wit() {
+    fn the_columns_are_laid_out_as_the_wit_says() {
         let at = chrono::DateTime::UNIX_EPOCH;
         let fixes: Vec<host::Fix> = [None]
             .into_iter()
@@ -213,7 +235,14 @@ mod tests {
             .collect();
         let names: Vec<&str> = host::SealState::ALL.iter().map(|state| state.as_str()).collect();
         assert_eq!(names, ["intact", "opened", "cable_cut", "housing_breached", "fault"]);
-        assert_eq!(Fixes::of(&fixes).seal, [0, 1, 2, 3, 4, 5]);
+        let columns = Fixes::of(&fixes);
+        assert_eq!(columns.seal, [0, 1, 2, 3, 4, 5]);
+        assert_eq!((columns.at.len(), columns.numbers.len()), (6, 6 * 7));
+        assert_eq!(
+            columns.numbers[..12],
+            [43.0; 6].into_iter().chain([76.0; 6]).collect::<Vec<_>>()
+        );
+        assert!(columns.numbers[12..].iter().all(|number| number.is_nan()));
     }
 
     #[test]
