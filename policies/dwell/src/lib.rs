@@ -68,7 +68,7 @@ impl Policy for Dwell {
         _now: Timestamp,
         state: &mut State,
     ) -> Result<Observed, String> {
-        let ended = follow(&mut state.stops, transit, fixes.rows(), limits);
+        let ended = follow(&mut state.stops, transit, fixes, limits);
         let going_on = state.stops.current(limits.stop_min_ms());
         if ended.is_empty() && going_on.is_none() {
             return Ok(Observed::default());
@@ -85,14 +85,17 @@ export!(Dwell);
 
 /// Feeds fixes to the stop tracker. Returns the stops that ended; the one
 /// still going on is the tracker's `current`.
-fn follow(
-    stops: &mut StopTracker,
-    geodesy: &impl Geodesy,
-    fixes: impl Iterator<Item = Fix>,
-    limits: &Limits,
-) -> Vec<Stop> {
-    let accurate: Vec<Fix> = fixes.filter(|fix| !fix.is_low_accuracy(limits.max_hdop)).collect();
-    stops.follow(geodesy, &accurate, limits.stop_radius_m, limits.stop_min_ms())
+fn follow(stops: &mut StopTracker, geodesy: &impl Geodesy, fixes: &Fixes, limits: &Limits) -> Vec<Stop> {
+    let (radius_m, min_ms) = (limits.stop_radius_m, limits.stop_min_ms());
+    // Most batches have no poor fix: those go to the tracker as they came.
+    if !fixes.hdop().iter().any(|&hdop| hdop > limits.max_hdop) {
+        return stops.follow(geodesy, fixes, radius_m, min_ms);
+    }
+    let accurate: Fixes = fixes
+        .rows()
+        .filter(|fix| !fix.is_low_accuracy(limits.max_hdop))
+        .collect();
+    stops.follow(geodesy, &accurate, radius_m, min_ms)
 }
 
 /// The finding of the stop still going on, as it stands, if it already
@@ -232,7 +235,7 @@ mod tests {
     fn observe(stops: &mut StopTracker, batch: &[Fix]) -> (Vec<Finding>, Vec<Finding>) {
         let (transit, limits) = (transit(), Limits::defaults());
         let zones = Zones::of(&transit);
-        let ended = follow(stops, &transit, batch.iter().copied(), &limits);
+        let ended = follow(stops, &transit, &batch.iter().copied().collect(), &limits);
         let findings = ended
             .into_iter()
             .filter_map(|stop| zones.judge(stop, &limits))

@@ -17,7 +17,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Fix, Geodesy, Position, Timestamp};
+use crate::{Fixes, Geodesy, Position, Timestamp};
 
 /// The distances to a new anchor asked at once, at first.
 const FIRST_CHUNK: usize = 4;
@@ -54,11 +54,13 @@ impl Anchor {
 ///
 /// # Examples
 /// ```
-/// use escort_policy_sdk::{DeclaredTransit, Fix, MINUTE_MS, StopTracker};
+/// use escort_policy_sdk::{DeclaredTransit, Fix, Fixes, MINUTE_MS, StopTracker};
 /// let geodesy = DeclaredTransit::example();
 /// let mut stops = StopTracker::default();
 /// // Parked for 40 minutes (0.001° of latitude is 111 m of jitter), then 5 km away.
-/// let batch = [Fix::new(0, 43.0, 76.0), Fix::new(40 * MINUTE_MS, 43.001, 76.0), Fix::new(45 * MINUTE_MS, 43.05, 76.0)];
+/// let batch: Fixes = [Fix::new(0, 43.0, 76.0), Fix::new(40 * MINUTE_MS, 43.001, 76.0), Fix::new(45 * MINUTE_MS, 43.05, 76.0)]
+///     .into_iter()
+///     .collect();
 /// let ended = stops.follow(&geodesy, &batch, 200.0, 3 * MINUTE_MS);
 /// assert_eq!((ended.len(), ended[0].from, ended[0].to), (1, 0, 40 * MINUTE_MS));
 /// ```
@@ -69,14 +71,13 @@ pub struct StopTracker {
 }
 
 impl StopTracker {
-    /// Feeds the next batch of fixes, in time order. Returns the stops that
-    /// ended in it: those where the truck had stayed within `radius_m` of its
-    /// anchor for at least `min_ms` before a fix farther away.
-    pub fn follow(&mut self, geodesy: &impl Geodesy, fixes: &[Fix], radius_m: f64, min_ms: Timestamp) -> Vec<Stop> {
-        let lat: Vec<f64> = fixes.iter().map(|fix| fix.lat).collect();
-        let lon: Vec<f64> = fixes.iter().map(|fix| fix.lon).collect();
+    /// Feeds the next batch of fixes. Returns the stops that ended in it:
+    /// those where the truck had stayed within `radius_m` of its anchor for
+    /// at least `min_ms` before a fix farther away.
+    pub fn follow(&mut self, geodesy: &impl Geodesy, fixes: &Fixes, radius_m: f64, min_ms: Timestamp) -> Vec<Stop> {
+        let (at, lat, lon) = (fixes.at(), fixes.lat(), fixes.lon());
         let legs_m = if fixes.len() > 1 {
-            geodesy.legs_m(&lat, &lon)
+            geodesy.legs_m(lat, lon)
         } else {
             Vec::new()
         };
@@ -84,24 +85,24 @@ impl StopTracker {
         // Whether the anchor is the fix before, so that the leg is the distance to it.
         let mut anchored_before = false;
         let mut ended = Vec::new();
-        for (i, fix) in fixes.iter().enumerate() {
+        for i in 0..fixes.len() {
             let within = match self.anchor {
                 None => false,
                 Some(_) if anchored_before => legs_m[i - 1] <= radius_m,
-                Some(anchor) => to_anchor.distance_m(geodesy, (&lat, &lon), i, anchor.position()) <= radius_m,
+                Some(anchor) => to_anchor.distance_m(geodesy, (lat, lon), i, anchor.position()) <= radius_m,
             };
             anchored_before = !within;
             if within {
-                self.last_within = fix.at;
+                self.last_within = at[i];
                 continue;
             }
             ended.extend(self.current(min_ms));
             self.anchor = Some(Anchor {
-                at: fix.at,
-                lat: fix.lat,
-                lon: fix.lon,
+                at: at[i],
+                lat: lat[i],
+                lon: lon[i],
             });
-            self.last_within = fix.at;
+            self.last_within = at[i];
             to_anchor = ToAnchor::default();
         }
         ended
@@ -144,7 +145,7 @@ mod tests {
     use std::cell::Cell;
 
     use super::*;
-    use crate::{MINUTE_MS, distance_m};
+    use crate::{Fix, MINUTE_MS, distance_m};
 
     /// The host's geodesy, counting the positions it is asked about.
     #[derive(Default)]
@@ -178,7 +179,7 @@ mod tests {
     }
 
     fn follow(tracker: &mut StopTracker, fixes: &[Fix]) -> Vec<Stop> {
-        tracker.follow(&Counting::default(), fixes, 200.0, MIN_MS)
+        tracker.follow(&Counting::default(), &fixes.iter().copied().collect(), 200.0, MIN_MS)
     }
 
     #[test]
@@ -257,7 +258,8 @@ mod tests {
         ];
         for (what, pattern) in patterns {
             let geodesy = Counting::default();
-            StopTracker::default().follow(&geodesy, &drive(pattern.into_iter()), 200.0, MIN_MS);
+            let fixes = drive(pattern.into_iter()).into_iter().collect();
+            StopTracker::default().follow(&geodesy, &fixes, 200.0, MIN_MS);
             assert!(
                 geodesy.positions.get() <= 30_000,
                 "{what}: {} positions",
