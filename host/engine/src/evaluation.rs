@@ -31,6 +31,7 @@ use crate::finding::{EvidenceValue, Finding, FindingStatus, Severity, Verdict, f
 use crate::fix::Fix;
 use crate::policy::{Policy, PolicySet};
 use crate::report::{FixCounts, Report};
+use crate::routes::SharedRoutes;
 use crate::sandbox::PolicyFailure;
 use crate::telemetry::Telemetry;
 use crate::transit::Transit;
@@ -182,13 +183,22 @@ impl PreparedTransit {
         PreparedTransit(Arc::new(LentTransit::new(transit)))
     }
 
+    /// The transit with its route's index from `routes`: what a service
+    /// holding many transits along the same corridors uses, so that it
+    /// holds each corridor's index once.
+    pub fn sharing(transit: Transit, routes: &SharedRoutes) -> PreparedTransit {
+        PreparedTransit(Arc::new(LentTransit::sharing(transit, routes)))
+    }
+
     /// The transit as declared.
     pub fn transit(&self) -> &Transit {
         self.0.transit()
     }
 
     /// About how many bytes it holds, for a cache that bounds its memory:
-    /// the route as declared and as indexed, and the declaration's texts,
+    /// the route as declared and as indexed (in full, even when the index
+    /// is shared: the bound then holds whatever is shared), and the
+    /// declaration's texts,
     /// twice once a policy of contract 0.1 has had the transit lowered into
     /// that contract's record. An estimate: the parties' and zones' few
     /// texts are left out.

@@ -52,6 +52,7 @@ mod imports;
 mod json;
 mod policy;
 mod report;
+mod routes;
 mod sandbox;
 mod telemetry;
 mod transit;
@@ -66,6 +67,7 @@ pub use finding::{EvidenceValue, Finding, FindingStatus, Severity, Verdict, form
 pub use fix::{Fix, FixKey, SealState};
 pub use policy::{LoadError, Policy, PolicyConfig, PolicySet};
 pub use report::{FixCounts, Report};
+pub use routes::SharedRoutes;
 pub use sandbox::{Limits, LoadLimits, MAX_ANSWER_BYTES, POOL_IN_FLIGHT, PolicyFailure, Sandbox, panic_message};
 pub use telemetry::{Format, MAX_FILE_BYTES, NdjsonBatch, Rejection, Telemetry, TelemetryError, before_opening};
 pub use transit::{

@@ -86,7 +86,7 @@ use escort_engine::{Decision, Evaluation, telemetry_quality};
 use escort_engine::{Finding, FindingStatus, Severity, Verdict, format_time};
 use escort_engine::{FixCounts, Report};
 use escort_engine::{NdjsonBatch, Rejection, before_opening};
-use escort_engine::{PolicySet, PreparedTransit};
+use escort_engine::{PolicySet, PreparedTransit, SharedRoutes};
 use escort_engine::{Transit, TransitError};
 use intake::Intake;
 use known::{Known, KnownTransits};
@@ -289,6 +289,8 @@ pub struct Service {
     writer: Writer,
     readers: Readers,
     known: KnownTransits,
+    /// The route indexes of the transits in memory, each corridor's once.
+    routes: SharedRoutes,
     policies: LivePolicies,
     locks: TransitLocks,
     tick_workers: usize,
@@ -322,6 +324,7 @@ impl Service {
             writer,
             readers: Readers::new(&path, READERS),
             known: KnownTransits::new(config.cached_transits, config.cached_transit_bytes),
+            routes: SharedRoutes::default(),
             policies,
             locks: TransitLocks::new(),
             tick_workers: tick::workers(),
@@ -383,7 +386,7 @@ impl Service {
             return Ok(None);
         };
         let known = Arc::new(Known {
-            transit: Arc::new(PreparedTransit::new(parse_stored(id, &declaration)?)),
+            transit: Arc::new(PreparedTransit::sharing(parse_stored(id, &declaration)?, &self.routes)),
             record,
             states,
             shadows,
@@ -450,7 +453,7 @@ impl Service {
             )));
         }
         let opened_at = transit.opened_at;
-        let transit = Arc::new(PreparedTransit::new(transit));
+        let transit = Arc::new(PreparedTransit::sharing(transit, &self.routes));
         let _transit = self.lock(id);
         let policies = self.policies.judging(opened_at)?;
         // Admission is a pure function of the transit, so asking again

@@ -40,6 +40,7 @@ use wasmtime::component::{InstancePre, Linker};
 use crate::excerpt::Excerpt;
 use crate::finding::Finding;
 use crate::geodesy::RouteIndex;
+use crate::routes::SharedRoutes;
 use crate::transit::Transit;
 
 pub mod v0_1;
@@ -126,6 +127,16 @@ impl LentTransit {
     pub fn new(transit: Transit) -> LentTransit {
         LentTransit {
             route: route_index(&transit),
+            transit,
+            record_v0_1: OnceLock::new(),
+        }
+    }
+
+    /// The transit, with the index of its route that `routes` shares among
+    /// every transit declaring the same positions.
+    pub fn sharing(transit: Transit, routes: &SharedRoutes) -> LentTransit {
+        LentTransit {
+            route: has_route(&transit).then(|| routes.index(&transit.route)),
             transit,
             record_v0_1: OnceLock::new(),
         }
@@ -228,7 +239,12 @@ pub struct RouteRef(pub(crate) Arc<RouteIndex>);
 /// The route a policy may borrow through `geo`: the transit's route indexed,
 /// when it has one (two points or more).
 pub fn route_index(transit: &Transit) -> Option<Arc<RouteIndex>> {
-    (transit.route.len() >= 2).then(|| Arc::new(RouteIndex::new(&transit.route)))
+    has_route(transit).then(|| Arc::new(RouteIndex::new(&transit.route)))
+}
+
+/// Whether the transit has a route to index: two points or more.
+fn has_route(transit: &Transit) -> bool {
+    transit.route.len() >= 2
 }
 
 /// The type of a parameter's values.
