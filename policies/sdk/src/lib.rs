@@ -260,12 +260,13 @@ pub fn observe_configured<P: Policy>(
     now: Timestamp,
     state: &[u8],
 ) -> Result<Observation, String> {
+    let previous_bytes = state.len();
     let mut state: P::State = state::load(state)?;
     let observed = P::observe(transit, params, fixes, now, &mut state)?;
     Ok(Observation {
         findings: observed.findings,
         open: observed.open,
-        state: state::save(&state)?,
+        state: state::save(&state, previous_bytes)?,
     })
 }
 

@@ -12,7 +12,13 @@ pub(crate) fn load<T: DeserializeOwned + Default>(bytes: &[u8]) -> Result<T, Str
     postcard::from_bytes(bytes).map_err(|e| format!("state from the previous batch is unreadable: {e}"))
 }
 
-/// Encodes the state to hand back to the host.
-pub(crate) fn save<T: Serialize>(state: &T) -> Result<Vec<u8>, String> {
-    postcard::to_allocvec(state).map_err(|e| format!("state could not be encoded: {e}"))
+/// Encodes the state to hand back to the host, into a buffer as large as
+/// the previous state's: a state seldom changes size, and a buffer grown
+/// from nothing is reallocated at every doubling.
+pub(crate) fn save<T: Serialize>(state: &T, previous_bytes: usize) -> Result<Vec<u8>, String> {
+    postcard::to_extend(state, Vec::with_capacity(previous_bytes.max(MIN_CAPACITY)))
+        .map_err(|e| format!("state could not be encoded: {e}"))
 }
+
+/// The smallest buffer a state is encoded into, bytes.
+const MIN_CAPACITY: usize = 64;
