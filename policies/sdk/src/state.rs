@@ -14,11 +14,9 @@ pub(crate) fn load<T: DeserializeOwned + Default>(bytes: &[u8]) -> Result<T, Str
 
 /// Encodes the state to hand back to the host, into a buffer as large as
 /// the previous state's: a state seldom changes size, and a buffer grown
-/// from nothing is reallocated at every doubling.
+/// from nothing is reallocated at every doubling. A policy without a state
+/// allocates nothing; a transit's first call grows its buffer once.
 pub(crate) fn save<T: Serialize>(state: &T, previous_bytes: usize) -> Result<Vec<u8>, String> {
-    postcard::to_extend(state, Vec::with_capacity(previous_bytes.max(MIN_CAPACITY)))
+    postcard::to_extend(state, Vec::with_capacity(previous_bytes))
         .map_err(|e| format!("state could not be encoded: {e}"))
 }
-
-/// The smallest buffer a state is encoded into, bytes.
-const MIN_CAPACITY: usize = 64;
