@@ -106,7 +106,24 @@ pub struct ServeConfig {
     /// created on its first start (see [`crate::service::Access`]).
     #[serde(rename = "token")]
     pub tokens: Vec<TokenConfig>,
+    /// The deployment's time zone, an IANA name: the officers' page and
+    /// the text report show times in it beside UTC.
+    pub timezone: String,
+    /// A tile server's URL template (`https://HOST/{z}/{x}/{y}.png`) for
+    /// the officers' page; without one the map shows country borders only,
+    /// which the binary carries.
+    pub map_tiles: Option<String>,
+    /// How long an officer's sign-in on the page lasts, hours; then the
+    /// page asks for the token again.
+    pub session_hours: f64,
 }
+
+/// The longest `session_hours` may be: a month of shifts.
+const MAX_SESSION_HOURS: f64 = 720.0;
+
+/// The time zone of a deployment that names none: Kazakhstan's customs
+/// offices keep Almaty time.
+pub const DEFAULT_TIMEZONE: &str = "Asia/Almaty";
 
 /// The defaults of every setting, for a missing file or a missing line.
 impl Default for ServeConfig {
@@ -132,6 +149,9 @@ impl Default for ServeConfig {
             cached_transit_bytes: 256 << 20,
             trusted_keys: Vec::new(),
             tokens: Vec::new(),
+            timezone: DEFAULT_TIMEZONE.to_owned(),
+            map_tiles: None,
+            session_hours: 8.0,
         }
     }
 }
@@ -194,6 +214,26 @@ impl ServeConfig {
         }
         if self.max_body_bytes == 0 || self.max_policy_bytes == 0 {
             return invalid("max_body_bytes and max_policy_bytes must be above 0".to_owned());
+        }
+        if !(self.session_hours > 0.0 && self.session_hours <= MAX_SESSION_HOURS) {
+            return invalid(format!(
+                "session_hours must be above 0 and at most {MAX_SESSION_HOURS}, not {:?}",
+                self.session_hours
+            ));
+        }
+        if self.timezone.parse::<chrono_tz::Tz>().is_err() {
+            return invalid(format!(
+                "timezone must be an IANA time zone name such as {DEFAULT_TIMEZONE:?}, not {:?}",
+                self.timezone
+            ));
+        }
+        if let Some(tiles) = &self.map_tiles
+            && !(["{z}", "{x}", "{y}"].iter().all(|part| tiles.contains(part))
+                && (tiles.starts_with("https://") || tiles.starts_with("http://")))
+        {
+            return invalid(format!(
+                "map_tiles must be an http(s) URL template with {{z}}, {{x}} and {{y}}, not {tiles:?}"
+            ));
         }
         if self.max_connections == 0 {
             return invalid("max_connections must be above 0".to_owned());
@@ -305,6 +345,22 @@ impl ServeConfig {
         max_fix_lead(self.max_fix_lead_seconds)
             .or_else(|| max_fix_lead(ServeConfig::default().max_fix_lead_seconds))
             .unwrap_or_default()
+    }
+
+    /// The deployment's time zone. A configuration built by hand with a
+    /// name that is none (refused from a file) falls back to the default.
+    pub fn time_zone(&self) -> chrono_tz::Tz {
+        self.timezone.parse().unwrap_or(chrono_tz::Asia::Almaty)
+    }
+
+    /// How long a sign-in on the officers' page lasts. A configuration
+    /// built by hand out of range (refused from a file) falls back to the
+    /// default.
+    pub fn session_duration(&self) -> Duration {
+        Duration::try_from_secs_f64(self.session_hours * 3600.0)
+            .ok()
+            .filter(|duration| !duration.is_zero() && self.session_hours <= MAX_SESSION_HOURS)
+            .unwrap_or(Duration::from_secs(8 * 3600))
     }
 
     /// The tick's period, or `None` when it is off.

@@ -66,7 +66,7 @@ use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use serde::Serialize;
 
 pub use access::{Access, Action, Denied, NewTokens, Role, TokenConfig, token_hash};
-pub use config::{ConfigError, EdgeTimeouts, ServeConfig};
+pub use config::{ConfigError, DEFAULT_TIMEZONE, EdgeTimeouts, ServeConfig};
 pub use live::{LivePolicies, PolicyInfo, PolicyListing};
 pub use metrics::Metrics;
 pub use shadow::{MAX_SHADOW_DIFFS, ShadowFindings, ShadowReport};
