@@ -1,6 +1,7 @@
-//! Escort's HTTP API: the JSON API under `/v1`, `/healthz` and `/metrics`
-//! as an axum [`Router`] over an [`escort_service::Service`], and the loop
-//! behind `escort serve`.
+//! Escort's HTTP API: the JSON API under `/v1` (and a transit's report as
+//! the officer's text, `?format=text`, from `escort_casefile`), `/healthz`
+//! and `/metrics` as an axum [`Router`] over an [`escort_service::Service`],
+//! and the loop behind `escort serve`.
 //!
 //! A team that runs its own tokio runtime and axum app mounts [`router`] in
 //! it and spawns [`Background`] (the tick and the policy folder's poll);
