@@ -14,13 +14,15 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use escort_bundle::golden::{Outcome, Scenario};
 use escort_bundle::{self as bundle, Bundle, Language, Trust, folder};
+use escort_casefile::Gazetteer;
 use escort_engine::{PolicySet, Report, Sandbox, Severity, Telemetry, TelemetryError, Transit, TransitError, check};
 use escort_service::audit::{self, AuditError, Checkpoint};
 use escort_service::replay::{Options, Overlay, Progress, Selection, Source};
-use escort_service::{ServeConfig, Service, reevaluation, verification};
+use escort_service::{DEFAULT_TIMEZONE, ServeConfig, Service, reevaluation, verification};
 
 mod logging;
 mod project;
@@ -171,6 +173,10 @@ struct CheckArgs {
     /// Output format; JSON unless stdout is a terminal.
     #[arg(long, value_enum)]
     format: Option<Format>,
+    /// The time zone (an IANA name) the text report gives times in, beside
+    /// UTC; the JSON report is always in UTC.
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_TIMEZONE, value_parser = parse_time_zone)]
+    timezone: Tz,
     /// Exit with status 1 when a finding reaches this severity.
     #[arg(long, value_enum, value_name = "SEVERITY")]
     fail_on: Option<SeverityArg>,
@@ -381,6 +387,11 @@ fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.to_utc())
         .map_err(|e| format!("not an RFC 3339 time such as 2021-05-17T10:00:00Z: {e}"))
+}
+
+fn parse_time_zone(name: &str) -> Result<Tz, String> {
+    name.parse()
+        .map_err(|_| format!("not an IANA time zone name such as {DEFAULT_TIMEZONE} or UTC"))
 }
 
 /// A failure to report: unusable input or options (exit status 2).
@@ -747,7 +758,7 @@ fn run_check(args: CheckArgs) -> Result<ExitCode, Unusable> {
     });
     print(&match format {
         Format::Json => report.to_json(),
-        Format::Text => report.to_text(),
+        Format::Text => escort_casefile::render(&transit, &report, args.timezone, Gazetteer::kazakhstan()),
     })?;
     // A report often goes to a file or a tool: a policy that failed is said
     // where its author looks as well.

@@ -46,14 +46,42 @@ fn prints_text_on_request() {
     let output = run(&args);
     assert_eq!(output.status.code(), Some(0));
     let text = stdout(&output);
-    assert!(
-        text.lines().next().expect("a verdict line").contains(": VIOLATION at "),
-        "{text}"
-    );
+    assert_eq!(text.lines().next(), Some("Transit KZ-2025-002004"), "{text}");
+    assert!(text.lines().any(|line| line.starts_with("VIOLATION: ")), "{text}");
+    // Most severe first, in Almaty time beside UTC by default.
+    let first = text
+        .lines()
+        .skip_while(|line| !line.starts_with("Findings"))
+        .nth(2)
+        .expect("a finding");
+    assert!(first.starts_with("critical") && first.contains("+05 ("), "{text}");
     assert!(
         text.lines()
             .any(|line| line.contains("critical") && line.contains("seal.breach")),
         "{text}"
+    );
+}
+
+#[test]
+fn text_times_are_in_the_time_zone_asked_for() {
+    let mut args = check_args("seal-events");
+    args.extend(["--format", "text", "--timezone", "UTC"].map(String::from));
+    let output = run(&args);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(text.contains("opened       2025-04-08 02:00:00 UTC\n"), "{text}");
+}
+
+#[test]
+fn a_time_zone_that_is_no_iana_name_is_refused() {
+    let mut args = check_args("seal-events");
+    args.extend(["--format", "text", "--timezone", "Almaty"].map(String::from));
+    let output = run(&args);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = stderr(&output);
+    assert!(
+        stderr.contains("'Almaty'") && stderr.contains("not an IANA time zone name such as Asia/Almaty"),
+        "{stderr}"
     );
 }
 

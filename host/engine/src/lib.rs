@@ -22,7 +22,7 @@
 //!   policies;
 //! - [`Policy`] and [`PolicySet`]: components loaded from bytes, configured;
 //! - [`Evaluation`]: one transit being evaluated, batch by batch;
-//! - [`Report`]: the outcome, as JSON or text.
+//! - [`Report`]: the outcome, as JSON (the text an officer prints is `escort-casefile`'s).
 //!
 //! # Example
 //!

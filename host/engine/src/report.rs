@@ -1,12 +1,11 @@
-//! The report (`docs/reference.md` § The report): what `escort check` prints, as JSON
-//! for machines and as text for a person.
-
-use std::fmt::Write;
+//! The report (`docs/reference.md` § The report): what `escort check` prints as JSON for
+//! machines. The text a person reads is the case file (`escort-casefile`), which needs the
+//! declaration and a time zone as well.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::finding::{EvidenceValue, Finding, FindingStatus, Verdict, format_time};
+use crate::finding::{Finding, Verdict};
 use crate::telemetry::Rejection;
 
 /// How many fixes were taken, refused and dropped.
@@ -46,54 +45,5 @@ impl Report {
         let mut json = serde_json::to_string_pretty(self).expect("a report always serializes");
         json.push('\n');
         json
-    }
-
-    /// The report for a person: a verdict line, then one line per finding and
-    /// per refused line.
-    pub fn to_text(&self) -> String {
-        let mut text = String::new();
-        let _ = writeln!(
-            text,
-            "{}: {} at {} ({} fixes accepted, {} rejected, {} duplicates)",
-            self.transit,
-            self.verdict.as_str().to_uppercase(),
-            format_time(&self.evaluated_at),
-            self.fixes.accepted,
-            self.fixes.rejected,
-            self.fixes.duplicates,
-        );
-        for finding in &self.findings {
-            let place = match (finding.lat, finding.lon) {
-                (Some(lat), Some(lon)) => format!(" at {lat:.5},{lon:.5}"),
-                _ => String::new(),
-            };
-            // An officer acts differently on an episode still under way.
-            let open = if finding.status == FindingStatus::Open {
-                " (still going on)"
-            } else {
-                ""
-            };
-            let _ = writeln!(
-                text,
-                "  {}  {:<9}  {:<26} {}{}{}",
-                format_time(&finding.from),
-                finding.severity.as_str(),
-                finding.code,
-                finding.message,
-                place,
-                open,
-            );
-            for (name, value) in &finding.evidence {
-                if let EvidenceValue::Texts(values) = value {
-                    for value in values {
-                        let _ = writeln!(text, "      {name}: {value}");
-                    }
-                }
-            }
-        }
-        for rejection in &self.rejected {
-            let _ = writeln!(text, "  line {}: rejected: {}", rejection.line, rejection.reason);
-        }
-        text
     }
 }

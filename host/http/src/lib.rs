@@ -1,6 +1,7 @@
-//! Escort's HTTP API: the JSON API under `/v1`, `/healthz` and `/metrics`
-//! as an axum [`Router`] over an [`escort_service::Service`], and the loop
-//! behind `escort serve`.
+//! Escort's HTTP API: the JSON API under `/v1` (and a transit's report as
+//! the officer's text, `?format=text`, from `escort_casefile`), `/healthz`
+//! and `/metrics` as an axum [`Router`] over an [`escort_service::Service`],
+//! and the loop behind `escort serve`.
 //!
 //! A team that runs its own tokio runtime and axum app mounts [`router`] in
 //! it and spawns [`Background`] (the tick and the policy folder's poll);
@@ -54,14 +55,16 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post, put};
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::Semaphore;
 
 use escort_bundle::{AppliesTo, Mode};
+use escort_casefile::Gazetteer;
 use escort_engine::excerpt::Excerpt;
-use escort_engine::{Report, Verdict, format_time};
+use escort_engine::{Report, Transit, Verdict, format_time};
 use escort_service::{
     Access, Action, Change, CloseReason, Denied, ListFilter, Schedule, ServeConfig, Service, ServiceError,
     ShadowFindings, StepKind,
@@ -85,6 +88,8 @@ struct App {
     max_policy_bytes: usize,
     /// Longest a client may take to send a body once its headers are in.
     body_timeout: Duration,
+    /// The deployment's time zone, for the text report.
+    time_zone: Tz,
 }
 
 /// The API over `service`, for the token holders of `access`, with the
@@ -99,6 +104,7 @@ pub fn router(service: Arc<Service>, access: Access, config: &ServeConfig) -> Ro
         max_body_bytes: config.max_body_bytes,
         max_policy_bytes: config.max_policy_bytes,
         body_timeout: config.edge_timeouts().body,
+        time_zone: config.time_zone(),
     });
     Router::new()
         .route("/v1/transits", get(list_transits))
@@ -460,6 +466,28 @@ struct ReportQuery {
     /// Whether to show the shadow versions' findings beside the report.
     #[serde(default)]
     shadow: bool,
+    /// `json` (the default) or `text`, the officer's case file.
+    format: Option<String>,
+}
+
+/// What `GET /v1/transits/{id}` answers in.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ReportFormat {
+    /// The report as `escort check --format json` prints it.
+    Json,
+    /// The case file as `escort check --format text` prints it
+    /// (`escort_casefile`), in the deployment's time zone.
+    Text,
+}
+
+impl ReportFormat {
+    fn from_name(name: &str) -> Option<ReportFormat> {
+        match name {
+            "json" => Some(ReportFormat::Json),
+            "text" => Some(ReportFormat::Text),
+            _ => None,
+        }
+    }
 }
 
 /// A report with the shadow versions' findings beside it (`?shadow=true`).
@@ -480,6 +508,43 @@ async fn get_transit(
     let Path(id) = id?;
     let Query(query) = query?;
     let now = query.now.map(|now| parse_time("now", &now)).transpose()?;
+    let format = match query.format.as_deref() {
+        None => ReportFormat::Json,
+        Some(name) => named("format", name, ReportFormat::from_name(name), "`json` or `text`")?,
+    };
+    if format == ReportFormat::Text {
+        if query.shadow {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "shadow findings are shown in the JSON report only: `shadow=true` takes `format=json`",
+            ));
+        }
+        let zone = app.time_zone;
+        let text = app
+            .step(id, StepKind::Report, move |service, id| {
+                let report = service.report(id, now)?;
+                let declaration = service.declaration(id)?;
+                // The service admitted this declaration: one that no longer
+                // reads is the service's defect, not the client's.
+                let transit = Transit::from_json(&declaration)
+                    .map_err(|e| ServiceError::Defect(format!("the stored declaration of `{id}`: {e}")))?;
+                Ok(escort_casefile::render(
+                    &transit,
+                    &report,
+                    zone,
+                    Gazetteer::kazakhstan(),
+                ))
+            })
+            .await?;
+        return Ok((
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            )],
+            text,
+        )
+            .into_response());
+    }
     let (report, shadow) = app
         .step(id, StepKind::Report, move |service, id| {
             let report = service.report(id, now)?;

@@ -671,6 +671,18 @@ impl Service {
         Ok(build_report(&record, findings, rejections))
     }
 
+    /// The transit's declaration, its JSON as the last `PUT` sent it: what
+    /// the officer's case file and the officers' page show of it.
+    ///
+    /// # Errors
+    /// [`ServiceError::NotFound`] for a transit the service does not know.
+    pub fn declaration(&self, id: &str) -> Result<String, ServiceError> {
+        check_path_id(id)?;
+        self.readers
+            .with(|store| store.declaration(id))?
+            .ok_or_else(|| not_found(id))
+    }
+
     /// The shadow versions' findings on the transit `id`, as its last
     /// stored step left them, by shadow version: what `GET
     /// /v1/transits/{id}?shadow=true` shows beside the report.
@@ -729,14 +741,6 @@ impl Service {
     /// batch, a tick, a close), for a client to poll cheaply.
     pub fn changes(&self) -> Result<u64, ServiceError> {
         Ok(self.readers.with(Store::changes)?)
-    }
-
-    /// The transit's declaration (its JSON) as registered.
-    pub fn declaration(&self, id: &str) -> Result<String, ServiceError> {
-        check_path_id(id)?;
-        self.readers
-            .with(|store| store.declaration(id))?
-            .ok_or_else(|| not_found(id))
     }
 
     /// Every stored fix of the transit, by time.

@@ -2,10 +2,12 @@
 //! status and a message naming the problem, and nothing accepted is lost.
 
 use std::fs;
+use std::io::{Read, Write};
+use std::net::TcpStream;
 
 use serde_json::Value;
 
-use escort_tests::{INGEST, OFFICER, Server, check, scenario, transit_as};
+use escort_tests::{INGEST, OFFICER, Server, check, escort_command, scenario, transit_as};
 
 fn error(answer: &Value) -> &str {
     answer["error"]
@@ -243,4 +245,60 @@ fn changing_an_open_transit_evaluates_it_again_from_its_first_fix() {
     let (_, report) = server.report("CHANGE-1", evaluated_at.as_str());
     assert_eq!(report, expected);
     assert!(report.contains("corridor.deviation") && report.contains("transit.overdue"));
+}
+
+/// `GET path` with the officer's token on a connection of its own: the
+/// answer's head and body.
+fn get_raw(server: &Server, path: &str) -> (String, String) {
+    let mut stream = TcpStream::connect(server.address()).expect("the server accepts connections");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: escort\r\nAuthorization: Bearer {OFFICER}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("a UTF-8 answer");
+    let (head, body) = answer.split_once("\r\n\r\n").expect("a head and a body");
+    (head.to_owned(), body.to_owned())
+}
+
+#[test]
+fn the_report_as_text_is_the_case_file_escort_check_prints_in_the_configured_zone() {
+    // Issue 15 item 5: the same text over HTTP as on the command line.
+    let server = Server::start(&[("timezone", "\"Asia/Tokyo\"")]);
+    let dir = scenario("seal-events");
+    let transit = fs::read_to_string(dir.join("transit.json")).unwrap();
+    assert_eq!(server.put_transit("KZ-2025-002004", &transit).0, 201);
+    let (status, outcome) = server.post_fixes("KZ-2025-002004", &fs::read_to_string(dir.join("fixes.ndjson")).unwrap());
+    assert_eq!(status, 200, "{outcome}");
+    let now = "2025-04-08T08:06:13Z";
+    let (head, text) = get_raw(&server, &format!("/v1/transits/KZ-2025-002004?format=text&now={now}"));
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: text/plain; charset=utf-8"),
+        "{head}"
+    );
+    let cli = escort_command()
+        .args([
+            "check",
+            "--format",
+            "text",
+            "--timezone",
+            "Asia/Tokyo",
+            "--now",
+            now,
+            "--transit",
+        ])
+        .arg(dir.join("transit.json"))
+        .arg("--fixes")
+        .arg(dir.join("fixes.ndjson"))
+        .output()
+        .expect("escort check runs");
+    assert_eq!(text, String::from_utf8(cli.stdout).unwrap());
+    assert!(text.contains("time zone    Asia/Tokyo"), "{text}");
+
+    let (status, answer) = server.json("GET", "/v1/transits/KZ-2025-002004?format=pdf", Some(OFFICER), b"");
+    assert_eq!(status, 400, "{answer}");
+    assert!(error(&answer).contains("`format` must be `json` or `text`"), "{answer}");
 }
