@@ -62,9 +62,8 @@ use serde_json::json;
 use tokio::sync::Semaphore;
 
 use escort_bundle::{AppliesTo, Mode};
-use escort_casefile::Gazetteer;
 use escort_engine::excerpt::Excerpt;
-use escort_engine::{Report, Transit, Verdict, format_time};
+use escort_engine::{Report, Verdict, format_time};
 use escort_service::{
     Access, Action, Change, CloseReason, Denied, ListFilter, Schedule, ServeConfig, Service, ServiceError,
     ShadowFindings, StepKind,
@@ -522,18 +521,7 @@ async fn get_transit(
         let zone = app.time_zone;
         let text = app
             .step(id, StepKind::Report, move |service, id| {
-                let report = service.report(id, now)?;
-                let declaration = service.declaration(id)?;
-                // The service admitted this declaration: one that no longer
-                // reads is the service's defect, not the client's.
-                let transit = Transit::from_json(&declaration)
-                    .map_err(|e| ServiceError::Defect(format!("the stored declaration of `{id}`: {e}")))?;
-                Ok(escort_casefile::render(
-                    &transit,
-                    &report,
-                    zone,
-                    Gazetteer::kazakhstan(),
-                ))
+                service.case_file(id, now, zone)
             })
             .await?;
         return Ok((

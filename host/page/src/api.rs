@@ -56,7 +56,7 @@ pub(crate) async fn session(State(page): State<Arc<Page>>, headers: HeaderMap) -
     Ok(Json(json!({
         "name": session.holder,
         "role": session.role.as_str(),
-        "timezone": page.timezone,
+        "timezone": page.zone.name(),
         "map_tiles": page.map_tiles,
         "expires_at": format_time(&session.expires_at),
     }))
@@ -198,6 +198,25 @@ pub(crate) async fn transit(
         body["shadow"] = serde_json::to_value(shadow).map_err(|e| stored("shadow findings", e))?;
     }
     Ok(([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response())
+}
+
+pub(crate) async fn case_file(
+    State(page): State<Arc<Page>>,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Response, PageError> {
+    page.session(&headers)?;
+    let Path(id) = id.map_err(|e| PageError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let zone = page.zone;
+    let text = page.blocking(move |service| service.case_file(&id, None, zone)).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        text,
+    )
+        .into_response())
 }
 
 /// The track as columns, thinned to [`MAX_TRACK_POINTS`].

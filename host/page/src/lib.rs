@@ -56,7 +56,7 @@ struct Page {
     service: Arc<Service>,
     access: Access,
     sessions: Sessions,
-    timezone: String,
+    zone: chrono_tz::Tz,
     map_tiles: Option<String>,
     policy: HeaderValue,
 }
@@ -70,7 +70,7 @@ pub fn router(service: Arc<Service>, access: Access, config: &ServeConfig) -> Ro
         service,
         access,
         sessions: Sessions::new(config.session_duration()),
-        timezone: config.time_zone().name().to_owned(),
+        zone: config.time_zone(),
         map_tiles: config.map_tiles.clone(),
         policy: content_security_policy(config.map_tiles.as_deref()),
     });
@@ -87,6 +87,7 @@ pub fn router(service: Arc<Service>, access: Access, config: &ServeConfig) -> Ro
         .route("/page/api/changes", get(api::changes))
         .route("/page/api/transits", get(api::board))
         .route("/page/api/transits/{id}", get(api::transit))
+        .route("/page/api/transits/{id}/casefile.txt", get(api::case_file))
         .route_layer(middleware::from_fn_with_state(Arc::clone(&page), guard))
         .with_state(page)
 }

@@ -683,6 +683,24 @@ impl Service {
             .ok_or_else(|| not_found(id))
     }
 
+    /// The transit's case file, the text an officer prints
+    /// ([`escort_casefile::render`]): its report as of `now` (as
+    /// [`Service::report`] gives it) with its declaration, times in `zone`.
+    pub fn case_file(&self, id: &str, now: Option<DateTime<Utc>>, zone: chrono_tz::Tz) -> Result<String, ServiceError> {
+        let report = self.report(id, now)?;
+        let declaration = self.declaration(id)?;
+        // The service admitted this declaration: one that no longer reads
+        // is the service's defect, not the client's.
+        let transit = Transit::from_json(&declaration)
+            .map_err(|e| ServiceError::Defect(format!("the stored declaration of `{id}`: {e}")))?;
+        Ok(escort_casefile::render(
+            &transit,
+            &report,
+            zone,
+            escort_casefile::Gazetteer::kazakhstan(),
+        ))
+    }
+
     /// The shadow versions' findings on the transit `id`, as its last
     /// stored step left them, by shadow version: what `GET
     /// /v1/transits/{id}?shadow=true` shows beside the report.
