@@ -93,7 +93,8 @@ function findingItem(f, shadow) {
   return li;
 }
 
-function select(key, move = true) {
+/** Select a finding: `move` moves the map to it; the list scrolls to it unless `scroll` is false. */
+function select(key, move = true, scroll = true) {
   if (!current) return;
   const f = current.findings.find((x) => x.key === key) || null;
   current.selected = f ? key : null;
@@ -101,7 +102,7 @@ function select(key, move = true) {
     const on = li.dataset.key === key;
     li.classList.toggle("selected", on);
     li.setAttribute("aria-pressed", on ? "true" : "false");
-    if (on && move) li.scrollIntoView({ block: "nearest" });
+    if (on && scroll) li.scrollIntoView({ block: "nearest" });
   }
   markSelectedBar($("timeline"), current.selected);
   selectOnMap(f, current.data.track, current.times, move);
@@ -180,6 +181,8 @@ function nextFrame() { return new Promise((r) => requestAnimationFrame(() => r()
  */
 export async function drawTransitView(id, session, refresh = false) {
   wire();
+  // Shadow findings are shown only on request: another transit starts without them.
+  if (!refresh && current && current.id !== id) $("show-shadow").checked = false;
   const data = await api(url(id));
   const sig = signature(data);
   if (refresh && current && current.id === id && current.signature === sig) return;
@@ -212,7 +215,7 @@ export async function drawTransitView(id, session, refresh = false) {
   drawTransit(data.transit || {}, track, times, findings, (k) => select(k, false), keep);
   drawLegend(track, times);
   drawTl();
-  if (selected) select(selected, false);
+  if (selected) select(selected, false, false);
   await nextFrame();
 }
 
