@@ -6,8 +6,8 @@ import { fmtLocal, timeZoneName } from "./util.js";
 
 const NS = "http://www.w3.org/2000/svg";
 export const SEAL_COLOURS = {
-  intact: "#2e8b57", opened: "#f08c00", cut: "#c92a2a", cable_cut: "#c92a2a", tampered: "#a61e4d",
-  fault: "#7048e8", unknown: "#adb5bd",
+  intact: "#2e8b57", opened: "#f08c00", cable_cut: "#c92a2a", housing_breached: "#a61e4d", fault: "#7048e8",
+  cut: "#c92a2a", tampered: "#a61e4d", unknown: "#adb5bd",
 };
 export const SEVERITY_COLOURS = { critical: "#7b1010", violation: "#d6336c", warning: "#f59f00", info: "#4c8fd6" };
 
@@ -89,7 +89,7 @@ export function drawTimeline(host, { transit, report, track, times, findings, on
   let runStart = 0;
   for (let i = 1; i <= times.length; i++) {
     if (i === times.length || seal[i] !== seal[runStart]) {
-      const st = seal[runStart] || "unknown";
+      const st = seal[runStart] || "unknown"; // null: the fix carried no seal state
       const t1 = i < times.length ? times[i] : Math.max(times[i - 1], times[runStart] + 1);
       const r = svg("rect", {
         x: x(times[runStart]), y: sealTop, width: Math.max(1, x(t1) - x(times[runStart])), height: sealH,

@@ -4,7 +4,7 @@
 
 import { api, el, timeNode, fmtDuration, partyName } from "./util.js";
 import { ensureMap, drawTransit, selectOnMap, rampColour, invalidate } from "./map.js";
-import { drawTimeline, markSelectedBar, SEVERITY_COLOURS } from "./timeline.js";
+import { drawTimeline, markSelectedBar, SEVERITY_COLOURS, SEAL_COLOURS } from "./timeline.js";
 
 function $(id) { return document.getElementById(id); }
 
@@ -150,11 +150,16 @@ function drawLegend(track, times) {
   for (let i = 0; i < 16; i++) ramp.append(el("span", { style: `background:${rampColour(i, 16)}` }));
   const sev = el("span.sev-legend");
   for (const [s, c] of Object.entries(SEVERITY_COLOURS)) sev.append(el("span.finding-dot", { style: `background:${c}` }), ` ${s} `);
+  const seal = el("span.seal-legend", null, "seal: ");
+  for (const s of ["intact", "opened", "cable_cut", "housing_breached", "fault", "unknown"]) {
+    seal.append(el("span.seal-swatch", { style: `background:${SEAL_COLOURS[s]}` }), ` ${s.replace("_", " ")} `);
+  }
   lg.append(
     el("span", null, "Track: "), timeNode(track.at[0]), " ", ramp, " ", timeNode(track.at[track.at.length - 1]),
     el("span.legend-item", null, el("span.swatch.route"), " declared route"),
     el("span.legend-item", null, el("span.swatch.corridor"), " corridor"),
-    el("span.legend-item", null, sev));
+    el("span.legend-item", null, sev),
+    el("span.legend-item", null, seal));
 }
 
 function drawShadow(data) {
