@@ -178,6 +178,19 @@ function drawShadow(data) {
   }
 }
 
+/** Drop, in place, the rare fix without a usable time or position (all columns alike). */
+function dropUnusable(track) {
+  const ok = (i) => Number.isFinite(track.lat[i]) && Number.isFinite(track.lon[i]) && !isNaN(Date.parse(track.at[i]));
+  let all = true;
+  for (let i = 0; i < track.at.length && all; i++) all = ok(i);
+  if (all) return;
+  const keep = [];
+  for (let i = 0; i < track.at.length; i++) if (ok(i)) keep.push(i);
+  for (const col of ["at", "lat", "lon", "seal", "battery_pct"]) {
+    if (Array.isArray(track[col])) track[col] = keep.map((i) => track[col][i]);
+  }
+}
+
 function nextFrame() { return new Promise((r) => requestAnimationFrame(() => r())); }
 
 /**
@@ -196,6 +209,7 @@ export async function drawTransitView(id, session, refresh = false) {
 
   const track = data.track || { at: [], lat: [], lon: [], seal: [], battery_pct: [], fixes: 0 };
   track.at = track.at || []; track.lat = track.lat || []; track.lon = track.lon || [];
+  dropUnusable(track);
   const n = track.at.length;
   const times = new Float64Array(n);
   for (let i = 0; i < n; i++) times[i] = Date.parse(track.at[i]);
