@@ -10,6 +10,7 @@
 import { api, showError, clearError, setTimeZone, SignedOut } from "./util.js";
 import { drawBoard } from "./board.js";
 import { drawTransitView } from "./transit.js";
+import { loadBorders } from "./map.js";
 
 const POLL_MS = 5000;
 let session = null;
@@ -87,6 +88,7 @@ async function start() {
     showError(e);
     return;
   }
+  if (!session.map_tiles) loadBorders();
   setTimeZone(session.timezone || "UTC");
   $("whoami").textContent = `${session.name || "?"} (${session.role || "?"})`;
   window.addEventListener("hashchange", () => draw(false));

@@ -39,6 +39,22 @@ function corridorWeight() {
   return Math.max(1, Math.min(w, 4000));
 }
 
+let bordersData = null;
+
+/**
+ * Start fetching the borders (the background when there is no tile server) before they are
+ * needed, so they load while the transit does. Resolves to the GeoJSON, or null when it failed
+ * (the map still works without its background).
+ */
+export function loadBorders() {
+  if (!bordersData) {
+    bordersData = fetch("/page/assets/borders.geojson", { credentials: "same-origin" })
+      .then((r) => (r.ok ? r.json() : null))
+      .catch(() => null);
+  }
+  return bordersData;
+}
+
 /** Create the map the first time the transit view is shown (its container must be visible). */
 export function ensureMap(session) {
   if (map) { map.invalidateSize(false); return bordersReady; }
@@ -48,17 +64,14 @@ export function ensureMap(session) {
     L.tileLayer(session.map_tiles, { maxZoom: 19 }).addTo(map);
     bordersReady = Promise.resolve();
   } else {
-    bordersReady = fetch("/page/assets/borders.geojson", { credentials: "same-origin" })
-      .then((r) => (r.ok ? r.json() : null))
-      .then((gj) => {
-        if (!gj) return;
-        L.geoJSON(gj, {
-          interactive: false,
-          style: { color: "#8a8f98", weight: 1, fillColor: "#eef0e8", fillOpacity: 1, opacity: 0.9 },
-        }).addTo(map).bringToBack();
-        map.attributionControl.addAttribution("Borders: Natural Earth");
-      })
-      .catch(() => { /* the map still works without the background */ });
+    bordersReady = loadBorders().then((gj) => {
+      if (!gj) return;
+      L.geoJSON(gj, {
+        interactive: false,
+        style: { color: "#8a8f98", weight: 1, fillColor: "#eef0e8", fillOpacity: 1, opacity: 0.9 },
+      }).addTo(map).bringToBack();
+      map.attributionControl.addAttribution("Borders: Natural Earth");
+    });
   }
   map.setView([45, 72], 5);
   map.on("zoomend", () => { if (corridor) corridor.setStyle({ weight: corridorWeight() }); });
