@@ -225,7 +225,10 @@ export function selectOnMap(f, track, times, move = true) {
     const pts = [];
     for (let k = i; k < j; k++) pts.push([track.lat[k], track.lon[k]]);
     count = pts.length;
-    if (pts.length) {
+    if (pts.length === 1) {
+      highlight = L.circleMarker(pts[0], { radius: 9, color: "#ffd400", weight: 4, fillOpacity: 0.3, interactive: false })
+        .addTo(transitLayer);
+    } else if (pts.length) {
       highlight = L.polyline(pts, { color: "#ffd400", weight: 9, opacity: 0.85, smoothFactor: 0, interactive: false, lineCap: "round" })
         .addTo(transitLayer);
     }
