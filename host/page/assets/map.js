@@ -243,4 +243,13 @@ export function selectOnMap(f, track, times, move = true) {
   setData("highlightPoints", count);
 }
 
+/** Take the previous transit off the map (while another loads, or when it failed to load). */
+export function clearMap() {
+  if (!transitLayer) return;
+  transitLayer.clearLayers();
+  highlight = null;
+  corridor = null;
+  for (const k of ["trackPoints", "routePoints", "zones", "findingMarkers", "highlightPoints"]) setData(k, 0);
+}
+
 export function invalidate() { if (map) map.invalidateSize(false); }

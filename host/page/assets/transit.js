@@ -3,7 +3,7 @@
 // selection of a finding shared by the list, the timeline bars and the map markers.
 
 import { api, el, timeNode, fmtDuration, partyName } from "./util.js";
-import { ensureMap, drawTransit, selectOnMap, rampColour, invalidate } from "./map.js";
+import { ensureMap, drawTransit, selectOnMap, rampColour, invalidate, clearMap } from "./map.js";
 import { drawTimeline, markSelectedBar, SEVERITY_COLOURS, SEAL_COLOURS } from "./timeline.js";
 
 function $(id) { return document.getElementById(id); }
@@ -191,7 +191,25 @@ function dropUnusable(track) {
   }
 }
 
-function nextFrame() { return new Promise((r) => requestAnimationFrame(() => r())); }
+/** After the next paint (or 100 ms, for a tab in the background, where frames never come). */
+function nextFrame() {
+  return new Promise((r) => { requestAnimationFrame(() => r()); setTimeout(r, 100); });
+}
+
+/** Empty the view of the previous transit while another one loads. */
+function clearView(id) {
+  $("t-id").textContent = id;
+  $("t-verdict").textContent = "";
+  $("t-verdict").className = "badge";
+  $("t-facts").replaceChildren();
+  $("findings").replaceChildren();
+  $("findings-count").textContent = "";
+  $("shadow-findings").hidden = true;
+  $("rejected").replaceChildren();
+  $("legend").replaceChildren();
+  $("timeline").replaceChildren();
+  clearMap();
+}
 
 /**
  * Load and draw transit `id`. With `refresh` the data is fetched again and, only if it changed,
@@ -200,7 +218,10 @@ function nextFrame() { return new Promise((r) => requestAnimationFrame(() => r()
 export async function drawTransitView(id, session, refresh = false) {
   wire();
   // Shadow findings are shown only on request: another transit starts without them.
-  if (!refresh && current && current.id !== id) $("show-shadow").checked = false;
+  if (!refresh && current && current.id !== id) {
+    $("show-shadow").checked = false;
+    clearView(id);
+  }
   const data = await api(url(id));
   const sig = signature(data);
   if (refresh && current && current.id === id && current.signature === sig) return;
@@ -217,6 +238,9 @@ export async function drawTransitView(id, session, refresh = false) {
   const findings = ((data.report && data.report.findings) || []).slice().sort(byTime);
   current = { id, data, times, findings, selected, signature: sig };
 
+  // A redraw in place keeps the keyboard focus on the finding that had it.
+  const focusedKey = keep && document.activeElement && document.activeElement.matches("#findings li.finding")
+    ? document.activeElement.dataset.key : null;
   drawHeader(id, data);
   const ol = $("findings");
   const frag = document.createDocumentFragment();
@@ -235,7 +259,9 @@ export async function drawTransitView(id, session, refresh = false) {
   drawLegend(track, times);
   drawTl();
   if (selected) select(selected, false, false);
+  if (focusedKey) {
+    const li = [...ol.children].find((x) => x.dataset.key === focusedKey);
+    if (li) li.focus({ preventScroll: true });
+  }
   await nextFrame();
 }
-
-export function leaveTransit() { /* the map and its layers stay for the next transit */ }
