@@ -115,9 +115,16 @@ export async function drawBoard(reload) {
   $("filter-open").value = state.open;
 
   const tbody = document.querySelector("#transits tbody");
+  // A redraw keeps the keyboard focus on the transit link that had it.
+  const focused = document.activeElement && document.activeElement.matches("#transits a.transit-link")
+    ? document.activeElement.closest("tr").dataset.transit : null;
   const frag = document.createDocumentFragment();
   for (const t of data.transits || []) frag.append(row(t));
   tbody.replaceChildren(frag);
+  if (focused !== null) {
+    const tr = [...tbody.children].find((x) => x.dataset.transit === focused);
+    if (tr) tr.querySelector("a.transit-link").focus({ preventScroll: true });
+  }
   $("board-empty").hidden = (data.transits || []).length > 0;
 
   state.nextAfter = data.next_after || null;
