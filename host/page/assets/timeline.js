@@ -29,7 +29,7 @@ function title(node, text) {
  * evaluated_at ("now" as far as the report knows), extended to the deadline when that is later;
  * it also stretches to cover the first fix or finding if one comes before the opening.
  */
-export function drawTimeline(host, { transit, report, track, times, findings, onSelect }) {
+export function drawTimeline(host, { transit, report, track, times, findings, onSelect, fit }) {
   const width = Math.max(480, Math.floor(host.clientWidth || 900));
   const lanesOf = assignLanes(findings);
   const laneCount = Math.max(1, Math.min(6, lanesOf.count));
@@ -44,6 +44,13 @@ export function drawTimeline(host, { transit, report, track, times, findings, on
   let end = Date.parse(report.evaluated_at || transit.opened_at);
   const deadline = transit.deadline ? Date.parse(transit.deadline) : NaN;
   if (isFinite(deadline) && (!isFinite(end) || deadline > end)) end = deadline;
+  if (fit && (times.length || findings.length)) {
+    // "Fit to the fixes": only the span of the fixes and findings (an old transit evaluated
+    // today would otherwise be a sliver at the left).
+    start = Infinity;
+    end = -Infinity;
+    if (times.length) { start = times[0]; end = times[times.length - 1]; }
+  }
   if (times.length) {
     if (!isFinite(start) || times[0] < start) start = times[0];
     if (!isFinite(end) || times[times.length - 1] > end) end = times[times.length - 1];
@@ -120,7 +127,7 @@ export function drawTimeline(host, { transit, report, track, times, findings, on
   root.append(bl);
 
   // Deadline.
-  if (isFinite(deadline)) {
+  if (isFinite(deadline) && deadline >= start && deadline <= end) {
     const dx = x(deadline);
     root.append(svg("line", { x1: dx, x2: dx, y1: 0, y2: axisY, class: "tl-deadline" }));
     const t = svg("text", { x: Math.min(dx - 3, width - 4), y: axisY - 3, class: "tl-deadline-label", "text-anchor": "end" });

@@ -122,6 +122,7 @@ function wire() {
     if (li) { e.preventDefault(); select(li.dataset.key); }
   });
   $("print").addEventListener("click", () => window.print());
+  $("timeline-fit").addEventListener("change", () => { if (current) drawTl(); });
   $("show-shadow").addEventListener("change", () => {
     if (current) window.dispatchEvent(new CustomEvent("escort:reload-transit"));
   });
@@ -137,7 +138,7 @@ function drawTl() {
   const d = current.data;
   drawTimeline($("timeline"), {
     transit: d.transit || {}, report: d.report || {}, track: d.track, times: current.times,
-    findings: current.findings, onSelect: (k) => select(k),
+    findings: current.findings, onSelect: (k) => select(k), fit: $("timeline-fit").checked,
   });
   markSelectedBar($("timeline"), current.selected);
 }
