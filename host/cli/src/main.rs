@@ -779,10 +779,15 @@ fn run_serve(arg: &ConfigArg) -> Result<ExitCode, Unusable> {
         .enable_all()
         .build()
         .map_err(|e| Unusable(format!("starting the runtime: {e}")))?;
+    let app = escort_http::router(Arc::clone(&service), access.clone(), &config).merge(escort_page::router(
+        Arc::clone(&service),
+        access,
+        &config,
+    ));
     let stopped = runtime.block_on(escort_http::serve(
         &config,
         service,
-        access,
+        app,
         escort_http::shutdown_signal(),
     ))?;
     // Dropping the runtime would wait for every blocking thread to finish

@@ -167,10 +167,12 @@ pub struct Stopped {
     pub ticks_running: usize,
 }
 
-/// Serves `service` as `escort serve` does until `stop` completes: listens
-/// on `config.listen` with the connection bounds of `config`, prints
-/// `escort: listening on http://ADDRESS` on stdout once it accepts
-/// connections, runs the [`Background`] work, and serves [`router`]. Once
+/// Serves `app` (the [`router`] over `service`, with whatever the caller
+/// merged into it, such as the officers' page) as `escort serve` does
+/// until `stop` completes: listens on `config.listen` with the connection
+/// bounds of `config`, prints `escort: listening on http://ADDRESS` on
+/// stdout once it accepts connections, runs the [`Background`] work, and
+/// serves `app`. Once
 /// `stop` completes, it accepts no more connections and gives the requests
 /// in progress and a running tick up to `shutdown_grace_seconds` to finish;
 /// then it returns, abandoning what is still running (a step is answered
@@ -181,7 +183,7 @@ pub struct Stopped {
 pub async fn serve(
     config: &ServeConfig,
     service: Arc<Service>,
-    access: Access,
+    app: Router,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Stopped, ServiceError> {
     let listener = connections::listen(config.listen)
@@ -197,7 +199,6 @@ pub async fn serve(
     let ticks = Arc::clone(&background.ticks);
     let timeouts = config.edge_timeouts();
     let max_connections = connections::connection_cap(config.max_connections);
-    let app = router(Arc::clone(&service), access, config);
     println!("escort: listening on http://{address}");
     tracing::info!(
         "data in {}, live policies in {}",

@@ -180,11 +180,17 @@ impl Access {
                 "the Authorization header must be `Bearer TOKEN`".to_owned(),
             ));
         };
+        self.holder(secret, action).map(|(name, _)| name)
+    }
+
+    /// Checks a token's secret for `action`; returns its holder's name and
+    /// role.
+    pub fn holder(&self, secret: &str, action: Action) -> Result<(&str, Role), Denied> {
         let Some((name, role)) = self.by_hash.get(&token_hash(secret)) else {
             return Err(Denied::Unauthenticated("the token is not known".to_owned()));
         };
         if role.may(action) {
-            Ok(name)
+            Ok((name, *role))
         } else {
             Err(Denied::Forbidden(format!(
                 "the token `{name}` has the role {}; this needs {}",
@@ -200,8 +206,9 @@ pub fn token_hash(secret: &str) -> String {
     content_hash(secret.as_bytes())
 }
 
-/// 32 random bytes from the operating system, as 64 hex digits.
-fn new_secret() -> Result<String, ServiceError> {
+/// 32 random bytes from the operating system, as 64 hex digits: a token's
+/// secret, or a session's id.
+pub fn new_secret() -> Result<String, ServiceError> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| ServiceError::Setup(format!("no randomness for a token: {e}")))?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())

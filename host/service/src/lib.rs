@@ -65,7 +65,7 @@ use std::sync::Arc;
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use serde::Serialize;
 
-pub use access::{Access, Action, Denied, NewTokens, Role, TokenConfig, token_hash};
+pub use access::{Access, Action, Denied, NewTokens, Role, TokenConfig, new_secret, token_hash};
 pub use config::{ConfigError, DEFAULT_TIMEZONE, EdgeTimeouts, ServeConfig};
 pub use live::{LivePolicies, PolicyInfo, PolicyListing};
 pub use metrics::Metrics;
@@ -77,7 +77,10 @@ pub use timeline::{Change, Schedule, VersionInfo};
 use crate::audit::{AuditEntry, DecisionRecord, digest_fixes};
 // The store itself is public for tools that write or read a database
 // without a service (`escort bench` builds one of many transits at once).
-pub use crate::store::{ListFilter, ShadowRun, Step, Store, StoreError, StreamCounts, TransitRecord, TransitSummary};
+pub use crate::store::{
+    Board, BoardCursor, BoardQuery, BoardRow, ListFilter, ShadowRun, Step, Store, StoreError, StreamCounts,
+    TransitRecord, TransitSummary, VerdictCounts,
+};
 use commit::{Pending, Readers, Writer};
 use data_lock::DataLock;
 use escort_engine::Fix;
@@ -713,6 +716,41 @@ impl Service {
     /// Transits with their verdicts as of their last stored evaluation.
     pub fn list(&self, filter: &ListFilter) -> Result<Vec<TransitSummary>, ServiceError> {
         Ok(self.readers.with(|store| store.list(filter))?)
+    }
+
+    /// A page of the officers' board: transits open first and the most
+    /// serious first, with their labels, and the counts of every transit
+    /// by verdict.
+    pub fn board(&self, query: &BoardQuery) -> Result<Board, ServiceError> {
+        Ok(self.readers.with(|store| store.board(query))?)
+    }
+
+    /// A number that grows whenever a transit changes (an admission, a
+    /// batch, a tick, a close), for a client to poll cheaply.
+    pub fn changes(&self) -> Result<u64, ServiceError> {
+        Ok(self.readers.with(Store::changes)?)
+    }
+
+    /// The transit's declaration (its JSON) as registered.
+    pub fn declaration(&self, id: &str) -> Result<String, ServiceError> {
+        check_path_id(id)?;
+        self.readers
+            .with(|store| store.declaration(id))?
+            .ok_or_else(|| not_found(id))
+    }
+
+    /// Every stored fix of the transit, by time.
+    pub fn fixes(&self, id: &str) -> Result<Vec<Fix>, ServiceError> {
+        check_path_id(id)?;
+        let fixes = self.readers.with(|store| {
+            store.in_snapshot(|store| {
+                if store.transit(id)?.is_none() {
+                    return Ok(None);
+                }
+                store.fixes(id).map(Some)
+            })
+        })?;
+        fixes.ok_or_else(|| not_found(id))
     }
 
     /// Closes an open transit as of `at` (default: the clock, but never

@@ -646,7 +646,7 @@ fn a_database_of_the_previous_schema_is_adopted_and_an_edit_after_is_found() {
         answer.contains("\ntables match it: 2 transits, 729 fixes, 1 refused lines, "),
         "{answer}"
     );
-    assert_eq!(value::<i64>(&data, "PRAGMA user_version"), 5);
+    assert_eq!(value::<i64>(&data, "PRAGMA user_version"), 6);
     let adopted: String = value(
         &data,
         "SELECT record FROM audit WHERE json_extract(record, '$.step') = 'adopt' ORDER BY seq DESC LIMIT 1",

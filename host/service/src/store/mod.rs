@@ -25,9 +25,11 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params, pa
 use rusqlite_migration::{M, Migrations};
 
 mod audit;
+mod board;
 mod shadow;
 mod versions;
 
+pub use board::{Board, BoardCursor, BoardQuery, BoardRow, VerdictCounts};
 pub use shadow::ShadowRun;
 
 use crate::audit::commitment::{Commitment, RowsDigest, TransitRow, json_of};
@@ -39,7 +41,7 @@ use escort_engine::{Finding, FindingStatus, Verdict};
 use escort_engine::{Fix, FixKey, SealState};
 
 /// The schema version this build reads and writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 5;
+const SCHEMA_VERSION: i64 = 6;
 
 /// From each schema version to the next, in order: a new file is made with
 /// the first schema and brought up to date by the same steps as an old one,
@@ -122,6 +124,24 @@ fn migrations() -> Migrations<'static> {
                  PRIMARY KEY (transit, shadow)
              ) WITHOUT ROWID;
              CREATE INDEX shadow_runs_by_shadow ON shadow_runs (shadow, transit);",
+        ),
+        // 6: the officers' board (issue 15): each transit's labels out of
+        // its declaration, to show and search without reading routes, and
+        // the transits in the board's order. Derived from the declarations,
+        // which the chain commits to, so the chain does not commit to them.
+        M::up_with_hook(
+            "CREATE TABLE transit_labels (
+                 transit INTEGER PRIMARY KEY REFERENCES transits (key),
+                 seal_id TEXT,
+                 vehicle TEXT,
+                 importer TEXT,
+                 departure TEXT,
+                 destination TEXT,
+                 deadline_ms INTEGER,
+                 search TEXT NOT NULL
+             );
+             CREATE INDEX transits_by_board ON transits (closed_at_ms IS NOT NULL, verdict DESC, id);",
+            |tx: &Transaction<'_>| Ok(board::adopt_labels(tx)?),
         ),
     ])
 }
@@ -924,6 +944,7 @@ fn upsert_transit(
              ON CONFLICT (transit) DO UPDATE SET declaration = excluded.declaration",
         )?
         .execute(params![key, declaration])?;
+        board::write_labels(tx, key, &record.id, declaration)?;
     }
     Ok((key, row))
 }
@@ -1013,6 +1034,14 @@ mod tests {
             .pragma_query_value(None, "user_version", |row| row.get(0))
             .expect("a version");
         assert_eq!(version, SCHEMA_VERSION);
+        // Its labels are copied out for the officers' board.
+        let labelled: i64 = store
+            .conn
+            .query_row("SELECT count(*) FROM transit_labels WHERE search = 'kz-1'", [], |row| {
+                row.get(0)
+            })
+            .expect("labels");
+        assert_eq!(labelled, 1);
         // The transit an earlier build stored is adopted into the audit log.
         let verified = store.verify_audit(None, None).expect("verifies");
         assert_eq!((verified.chain.records, verified.transits), (1, 1));
