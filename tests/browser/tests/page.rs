@@ -394,11 +394,24 @@ async fn each_transit_draws_its_track_route_zones_and_finding_markers() {
             "{id}: zones"
         );
 
-        let labels = browser.elements("#map .zone-label").await;
-        let mut texts = Vec::new();
-        for label in &labels {
-            texts.push(label.text().await.expect("a label"));
-        }
+        // The labels of the transit before fade out for 200 ms (Leaflet's
+        // tooltips) at opacity 0: they are not this transit's.
+        let shown = "[...document.querySelectorAll('#map .zone-label')].filter(label => label.style.opacity !== '0')";
+        browser
+            .wait_for(
+                &format!("{shown}.length === {}", 2 + stops.len()),
+                &format!("{id}: its zone labels"),
+            )
+            .await;
+        let labels = browser
+            .js(&format!("return {shown}.map(label => label.textContent);"))
+            .await;
+        let texts: Vec<&str> = labels
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
         assert_eq!(texts.len(), 2 + stops.len(), "{id}: zone labels {texts:?}");
         let names = [
             &transit.transit["departure"]["name"],
@@ -426,8 +439,10 @@ async fn each_transit_draws_its_track_route_zones_and_finding_markers() {
             .flatten()
             .filter(|f| f["lat"].is_number() && f["lon"].is_number())
             .count();
-        let markers = browser.elements("#map .finding-marker").await.len();
-        assert_eq!(markers, positioned, "{id}: .finding-marker count");
+        let markers = browser
+            .js("return document.querySelectorAll('#map .finding-marker').length;")
+            .await;
+        assert_eq!(markers.as_u64(), Some(positioned as u64), "{id}: .finding-marker count");
         assert_eq!(
             map_number(&browser, id, "data-finding-markers").await,
             positioned as u64,
@@ -592,6 +607,19 @@ async fn screenshots_of_the_board_and_of_a_detour_with_a_breached_seal() {
     signed_in(&browser).await;
     browser.screenshot(&folder.join("page-board.png")).await;
     open_view(&browser, "/#/transit/KZ-2023-010553", "transit").await;
+    // The breach selected, as an officer would look at it: its stretch
+    // highlighted on the map.
+    browser
+        .js("[...document.querySelectorAll('#findings li.finding')] \
+             .find(item => item.textContent.includes('seal.breach')).click(); return null;")
+        .await;
+    browser
+        .wait_for(
+            "Number(document.querySelector('#map').getAttribute('data-highlight-points')) > 0",
+            "the breach's stretch highlighted",
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
     browser.screenshot(&folder.join("page-transit.png")).await;
     browser.close().await;
 }
