@@ -56,6 +56,7 @@ fn report(server: &Server, id: &str) -> Value {
 struct Answer {
     status: u16,
     set_cookie: Vec<String>,
+    csp: Option<String>,
     body: String,
 }
 
@@ -87,6 +88,10 @@ fn http(server: &Server, method: &str, path: &str, cookie: Option<&str>, form: O
         .iter()
         .map(|value| value.to_str().expect("an ASCII cookie").to_owned())
         .collect();
+    let csp = response
+        .headers()
+        .get("content-security-policy")
+        .map(|value| value.to_str().expect("an ASCII policy").to_owned());
     let mut body = String::new();
     response
         .body_mut()
@@ -96,6 +101,7 @@ fn http(server: &Server, method: &str, path: &str, cookie: Option<&str>, form: O
     Answer {
         status: response.status().as_u16(),
         set_cookie,
+        csp,
         body,
     }
 }
@@ -108,6 +114,47 @@ fn session_cookie(set_cookie: &[String]) -> String {
         .and_then(|cookie| cookie.split(';').next())
         .unwrap_or_else(|| panic!("no escort_session cookie in {set_cookie:?}"))
         .to_owned()
+}
+
+/// The contract's Content-Security-Policy without a tile server, as a
+/// set of directives (their order and spacing are free).
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+                   img-src 'self' data:; connect-src 'self'; font-src 'self'; base-uri 'none'; \
+                   form-action 'self'; frame-ancestors 'none'";
+
+/// A policy's directives, each with its values in one spacing.
+fn directives(policy: &str) -> BTreeSet<String> {
+    policy
+        .split(';')
+        .map(|directive| directive.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|directive| !directive.is_empty())
+        .collect()
+}
+
+#[test]
+fn every_page_answer_carries_the_contract_s_content_security_policy() {
+    let server = serve(&[]);
+    let signed_in = http(
+        &server,
+        "POST",
+        "/page/session",
+        None,
+        Some(&format!("token={OFFICER}")),
+    );
+    let session = session_cookie(&signed_in.set_cookie);
+    for (path, cookie) in [
+        ("/", None),
+        ("/", Some(session.as_str())),
+        ("/page/assets/app.js", None),
+        ("/page/api/session", Some(session.as_str())),
+    ] {
+        let answer = http(&server, "GET", path, cookie, None);
+        assert_eq!(answer.status, 200, "{path}: {}", answer.body);
+        let csp = answer
+            .csp
+            .unwrap_or_else(|| panic!("{path} has no Content-Security-Policy"));
+        assert_eq!(directives(&csp), directives(CSP), "{path}: {csp}");
+    }
 }
 
 #[tokio::test]
