@@ -654,8 +654,9 @@ async fn screenshots_of_the_board_and_of_a_detour_with_a_breached_seal() {
     signed_in(&browser).await;
     browser.screenshot(&folder.join("page-board.png")).await;
     open_view(&browser, "/#/transit/KZ-2023-010553", "transit").await;
-    // The breach selected, as an officer would look at it: its stretch
-    // highlighted on the map.
+    browser.screenshot(&folder.join("page-transit.png")).await;
+    // Then the breach selected, as an officer would look at it: its
+    // stretch highlighted on the map.
     browser
         .js("[...document.querySelectorAll('#findings li.finding')] \
              .find(item => item.textContent.includes('seal.breach')).click(); return null;")
@@ -667,6 +668,6 @@ async fn screenshots_of_the_board_and_of_a_detour_with_a_breached_seal() {
         )
         .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    browser.screenshot(&folder.join("page-transit.png")).await;
+    browser.screenshot(&folder.join("page-transit-breach.png")).await;
     browser.close().await;
 }
