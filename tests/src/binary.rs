@@ -7,18 +7,34 @@
 //! is therefore where every test that runs the binary lives. Looking for
 //! the binary next to the test executable instead, as ripgrep does, would
 //! also find a stale one from another crate's test run, or none when the
-//! build folder is moved out of `target/`.
+//! build folder is moved out of `target/`. A test crate outside
+//! `escort-cli` (the browser tests) has cargo build the binary for its run
+//! and names it with [`use_binary`].
 
 use std::env;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::OnceLock;
 
 use crate::workspace::cache_dir;
 
+/// The binary named by [`use_binary`], if any.
+static CHOSEN: OnceLock<PathBuf> = OnceLock::new();
+
+/// Names the `escort` binary for a test crate that cargo gives no
+/// `CARGO_BIN_EXE_escort` (any but `escort-cli`), once per process: one
+/// that cargo has just built for this run, never one found lying around.
+pub fn use_binary(path: PathBuf) {
+    CHOSEN.get_or_init(|| path);
+}
+
 /// The `escort` binary cargo built for this test run.
 fn binary() -> PathBuf {
+    if let Some(chosen) = CHOSEN.get() {
+        return chosen.clone();
+    }
     env::var_os("CARGO_BIN_EXE_escort").map(PathBuf::from).expect(
-        "CARGO_BIN_EXE_escort is not set: only escort-cli's integration tests (host/cli/tests) can run the binary",
+        "CARGO_BIN_EXE_escort is not set: only escort-cli's integration tests (host/cli/tests), or a crate that called use_binary, can run the binary",
     )
 }
 

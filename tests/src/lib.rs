@@ -27,7 +27,7 @@ mod scenario;
 mod server;
 mod workspace;
 
-pub use binary::{audit_verify, check, escort, escort_command};
+pub use binary::{audit_verify, check, escort, escort_command, use_binary};
 pub use bundle::{copy_dir, tar_of};
 pub use hostile::{
     HOSTILE_DESCRIBE_BLOAT, HOSTILE_DESCRIBE_CROWD, HOSTILE_POLICY, HOSTILE_POLICY_0_2, HOSTILE_POLICY_V2,
