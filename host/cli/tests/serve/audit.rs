@@ -487,6 +487,7 @@ fn a_signed_checkpoint_finds_a_cut_or_rewritten_chain_and_a_forged_one_is_refuse
              DELETE FROM policy_states WHERE transit = (SELECT key FROM transits WHERE id = 'AUDIT-4');
              DELETE FROM findings WHERE transit = (SELECT key FROM transits WHERE id = 'AUDIT-4');
              DELETE FROM declarations WHERE transit = (SELECT key FROM transits WHERE id = 'AUDIT-4');
+             DELETE FROM transit_labels WHERE transit = (SELECT key FROM transits WHERE id = 'AUDIT-4');
              DELETE FROM transits WHERE id = 'AUDIT-4';"
         ),
     );
@@ -588,7 +589,9 @@ fn as_schema_2(data: &Path) {
          DROP TRIGGER policy_versions_are_append_only_update;
          DROP TRIGGER policy_versions_are_append_only_delete;
          DROP TABLE policy_versions;
-         DROP TABLE components;",
+         DROP TABLE components;
+         DROP INDEX transits_by_board;
+         DROP TABLE transit_labels;",
     )
     .unwrap();
     let mut prev_hash = "0".repeat(64);
@@ -624,7 +627,7 @@ fn a_database_of_the_previous_schema_is_adopted_and_an_edit_after_is_found() {
     let (status, refused) = audit_verify_refused(&data);
     assert_eq!(status, Some(2), "{refused}");
     assert!(
-        refused.contains("schema version 2 is older than 5, the one this build reads; start `escort serve`"),
+        refused.contains("schema version 2 is older than 6, the one this build reads; start `escort serve`"),
         "{refused}"
     );
     assert_eq!(value::<i64>(&data, "PRAGMA user_version"), 2);
