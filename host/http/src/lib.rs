@@ -177,11 +177,11 @@ pub struct Stopped {
 /// until `stop` completes: listens on `config.listen` with the connection
 /// bounds of `config`, prints `escort: listening on http://ADDRESS` on
 /// stdout once it accepts connections, runs the [`Background`] work, and
-/// serves `app`. Once
-/// `stop` completes, it accepts no more connections and gives the requests
-/// in progress and a running tick up to `shutdown_grace_seconds` to finish;
-/// then it returns, abandoning what is still running (a step is answered
-/// only once committed, so an abandoned one was never answered).
+/// serves `app`. Once `stop` completes, it accepts no more connections and
+/// gives the requests in progress and a running tick up to
+/// `shutdown_grace_seconds` to finish; then it returns, abandoning what is
+/// still running (a step is answered only once committed, so an abandoned
+/// one was never answered).
 ///
 /// # Errors
 /// When the address cannot be listened on.
@@ -276,16 +276,10 @@ impl IntoResponse for ApiError {
 
 impl From<ServiceError> for ApiError {
     fn from(error: ServiceError) -> ApiError {
-        let status = match &error {
-            ServiceError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ServiceError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
-            ServiceError::Conflict(_) => StatusCode::CONFLICT,
-            ServiceError::Store(_) | ServiceError::Setup(_) | ServiceError::Defect(_) => {
-                tracing::error!("{error}");
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
-        };
+        let status = StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if status.is_server_error() {
+            tracing::error!("{error}");
+        }
         ApiError::new(status, error.to_string())
     }
 }

@@ -145,16 +145,10 @@ impl IntoResponse for PageError {
 
 impl From<ServiceError> for PageError {
     fn from(error: ServiceError) -> PageError {
-        let status = match &error {
-            ServiceError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ServiceError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
-            ServiceError::Conflict(_) => StatusCode::CONFLICT,
-            ServiceError::Store(_) | ServiceError::Setup(_) | ServiceError::Defect(_) => {
-                tracing::error!("{error}");
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
-        };
+        let status = StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if status.is_server_error() {
+            tracing::error!("{error}");
+        }
         PageError::new(status, error.to_string())
     }
 }

@@ -126,6 +126,20 @@ pub enum ServiceError {
     Defect(String),
 }
 
+impl ServiceError {
+    /// The HTTP status the error is answered with, for every front of the
+    /// service (the API, the officers' page) to answer alike.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            ServiceError::BadRequest(_) => 400,
+            ServiceError::Unprocessable(_) => 422,
+            ServiceError::NotFound(_) => 404,
+            ServiceError::Conflict(_) => 409,
+            ServiceError::Store(_) | ServiceError::Setup(_) | ServiceError::Defect(_) => 500,
+        }
+    }
+}
+
 /// An evaluation that went through a step, ready to be stored.
 struct Evaluated<'p> {
     evaluation: Evaluation<'p>,

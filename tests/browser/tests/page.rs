@@ -106,6 +106,11 @@ fn http(server: &Server, method: &str, path: &str, cookie: Option<&str>, form: O
     }
 }
 
+/// The answer to the sign-in form sent with `token`, outside the browser.
+fn sign_in_over_http(server: &Server, token: &str) -> Answer {
+    http(server, "POST", "/page/session", None, Some(&format!("token={token}")))
+}
+
 /// `escort_session=VALUE` of a `Set-Cookie` header.
 fn session_cookie(set_cookie: &[String]) -> String {
     set_cookie
@@ -134,13 +139,7 @@ fn directives(policy: &str) -> BTreeSet<String> {
 #[test]
 fn every_page_answer_carries_the_contract_s_content_security_policy() {
     let server = serve(&[]);
-    let signed_in = http(
-        &server,
-        "POST",
-        "/page/session",
-        None,
-        Some(&format!("token={OFFICER}")),
-    );
+    let signed_in = sign_in_over_http(&server, OFFICER);
     let session = session_cookie(&signed_in.set_cookie);
     for (path, cookie) in [
         ("/", None),
@@ -217,13 +216,7 @@ async fn a_wrong_or_ingest_token_is_refused_and_an_officer_signs_in_and_out() {
 #[test]
 fn the_session_cookie_is_http_only_strict_and_expiring_and_an_ingest_token_gets_nothing() {
     let server = serve(&[]);
-    let signed_in = http(
-        &server,
-        "POST",
-        "/page/session",
-        None,
-        Some(&format!("token={OFFICER}")),
-    );
+    let signed_in = sign_in_over_http(&server, OFFICER);
     assert_eq!(signed_in.status, 303, "{}", signed_in.body);
     let cookie = signed_in
         .set_cookie
@@ -244,7 +237,7 @@ fn the_session_cookie_is_http_only_strict_and_expiring_and_an_ingest_token_gets_
     );
 
     for token in ["not-a-token-at-all", INGEST] {
-        let refused = http(&server, "POST", "/page/session", None, Some(&format!("token={token}")));
+        let refused = sign_in_over_http(&server, token);
         assert_eq!(refused.status, 401, "{token}: {}", refused.body);
         assert!(refused.set_cookie.is_empty(), "{token} got {:?}", refused.set_cookie);
         assert!(
