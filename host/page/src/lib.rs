@@ -33,8 +33,7 @@ mod session;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::rejection::FormRejection;
-use axum::extract::{DefaultBodyLimit, Form, Path, Request, State};
+use axum::extract::{DefaultBodyLimit, Form, FromRequest, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Json, Redirect, Response};
@@ -59,6 +58,8 @@ struct Page {
     zone: chrono_tz::Tz,
     map_tiles: Option<String>,
     policy: HeaderValue,
+    /// Longest a client may take to send the sign-in form.
+    body_timeout: std::time::Duration,
 }
 
 /// The page over `service`, for the officers and regulators of `access`,
@@ -73,6 +74,7 @@ pub fn router(service: Arc<Service>, access: Access, config: &ServeConfig) -> Ro
         zone: config.time_zone(),
         map_tiles: config.map_tiles.clone(),
         policy: content_security_policy(config.map_tiles.as_deref()),
+        body_timeout: config.edge_timeouts().body,
     });
     Router::new()
         .route("/", get(index))
@@ -191,10 +193,29 @@ struct SignIn {
     token: String,
 }
 
-async fn sign_in(State(page): State<Arc<Page>>, form: Result<Form<SignIn>, FormRejection>) -> Response {
+async fn sign_in(State(page): State<Arc<Page>>, request: Request) -> Response {
     let refused = |status: StatusCode, message: &str| (status, html_file("signin.html", Some(message))).into_response();
-    let Ok(Form(SignIn { token })) = form else {
-        return refused(StatusCode::BAD_REQUEST, "the form must send a token");
+    // The form is read within the body timeout, as the API's bodies are: a
+    // client that trickles it holds its connection no longer than that.
+    let form = tokio::time::timeout(page.body_timeout, Form::<SignIn>::from_request(request, &())).await;
+    let token = match form {
+        Ok(Ok(Form(SignIn { token }))) => token,
+        Ok(Err(rejection)) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return unread(refused(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("the sign-in form is over its limit of {MAX_SIGN_IN_BYTES} bytes"),
+            ));
+        }
+        Ok(Err(_)) => return refused(StatusCode::BAD_REQUEST, "the form must send a token"),
+        Err(_) => {
+            return unread(refused(
+                StatusCode::REQUEST_TIMEOUT,
+                &format!(
+                    "the sign-in form did not come whole within {:?} (body_timeout_seconds)",
+                    page.body_timeout
+                ),
+            ));
+        }
     };
     let (holder, role) = match page.access.holder(token.trim(), Action::Read) {
         Ok(holder) => holder,
@@ -213,6 +234,15 @@ async fn sign_in(State(page): State<Arc<Page>>, form: Result<Form<SignIn>, FormR
         }
         Err(e) => refused(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
     }
+}
+
+/// A refusal of a request whose body was not read whole: what is left of
+/// it would be read as the next request, so the connection ends with it.
+fn unread(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 async fn sign_out(State(page): State<Arc<Page>>, headers: HeaderMap) -> Response {
